@@ -1,0 +1,60 @@
+# axigen-ha: build, test, install, demo.
+#   make deps     install the Debian packages and cargo components the tests need (root)
+#   make test     formatting, lints, unit tests and the end-to-end suites (root: namespaces)
+#   make demo     the lab demo
+#   make install  DESTDIR=... PREFIX=/usr
+PREFIX ?= /usr
+DESTDIR ?=
+CARGO ?= cargo
+PROFILE ?= release
+OCF_DIR = $(DESTDIR)/usr/lib/ocf/resource.d/axigen
+LIBEXEC_DIR = $(DESTDIR)$(PREFIX)/lib/axigen-ha
+SBIN_DIR = $(DESTDIR)$(PREFIX)/sbin
+BIN_DIR = $(DESTDIR)$(PREFIX)/bin
+MAN7_DIR = $(DESTDIR)$(PREFIX)/share/man/man7
+MAN8_DIR = $(DESTDIR)$(PREFIX)/share/man/man8
+TARGET = target/$(PROFILE)
+
+.PHONY: all build deps test lint demo install man bench clean
+
+all: build
+
+build:
+	$(CARGO) build --workspace --bins $(if $(filter release,$(PROFILE)),--release,)
+
+deps:
+	apt-get update -q
+	apt-get install -y -q --no-install-recommends $$(grep -v '^#' .ci/apt-packages)
+	rustup component list --installed 2>/dev/null | grep -q clippy || rustup component add clippy
+	rustup component list --installed 2>/dev/null | grep -q rustfmt || rustup component add rustfmt
+
+lint:
+	$(CARGO) fmt --all -- --check
+	$(CARGO) clippy --workspace --all-targets -- -D warnings
+
+test: lint
+	$(CARGO) build --workspace --bins
+	$(CARGO) test --workspace --no-fail-fast
+
+man: build
+	mkdir -p target/man
+	$(TARGET)/axigen-ha man --out target/man
+
+install: build man
+	install -d $(OCF_DIR) $(LIBEXEC_DIR) $(SBIN_DIR) $(BIN_DIR) $(MAN7_DIR) $(MAN8_DIR)
+	install -m 755 $(TARGET)/instance $(OCF_DIR)/instance
+	install -m 755 $(TARGET)/drbd $(OCF_DIR)/drbd
+	install -m 755 $(TARGET)/fence_axigen_ipmi $(SBIN_DIR)/fence_axigen_ipmi
+	install -m 755 $(TARGET)/axigen-ha $(BIN_DIR)/axigen-ha
+	install -m 755 $(TARGET)/axigen-provision $(BIN_DIR)/axigen-provision
+	install -m 644 target/man/*.7 $(MAN7_DIR)/
+	install -m 644 target/man/*.8 $(MAN8_DIR)/ 2>/dev/null || true
+
+demo: build
+	$(TARGET)/axigen-ha lab demo
+
+bench: build
+	$(TARGET)/axigen-ha bench
+
+clean:
+	$(CARGO) clean

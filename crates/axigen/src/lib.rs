@@ -1,0 +1,1 @@
+//! axha-axigen (in progress).

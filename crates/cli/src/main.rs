@@ -1,0 +1,36 @@
+//! `axigen-ha`: the operator CLI. Thin: each subcommand turns its arguments into a typed
+//! request and calls a library (`axha-lab` for the lab, the template engine for `cib`).
+
+use clap::{Parser, Subcommand};
+
+mod cib;
+mod lab;
+
+#[derive(Parser)]
+#[command(name = "axigen-ha", version, about = "Axigen high availability on Pacemaker/Corosync")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Multi-node Pacemaker/Corosync clusters on one machine (namespaces, ipmi_sim BMCs).
+    #[command(subcommand)]
+    Lab(lab::LabCmd),
+    /// Render, verify and simulate the CIB templates of the reference architectures.
+    #[command(subcommand)]
+    Cib(cib::CibCmd),
+}
+
+fn main() {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Lab(c) => lab::run(c),
+        Command::Cib(c) => cib::run(c),
+    };
+    if let Err(e) = result {
+        eprintln!("axigen-ha: {e:#}");
+        std::process::exit(1);
+    }
+}

@@ -1,0 +1,1 @@
+//! axha-directory (in progress).

@@ -1,0 +1,1 @@
+//! axha-drbd (in progress).

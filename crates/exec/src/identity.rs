@@ -1,0 +1,108 @@
+use std::fmt;
+use std::path::PathBuf;
+
+/// Who a process is, beyond its pid: the pid, its start time in clock ticks since boot
+/// (`/proc/PID/stat` field 22, proc(5)) and its executable. Two processes can share a pid over
+/// time, never a pid and a start time.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ProcessIdentity {
+    pub pid: u32,
+    pub start_time: u64,
+    pub exe: Option<PathBuf>,
+}
+
+/// Read the identity of a live process; `None` when there is no such process or it is a
+/// zombie (a zombie serves nothing).
+pub fn read_identity(pid: u32) -> Option<ProcessIdentity> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    let (state, start_time) = parse_stat(&stat)?;
+    if state == 'Z' || state == 'X' {
+        return None;
+    }
+    let exe = std::fs::read_link(format!("/proc/{pid}/exe")).ok();
+    Some(ProcessIdentity {
+        pid,
+        start_time,
+        exe,
+    })
+}
+
+/// State letter and start time from the text of `/proc/PID/stat`. The command name (field 2)
+/// may hold spaces and parentheses, so fields are counted after the last `)`.
+fn parse_stat(stat: &str) -> Option<(char, u64)> {
+    let rest = stat.rsplit_once(')')?.1;
+    let mut f = rest.split_whitespace();
+    let state = f.next()?.chars().next()?;
+    // after the state: ppid pgrp session tty_nr tpgid flags minflt cminflt majflt cmajflt
+    // utime stime cutime cstime priority nice num_threads itrealvalue starttime
+    let start = f.nth(18)?.parse().ok()?;
+    Some((state, start))
+}
+
+impl ProcessIdentity {
+    /// True while the very same process (same pid and start time) is alive.
+    pub fn is_alive(&self) -> bool {
+        read_identity(self.pid).is_some_and(|now| now.start_time == self.start_time)
+    }
+
+    /// The one-line form stored in state files: `pid start_time exe`.
+    pub fn to_line(&self) -> String {
+        match &self.exe {
+            Some(e) => format!("{} {} {}", self.pid, self.start_time, e.display()),
+            None => format!("{} {}", self.pid, self.start_time),
+        }
+    }
+
+    /// Parse [`ProcessIdentity::to_line`]'s form; `None` for anything else.
+    pub fn parse_line(line: &str) -> Option<Self> {
+        let mut it = line.trim().splitn(3, ' ');
+        let pid = it.next()?.parse().ok().filter(|p| *p > 0)?;
+        let start_time = it.next()?.parse().ok()?;
+        let exe = it.next().filter(|s| !s.is_empty()).map(PathBuf::from);
+        Some(ProcessIdentity {
+            pid,
+            start_time,
+            exe,
+        })
+    }
+}
+
+impl fmt::Display for ProcessIdentity {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "pid {} (started at tick {})", self.pid, self.start_time)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_stat_with_odd_command_names() {
+        let s = "1234 (a) b (c)) S 1 1234 1234 0 -1 4194560 100 0 0 0 1 2 0 0 20 0 1 0 987654 1000 10";
+        assert_eq!(parse_stat(s), Some(('S', 987654)));
+        assert_eq!(parse_stat("garbage"), None);
+        assert_eq!(parse_stat("1 (x) S 1 2"), None);
+    }
+
+    #[test]
+    fn own_identity_is_alive_and_roundtrips() {
+        let me = read_identity(std::process::id()).expect("self exists");
+        assert!(me.is_alive());
+        let back = ProcessIdentity::parse_line(&me.to_line()).unwrap();
+        assert_eq!(back, me);
+        let other = ProcessIdentity {
+            start_time: me.start_time + 1,
+            ..me.clone()
+        };
+        assert!(!other.is_alive(), "a different start time is another process");
+    }
+
+    #[test]
+    fn parse_line_rejects_garbage() {
+        assert!(ProcessIdentity::parse_line("").is_none());
+        assert!(ProcessIdentity::parse_line("abc 1").is_none());
+        assert!(ProcessIdentity::parse_line("0 5").is_none());
+        assert!(ProcessIdentity::parse_line("12").is_none());
+    }
+}

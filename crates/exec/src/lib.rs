@@ -1,0 +1,29 @@
+//! Bounded subprocesses, deadlines and process identity, shared by every axigen-ha component
+//! that runs a command: the agents, the DRBD driver, the lab and the tests.
+//!
+//! - [`Deadline`]: a point in time every wait is measured against (an OCF action's timeout,
+//!   a fence agent's `power_timeout`).
+//! - [`Cmd`]: an argv list run with `LC_ALL=C`, a scrubbed environment, in its own process
+//!   group, killed (the whole group) when the deadline passes. Errors carry argv, exit status
+//!   and the tail of stderr.
+//! - [`Cmd::spawn_detached`]: start a daemon in its own session, outside the caller's process
+//!   group (Pacemaker kills an agent's whole group on timeout; a daemon must survive that).
+//! - [`ProcessIdentity`]: pid + start time + executable, so a recycled pid is never taken for
+//!   the process that was started.
+//!
+//! ```no_run
+//! use axha_exec::{Cmd, Deadline};
+//! use std::time::Duration;
+//! let deadline = Deadline::after(Duration::from_secs(5));
+//! let out = Cmd::new("crm_mon").args(["-1", "--output-as=xml"]).run_ok(&deadline)?;
+//! println!("{}", out.stdout_str());
+//! # Ok::<(), axha_exec::ExecError>(())
+//! ```
+
+mod cmd;
+mod deadline;
+mod identity;
+
+pub use cmd::{Cmd, ExecError, Output};
+pub use deadline::Deadline;
+pub use identity::{read_identity, ProcessIdentity};

@@ -1,0 +1,1 @@
+//! axha-fencing (in progress).

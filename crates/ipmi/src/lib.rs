@@ -1,0 +1,1 @@
+//! axha-ipmi (in progress).

@@ -1,0 +1,1 @@
+//! axha-lab (in progress).

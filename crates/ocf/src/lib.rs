@@ -1,0 +1,1 @@
+//! axha-ocf (in progress).
