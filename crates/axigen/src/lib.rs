@@ -1,1 +1,4 @@
-//! axha-axigen (in progress).
+//! Axigen as seen from outside: its configuration file, its CLI, its protocol greetings and
+//! its processes.
+
+pub mod process;

@@ -1,0 +1,1 @@
+//! Finding, starting and stopping an Axigen server process tree.
