@@ -1,1 +1,59 @@
-//! axha-ocf (in progress).
+//! The OCF resource agent framework (OCF Resource Agent API 1.1, as Pacemaker 2.1 runs it).
+//!
+//! An agent is a page of declarations plus a handful of action functions:
+//!
+//! - [`AgentSpec`]: name, descriptions, [`ParamSpec`]s and [`ActionSpec`]s. From it come the
+//!   `meta-data` XML ([`metadata::render`]), the parsing and checking of `OCF_RESKEY_*`
+//!   ([`Params`]) and the dispatch of the first command-line argument ([`run`]).
+//! - [`Agent`]: one method per call, `action(name, &mut Context)`, returning an [`OcfStatus`]
+//!   for the answers that are not failures (0, 7, 8) or an [`OcfError`] with a code and a short
+//!   exit reason. [`run`] is the one place that maps results to exit codes and prints the
+//!   `ocf-exit-reason:` line.
+//! - [`Context`]: the action's [`Deadline`] (from `OCF_RESKEY_CRM_meta_timeout`, with a margin
+//!   so the agent answers before Pacemaker's SIGKILL), probe detection, `OCF_CHECK_LEVEL`, meta
+//!   attributes under both of their names, the [`Logger`], and the per-node state directory.
+//! - [`promotion`] (promotion scores through `crm_attribute --promotion`, bounded) and
+//!   [`notify`] (the clone notification variables, promoted/unpromoted and master/slave names).
+//!
+//! ```no_run
+//! use axha_ocf::*;
+//! static PARAMS: &[ParamSpec] = &[ParamSpec::string("state", "State file", "Where to keep state.")
+//!     .required().unique()];
+//! static ACTIONS: &[ActionSpec] = &[
+//!     ActionSpec::new("start", 20), ActionSpec::new("stop", 20),
+//!     ActionSpec::new("monitor", 20).interval(10), ActionSpec::new("meta-data", 5),
+//!     ActionSpec::new("validate-all", 20),
+//! ];
+//! static SPEC: AgentSpec = AgentSpec {
+//!     name: "example", version: "1.0", shortdesc: "Example", longdesc: "An example agent.",
+//!     params: PARAMS, actions: ACTIONS, lenient_actions: &["stop"],
+//! };
+//! struct Example;
+//! impl Agent for Example {
+//!     fn spec(&self) -> &AgentSpec { &SPEC }
+//!     fn action(&self, action: &str, ctx: &mut Context) -> OcfResult {
+//!         match action {
+//!             "monitor" => Ok(OcfStatus::NotRunning),
+//!             _ => Ok(OcfStatus::Success),
+//!         }
+//!     }
+//! }
+//! fn main() { axha_ocf::run(&Example) }
+//! ```
+
+mod agent;
+mod context;
+pub mod env;
+mod log;
+pub mod metadata;
+pub mod notify;
+mod param;
+pub mod promotion;
+mod status;
+
+pub use agent::{run, run_with, ActionSpec, Agent, AgentSpec};
+pub use axha_exec::Deadline;
+pub use context::Context;
+pub use log::{Level, Logger};
+pub use param::{ParamError, ParamSpec, ParamType, Params};
+pub use status::{OcfError, OcfResult, OcfStatus};

@@ -1,0 +1,319 @@
+use std::collections::HashMap;
+use std::io::{IsTerminal, Write};
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::time::Duration;
+
+use crate::{metadata, Context, OcfError, OcfResult, OcfStatus, ParamSpec, Params};
+
+/// Exit reasons longer than this are cut by Pacemaker; we cut first, on a character boundary.
+pub const EXIT_REASON_MAX: usize = 128;
+const EXIT_REASON_PREFIX: &str = "ocf-exit-reason:";
+
+/// One action the agent answers.
+#[derive(Debug, Clone, Copy)]
+pub struct ActionSpec {
+    pub name: &'static str,
+    /// Advertised timeout in seconds, and the timeout used when Pacemaker passes none.
+    pub timeout: u32,
+    pub interval: Option<u32>,
+    pub depth: Option<u32>,
+    /// `Promoted` or `Unpromoted` for role-specific monitors.
+    pub role: Option<&'static str>,
+    /// Dispatched but not listed in meta-data (e.g. a by-hand `diagnose`).
+    pub hidden: bool,
+}
+
+impl ActionSpec {
+    pub const fn new(name: &'static str, timeout: u32) -> Self {
+        ActionSpec {
+            name,
+            timeout,
+            interval: None,
+            depth: None,
+            role: None,
+            hidden: false,
+        }
+    }
+    pub const fn interval(mut self, s: u32) -> Self {
+        self.interval = Some(s);
+        self
+    }
+    pub const fn depth(mut self, d: u32) -> Self {
+        self.depth = Some(d);
+        self
+    }
+    pub const fn role(mut self, r: &'static str) -> Self {
+        self.role = Some(r);
+        self
+    }
+    pub const fn hidden(mut self) -> Self {
+        self.hidden = true;
+        self
+    }
+}
+
+/// The declaration of an agent.
+#[derive(Debug)]
+pub struct AgentSpec {
+    pub name: &'static str,
+    pub version: &'static str,
+    pub shortdesc: &'static str,
+    pub longdesc: &'static str,
+    pub params: &'static [ParamSpec],
+    pub actions: &'static [ActionSpec],
+    /// Actions that run even when parameters are wrong (at least `stop`: a configuration
+    /// problem must never keep a running resource from being stopped).
+    pub lenient_actions: &'static [&'static str],
+}
+
+impl AgentSpec {
+    fn declared_timeout(&self, action: &str) -> Option<Duration> {
+        self.actions
+            .iter()
+            .find(|a| a.name == action)
+            .map(|a| Duration::from_secs(a.timeout.into()))
+    }
+
+    fn usage(&self) -> String {
+        let mut names: Vec<&str> = Vec::new();
+        for a in self.actions {
+            if !names.contains(&a.name) {
+                names.push(a.name);
+            }
+        }
+        format!("usage: {} {{{}}}\n", self.name, names.join("|"))
+    }
+}
+
+/// An OCF resource agent: its declaration and its actions.
+pub trait Agent {
+    fn spec(&self) -> &AgentSpec;
+    /// Run one declared action. `Ok` carries 0, 7 or 8; `Err` a failure with its reason.
+    fn action(&self, action: &str, ctx: &mut Context) -> OcfResult;
+}
+
+/// Shorten an exit reason to one line of at most [`EXIT_REASON_MAX`] bytes.
+pub fn exit_reason_line(reason: &str) -> String {
+    let one_line: String = reason
+        .chars()
+        .map(|c| if c.is_control() { ' ' } else { c })
+        .collect();
+    let mut cut = one_line.trim().to_string();
+    if cut.len() > EXIT_REASON_MAX {
+        let mut end = EXIT_REASON_MAX;
+        while !cut.is_char_boundary(end) {
+            end -= 1;
+        }
+        cut.truncate(end);
+    }
+    format!("{EXIT_REASON_PREFIX}{cut}")
+}
+
+/// Run the agent with the process's arguments and environment, and exit with its code.
+pub fn run(agent: &dyn Agent) -> ! {
+    let args: Vec<String> = std::env::args().collect();
+    let vars: HashMap<String, String> = std::env::vars().collect();
+    let tty = std::io::stderr().is_terminal();
+    let code = run_with(
+        agent,
+        &args,
+        vars,
+        tty,
+        &mut std::io::stdout().lock(),
+        &mut std::io::stderr().lock(),
+    );
+    std::process::exit(code)
+}
+
+/// The dispatcher, with everything it reads and writes passed in (the testable core of
+/// [`run`]). Returns the exit code. This is the one place results become exit codes and the
+/// exit reason is printed.
+pub fn run_with(
+    agent: &dyn Agent,
+    args: &[String],
+    vars: HashMap<String, String>,
+    tty: bool,
+    out: &mut dyn Write,
+    err: &mut dyn Write,
+) -> i32 {
+    let spec = agent.spec();
+    // Extra arguments after the action are ignored (OCF RA API: one action argument).
+    let Some(action) = args.get(1).map(String::as_str) else {
+        let _ = err.write_all(spec.usage().as_bytes());
+        return OcfStatus::ErrArgs.code();
+    };
+    match action {
+        // meta-data answers before any environment check: it must work anywhere.
+        "meta-data" => {
+            let _ = out.write_all(metadata::render(spec).as_bytes());
+            return OcfStatus::Success.code();
+        }
+        "usage" | "help" | "--help" | "-h" => {
+            let _ = out.write_all(spec.usage().as_bytes());
+            return OcfStatus::Success.code();
+        }
+        _ => {}
+    }
+    if !spec.actions.iter().any(|a| a.name == action) {
+        let _ = err.write_all(spec.usage().as_bytes());
+        let _ = writeln!(
+            err,
+            "{}",
+            exit_reason_line(&format!("unsupported action {action}"))
+        );
+        return OcfStatus::ErrUnimplemented.code();
+    }
+    let params = Params::parse(spec.params, &vars);
+    let mut ctx = Context::new(
+        spec.name,
+        action,
+        params,
+        vars,
+        spec.declared_timeout(action),
+        tty,
+    );
+    let result = if spec.lenient_actions.contains(&action) {
+        call(agent, action, &mut ctx)
+    } else {
+        match ctx.params.check() {
+            Err(e) => Err(OcfError::configured(e.to_string())),
+            Ok(()) => call(agent, action, &mut ctx),
+        }
+    };
+    match result {
+        Ok(status) => status.code(),
+        Err(e) => {
+            // A probe that finds nothing is not an error worth a log line; anything else is.
+            ctx.log.error(&format!("{action}: {}", e.reason));
+            let _ = writeln!(err, "{}", exit_reason_line(&e.reason));
+            e.status.code()
+        }
+    }
+}
+
+fn call(agent: &dyn Agent, action: &str, ctx: &mut Context) -> OcfResult {
+    match catch_unwind(AssertUnwindSafe(|| agent.action(action, ctx))) {
+        Ok(r) => r,
+        Err(p) => {
+            let what = p
+                .downcast_ref::<&str>()
+                .map(|s| s.to_string())
+                .or_else(|| p.downcast_ref::<String>().cloned())
+                .unwrap_or_else(|| "panic".to_string());
+            Err(OcfError::generic(format!("internal error: {what}")))
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    static PARAMS: &[ParamSpec] = &[ParamSpec::string("dir", "d", "d").required()];
+    static ACTIONS: &[ActionSpec] = &[
+        ActionSpec::new("start", 30),
+        ActionSpec::new("stop", 30),
+        ActionSpec::new("monitor", 20).interval(10),
+        ActionSpec::new("validate-all", 5),
+        ActionSpec::new("meta-data", 5),
+    ];
+    static SPEC: AgentSpec = AgentSpec {
+        name: "t",
+        version: "1",
+        shortdesc: "t",
+        longdesc: "t",
+        params: PARAMS,
+        actions: ACTIONS,
+        lenient_actions: &["stop"],
+    };
+
+    struct T;
+    impl Agent for T {
+        fn spec(&self) -> &AgentSpec {
+            &SPEC
+        }
+        fn action(&self, action: &str, ctx: &mut Context) -> OcfResult {
+            match action {
+                "start" if ctx.params.str("dir") == Some("/boom") => panic!("kaboom"),
+                "start" => Err(OcfError::generic(format!(
+                    "line1\nline2 {}",
+                    "x".repeat(200)
+                ))),
+                "stop" => Ok(OcfStatus::Success),
+                "monitor" => Ok(OcfStatus::NotRunning),
+                _ => Ok(OcfStatus::Success),
+            }
+        }
+    }
+
+    fn call(args: &[&str], kv: &[(&str, &str)]) -> (i32, String, String) {
+        let args: Vec<String> = std::iter::once("t")
+            .chain(args.iter().copied())
+            .map(String::from)
+            .collect();
+        let mut vars: HashMap<String, String> = kv
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        vars.insert("HA_LOGFILE".into(), "/dev/null".into());
+        let (mut o, mut e) = (Vec::new(), Vec::new());
+        let code = run_with(&T, &args, vars, false, &mut o, &mut e);
+        (
+            code,
+            String::from_utf8(o).unwrap(),
+            String::from_utf8(e).unwrap(),
+        )
+    }
+
+    #[test]
+    fn dispatch_codes() {
+        assert_eq!(call(&[], &[]).0, 2);
+        assert_eq!(call(&["meta-data"], &[]).0, 0);
+        assert!(call(&["meta-data"], &[])
+            .1
+            .contains("<resource-agent name=\"t\""));
+        assert_eq!(call(&["usage"], &[]).0, 0);
+        assert_eq!(call(&["frobnicate"], &[]).0, 3);
+        assert_eq!(
+            call(&["monitor", "extra", "args"], &[("OCF_RESKEY_dir", "/x")]).0,
+            7
+        );
+    }
+
+    #[test]
+    fn missing_required_is_6_but_stop_still_runs() {
+        let (code, _, err) = call(&["start"], &[]);
+        assert_eq!(code, 6);
+        assert_eq!(
+            err.trim(),
+            "ocf-exit-reason:required parameter dir is not set"
+        );
+        assert_eq!(call(&["stop"], &[]).0, 0);
+    }
+
+    #[test]
+    fn exit_reason_is_one_short_line() {
+        let (code, _, err) = call(&["start"], &[("OCF_RESKEY_dir", "/x")]);
+        assert_eq!(code, 1);
+        let line = err.lines().last().unwrap();
+        assert!(line.starts_with("ocf-exit-reason:line1 line2 x"));
+        assert_eq!(line.len(), EXIT_REASON_PREFIX.len() + EXIT_REASON_MAX);
+    }
+
+    #[test]
+    fn exit_reason_cut_on_char_boundary() {
+        let l = exit_reason_line(&"é".repeat(100));
+        assert!(l.len() <= EXIT_REASON_PREFIX.len() + EXIT_REASON_MAX);
+        assert!(l.ends_with('é'));
+    }
+
+    #[test]
+    fn panic_becomes_generic_error() {
+        let (code, _, err) = call(&["start"], &[("OCF_RESKEY_dir", "/boom")]);
+        assert_eq!(code, 1);
+        assert!(
+            err.contains("ocf-exit-reason:internal error: kaboom"),
+            "{err}"
+        );
+    }
+}

@@ -1,0 +1,163 @@
+//! `meta-data` XML, generated from an [`AgentSpec`]: valid against both the OCF 1.0 DTD
+//! (`ra-api-1.dtd`, with the DOCTYPE line stock `ocf-tester` expects) and resource-agents'
+//! `metadata.rng`. Where the two disagree the common subset is written: a `select` parameter
+//! appears as `type="string"` with its values listed in the long description.
+
+use std::fmt::Write;
+
+use crate::{AgentSpec, ParamType};
+
+/// OCF API version this framework speaks.
+pub const OCF_API_VERSION: &str = "1.1";
+
+/// Escape text for XML content and attribute values.
+pub fn escape(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&apos;"),
+            // Control characters are not allowed in XML 1.0; keep tab and newline.
+            c if (c as u32) < 0x20 && c != '\n' && c != '\t' => out.push(' '),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+/// Whether an action name is one the 1.0 DTD enumerates (others, like `diagnose`, are
+/// dispatched but not advertised).
+pub fn dtd_action(name: &str) -> bool {
+    matches!(
+        name,
+        "start"
+            | "stop"
+            | "recover"
+            | "monitor"
+            | "restart"
+            | "migrate_to"
+            | "migrate_from"
+            | "promote"
+            | "demote"
+            | "notify"
+            | "status"
+            | "reload"
+            | "meta-data"
+            | "usage"
+            | "methods"
+            | "validate-all"
+    )
+}
+
+/// The whole meta-data document.
+pub fn render(spec: &AgentSpec) -> String {
+    let mut x = String::new();
+    // Writing into a String cannot fail.
+    let _ = write!(
+        x,
+        "<?xml version=\"1.0\"?>\n<!DOCTYPE resource-agent SYSTEM \"ra-api-1.dtd\">\n\
+         <resource-agent name=\"{}\" version=\"{}\">\n<version>{OCF_API_VERSION}</version>\n\
+         <longdesc lang=\"en\">\n{}\n</longdesc>\n<shortdesc lang=\"en\">{}</shortdesc>\n",
+        escape(spec.name),
+        escape(spec.version),
+        escape(spec.longdesc),
+        escape(spec.shortdesc)
+    );
+    x.push_str("<parameters>\n");
+    for p in spec.params {
+        let (kind, long) = match p.kind {
+            ParamType::String => ("string", p.longdesc.to_string()),
+            ParamType::Integer => ("integer", p.longdesc.to_string()),
+            ParamType::Boolean => ("boolean", p.longdesc.to_string()),
+            ParamType::Select(opts) => (
+                "string",
+                format!("{} Allowed values: {}.", p.longdesc, opts.join(", ")),
+            ),
+        };
+        let _ = write!(
+            x,
+            "<parameter name=\"{}\" unique=\"{}\" required=\"{}\">\n\
+             <longdesc lang=\"en\">\n{}\n</longdesc>\n<shortdesc lang=\"en\">{}</shortdesc>\n\
+             <content type=\"{kind}\"{} />\n</parameter>\n",
+            escape(p.name),
+            u8::from(p.unique),
+            u8::from(p.required),
+            escape(&long),
+            escape(p.shortdesc),
+            p.default
+                .map(|d| format!(" default=\"{}\"", escape(d)))
+                .unwrap_or_default()
+        );
+    }
+    x.push_str("</parameters>\n<actions>\n");
+    for a in spec
+        .actions
+        .iter()
+        .filter(|a| !a.hidden && dtd_action(a.name))
+    {
+        let _ = write!(x, "<action name=\"{}\" timeout=\"{}s\"", a.name, a.timeout);
+        if let Some(i) = a.interval {
+            let _ = write!(x, " interval=\"{i}s\"");
+        }
+        if let Some(d) = a.depth {
+            let _ = write!(x, " depth=\"{d}\"");
+        }
+        if let Some(r) = a.role {
+            let _ = write!(x, " role=\"{r}\"");
+        }
+        x.push_str(" />\n");
+    }
+    x.push_str("</actions>\n</resource-agent>\n");
+    x
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{ActionSpec, ParamSpec};
+
+    static PARAMS: &[ParamSpec] = &[
+        ParamSpec::string("path", "A <path>", "Where & why \"quoted\".").required(),
+        ParamSpec::select("mode", &["fast", "safe"], "Mode", "How.").default("safe"),
+    ];
+    static ACTIONS: &[ActionSpec] = &[
+        ActionSpec::new("start", 60),
+        ActionSpec::new("monitor", 20).interval(10).depth(0),
+        ActionSpec::new("monitor", 20).interval(11).role("Promoted"),
+        ActionSpec::new("diagnose", 30).hidden(),
+    ];
+    static SPEC: AgentSpec = AgentSpec {
+        name: "t",
+        version: "0.1",
+        shortdesc: "T",
+        longdesc: "Test <agent>.",
+        params: PARAMS,
+        actions: ACTIONS,
+        lenient_actions: &[],
+    };
+
+    #[test]
+    fn escapes_and_lists() {
+        let x = render(&SPEC);
+        assert!(x.starts_with(
+            "<?xml version=\"1.0\"?>\n<!DOCTYPE resource-agent SYSTEM \"ra-api-1.dtd\">"
+        ));
+        assert!(x.contains("<shortdesc lang=\"en\">A &lt;path&gt;</shortdesc>"));
+        assert!(x.contains("Where &amp; why &quot;quoted&quot;."));
+        assert!(x.contains("How. Allowed values: fast, safe."));
+        assert!(x.contains("<content type=\"string\" default=\"safe\" />"));
+        assert!(
+            x.contains("<action name=\"monitor\" timeout=\"20s\" interval=\"10s\" depth=\"0\" />")
+        );
+        assert!(x.contains("role=\"Promoted\""));
+        assert!(!x.contains("diagnose"));
+    }
+
+    #[test]
+    fn control_characters_are_dropped() {
+        assert_eq!(escape("a\u{1}b\nc"), "a b\nc");
+    }
+}

@@ -1,0 +1,304 @@
+use std::collections::HashMap;
+use std::fmt;
+
+use crate::env;
+
+/// A parameter's content type in meta-data and when parsing.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ParamType {
+    String,
+    Integer,
+    /// `ocf_is_true` spellings: yes/true/1/on and no/false/0/off, any case.
+    Boolean,
+    /// One of a fixed list. The 1.0 DTD knows no `select`, so meta-data shows it as a string
+    /// and lists the values in the long description; the value is still checked here.
+    Select(&'static [&'static str]),
+}
+
+/// One parameter, declared once: it drives meta-data, parsing and checking.
+#[derive(Debug, Clone, Copy)]
+pub struct ParamSpec {
+    pub name: &'static str,
+    pub kind: ParamType,
+    pub required: bool,
+    pub unique: bool,
+    pub default: Option<&'static str>,
+    pub shortdesc: &'static str,
+    pub longdesc: &'static str,
+}
+
+impl ParamSpec {
+    const fn new(
+        name: &'static str,
+        kind: ParamType,
+        shortdesc: &'static str,
+        longdesc: &'static str,
+    ) -> Self {
+        ParamSpec {
+            name,
+            kind,
+            required: false,
+            unique: false,
+            default: None,
+            shortdesc,
+            longdesc,
+        }
+    }
+    pub const fn string(name: &'static str, short: &'static str, long: &'static str) -> Self {
+        Self::new(name, ParamType::String, short, long)
+    }
+    pub const fn integer(name: &'static str, short: &'static str, long: &'static str) -> Self {
+        Self::new(name, ParamType::Integer, short, long)
+    }
+    pub const fn boolean(name: &'static str, short: &'static str, long: &'static str) -> Self {
+        Self::new(name, ParamType::Boolean, short, long)
+    }
+    pub const fn select(
+        name: &'static str,
+        options: &'static [&'static str],
+        short: &'static str,
+        long: &'static str,
+    ) -> Self {
+        Self::new(name, ParamType::Select(options), short, long)
+    }
+    pub const fn required(mut self) -> Self {
+        self.required = true;
+        self
+    }
+    pub const fn unique(mut self) -> Self {
+        self.unique = true;
+        self
+    }
+    pub const fn default(mut self, v: &'static str) -> Self {
+        self.default = Some(v);
+        self
+    }
+}
+
+/// A parameter value that is wrong whatever node reads it (exit code 6).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ParamError {
+    Missing {
+        name: &'static str,
+    },
+    NotInteger {
+        name: &'static str,
+        value: String,
+    },
+    NotBoolean {
+        name: &'static str,
+        value: String,
+    },
+    NotAllowed {
+        name: &'static str,
+        value: String,
+        allowed: &'static [&'static str],
+    },
+}
+
+impl fmt::Display for ParamError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ParamError::Missing { name } => write!(f, "required parameter {name} is not set"),
+            ParamError::NotInteger { name, value } => {
+                write!(f, "{name}={value:?} is not an integer")
+            }
+            ParamError::NotBoolean { name, value } => {
+                write!(f, "{name}={value:?} is not a boolean")
+            }
+            ParamError::NotAllowed {
+                name,
+                value,
+                allowed,
+            } => write!(f, "{name}={value:?} is not one of {}", allowed.join(", ")),
+        }
+    }
+}
+
+impl std::error::Error for ParamError {}
+
+/// Parse an OCF boolean (the spellings of ocf-shellfuncs' `ocf_is_true`/`ocf_is_false`).
+pub fn parse_bool(v: &str) -> Option<bool> {
+    match v.to_ascii_lowercase().as_str() {
+        "1" | "yes" | "true" | "on" | "y" => Some(true),
+        "0" | "no" | "false" | "off" | "n" => Some(false),
+        _ => None,
+    }
+}
+
+/// The parameters of one call: each declared value (or its default), plus every problem found.
+/// Parsing never fails as a whole, so that `stop` can still act on a broken configuration.
+#[derive(Debug, Clone)]
+pub struct Params {
+    specs: &'static [ParamSpec],
+    values: HashMap<&'static str, String>,
+    errors: Vec<ParamError>,
+}
+
+impl Params {
+    /// Read `OCF_RESKEY_<name>` for every declared parameter. An empty value counts as unset.
+    pub fn parse(specs: &'static [ParamSpec], vars: &HashMap<String, String>) -> Params {
+        let mut values = HashMap::new();
+        let mut errors = Vec::new();
+        for s in specs {
+            let raw = vars
+                .get(&env::reskey(s.name))
+                .filter(|v| !v.is_empty())
+                .cloned();
+            let Some(v) = raw.or_else(|| s.default.map(str::to_string)) else {
+                if s.required {
+                    errors.push(ParamError::Missing { name: s.name });
+                }
+                continue;
+            };
+            let bad = match s.kind {
+                ParamType::String => None,
+                ParamType::Integer => {
+                    v.trim()
+                        .parse::<i64>()
+                        .err()
+                        .map(|_| ParamError::NotInteger {
+                            name: s.name,
+                            value: v.clone(),
+                        })
+                }
+                ParamType::Boolean => {
+                    parse_bool(v.trim())
+                        .is_none()
+                        .then(|| ParamError::NotBoolean {
+                            name: s.name,
+                            value: v.clone(),
+                        })
+                }
+                ParamType::Select(allowed) => {
+                    (!allowed.contains(&v.as_str())).then(|| ParamError::NotAllowed {
+                        name: s.name,
+                        value: v.clone(),
+                        allowed,
+                    })
+                }
+            };
+            match bad {
+                Some(e) => errors.push(e),
+                None => {
+                    values.insert(s.name, v);
+                }
+            }
+        }
+        Params {
+            specs,
+            values,
+            errors,
+        }
+    }
+
+    /// The first problem, if any.
+    pub fn check(&self) -> Result<(), ParamError> {
+        match self.errors.first() {
+            Some(e) => Err(e.clone()),
+            None => Ok(()),
+        }
+    }
+
+    pub fn errors(&self) -> &[ParamError] {
+        &self.errors
+    }
+
+    fn declared(&self, name: &str) {
+        // A lookup of an undeclared name is a bug in the agent, found by its unit tests.
+        assert!(
+            self.specs.iter().any(|s| s.name == name),
+            "parameter {name} is not declared"
+        );
+    }
+
+    /// The value (or default) of a valid parameter.
+    pub fn str(&self, name: &str) -> Option<&str> {
+        self.declared(name);
+        self.values.get(name).map(String::as_str)
+    }
+
+    pub fn int(&self, name: &str) -> Option<i64> {
+        self.str(name).and_then(|v| v.trim().parse().ok())
+    }
+
+    pub fn bool(&self, name: &str) -> Option<bool> {
+        self.str(name).and_then(|v| parse_bool(v.trim()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    static SPECS: &[ParamSpec] = &[
+        ParamSpec::string("dir", "d", "d").required(),
+        ParamSpec::integer("n", "n", "n").default("5"),
+        ParamSpec::boolean("flag", "f", "f").default("false"),
+        ParamSpec::select("mode", &["a", "b"], "m", "m").default("a"),
+    ];
+
+    fn vars(kv: &[(&str, &str)]) -> HashMap<String, String> {
+        kv.iter()
+            .map(|(k, v)| (format!("OCF_RESKEY_{k}"), v.to_string()))
+            .collect()
+    }
+
+    #[test]
+    fn defaults_apply() {
+        let p = Params::parse(SPECS, &vars(&[("dir", "/x")]));
+        assert!(p.check().is_ok());
+        assert_eq!(p.str("dir"), Some("/x"));
+        assert_eq!(p.int("n"), Some(5));
+        assert_eq!(p.bool("flag"), Some(false));
+        assert_eq!(p.str("mode"), Some("a"));
+    }
+
+    #[test]
+    fn empty_counts_as_unset() {
+        let p = Params::parse(SPECS, &vars(&[("dir", ""), ("n", "")]));
+        assert_eq!(p.check(), Err(ParamError::Missing { name: "dir" }));
+        assert_eq!(p.int("n"), Some(5));
+    }
+
+    #[test]
+    fn bad_values_are_reported_with_the_value() {
+        let p = Params::parse(
+            SPECS,
+            &vars(&[
+                ("dir", "/x"),
+                ("n", "ten"),
+                ("flag", "maybe"),
+                ("mode", "c"),
+            ]),
+        );
+        let msgs: Vec<String> = p.errors().iter().map(|e| e.to_string()).collect();
+        assert_eq!(
+            msgs,
+            [
+                "n=\"ten\" is not an integer",
+                "flag=\"maybe\" is not a boolean",
+                "mode=\"c\" is not one of a, b"
+            ]
+        );
+        assert_eq!(p.str("dir"), Some("/x"), "good values stay usable");
+        assert_eq!(p.int("n"), None);
+    }
+
+    #[test]
+    fn booleans() {
+        for t in ["1", "yes", "TRUE", "On"] {
+            assert_eq!(parse_bool(t), Some(true), "{t}");
+        }
+        for f in ["0", "no", "False", "off"] {
+            assert_eq!(parse_bool(f), Some(false), "{f}");
+        }
+        assert_eq!(parse_bool("2"), None);
+    }
+
+    #[test]
+    #[should_panic(expected = "not declared")]
+    fn undeclared_lookup_is_a_bug() {
+        Params::parse(SPECS, &vars(&[])).str("nope");
+    }
+}

@@ -1,0 +1,124 @@
+use std::fmt;
+
+/// OCF exit codes (OCF Resource Agent API 1.1, "Return codes"; 8 and 9 are Pacemaker's
+/// promotable-clone extensions).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OcfStatus {
+    Success = 0,
+    ErrGeneric = 1,
+    ErrArgs = 2,
+    ErrUnimplemented = 3,
+    ErrPerm = 4,
+    ErrInstalled = 5,
+    ErrConfigured = 6,
+    NotRunning = 7,
+    RunningPromoted = 8,
+    FailedPromoted = 9,
+}
+
+impl OcfStatus {
+    pub fn code(self) -> i32 {
+        self as i32
+    }
+
+    /// The name Pacemaker's logs and crm_mon use for the code.
+    pub fn name(self) -> &'static str {
+        match self {
+            OcfStatus::Success => "ok",
+            OcfStatus::ErrGeneric => "error",
+            OcfStatus::ErrArgs => "invalid parameter",
+            OcfStatus::ErrUnimplemented => "unimplemented feature",
+            OcfStatus::ErrPerm => "insufficient privileges",
+            OcfStatus::ErrInstalled => "not installed",
+            OcfStatus::ErrConfigured => "not configured",
+            OcfStatus::NotRunning => "not running",
+            OcfStatus::RunningPromoted => "promoted",
+            OcfStatus::FailedPromoted => "promoted (failed)",
+        }
+    }
+}
+
+impl fmt::Display for OcfStatus {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} ({})", self.code(), self.name())
+    }
+}
+
+/// A failed action: the exit code and the exit reason Pacemaker shows in crm_mon.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OcfError {
+    pub status: OcfStatus,
+    pub reason: String,
+}
+
+/// What an action returns: the non-failure answers (0, 7, 8) as `Ok`, failures as `Err`.
+pub type OcfResult = Result<OcfStatus, OcfError>;
+
+impl OcfError {
+    pub fn new(status: OcfStatus, reason: impl Into<String>) -> Self {
+        OcfError {
+            status,
+            reason: reason.into(),
+        }
+    }
+    /// 1: the action failed (a recurring monitor: the resource failed here).
+    pub fn generic(reason: impl Into<String>) -> Self {
+        Self::new(OcfStatus::ErrGeneric, reason)
+    }
+    /// 2: a parameter is wrong on this node (e.g. a path that exists elsewhere).
+    pub fn args(reason: impl Into<String>) -> Self {
+        Self::new(OcfStatus::ErrArgs, reason)
+    }
+    /// 4: not permitted here.
+    pub fn perm(reason: impl Into<String>) -> Self {
+        Self::new(OcfStatus::ErrPerm, reason)
+    }
+    /// 5: something the resource needs is not installed on this node.
+    pub fn installed(reason: impl Into<String>) -> Self {
+        Self::new(OcfStatus::ErrInstalled, reason)
+    }
+    /// 6: the configuration is wrong on every node (Pacemaker bans the resource everywhere).
+    pub fn configured(reason: impl Into<String>) -> Self {
+        Self::new(OcfStatus::ErrConfigured, reason)
+    }
+    /// 9: promoted, and failed.
+    pub fn failed_promoted(reason: impl Into<String>) -> Self {
+        Self::new(OcfStatus::FailedPromoted, reason)
+    }
+}
+
+impl fmt::Display for OcfError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}: {}", self.status, self.reason)
+    }
+}
+
+impl std::error::Error for OcfError {}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn codes_match_the_api() {
+        let all = [
+            (OcfStatus::Success, 0),
+            (OcfStatus::ErrGeneric, 1),
+            (OcfStatus::ErrArgs, 2),
+            (OcfStatus::ErrUnimplemented, 3),
+            (OcfStatus::ErrPerm, 4),
+            (OcfStatus::ErrInstalled, 5),
+            (OcfStatus::ErrConfigured, 6),
+            (OcfStatus::NotRunning, 7),
+            (OcfStatus::RunningPromoted, 8),
+            (OcfStatus::FailedPromoted, 9),
+        ];
+        for (s, c) in all {
+            assert_eq!(s.code(), c);
+        }
+        assert_eq!(
+            OcfError::configured("x").to_string(),
+            "6 (not configured): x"
+        );
+    }
+}
