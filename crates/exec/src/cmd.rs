@@ -55,7 +55,10 @@ impl Output {
 #[derive(Debug)]
 pub enum ExecError {
     /// It could not be started (not found, not executable).
-    Spawn { argv: String, source: std::io::Error },
+    Spawn {
+        argv: String,
+        source: std::io::Error,
+    },
     /// The deadline passed; the whole process group was killed.
     Timeout { argv: String, stderr: String },
     /// It exited non-zero or was killed by a signal (only from [`Cmd::run_ok`]).
@@ -65,7 +68,10 @@ pub enum ExecError {
         stderr: String,
     },
     /// Waiting for it failed.
-    Io { argv: String, source: std::io::Error },
+    Io {
+        argv: String,
+        source: std::io::Error,
+    },
 }
 
 impl ExecError {
@@ -119,7 +125,12 @@ impl fmt::Display for ExecError {
                 argv,
                 status,
                 stderr,
-            } => write!(f, "{argv} failed ({}){}", describe_status(status), tail(stderr)),
+            } => write!(
+                f,
+                "{argv} failed ({}){}",
+                describe_status(status),
+                tail(stderr)
+            ),
             ExecError::Io { argv, source } => write!(f, "waiting for {argv}: {source}"),
         }
     }
@@ -180,7 +191,8 @@ impl Cmd {
 
     /// Set one variable in the child's (otherwise scrubbed) environment.
     pub fn env(mut self, k: impl AsRef<OsStr>, v: impl AsRef<OsStr>) -> Self {
-        self.env.push((k.as_ref().to_owned(), v.as_ref().to_owned()));
+        self.env
+            .push((k.as_ref().to_owned(), v.as_ref().to_owned()));
         self
     }
 
@@ -445,7 +457,10 @@ mod tests {
         let pidfile = dir.join("grandchild");
         let script = format!("sleep 30 & echo $! > {}; wait", pidfile.display());
         let t = Instant::now();
-        let e = Cmd::new("sh").args(["-c", &script]).run(&d(300)).unwrap_err();
+        let e = Cmd::new("sh")
+            .args(["-c", &script])
+            .run(&d(300))
+            .unwrap_err();
         assert!(e.is_timeout(), "{e}");
         assert!(t.elapsed() < Duration::from_secs(3));
         let gc: i32 = std::fs::read_to_string(&pidfile)
@@ -457,7 +472,13 @@ mod tests {
         let gone = Deadline::after(Duration::from_secs(2)).poll(Duration::from_millis(20), || {
             match std::fs::read_to_string(format!("/proc/{gc}/stat")) {
                 Err(_) => Some(()),
-                Ok(s) if s.rsplit(')').next().unwrap_or("").trim_start().starts_with('Z') => {
+                Ok(s)
+                    if s.rsplit(')')
+                        .next()
+                        .unwrap_or("")
+                        .trim_start()
+                        .starts_with('Z') =>
+                {
                     Some(())
                 }
                 Ok(_) => None,
@@ -501,7 +522,12 @@ mod tests {
     fn spawn_detached_makes_new_session() {
         let pid = Cmd::new("sleep").arg("5").spawn_detached(None).unwrap();
         let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap();
-        let fields: Vec<&str> = stat.rsplit(')').next().unwrap().split_whitespace().collect();
+        let fields: Vec<&str> = stat
+            .rsplit(')')
+            .next()
+            .unwrap()
+            .split_whitespace()
+            .collect();
         // after the name: state ppid pgrp session (proc(5)); a new session leader has sid = pid
         assert_eq!(fields[3], pid.to_string());
         unsafe { libc::kill(pid as i32, libc::SIGKILL) };

@@ -27,16 +27,62 @@ pub fn read_identity(pid: u32) -> Option<ProcessIdentity> {
     })
 }
 
-/// State letter and start time from the text of `/proc/PID/stat`. The command name (field 2)
-/// may hold spaces and parentheses, so fields are counted after the last `)`.
+/// State letter and start time from the text of `/proc/PID/stat`.
 fn parse_stat(stat: &str) -> Option<(char, u64)> {
+    parse_proc_stat(stat).map(|s| (s.state, s.start_time))
+}
+
+/// The fields of `/proc/PID/stat` that process-tree decisions need (proc(5)).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ProcStat {
+    pub state: char,
+    pub ppid: u32,
+    pub pgrp: u32,
+    pub session: u32,
+    pub start_time: u64,
+}
+
+/// Parse the text of `/proc/PID/stat`. The command name (field 2) may hold spaces and
+/// parentheses, so fields are counted after the last `)`.
+pub fn parse_proc_stat(stat: &str) -> Option<ProcStat> {
     let rest = stat.rsplit_once(')')?.1;
     let mut f = rest.split_whitespace();
     let state = f.next()?.chars().next()?;
-    // after the state: ppid pgrp session tty_nr tpgid flags minflt cminflt majflt cmajflt
-    // utime stime cutime cstime priority nice num_threads itrealvalue starttime
-    let start = f.nth(18)?.parse().ok()?;
-    Some((state, start))
+    let ppid = f.next()?.parse().ok()?;
+    let pgrp = f.next()?.parse().ok()?;
+    let session = f.next()?.parse().ok()?;
+    // then: tty_nr tpgid flags minflt cminflt majflt cmajflt utime stime cutime cstime
+    // priority nice num_threads itrealvalue starttime
+    let start_time = f.nth(15)?.parse().ok()?;
+    Some(ProcStat {
+        state,
+        ppid,
+        pgrp,
+        session,
+        start_time,
+    })
+}
+
+/// `/proc/PID/stat` of a process, `None` when it does not exist.
+pub fn read_stat(pid: u32) -> Option<ProcStat> {
+    parse_proc_stat(&std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?)
+}
+
+/// Every pid in `/proc` (a snapshot: processes come and go while it is read).
+pub fn all_pids() -> Vec<u32> {
+    let Ok(rd) = std::fs::read_dir("/proc") else {
+        return Vec::new();
+    };
+    rd.filter_map(|e| e.ok()?.file_name().to_str()?.parse().ok())
+        .collect()
+}
+
+/// The network namespace of a process (the target of `/proc/PID/ns/net`, e.g.
+/// `net:[4026531840]`). Processes of one host, or one lab node, share it.
+pub fn netns_of(pid: u32) -> Option<String> {
+    std::fs::read_link(format!("/proc/{pid}/ns/net"))
+        .ok()
+        .map(|p| p.to_string_lossy().into_owned())
 }
 
 impl ProcessIdentity {
@@ -79,8 +125,11 @@ mod tests {
 
     #[test]
     fn parses_stat_with_odd_command_names() {
-        let s = "1234 (a) b (c)) S 1 1234 1234 0 -1 4194560 100 0 0 0 1 2 0 0 20 0 1 0 987654 1000 10";
+        let s =
+            "1234 (a) b (c)) S 1 1234 1234 0 -1 4194560 100 0 0 0 1 2 0 0 20 0 1 0 987654 1000 10";
         assert_eq!(parse_stat(s), Some(('S', 987654)));
+        let st = parse_proc_stat(s).unwrap();
+        assert_eq!((st.ppid, st.pgrp, st.session), (1, 1234, 1234));
         assert_eq!(parse_stat("garbage"), None);
         assert_eq!(parse_stat("1 (x) S 1 2"), None);
     }
@@ -95,7 +144,10 @@ mod tests {
             start_time: me.start_time + 1,
             ..me.clone()
         };
-        assert!(!other.is_alive(), "a different start time is another process");
+        assert!(
+            !other.is_alive(),
+            "a different start time is another process"
+        );
     }
 
     #[test]

@@ -26,4 +26,6 @@ mod identity;
 
 pub use cmd::{Cmd, ExecError, Output};
 pub use deadline::Deadline;
-pub use identity::{read_identity, ProcessIdentity};
+pub use identity::{
+    all_pids, netns_of, parse_proc_stat, read_identity, read_stat, ProcStat, ProcessIdentity,
+};
