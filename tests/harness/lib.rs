@@ -1,6 +1,8 @@
 //! Shared helpers of the end-to-end suites. Each suite is one `[[test]]` in `tests/Cargo.toml`;
 //! the components they need (Pacemaker, Corosync, ipmi_sim, slapd, QEMU) run for real.
 
+pub mod slapd;
+
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -32,7 +34,9 @@ pub fn bin(name: &str) -> PathBuf {
 pub fn wait_for(what: &str, timeout: Duration, mut check: impl FnMut() -> bool) -> Duration {
     let start = std::time::Instant::now();
     let d = Deadline::after(timeout);
-    if d.poll(Duration::from_millis(200), || check().then_some(())).is_none() {
+    if d.poll(Duration::from_millis(200), || check().then_some(()))
+        .is_none()
+    {
         panic!("timed out after {timeout:?} waiting for {what}");
     }
     start.elapsed()

@@ -1,0 +1,1 @@
+//! axigen-provision: the provisioning service and CLI (in progress).
