@@ -224,6 +224,8 @@ pub fn terminate(
         }
     }
     signal(&first, libc::SIGTERM);
+    // A stopped (SIGSTOP) process keeps a pending SIGTERM until it is continued.
+    signal(&first, libc::SIGCONT);
     let step = Duration::from_millis(50);
     if graceful
         .poll(step, || members(leader).is_empty().then_some(()))

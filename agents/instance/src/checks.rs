@@ -1,0 +1,223 @@
+//! The checks monitor and start use, each bounded by the smaller of `check_timeout` and the
+//! action's deadline, each saying exactly what failed.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use axha_axigen::cli::{CliClient, CliError, Version};
+use axha_axigen::probe::{self, ProbeResult};
+use axha_axigen::process;
+use axha_exec::{Deadline, ProcessIdentity};
+use axha_ocf::OcfError;
+
+use crate::state::{Recorded, StateFile};
+
+/// A worker restart by the supervisor leaves the CLI port closed for a moment; a refused
+/// connection is retried this long before it counts.
+const REFUSED_GRACE: Duration = Duration::from_millis(1500);
+
+/// Where the server stands on this node.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Found {
+    /// Running; `adopted` when the agent had no record of it (started by hand, state lost).
+    Running {
+        leader: ProcessIdentity,
+        adopted: bool,
+    },
+    /// The recorded server is gone (crashed, killed, or its pid now belongs to another
+    /// process); `leftovers` are processes of its session still alive.
+    Gone {
+        recorded: ProcessIdentity,
+        leftovers: Vec<u32>,
+    },
+    /// No record and nothing running: cleanly stopped.
+    Absent,
+}
+
+/// Find the server of `workdir`: the recorded identity first, then a scan of this network
+/// namespace's processes for one the agent does not know of.
+pub fn locate(state: &StateFile, binary: &Path, workdir: &Path) -> Found {
+    let recorded = match state.read() {
+        Recorded::Server(id) if id.is_alive() => {
+            return Found::Running {
+                leader: id,
+                adopted: false,
+            }
+        }
+        Recorded::Server(id) => Some(id),
+        Recorded::None | Recorded::Garbage(_) => None,
+    };
+    if let Some(leader) = process::find_running(binary, workdir) {
+        return Found::Running {
+            leader,
+            adopted: true,
+        };
+    }
+    match recorded {
+        Some(id) => Found::Gone {
+            leftovers: process::members(&id),
+            recorded: id,
+        },
+        None => Found::Absent,
+    }
+}
+
+fn check_deadline(deadline: &Deadline, check_timeout: Duration) -> Deadline {
+    deadline.within(check_timeout)
+}
+
+/// `GET VERSION` on the CLI (depth 0). A refused connection is retried briefly.
+pub fn cli_version(
+    addr: SocketAddr,
+    deadline: &Deadline,
+    check_timeout: Duration,
+) -> Result<(Version, Duration), String> {
+    let t = Instant::now();
+    let grace = deadline.within(REFUSED_GRACE);
+    loop {
+        let d = check_deadline(deadline, check_timeout);
+        let r = CliClient::connect(addr, &d).and_then(|mut c| c.get_version());
+        match r {
+            Ok(v) => return Ok((v, t.elapsed())),
+            Err(e) if e.is_refused() && grace.sleep(Duration::from_millis(100)) => continue,
+            Err(e) => return Err(describe_cli(addr, &e, t.elapsed())),
+        }
+    }
+}
+
+fn describe_cli(addr: SocketAddr, e: &CliError, elapsed: Duration) -> String {
+    if e.is_timeout() {
+        format!(
+            "CLI {addr} did not answer within {:.1}s (hung?)",
+            elapsed.as_secs_f64()
+        )
+    } else if e.is_refused() {
+        format!("CLI {addr} refused the connection (nothing listening)")
+    } else {
+        format!("CLI {addr}: {e}")
+    }
+}
+
+/// The SMTP/IMAP/POP3 greetings of every listener (depth 10). The first failure is the error.
+pub fn greetings(
+    listeners: &[(probe::Protocol, SocketAddr)],
+    deadline: &Deadline,
+    check_timeout: Duration,
+) -> Result<Vec<ProbeResult>, String> {
+    let mut out = Vec::new();
+    for (proto, addr) in listeners {
+        let r = probe::greeting(*proto, *addr, &check_deadline(deadline, check_timeout));
+        if !r.is_ready() {
+            return Err(r.to_string());
+        }
+        out.push(r);
+    }
+    Ok(out)
+}
+
+/// The CLI password from its file: first line, without the line end.
+pub fn read_password(path: &Path) -> Result<String, OcfError> {
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| OcfError::args(format!("cli_password_file {}: {e}", path.display())))?;
+    let pw = text.lines().next().unwrap_or("").to_string();
+    if pw.is_empty() {
+        return Err(OcfError::args(format!(
+            "cli_password_file {} is empty",
+            path.display()
+        )));
+    }
+    Ok(pw)
+}
+
+/// Refuse a password file others can read.
+pub fn check_password_file_mode(path: &Path) -> Result<(), OcfError> {
+    use std::os::unix::fs::PermissionsExt;
+    let meta = std::fs::metadata(path)
+        .map_err(|e| OcfError::args(format!("cli_password_file {}: {e}", path.display())))?;
+    let mode = meta.permissions().mode() & 0o777;
+    if mode & 0o077 != 0 {
+        return Err(OcfError::args(format!(
+            "cli_password_file {} is readable by others (mode {mode:04o}); chmod 600 it",
+            path.display()
+        )));
+    }
+    Ok(())
+}
+
+/// CLI login and a read-only command (depth 20).
+pub fn cli_login(
+    addr: SocketAddr,
+    user: &str,
+    password_file: Option<&PathBuf>,
+    deadline: &Deadline,
+    check_timeout: Duration,
+) -> Result<Duration, OcfError> {
+    let Some(pw_file) = password_file else {
+        return Err(OcfError::configured(
+            "depth 20 monitor needs cli_password_file",
+        ));
+    };
+    let password = read_password(pw_file)?;
+    let t = Instant::now();
+    let d = check_deadline(deadline, check_timeout);
+    let r = CliClient::connect(addr, &d).and_then(|mut c| {
+        c.login(user, &password)?;
+        c.list_domains()
+    });
+    match r {
+        Ok(_) => Ok(t.elapsed()),
+        Err(CliError::AuthRefused { message, .. }) => Err(OcfError::generic(format!(
+            "CLI {addr}: login as {user} refused: {message}"
+        ))),
+        Err(e) => Err(OcfError::generic(describe_cli(addr, &e, t.elapsed()))),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn password_file_rules() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = std::env::temp_dir().join(format!("axha-inst-pw-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let f = dir.join("pw");
+        std::fs::write(&f, "s3cret\nignored\n").unwrap();
+        std::fs::set_permissions(&f, std::fs::Permissions::from_mode(0o644)).unwrap();
+        let e = check_password_file_mode(&f).unwrap_err();
+        assert!(e.reason.contains("mode 0644"), "{}", e.reason);
+        assert!(!e.reason.contains("s3cret"));
+        std::fs::set_permissions(&f, std::fs::Permissions::from_mode(0o600)).unwrap();
+        assert!(check_password_file_mode(&f).is_ok());
+        assert_eq!(read_password(&f).unwrap(), "s3cret");
+        std::fs::write(&f, "\n").unwrap();
+        assert!(read_password(&f).unwrap_err().reason.contains("empty"));
+        assert!(read_password(&dir.join("none")).is_err());
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn refused_cli_is_reported_as_such() {
+        // A port nothing listens on (bound then released).
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = l.local_addr().unwrap();
+        drop(l);
+        let d = Deadline::after(Duration::from_secs(5));
+        let t = Instant::now();
+        let e = cli_version(addr, &d, Duration::from_secs(1)).unwrap_err();
+        assert!(e.contains("refused"), "{e}");
+        assert!(t.elapsed() >= REFUSED_GRACE - Duration::from_millis(200));
+    }
+
+    #[test]
+    fn silent_cli_is_a_hang() {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = l.local_addr().unwrap();
+        let d = Deadline::after(Duration::from_secs(5));
+        let e = cli_version(addr, &d, Duration::from_millis(300)).unwrap_err();
+        assert!(e.contains("did not answer"), "{e}");
+        drop(l);
+    }
+}

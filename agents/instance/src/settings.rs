@@ -1,0 +1,236 @@
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use axha_axigen::config::{Config, Service};
+use axha_axigen::probe::Protocol;
+use axha_ocf::{OcfError, Params};
+
+/// The checked parameters of one call (depth 0: what is wrong here is wrong on every node).
+#[derive(Debug, Clone)]
+pub struct Settings {
+    pub workdir: PathBuf,
+    pub binary: PathBuf,
+    /// The config file, and whether the administrator named it (then it is passed to the
+    /// server; the default location is the server's own).
+    pub config: PathBuf,
+    pub config_explicit: bool,
+    pub address: Option<IpAddr>,
+    pub cli_port: Option<u16>,
+    pub cli_user: String,
+    pub password_file: Option<PathBuf>,
+    pub graceful_share: u32,
+    pub check_timeout: Duration,
+}
+
+/// Where the checks connect.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Endpoints {
+    pub cli: SocketAddr,
+    pub greeters: Vec<(Protocol, SocketAddr)>,
+}
+
+fn absolute(name: &str, v: &str) -> Result<PathBuf, OcfError> {
+    let p = PathBuf::from(v);
+    if !p.is_absolute() {
+        return Err(OcfError::configured(format!(
+            "{name} must be an absolute path, not {v:?}"
+        )));
+    }
+    Ok(p)
+}
+
+impl Settings {
+    /// Check and resolve the parameters. Errors are code 6: the same everywhere.
+    pub fn from_params(p: &Params) -> Result<Settings, OcfError> {
+        p.check().map_err(|e| OcfError::configured(e.to_string()))?;
+        let workdir = absolute("workdir", p.str("workdir").unwrap_or_default())?;
+        let binary = absolute("binary", p.str("binary").unwrap_or_default())?;
+        let (config, config_explicit) = match p.str("config") {
+            Some(c) => (absolute("config", c)?, true),
+            None => (default_config(&workdir), false),
+        };
+        let address = match p.str("address") {
+            None => None,
+            Some(a) => Some(a.trim().parse::<IpAddr>().map_err(|_| {
+                OcfError::configured(format!("address {a:?} is not an IP address"))
+            })?),
+        };
+        let cli_port = match p.int("cli_port") {
+            None => None,
+            Some(n) if (1..=65535).contains(&n) => Some(n as u16),
+            Some(n) => {
+                return Err(OcfError::configured(format!(
+                    "cli_port {n} is not a TCP port"
+                )))
+            }
+        };
+        let graceful_share = match p.int("stop_graceful_share").unwrap_or(80) {
+            n @ 1..=100 => n as u32,
+            n => {
+                return Err(OcfError::configured(format!(
+                    "stop_graceful_share {n} is not a percentage between 1 and 100"
+                )))
+            }
+        };
+        let check_timeout = match p.int("check_timeout").unwrap_or(5) {
+            n @ 1..=3600 => Duration::from_secs(n as u64),
+            n => {
+                return Err(OcfError::configured(format!(
+                    "check_timeout {n} is not between 1 and 3600 seconds"
+                )))
+            }
+        };
+        let password_file = match p.str("cli_password_file") {
+            None => None,
+            Some(f) => Some(absolute("cli_password_file", f)?),
+        };
+        Ok(Settings {
+            workdir,
+            binary,
+            config,
+            config_explicit,
+            address,
+            cli_port,
+            cli_user: p.str("cli_user").unwrap_or("admin").to_string(),
+            password_file,
+            graceful_share,
+            check_timeout,
+        })
+    }
+
+    /// What stop needs, from whatever parameters are usable: stop must find and end a
+    /// running instance even when other parameters are wrong.
+    pub fn for_stop(p: &Params) -> Option<(PathBuf, PathBuf, u32)> {
+        let workdir = PathBuf::from(p.str("workdir")?);
+        let binary = PathBuf::from(p.str("binary").unwrap_or("/opt/axigen/bin/axigen"));
+        let share = p
+            .int("stop_graceful_share")
+            .filter(|n| (1..=100).contains(n))
+            .unwrap_or(80) as u32;
+        Some((workdir, binary, share))
+    }
+
+    /// Read and parse the configuration file.
+    pub fn read_config(&self) -> Result<Config, OcfError> {
+        Config::read(&self.config).map_err(|e| config_error(&self.config, e))
+    }
+
+    /// The check addresses: listeners from the config, overridden by `address`/`cli_port`.
+    /// A listener on the unspecified address is checked on `address` or loopback.
+    pub fn endpoints(&self, config: Option<&Config>) -> Result<Endpoints, OcfError> {
+        let listeners = config.map(|c| c.listeners()).unwrap_or_default();
+        let reach = |a: SocketAddr| -> SocketAddr {
+            let ip = match (self.address, a.ip().is_unspecified()) {
+                (Some(ip), true) => ip,
+                (None, true) => IpAddr::V4(Ipv4Addr::LOCALHOST),
+                _ => a.ip(),
+            };
+            SocketAddr::new(ip, a.port())
+        };
+        let cli_cfg = listeners
+            .iter()
+            .find(|l| l.service == Service::Cli)
+            .map(|l| l.addr);
+        let cli_ip = self
+            .address
+            .or(cli_cfg.map(|a| reach(a).ip()))
+            .ok_or_else(|| {
+                OcfError::configured(format!(
+                    "no address: set the address parameter or a CLI listener in {}",
+                    self.config.display()
+                ))
+            })?;
+        let cli_port = self
+            .cli_port
+            .or(cli_cfg.map(|a| a.port()))
+            .unwrap_or(Service::Cli.default_port());
+        let greeters = listeners
+            .iter()
+            .filter_map(|l| Some((Protocol::for_service(l.service)?, reach(l.addr))))
+            .collect();
+        Ok(Endpoints {
+            cli: SocketAddr::new(cli_ip, cli_port),
+            greeters,
+        })
+    }
+}
+
+pub fn default_config(workdir: &Path) -> PathBuf {
+    workdir.join("run").join("axigen.cfg")
+}
+
+/// A config that is missing here is this node's problem (5); one that cannot be read (2);
+/// one that does not parse is wrong wherever it is read (6).
+pub fn config_error(path: &Path, e: axha_axigen::config::ConfigError) -> OcfError {
+    use axha_axigen::config::ConfigError as E;
+    match &e {
+        E::Io { source, .. } if source.kind() == std::io::ErrorKind::NotFound => {
+            OcfError::installed(format!("config {} not found", path.display()))
+        }
+        E::Io { .. } => OcfError::args(format!("config {e}")),
+        _ => OcfError::configured(format!("config {e}")),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashMap;
+
+    fn params(kv: &[(&str, &str)]) -> Params {
+        let vars: HashMap<String, String> = kv
+            .iter()
+            .map(|(k, v)| (format!("OCF_RESKEY_{k}"), v.to_string()))
+            .collect();
+        Params::parse(crate::PARAMS, &vars)
+    }
+
+    fn err(kv: &[(&str, &str)]) -> String {
+        let e = Settings::from_params(&params(kv)).unwrap_err();
+        assert_eq!(e.status, axha_ocf::OcfStatus::ErrConfigured);
+        e.reason
+    }
+
+    #[test]
+    fn depth0_errors_name_the_parameter() {
+        assert_eq!(err(&[]), "required parameter workdir is not set");
+        assert!(err(&[("workdir", "srv/a")]).starts_with("workdir must be an absolute path"));
+        assert!(err(&[("workdir", "/a"), ("cli_port", "70000")]).contains("cli_port 70000"));
+        assert!(err(&[("workdir", "/a"), ("address", "10.0.0.300")]).contains("10.0.0.300"));
+        assert!(err(&[("workdir", "/a"), ("stop_graceful_share", "0")]).contains("percentage"));
+        assert!(err(&[("workdir", "/a"), ("cli_port", "x")]).contains("not an integer"));
+    }
+
+    #[test]
+    fn defaults() {
+        let s = Settings::from_params(&params(&[("workdir", "/srv/a")])).unwrap();
+        assert_eq!(s.config, PathBuf::from("/srv/a/run/axigen.cfg"));
+        assert!(!s.config_explicit);
+        assert_eq!(s.binary, PathBuf::from("/opt/axigen/bin/axigen"));
+        assert_eq!(s.graceful_share, 80);
+    }
+
+    #[test]
+    fn endpoints_from_config_and_overrides() {
+        let cfg = Config::default_for("10.1.2.3".parse().unwrap(), Some(2000)).unwrap();
+        let s = Settings::from_params(&params(&[("workdir", "/srv/a")])).unwrap();
+        let e = s.endpoints(Some(&cfg)).unwrap();
+        assert_eq!(e.cli, "10.1.2.3:2003".parse().unwrap());
+        assert!(e
+            .greeters
+            .contains(&(Protocol::Imap, "10.1.2.3:2002".parse().unwrap())));
+        let s = Settings::from_params(&params(&[
+            ("workdir", "/srv/a"),
+            ("address", "127.0.0.9"),
+            ("cli_port", "7777"),
+        ]))
+        .unwrap();
+        assert_eq!(
+            s.endpoints(None).unwrap().cli,
+            "127.0.0.9:7777".parse().unwrap()
+        );
+        let s = Settings::from_params(&params(&[("workdir", "/srv/a")])).unwrap();
+        assert!(s.endpoints(None).is_err());
+    }
+}
