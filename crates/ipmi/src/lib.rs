@@ -1,1 +1,321 @@
-//! axha-ipmi (in progress).
+//! Chassis power over IPMI v2.0 LAN (RMCP+), for fencing.
+//!
+//! - [`SessionConfig`]: BMC address, user, [`Password`], [`PrivilegeLevel`], [`CipherSuite`]
+//!   and the retransmission interval.
+//! - [`Session`]: an authenticated RMCP+ session raised to the configured privilege; runs
+//!   [`Session::chassis_status`] and [`Session::chassis_control`]; always closed, by
+//!   [`Session::close`] or on drop (also on every error path).
+//! - [`with_session`]: open, run a closure, close, in one call.
+//! - [`IpmiError`]: says which of unknown user, wrong password, insufficient privilege,
+//!   unsupported cipher suite, timeout or unreachable BMC, or protocol failure happened.
+//!
+//! ```no_run
+//! use axha_exec::Deadline;
+//! use axha_ipmi::{with_session, Password, SessionConfig};
+//! use std::time::Duration;
+//! let cfg = SessionConfig::new("10.0.0.9:623".parse().unwrap(), "admin",
+//!                              Password::new(b"secret".to_vec()));
+//! let deadline = Deadline::after(Duration::from_secs(5));
+//! let status = with_session(&cfg, &deadline, |s| s.chassis_status(&deadline))?;
+//! println!("power on: {}", status.power_on);
+//! # Ok::<(), axha_ipmi::IpmiError>(())
+//! ```
+//!
+//! # Supported
+//! IPMI v2.0 RMCP+ only (IPMI v2.0 §13), cipher suites 3 (RAKP-HMAC-SHA1, HMAC-SHA1-96,
+//! AES-CBC-128; the default) and 2 (RAKP-HMAC-SHA1, HMAC-SHA1-96, no encryption), table 22-20.
+//! Not supported, on purpose: cipher suite 0 (no authentication: any password logs in),
+//! suite 1 (no integrity: a forged "power is off" reply could not be told from a real one),
+//! the SHA-256 suites 15-17, and IPMI 1.5 sessions (MD5/MD2/straight password). The BMC key
+//! K_G is not configurable: K_UID is used, as IPMI v2.0 §13.31 specifies when K_G is null.
+//!
+//! # Why not the `ipmi-rs` crate
+//! `ipmi-rs` 0.6 was evaluated first. Its RMCP+ state machine is private: it always asks for
+//! Administrator with a name+privilege lookup (an operator-limited user cannot log in), it
+//! does not expose the session id (Close Session cannot be sent, so sessions leak until the
+//! BMC expires them), it has no retransmission (one lost datagram fails the call) and no
+//! per-step deadline. Those are exactly the properties a fence agent needs, and patching them
+//! would mean carrying a fork. This crate therefore implements the RMCP+ handshake and message
+//! protection itself, over the audited RustCrypto primitives (`hmac`, `sha1`, `aes`, `cbc`),
+//! in small pure functions ([`wire`]) that are unit-tested apart from the UDP loop.
+//!
+//! # Retransmission
+//! Every exchange resends its request (with a fresh session sequence number inside a
+//! session) after [`SessionConfig::retransmit`], doubling to [`SessionConfig::max_retransmit`],
+//! until the caller's [`Deadline`]. Chassis commands are idempotent in effect (power off twice
+//! is off), so a duplicate execution after a lost reply is harmless.
+
+mod crypto;
+mod error;
+mod session;
+pub mod wire;
+
+pub use axha_exec::Deadline;
+pub use error::{completion_meaning, rmcp_status_meaning, IpmiError};
+pub use session::{Session, SessionConfig};
+
+use std::fmt;
+use std::net::{SocketAddr, ToSocketAddrs};
+use std::str::FromStr;
+
+/// The IANA port of RMCP (IPMI v2.0 §13.1.1).
+pub const DEFAULT_PORT: u16 = 623;
+
+/// Session privilege levels (IPMI v2.0 §6.8, table 22-21 numbering).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum PrivilegeLevel {
+    User = 2,
+    Operator = 3,
+    Administrator = 4,
+}
+
+impl PrivilegeLevel {
+    /// The spelling of fence_ipmilan's `privlvl` (and ipmitool's `-L`, lower case).
+    pub fn name(self) -> &'static str {
+        match self {
+            PrivilegeLevel::User => "user",
+            PrivilegeLevel::Operator => "operator",
+            PrivilegeLevel::Administrator => "administrator",
+        }
+    }
+    pub const ALL: [PrivilegeLevel; 3] = [
+        PrivilegeLevel::User,
+        PrivilegeLevel::Operator,
+        PrivilegeLevel::Administrator,
+    ];
+}
+
+impl fmt::Display for PrivilegeLevel {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+impl FromStr for PrivilegeLevel {
+    type Err = IpmiError;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let l = s.trim().to_ascii_lowercase();
+        match l.as_str() {
+            "user" => Ok(PrivilegeLevel::User),
+            "operator" => Ok(PrivilegeLevel::Operator),
+            "administrator" | "admin" => Ok(PrivilegeLevel::Administrator),
+            _ => Err(IpmiError::InvalidConfig(format!(
+                "privilege level {s:?} (user, operator or administrator)"
+            ))),
+        }
+    }
+}
+
+/// The RMCP+ cipher suites this client speaks (IPMI v2.0 table 22-20).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CipherSuite {
+    /// RAKP-HMAC-SHA1, HMAC-SHA1-96, no confidentiality.
+    Suite2,
+    /// RAKP-HMAC-SHA1, HMAC-SHA1-96, AES-CBC-128.
+    Suite3,
+}
+
+impl CipherSuite {
+    pub fn number(self) -> u8 {
+        match self {
+            CipherSuite::Suite2 => 2,
+            CipherSuite::Suite3 => 3,
+        }
+    }
+    pub const SUPPORTED: [CipherSuite; 2] = [CipherSuite::Suite2, CipherSuite::Suite3];
+
+    /// (authentication, integrity, confidentiality) algorithm numbers (§13.28).
+    fn algorithms(self) -> (u8, u8, u8) {
+        match self {
+            CipherSuite::Suite2 => (1, 1, 0),
+            CipherSuite::Suite3 => (1, 1, 1),
+        }
+    }
+    fn integrity(self) -> bool {
+        true
+    }
+    fn confidentiality(self) -> bool {
+        self == CipherSuite::Suite3
+    }
+}
+
+impl TryFrom<u8> for CipherSuite {
+    type Error = IpmiError;
+    fn try_from(n: u8) -> Result<Self, IpmiError> {
+        match n {
+            2 => Ok(CipherSuite::Suite2),
+            3 => Ok(CipherSuite::Suite3),
+            0 => Err(IpmiError::InvalidConfig(
+                "cipher suite 0 performs no authentication and is never used".into(),
+            )),
+            1 => Err(IpmiError::InvalidConfig(
+                "cipher suite 1 has no integrity protection; use 3 (or 2)".into(),
+            )),
+            n => Err(IpmiError::InvalidConfig(format!(
+                "cipher suite {n} is not supported (3 or 2)"
+            ))),
+        }
+    }
+}
+
+impl FromStr for CipherSuite {
+    type Err = IpmiError;
+    fn from_str(s: &str) -> Result<Self, IpmiError> {
+        let n: u8 = s.trim().parse().map_err(|_| {
+            IpmiError::InvalidConfig(format!("cipher suite {s:?} is not a number (3 or 2)"))
+        })?;
+        CipherSuite::try_from(n)
+    }
+}
+
+/// A BMC password: never shown by `Debug`, wiped from memory on drop.
+#[derive(Clone)]
+pub struct Password(Vec<u8>);
+
+impl Password {
+    pub fn new(bytes: Vec<u8>) -> Password {
+        Password(bytes)
+    }
+    pub fn expose(&self) -> &[u8] {
+        &self.0
+    }
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+}
+
+impl fmt::Debug for Password {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Password(<redacted>)")
+    }
+}
+
+impl Drop for Password {
+    fn drop(&mut self) {
+        crypto::wipe(&mut self.0);
+    }
+}
+
+/// Chassis Control sub-commands (IPMI v2.0 §28.3, table 28-4).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ChassisControl {
+    PowerDown = 0x00,
+    PowerUp = 0x01,
+    PowerCycle = 0x02,
+    HardReset = 0x03,
+    SoftShutdown = 0x05,
+}
+
+/// Get Chassis Status response (IPMI v2.0 §28.2, table 28-3), the parts fencing uses.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ChassisStatus {
+    pub power_on: bool,
+    pub power_fault: bool,
+    pub power_control_fault: bool,
+    pub interlock: bool,
+    pub overload: bool,
+}
+
+impl ChassisStatus {
+    /// From the response data after the completion code; `None` when too short.
+    pub fn parse(data: &[u8]) -> Option<ChassisStatus> {
+        if data.len() < 3 {
+            return None;
+        }
+        let s = data[0];
+        Some(ChassisStatus {
+            power_on: s & 0x01 != 0,
+            overload: s & 0x02 != 0,
+            interlock: s & 0x04 != 0,
+            power_fault: s & 0x08 != 0,
+            power_control_fault: s & 0x10 != 0,
+        })
+    }
+}
+
+/// Resolve `host` (name or address; IPv6 may be bracketed) and `port` to one socket address.
+pub fn resolve(host: &str, port: u16) -> Result<SocketAddr, IpmiError> {
+    let h = host.trim().trim_start_matches('[').trim_end_matches(']');
+    if h.is_empty() {
+        return Err(IpmiError::Resolve {
+            host: host.into(),
+            detail: "empty address".into(),
+        });
+    }
+    (h, port)
+        .to_socket_addrs()
+        .map_err(|e| IpmiError::Resolve {
+            host: host.into(),
+            detail: e.to_string(),
+        })?
+        .next()
+        .ok_or_else(|| IpmiError::Resolve {
+            host: host.into(),
+            detail: "no address".into(),
+        })
+}
+
+/// Open a session, run `f`, and close the session whatever `f` returned.
+pub fn with_session<T>(
+    cfg: &SessionConfig,
+    deadline: &Deadline,
+    f: impl FnOnce(&mut Session) -> Result<T, IpmiError>,
+) -> Result<T, IpmiError> {
+    let mut s = Session::open(cfg, deadline)?;
+    let r = f(&mut s);
+    let closed = s.close(deadline);
+    match (r, closed) {
+        (Ok(v), _) => Ok(v),
+        (Err(e), _) => Err(e),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn privilege_and_suite_parsing() {
+        assert_eq!(
+            "Operator".parse::<PrivilegeLevel>().unwrap(),
+            PrivilegeLevel::Operator
+        );
+        assert_eq!(
+            "admin".parse::<PrivilegeLevel>().unwrap(),
+            PrivilegeLevel::Administrator
+        );
+        assert!("root".parse::<PrivilegeLevel>().is_err());
+        assert_eq!("3".parse::<CipherSuite>().unwrap(), CipherSuite::Suite3);
+        let e = "0".parse::<CipherSuite>().unwrap_err().to_string();
+        assert!(e.contains("no authentication"), "{e}");
+        assert!("1".parse::<CipherSuite>().is_err());
+        assert!("17".parse::<CipherSuite>().is_err());
+        assert!("x".parse::<CipherSuite>().is_err());
+    }
+
+    #[test]
+    fn chassis_status_bits() {
+        let s = ChassisStatus::parse(&[0x01, 0, 0]).unwrap();
+        assert!(s.power_on && !s.power_fault);
+        let s = ChassisStatus::parse(&[0x08, 0, 0]).unwrap();
+        assert!(!s.power_on && s.power_fault);
+        assert!(ChassisStatus::parse(&[1, 0]).is_none());
+    }
+
+    #[test]
+    fn password_is_redacted() {
+        let p = Password::new(b"hunter2".to_vec());
+        assert!(!format!("{p:?}").contains("hunter2"));
+    }
+
+    #[test]
+    fn resolve_literals_and_errors() {
+        assert_eq!(
+            resolve("127.0.0.1", 623).unwrap().to_string(),
+            "127.0.0.1:623"
+        );
+        assert_eq!(resolve("[::1]", 1).unwrap().to_string(), "[::1]:1");
+        assert!(resolve("", 1).is_err());
+        assert!(resolve("no such host.invalid", 1).is_err());
+    }
+}

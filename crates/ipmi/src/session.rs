@@ -1,0 +1,652 @@
+//! An RMCP+ session over UDP: open (RAKP), raise privilege, run commands, close. Every
+//! exchange retransmits until its deadline (§13.16 leaves retries to the remote console).
+
+use std::io::ErrorKind;
+use std::net::{SocketAddr, UdpSocket};
+use std::time::{Duration, Instant};
+
+use axha_exec::Deadline;
+
+use crate::crypto::{self, hmac_sha1, verify_sha1, verify_sha1_96, Kuid, SessionKeys};
+use crate::error::{completion_meaning, rmcp_status_meaning, IpmiError};
+use crate::wire::{self, PayloadType, Protection};
+use crate::{ChassisControl, ChassisStatus, CipherSuite, Password, PrivilegeLevel};
+
+/// App and Chassis network functions and the commands used (§22, §28).
+const NETFN_CHASSIS: u8 = 0x00;
+const NETFN_APP: u8 = 0x06;
+const CMD_GET_CHASSIS_STATUS: u8 = 0x01;
+const CMD_CHASSIS_CONTROL: u8 = 0x02;
+const CMD_SET_SESSION_PRIVILEGE: u8 = 0x3b;
+const CMD_CLOSE_SESSION: u8 = 0x3c;
+/// RAKP 1 role bit 4: look the user up by name only (§13.20), so that an operator-limited
+/// user can log in asking for operator.
+const NAME_ONLY_LOOKUP: u8 = 0x10;
+/// Longest a Close Session may take, even past the caller's deadline: it frees one of the
+/// BMC's few session slots.
+const CLOSE_BUDGET: Duration = Duration::from_millis(600);
+const MAX_DGRAM: usize = 1024;
+
+/// Takes a received datagram: `None` = not the answer, `Some` = the outcome.
+type Accept<'a, T> = dyn FnMut(&[u8]) -> Option<Result<T, IpmiError>> + 'a;
+
+/// How to reach and log in to one BMC.
+#[derive(Debug, Clone)]
+pub struct SessionConfig {
+    pub addr: SocketAddr,
+    pub username: String,
+    pub password: Password,
+    pub privilege: PrivilegeLevel,
+    pub cipher_suite: CipherSuite,
+    /// First retransmission interval; doubled after each loss up to [`SessionConfig::max_retransmit`].
+    pub retransmit: Duration,
+    pub max_retransmit: Duration,
+}
+
+impl SessionConfig {
+    pub fn new(addr: SocketAddr, username: impl Into<String>, password: Password) -> Self {
+        SessionConfig {
+            addr,
+            username: username.into(),
+            password,
+            privilege: PrivilegeLevel::Administrator,
+            cipher_suite: CipherSuite::Suite3,
+            retransmit: Duration::from_millis(250),
+            max_retransmit: Duration::from_secs(1),
+        }
+    }
+}
+
+/// The UDP side: one connected socket and the retransmission loop.
+struct Link {
+    sock: UdpSocket,
+    addr: SocketAddr,
+    retransmit: Duration,
+    max_retransmit: Duration,
+}
+
+impl Link {
+    fn connect(cfg: &SessionConfig) -> Result<Link, IpmiError> {
+        let io = |source| IpmiError::Io {
+            addr: cfg.addr,
+            source,
+        };
+        let any = if cfg.addr.is_ipv6() {
+            "[::]:0"
+        } else {
+            "0.0.0.0:0"
+        };
+        let sock = UdpSocket::bind(any).map_err(io)?;
+        // connect(2): only the BMC's datagrams are received, and ICMP "port unreachable"
+        // comes back as ECONNREFUSED.
+        sock.connect(cfg.addr).map_err(io)?;
+        Ok(Link {
+            sock,
+            addr: cfg.addr,
+            retransmit: cfg.retransmit.max(Duration::from_millis(10)),
+            max_retransmit: cfg.max_retransmit.max(cfg.retransmit),
+        })
+    }
+
+    /// Another handle on the same socket (the session keeps one; the handshake loop the other).
+    fn clone_handle(&self) -> Result<Link, IpmiError> {
+        Ok(Link {
+            sock: self.sock.try_clone().map_err(|source| IpmiError::Io {
+                addr: self.addr,
+                source,
+            })?,
+            addr: self.addr,
+            retransmit: self.retransmit,
+            max_retransmit: self.max_retransmit,
+        })
+    }
+
+    /// Send what `make` builds (called again for every retransmission) until `accept` takes a
+    /// reply or the deadline passes. `accept` returns `None` for datagrams that are not the
+    /// answer (late duplicates, noise), `Some(Err)` for a definite failure.
+    fn exchange<T>(
+        &mut self,
+        step: &'static str,
+        deadline: &Deadline,
+        make: &mut dyn FnMut() -> Vec<u8>,
+        accept: &mut Accept<T>,
+    ) -> Result<T, IpmiError> {
+        let started = Instant::now();
+        let mut interval = self.retransmit;
+        let mut refused = false;
+        let mut buf = [0u8; MAX_DGRAM];
+        loop {
+            if deadline.expired() {
+                return Err(IpmiError::Timeout {
+                    addr: self.addr,
+                    step,
+                    waited: started.elapsed(),
+                    refused,
+                });
+            }
+            let pkt = make();
+            match self.sock.send(&pkt) {
+                Ok(_) => {}
+                Err(e) if e.kind() == ErrorKind::ConnectionRefused => refused = true,
+                Err(e) => {
+                    return Err(IpmiError::Io {
+                        addr: self.addr,
+                        source: e,
+                    })
+                }
+            }
+            let attempt = deadline.within(interval);
+            loop {
+                let left = attempt.remaining();
+                if left.is_zero() {
+                    break;
+                }
+                self.sock
+                    .set_read_timeout(Some(left))
+                    .map_err(|source| IpmiError::Io {
+                        addr: self.addr,
+                        source,
+                    })?;
+                match self.sock.recv(&mut buf) {
+                    Ok(n) => {
+                        if let Some(r) = accept(&buf[..n]) {
+                            return r;
+                        }
+                    }
+                    Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => {
+                        break
+                    }
+                    Err(e) if e.kind() == ErrorKind::ConnectionRefused => {
+                        // Nothing listens (yet): wait out this attempt instead of spinning.
+                        refused = true;
+                        attempt.sleep(attempt.remaining());
+                        break;
+                    }
+                    Err(e) => {
+                        return Err(IpmiError::Io {
+                            addr: self.addr,
+                            source: e,
+                        })
+                    }
+                }
+            }
+            interval = (interval * 2).min(self.max_retransmit);
+        }
+    }
+}
+
+/// An active, authenticated RMCP+ session at the configured privilege level. Dropping it
+/// closes it (best effort, bounded); [`Session::close`] does the same and reports the result.
+pub struct Session {
+    link: Link,
+    user: String,
+    suite: CipherSuite,
+    console_sid: u32,
+    bmc_sid: u32,
+    keys: SessionKeys,
+    seq_out: u32,
+    rq_seq: u8,
+    open: bool,
+    privilege: PrivilegeLevel,
+}
+
+impl std::fmt::Debug for Session {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Session")
+            .field("addr", &self.link.addr)
+            .field("user", &self.user)
+            .field("suite", &self.suite)
+            .field("bmc_sid", &format_args!("{:#010x}", self.bmc_sid))
+            .field("privilege", &self.privilege)
+            .field("open", &self.open)
+            .finish()
+    }
+}
+
+fn random<const N: usize>() -> Result<[u8; N], IpmiError> {
+    crypto::random::<N>().map_err(|e| IpmiError::Random(e.to_string()))
+}
+
+fn protocol(step: &'static str, detail: impl Into<String>) -> Option<Result<(), IpmiError>> {
+    Some(Err(IpmiError::Protocol {
+        step,
+        detail: detail.into(),
+    }))
+}
+
+impl Session {
+    /// Open a session (Open Session, RAKP 1-4) and raise it to `cfg.privilege` (Set Session
+    /// Privilege Level): sessions start at User level (§22.18).
+    pub fn open(cfg: &SessionConfig, deadline: &Deadline) -> Result<Session, IpmiError> {
+        let user = cfg.username.as_bytes();
+        if user.len() > 16 {
+            return Err(IpmiError::InvalidConfig(format!(
+                "user name {:?} is longer than 16 bytes",
+                cfg.username
+            )));
+        }
+        let kuid = Kuid::new(cfg.password.expose()).ok_or_else(|| {
+            IpmiError::InvalidConfig("password is longer than 20 bytes (IPMI 2.0 limit)".into())
+        })?;
+        let started = Instant::now();
+        let mut link = Link::connect(cfg)?;
+        // A handshake whose datagrams were lost beyond what retransmission of one step
+        // repairs (BMCs ignore a repeated RAKP 3, for instance) starts over with a new
+        // session, until the deadline.
+        loop {
+            match Session::handshake(cfg, &kuid, &mut link, deadline) {
+                Ok(s) => return Ok(s),
+                Err(IpmiError::Timeout {
+                    addr,
+                    step,
+                    refused,
+                    ..
+                }) => {
+                    if deadline.expired() {
+                        return Err(IpmiError::Timeout {
+                            addr,
+                            step,
+                            waited: started.elapsed(),
+                            refused,
+                        });
+                    }
+                }
+                Err(e) => return Err(e),
+            }
+        }
+    }
+
+    fn handshake(
+        cfg: &SessionConfig,
+        kuid: &Kuid,
+        link: &mut Link,
+        deadline: &Deadline,
+    ) -> Result<Session, IpmiError> {
+        let user = cfg.username.as_bytes();
+        // Retransmitting one step helps only so long; then the whole handshake is redone.
+        let step_budget = cfg.max_retransmit * 3;
+        let suite = cfg.cipher_suite;
+        let algorithms = suite.algorithms();
+        let console_sid = loop {
+            let sid = u32::from_le_bytes(random::<4>()?);
+            if sid != 0 {
+                break sid;
+            }
+        };
+        let privilege = cfg.privilege as u8;
+        let tag = random::<1>()?[0];
+
+        // Open Session Request / Response (§13.17, §13.18).
+        let req = wire::encode(
+            PayloadType::OpenSessionRequest,
+            0,
+            0,
+            &wire::open_session_request(tag, privilege, console_sid, algorithms),
+            None,
+            [0; 16],
+        );
+        let step = "RMCP+ Open Session";
+        let bmc_sid = link.exchange(
+            step,
+            &deadline.within(step_budget),
+            &mut || req.clone(),
+            &mut |d| {
+                let p = wire::decode(d, None).ok()?;
+                if p.payload_type != PayloadType::OpenSessionResponse {
+                    return None;
+                }
+                let r = wire::parse_open_session_response(&p.payload).ok()?;
+                if r.tag != tag || r.console_sid != console_sid {
+                    return None;
+                }
+                Some(match r.status {
+                    0 if r.algorithms != algorithms => Err(IpmiError::UnsupportedCipherSuite {
+                        suite: suite.number(),
+                        detail: format!("BMC chose algorithms {:?}", r.algorithms),
+                    }),
+                    0 => Ok(r.bmc_sid),
+                    s @ (0x04..=0x07 | 0x10 | 0x11) => Err(IpmiError::UnsupportedCipherSuite {
+                        suite: suite.number(),
+                        detail: rmcp_status_meaning(s).into(),
+                    }),
+                    s @ (0x09 | 0x0a) => Err(IpmiError::InsufficientPrivilege {
+                        user: cfg.username.clone(),
+                        requested: cfg.privilege,
+                        detail: rmcp_status_meaning(s).into(),
+                    }),
+                    s => Err(IpmiError::SessionRejected {
+                        step,
+                        status: s,
+                        meaning: rmcp_status_meaning(s),
+                    }),
+                })
+            },
+        )?;
+
+        // RAKP 1 / 2 (§13.20, §13.21): the BMC proves it knows the password.
+        let console_random = random::<16>()?;
+        let role = privilege | NAME_ONLY_LOOKUP;
+        let ulen = [user.len() as u8];
+        let rakp1 = wire::encode(
+            PayloadType::Rakp1,
+            0,
+            0,
+            &wire::rakp1(tag, bmc_sid, &console_random, role, user),
+            None,
+            [0; 16],
+        );
+        let step = "RAKP 1";
+        let sid_c = console_sid.to_le_bytes();
+        let sid_b = bmc_sid.to_le_bytes();
+        let (bmc_random, bmc_guid) = link
+            .exchange(
+                step,
+                &deadline.within(step_budget),
+                &mut || rakp1.clone(),
+                &mut |d| {
+                    let p = wire::decode(d, None).ok()?;
+                    if p.payload_type != PayloadType::Rakp2 {
+                        return None;
+                    }
+                    let r = wire::parse_rakp2(&p.payload).ok()?;
+                    if r.tag != tag || r.console_sid != console_sid {
+                        return None;
+                    }
+                    Some(match r.status {
+                        0 => {
+                            if verify_sha1(
+                                kuid.bytes(),
+                                &[
+                                    &sid_c,
+                                    &sid_b,
+                                    &console_random,
+                                    &r.bmc_random,
+                                    &r.bmc_guid,
+                                    &[role],
+                                    &ulen,
+                                    user,
+                                ],
+                                &r.auth_code,
+                            ) {
+                                Ok((r.bmc_random, r.bmc_guid))
+                            } else {
+                                Err(IpmiError::WrongPassword {
+                                    user: cfg.username.clone(),
+                                })
+                            }
+                        }
+                        0x0d => Err(IpmiError::UnknownUser {
+                            user: cfg.username.clone(),
+                        }),
+                        s @ (0x09 | 0x0a) => Err(IpmiError::InsufficientPrivilege {
+                            user: cfg.username.clone(),
+                            requested: cfg.privilege,
+                            detail: rmcp_status_meaning(s).into(),
+                        }),
+                        s => Err(IpmiError::SessionRejected {
+                            step,
+                            status: s,
+                            meaning: rmcp_status_meaning(s),
+                        }),
+                    })
+                },
+            )
+            .inspect_err(|e| {
+                if matches!(e, IpmiError::WrongPassword { .. }) {
+                    // Tell the BMC to drop the half-open session (RAKP 3 with an error
+                    // status, §13.22); no answer is expected.
+                    let abort = wire::rakp3(tag, 0x0f, bmc_sid, &[]);
+                    let pkt = wire::encode(PayloadType::Rakp3, 0, 0, &abort, None, [0; 16]);
+                    let _ = link.sock.send(&pkt);
+                }
+            })?;
+
+        // RAKP 3 / 4 (§13.22, §13.23): we prove we know the password; session keys.
+        let rakp3_code = hmac_sha1(kuid.bytes(), &[&bmc_random, &sid_c, &[role], &ulen, user]);
+        let sik = hmac_sha1(
+            kuid.bytes(),
+            &[&console_random, &bmc_random, &[role], &ulen, user],
+        );
+        let keys = SessionKeys::derive(sik);
+        let rakp3 = wire::encode(
+            PayloadType::Rakp3,
+            0,
+            0,
+            &wire::rakp3(tag, 0, bmc_sid, &rakp3_code),
+            None,
+            [0; 16],
+        );
+        let step = "RAKP 3";
+        let sent = std::cell::Cell::new(0u32);
+        // A lost RAKP 4 cannot be asked for again (BMCs ignore a repeated RAKP 3): after a
+        // few intervals the privilege command below, integrity-protected with keys only the
+        // real BMC can have, tells whether the session is active.
+        let rakp4 = link.exchange(
+            step,
+            &deadline.within(cfg.retransmit * 4),
+            &mut || {
+                sent.set(sent.get() + 1);
+                rakp3.clone()
+            },
+            &mut |d| {
+                let p = wire::decode(d, None).ok()?;
+                if p.payload_type != PayloadType::Rakp4 {
+                    return None;
+                }
+                let r = wire::parse_rakp4(&p.payload).ok()?;
+                if r.tag != tag || r.console_sid != console_sid {
+                    return None;
+                }
+                match r.status {
+                    0 if verify_sha1_96(
+                        &keys.sik,
+                        &[&console_random, &sid_b, &bmc_guid],
+                        &r.integrity_check,
+                    ) =>
+                    {
+                        Some(Ok(true))
+                    }
+                    0 => protocol(step, "RAKP 4 integrity check value does not match")
+                        .map(|r| r.map(|_| false)),
+                    0x0f => Some(Err(IpmiError::WrongPassword {
+                        user: cfg.username.clone(),
+                    })),
+                    // The answer to a retransmitted RAKP 3 when the first one already
+                    // activated the session: go on, the integrity-protected commands that
+                    // follow prove the session (and the BMC) anyway.
+                    0x02 | 0x08 if sent.get() > 1 && suite.integrity() => Some(Ok(false)),
+                    s => Some(Err(IpmiError::SessionRejected {
+                        step,
+                        status: s,
+                        meaning: rmcp_status_meaning(s),
+                    })),
+                }
+            },
+        );
+        match rakp4 {
+            Ok(_) => {}
+            Err(e) if e.is_timeout() => {}
+            Err(e) => return Err(e),
+        }
+
+        let mut session = Session {
+            link: link.clone_handle()?,
+            user: cfg.username.clone(),
+            suite,
+            console_sid,
+            bmc_sid,
+            keys,
+            seq_out: 0,
+            rq_seq: 0,
+            open: true,
+            privilege: PrivilegeLevel::User,
+        };
+        // Sessions start at User level (§22.18); raise to the configured level. Sent for
+        // User too: it confirms the session is active when RAKP 4 was lost.
+        let step = "Set Session Privilege Level";
+        match session.command(
+            step,
+            NETFN_APP,
+            CMD_SET_SESSION_PRIVILEGE,
+            &[privilege],
+            &deadline.within(step_budget),
+        ) {
+            Ok(_) => session.privilege = cfg.privilege,
+            Err(IpmiError::Completion {
+                code: 0x80 | 0x81 | 0xd4,
+                meaning,
+                ..
+            }) => {
+                return Err(IpmiError::InsufficientPrivilege {
+                    user: cfg.username.clone(),
+                    requested: cfg.privilege,
+                    detail: meaning.into(),
+                });
+            }
+            Err(e) => {
+                if e.is_timeout() {
+                    // Not active (or unreachable): nothing to close.
+                    session.open = false;
+                }
+                return Err(e);
+            }
+        }
+        Ok(session)
+    }
+
+    pub fn privilege(&self) -> PrivilegeLevel {
+        self.privilege
+    }
+
+    /// The BMC's id of this session (for diagnostics).
+    pub fn bmc_session_id(&self) -> u32 {
+        self.bmc_sid
+    }
+
+    /// Run one IPMI command in the session; returns the response data after the completion
+    /// code. A non-zero completion code is [`IpmiError::Completion`].
+    pub fn command(
+        &mut self,
+        name: &'static str,
+        netfn: u8,
+        cmd: u8,
+        data: &[u8],
+        deadline: &Deadline,
+    ) -> Result<Vec<u8>, IpmiError> {
+        if !self.open {
+            return Err(IpmiError::Protocol {
+                step: name,
+                detail: "session already closed".into(),
+            });
+        }
+        self.rq_seq = (self.rq_seq % 63) + 1;
+        let rq_seq = self.rq_seq;
+        let msg = wire::ipmi_request(netfn, cmd, rq_seq, data);
+        let suite = self.suite;
+        let keys = &self.keys;
+        let (console_sid, bmc_sid) = (self.console_sid, self.bmc_sid);
+        let seq_out = &mut self.seq_out;
+        let protection = Protection {
+            keys,
+            integrity: suite.integrity(),
+            confidentiality: suite.confidentiality(),
+        };
+        let mut make = || {
+            // Each datagram, retransmissions included, takes the next session sequence
+            // number (§6.12.13: the BMC rejects repeated numbers).
+            *seq_out = seq_out.wrapping_add(1).max(1);
+            let iv = crypto::random::<16>().unwrap_or_else(|_| {
+                // Fall back to a hash of time and sequence: an IV must not repeat, not be
+                // secret (§13.29); the random source failing here is all but impossible.
+                let t = std::time::SystemTime::now()
+                    .duration_since(std::time::UNIX_EPOCH)
+                    .unwrap_or_default()
+                    .as_nanos()
+                    .to_le_bytes();
+                let h = hmac_sha1(&t, &[&seq_out.to_le_bytes()]);
+                h[..16].try_into().expect("20 >= 16")
+            });
+            wire::encode(
+                PayloadType::Ipmi,
+                bmc_sid,
+                *seq_out,
+                &msg,
+                Some(&protection),
+                iv,
+            )
+        };
+        let mut accept = |d: &[u8]| {
+            let p = wire::decode(d, Some(&protection)).ok()?;
+            if p.payload_type != PayloadType::Ipmi || p.session_id != console_sid {
+                return None;
+            }
+            let r = wire::parse_ipmi_response(&p.payload).ok()?;
+            if r.netfn != netfn + 1 || r.cmd != cmd || r.rq_seq != rq_seq {
+                return None;
+            }
+            Some(if r.completion == 0 {
+                Ok(r.data)
+            } else {
+                Err(IpmiError::Completion {
+                    command: name,
+                    code: r.completion,
+                    meaning: completion_meaning(r.completion),
+                })
+            })
+        };
+        self.link.exchange(name, deadline, &mut make, &mut accept)
+    }
+
+    /// Get Chassis Status (§28.2).
+    pub fn chassis_status(&mut self, deadline: &Deadline) -> Result<ChassisStatus, IpmiError> {
+        let step = "Get Chassis Status";
+        let d = self.command(step, NETFN_CHASSIS, CMD_GET_CHASSIS_STATUS, &[], deadline)?;
+        ChassisStatus::parse(&d).ok_or_else(|| IpmiError::Protocol {
+            step,
+            detail: format!("{} bytes of data, at least 3 expected", d.len()),
+        })
+    }
+
+    /// Chassis Control (§28.3).
+    pub fn chassis_control(
+        &mut self,
+        what: ChassisControl,
+        deadline: &Deadline,
+    ) -> Result<(), IpmiError> {
+        self.command(
+            "Chassis Control",
+            NETFN_CHASSIS,
+            CMD_CHASSIS_CONTROL,
+            &[what as u8],
+            deadline,
+        )
+        .map(|_| ())
+    }
+
+    /// Close the session (§22.19). Takes at most a short fixed budget, even when `deadline`
+    /// has passed: freeing the BMC's session slot is worth a few hundred milliseconds.
+    pub fn close(mut self, deadline: &Deadline) -> Result<(), IpmiError> {
+        self.close_inner(deadline)
+    }
+
+    fn close_inner(&mut self, deadline: &Deadline) -> Result<(), IpmiError> {
+        if !self.open {
+            return Ok(());
+        }
+        let budget = if deadline.remaining() > CLOSE_BUDGET {
+            deadline.within(CLOSE_BUDGET)
+        } else {
+            Deadline::after(CLOSE_BUDGET / 2)
+        };
+        let sid = self.bmc_sid.to_le_bytes();
+        let r = self.command("Close Session", NETFN_APP, CMD_CLOSE_SESSION, &sid, &budget);
+        self.open = false;
+        r.map(|_| ())
+    }
+}
+
+impl Drop for Session {
+    fn drop(&mut self) {
+        let _ = self.close_inner(&Deadline::after(CLOSE_BUDGET));
+    }
+}
