@@ -7,7 +7,11 @@ mod cib;
 mod lab;
 
 #[derive(Parser)]
-#[command(name = "axigen-ha", version, about = "Axigen high availability on Pacemaker/Corosync")]
+#[command(
+    name = "axigen-ha",
+    version,
+    about = "Axigen high availability on Pacemaker/Corosync"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
