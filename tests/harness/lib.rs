@@ -48,3 +48,4 @@ pub fn is_root() -> bool {
     unsafe { libc::geteuid() == 0 }
 }
 pub mod bmc;
+pub mod lab;

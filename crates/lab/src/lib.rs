@@ -1,1 +1,42 @@
-//! axha-lab (in progress).
+//! axha-lab: N-node Pacemaker/Corosync clusters on one machine, for the end-to-end suites,
+//! the demo and `axigen-ha lab`.
+//!
+//! Each node is a network namespace `axl-<lab>-nI` (address 10.231.0.I/24 on a veth into a
+//! bridge in the lab's hub namespace `axl-<lab>-hub`), a private mount namespace (tmpfs `/run`
+//! and `/dev/shm`, bind mounts over the corosync/Pacemaker configuration, state and log
+//! directories and `/root`, read-only overlays that install agents under test) and a UTS
+//! namespace (hostname nI). A small anchor process (`axha-lab-node`) holds the namespaces;
+//! commands enter them with `nsenter`. Nothing is added to the host's network namespace or
+//! written outside the lab's state directory, except the `ip netns` handles.
+//!
+//! Processes belong to a node by network namespace membership (`/proc/PID/ns/net`), never by
+//! name: power loss ([`Lab::kill`]) freezes and kills exactly those pids.
+//!
+//! Main types: [`LabSpec`] (what to build), [`Lab`] (a running lab), [`ClusterView`]
+//! (Pacemaker's state, parsed from `crm_mon --output-as=xml`), [`LabError`].
+//!
+//! ```no_run
+//! use axha_lab::{Lab, LabSpec};
+//! use std::time::Duration;
+//! let lab = Lab::up(LabSpec::new("demo", 2))?;   // returns with both nodes online + a DC
+//! let out = lab.run("n1", &["uname", "-n"], Duration::from_secs(5))?;
+//! assert_eq!(out.stdout_str().trim(), "n1");
+//! lab.kill("n2")?;                                 // power loss
+//! lab.wait_online(Duration::from_secs(30))?;       // n1 alone, n2 seen offline
+//! lab.down()?;                                     // (Drop does the same)
+//! # Ok::<(), axha_lab::LabError>(())
+//! ```
+
+pub mod anchor;
+pub mod config;
+pub mod crm;
+mod error;
+mod lab;
+pub mod procs;
+pub mod spec;
+pub mod state;
+
+pub use crm::{parse_crm_mon, ClusterView, FenceEvent, NodeView, ResourceView};
+pub use error::LabError;
+pub use lab::{reap_stale_labs, resolve_helper, Lab, NodeStatus, HELPER_NAME, NODE_PATH};
+pub use spec::{Fencing, LabSpec};

@@ -1,0 +1,955 @@
+use std::net::Ipv4Addr;
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use axha_exec::{Cmd, Deadline, Output, ProcessIdentity};
+
+use crate::anchor::{AnchorArgs, ANCHOR_FILE, BINDS};
+use crate::config::{pacemaker_ids, render_corosync_conf, write_seed_cib};
+use crate::crm::{parse_crm_mon, ClusterView};
+use crate::procs::{kill_netns, netns_id_of_path, netns_of, pids_in_netns};
+use crate::spec::{
+    default_state_dir, node_addr, node_index, node_names, validate_name, Fencing, LabSpec,
+    DEFAULT_STATE_ROOT, LAB_PREFIX,
+};
+use crate::state::{LabConf, Phase};
+use crate::LabError;
+
+/// PATH inside a node (a clean environment: nothing of the caller leaks in).
+pub const NODE_PATH: &str = "/usr/sbin:/usr/bin:/sbin:/bin";
+/// Name of the helper binary that anchors a node.
+pub const HELPER_NAME: &str = "axha-lab-node";
+/// Agents overlaid onto `/usr/lib/ocf/resource.d/axigen/` when found in `binaries`.
+pub const OCF_AGENTS: &[&str] = &["instance", "drbd"];
+/// Binaries overlaid onto `/usr/sbin` when found in `binaries`.
+pub const SBIN_BINARIES: &[&str] = &["fence_axigen_ipmi"];
+/// The bridge inside the hub namespace.
+const BRIDGE: &str = "br0";
+/// Paths a state directory must not live under: the node hides them behind its own mounts.
+const HIDDEN_IN_NODE: &[&str] = &[
+    "/run",
+    "/var/run",
+    "/dev/shm",
+    "/root",
+    "/etc/corosync",
+    "/var/lib/corosync",
+    "/var/lib/pacemaker",
+    "/var/log/pacemaker",
+    "/var/log/corosync",
+    "/var/log/crmsh",
+];
+const IP_TIMEOUT: Duration = Duration::from_secs(10);
+const ANCHOR_TIMEOUT: Duration = Duration::from_secs(10);
+const COROSYNC_TIMEOUT: Duration = Duration::from_secs(20);
+const KILL_TIMEOUT: Duration = Duration::from_secs(10);
+/// `up` waits this long for every node online and a DC (measured: 5.5 s for 3 nodes).
+const ONLINE_TIMEOUT: Duration = Duration::from_secs(120);
+
+/// A running lab: N Pacemaker/Corosync nodes, each in its own network, mount and UTS
+/// namespace, linked by a bridge in a hub namespace. See the crate documentation.
+///
+/// A lab made by [`Lab::up`] is torn down when dropped (also while a test panics), unless
+/// [`Lab::detach`] left it running; a lab attached with [`Lab::open`] is left alone on drop.
+#[derive(Debug)]
+pub struct Lab {
+    conf: LabConf,
+    state_dir: PathBuf,
+    teardown_on_drop: bool,
+}
+
+/// One node's state, for status displays.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NodeStatus {
+    pub name: String,
+    pub addr: Ipv4Addr,
+    /// Powered on: its anchor process lives in its network namespace.
+    pub alive: bool,
+    pub anchor: Option<u32>,
+    /// Number of processes in the node.
+    pub processes: usize,
+    /// Its cable is pulled ([`Lab::partition`]).
+    pub partitioned: bool,
+}
+
+fn require_root() -> Result<(), LabError> {
+    // SAFETY: geteuid has no preconditions.
+    if unsafe { libc::geteuid() } != 0 {
+        return Err(LabError::NotRoot);
+    }
+    Ok(())
+}
+
+fn ip(args: &[&str]) -> Result<Output, LabError> {
+    Cmd::new("ip")
+        .args(args)
+        .run_ok(&Deadline::after(IP_TIMEOUT))
+        .map_err(|e| LabError::exec("network setup", e))
+}
+
+fn existing_netns() -> Vec<String> {
+    match Cmd::new("ip")
+        .args(["netns", "list"])
+        .run_ok(&Deadline::after(IP_TIMEOUT))
+    {
+        Ok(out) => out
+            .stdout_str()
+            .lines()
+            .filter_map(|l| l.split_whitespace().next().map(str::to_string))
+            .collect(),
+        Err(_) => Vec::new(),
+    }
+}
+
+fn mkdir_mode(path: &Path, mode: u32, owner: Option<(u32, u32)>) -> Result<(), LabError> {
+    std::fs::create_dir_all(path).map_err(|e| LabError::io(path, e))?;
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode))
+        .map_err(|e| LabError::io(path, e))?;
+    if let Some((u, g)) = owner {
+        std::os::unix::fs::chown(path, Some(u), Some(g)).map_err(|e| LabError::io(path, e))?;
+    }
+    Ok(())
+}
+
+fn copy_exec(src: &Path, dst: &Path) -> Result<(), LabError> {
+    std::fs::copy(src, dst).map_err(|e| LabError::io(src, e))?;
+    std::fs::set_permissions(dst, std::fs::Permissions::from_mode(0o755))
+        .map_err(|e| LabError::io(dst, e))
+}
+
+fn tail_of(path: &Path, lines: usize) -> String {
+    let text = std::fs::read_to_string(path).unwrap_or_default();
+    let v: Vec<&str> = text.lines().collect();
+    v[v.len().saturating_sub(lines)..].join(" | ")
+}
+
+/// Find the `axha-lab-node` helper: the explicit path, else next to the running executable,
+/// else one directory up (test binaries live in `target/debug/deps/`), else the installed one.
+pub fn resolve_helper(explicit: Option<&Path>) -> Result<PathBuf, LabError> {
+    let mut tried = Vec::new();
+    if let Some(p) = explicit {
+        if p.is_file() {
+            return Ok(p.to_path_buf());
+        }
+        tried.push(p.to_path_buf());
+        return Err(LabError::HelperMissing { tried });
+    }
+    if let Ok(exe) = std::env::current_exe() {
+        if let Some(dir) = exe.parent() {
+            tried.push(dir.join(HELPER_NAME));
+            if let Some(up) = dir.parent() {
+                tried.push(up.join(HELPER_NAME));
+            }
+        }
+    }
+    tried.push(PathBuf::from("/usr/lib/axigen-ha").join(HELPER_NAME));
+    match tried.iter().find(|p| p.is_file()) {
+        Some(p) => Ok(p.clone()),
+        None => Err(LabError::HelperMissing { tried }),
+    }
+}
+
+fn check_state_dir(dir: &Path) -> Result<(), LabError> {
+    let bad = |reason| LabError::InvalidSpec {
+        field: "state_dir",
+        value: dir.display().to_string(),
+        reason,
+    };
+    if !dir.is_absolute() {
+        return Err(bad("must be an absolute path"));
+    }
+    if HIDDEN_IN_NODE.iter().any(|h| dir.starts_with(h)) {
+        return Err(bad(
+            "lab nodes mount their own /run, /root, /dev/shm and cluster directories over it",
+        ));
+    }
+    Ok(())
+}
+
+/// Tear down every lab under the default state root whose owning process is gone (a test
+/// run that was interrupted or crashed before its `Drop` ran). Returns the names cleaned.
+pub fn reap_stale_labs() -> Vec<String> {
+    let mut done = Vec::new();
+    let Ok(dir) = std::fs::read_dir(DEFAULT_STATE_ROOT) else {
+        return done;
+    };
+    for e in dir.flatten() {
+        let path = e.path();
+        if let Ok(Some(conf)) = LabConf::read(&path) {
+            if conf.is_stale() {
+                let name = conf.name.clone();
+                let lab = Lab {
+                    conf,
+                    state_dir: path,
+                    teardown_on_drop: false,
+                };
+                if lab.teardown().is_ok() {
+                    done.push(name);
+                }
+            }
+        }
+    }
+    done
+}
+
+impl Lab {
+    /// Build and start a lab; returns when every node is online and a DC is elected.
+    ///
+    /// Leftovers of an earlier lab of the same name (an interrupted run) are cleaned first,
+    /// by their recorded namespaces and processes; a lab of that name that is still owned by
+    /// a live process, or was left running on purpose, is an [`LabError::AlreadyUp`].
+    pub fn up(spec: LabSpec) -> Result<Lab, LabError> {
+        require_root()?;
+        spec.validate()?;
+        if spec.fencing == Fencing::Ipmi {
+            // One ipmi_sim BMC per node (crate axha-bmc) is not wired into the lab yet.
+            return Err(LabError::InvalidSpec {
+                field: "fencing",
+                value: "ipmi".into(),
+                reason: "IPMI fencing is not available in the lab yet; use none",
+            });
+        }
+        let state_dir = spec.resolved_state_dir();
+        check_state_dir(&state_dir)?;
+        let helper = resolve_helper(spec.helper_bin.as_deref())?;
+        reap_stale_labs();
+        if let Some(old) = LabConf::read(&state_dir).ok().flatten() {
+            let old = Lab {
+                conf: old,
+                state_dir: state_dir.clone(),
+                teardown_on_drop: false,
+            };
+            if old.conf.phase == Phase::Up && !old.conf.is_stale() {
+                let owned_by_other = old.conf.owner.is_some();
+                if owned_by_other || old.nodes().iter().any(|n| old.is_alive(n)) {
+                    return Err(LabError::AlreadyUp {
+                        name: spec.name,
+                        state_dir,
+                    });
+                }
+            }
+            old.teardown()?;
+        }
+        // Namespaces of this name without state (state dir removed by hand): ours by name.
+        let prefix = format!("axl-{}-", spec.name);
+        for ns in existing_netns() {
+            if ns.starts_with(&prefix) {
+                if let Ok(id) = netns_id_of_path(&Path::new("/run/netns").join(&ns)) {
+                    kill_netns(&id, &Deadline::after(KILL_TIMEOUT));
+                }
+                let _ = ip(&["netns", "del", &ns]);
+            }
+        }
+        if state_dir.exists() {
+            std::fs::remove_dir_all(&state_dir).map_err(|e| LabError::io(&state_dir, e))?;
+        }
+        std::fs::create_dir_all(state_dir.join("nodes"))
+            .map_err(|e| LabError::io(&state_dir, e))?;
+        let conf = LabConf {
+            name: spec.name.clone(),
+            nodes: spec.nodes,
+            token_ms: spec.token_ms,
+            fencing: spec.fencing,
+            helper,
+            sbin: None,
+            ocf: None,
+            phase: Phase::Up,
+            owner: axha_exec::read_identity(std::process::id()),
+        };
+        conf.write(&state_dir)?;
+        // From here on, any error drops `lab`, which tears down what was built.
+        let mut lab = Lab {
+            conf,
+            state_dir,
+            teardown_on_drop: true,
+        };
+        lab.install_binaries(spec.binaries.as_deref())?;
+        lab.conf.write(&lab.state_dir)?;
+        lab.build()?;
+        Ok(lab)
+    }
+
+    /// Attach to a running lab (e.g. one started by `axigen-ha lab up`). Dropping the
+    /// returned value leaves the lab running; [`Lab::down`] tears it down.
+    pub fn open(name: &str, state_dir: Option<&Path>) -> Result<Lab, LabError> {
+        validate_name(name)?;
+        let dir = state_dir
+            .map(Path::to_path_buf)
+            .unwrap_or_else(|| default_state_dir(name));
+        let not_up = || LabError::NotUp {
+            name: name.to_string(),
+            state_dir: dir.clone(),
+        };
+        let conf = LabConf::read(&dir)?.ok_or_else(not_up)?;
+        if conf.phase != Phase::Up || conf.name != name {
+            return Err(not_up());
+        }
+        Ok(Lab {
+            conf,
+            state_dir: dir,
+            teardown_on_drop: false,
+        })
+    }
+
+    /// Stop every node (power cut), delete the namespaces, and remove the state directory.
+    pub fn down(mut self) -> Result<(), LabError> {
+        self.teardown_on_drop = false;
+        self.teardown()?;
+        std::fs::remove_dir_all(&self.state_dir).map_err(|e| LabError::io(&self.state_dir, e))
+    }
+
+    /// Leave the lab running after this value is dropped (the CLI's `lab up`); it is then
+    /// no longer owned by this process and only an explicit `down` removes it.
+    pub fn detach(mut self) -> Result<(), LabError> {
+        self.teardown_on_drop = false;
+        self.conf.owner = None;
+        self.conf.write(&self.state_dir)
+    }
+
+    pub fn name(&self) -> &str {
+        &self.conf.name
+    }
+
+    pub fn state_dir(&self) -> &Path {
+        &self.state_dir
+    }
+
+    pub fn fencing(&self) -> Fencing {
+        self.conf.fencing
+    }
+
+    pub fn token_ms(&self) -> Option<u32> {
+        self.conf.token_ms
+    }
+
+    /// "n1".."nN".
+    pub fn nodes(&self) -> Vec<String> {
+        node_names(self.conf.nodes)
+    }
+
+    /// The node's address on the lab network (10.231.0.i).
+    ///
+    /// # Panics
+    /// When `node` is not one of [`Lab::nodes`] (a caller bug).
+    pub fn node_addr(&self, node: &str) -> Ipv4Addr {
+        node_addr(node_index(node, self.conf.nodes).expect("node_addr: not a node of this lab"))
+    }
+
+    /// Prefix length of the lab network (for IPaddr2's `cidr_netmask`).
+    pub fn net_prefix(&self) -> u8 {
+        LAB_PREFIX
+    }
+
+    /// The network namespace name of a node (`axl-<name>-<node>`).
+    pub fn netns_name(&self, node: &str) -> String {
+        format!("axl-{}-{node}", self.conf.name)
+    }
+
+    /// The hub namespace holding the lab's bridge.
+    pub fn hub_netns(&self) -> String {
+        format!("axl-{}-hub", self.conf.name)
+    }
+
+    /// Directory of the node's private files (its `/var/lib/pacemaker`, logs, ...).
+    pub fn node_dir(&self, node: &str) -> PathBuf {
+        self.state_dir.join("nodes").join(node)
+    }
+
+    fn check_node(&self, node: &str) -> Result<usize, LabError> {
+        node_index(node, self.conf.nodes).ok_or_else(|| LabError::UnknownNode {
+            node: node.to_string(),
+            nodes: self.nodes(),
+        })
+    }
+
+    /// `net:[INODE]` of the node's network namespace, as recorded at `up`.
+    pub fn netns_id(&self, node: &str) -> Result<String, LabError> {
+        let p = self.node_dir(node).join("netid");
+        std::fs::read_to_string(&p)
+            .map(|s| s.trim().to_string())
+            .map_err(|e| LabError::io(p, e))
+    }
+
+    /// The recorded namespace id, only while it provably still names the node's namespace:
+    /// the `ip netns` handle still refers to it, or the node's anchor (pid + start time) still
+    /// lives in it. Namespace inode numbers are reused once a namespace is gone, so a stale id
+    /// could name another lab's node: it is never used to kill anything.
+    fn live_netns_id(&self, node: &str) -> Option<String> {
+        let id = self.netns_id(node).ok()?;
+        let handle = Path::new("/run/netns").join(self.netns_name(node));
+        if netns_id_of_path(&handle).ok().as_deref() == Some(id.as_str())
+            || self.anchor(node).is_some()
+        {
+            Some(id)
+        } else {
+            None
+        }
+    }
+
+    /// The node's anchor process, if the node is powered on.
+    fn anchor(&self, node: &str) -> Option<ProcessIdentity> {
+        let line = std::fs::read_to_string(self.node_dir(node).join(ANCHOR_FILE)).ok()?;
+        let id = ProcessIdentity::parse_line(&line)?;
+        let netid = self.netns_id(node).ok()?;
+        (id.is_alive() && netns_of(id.pid).as_deref() == Some(netid.as_str())).then_some(id)
+    }
+
+    /// True while the node is powered on.
+    pub fn is_alive(&self, node: &str) -> bool {
+        self.anchor(node).is_some()
+    }
+
+    /// Nodes that are powered on.
+    pub fn alive_nodes(&self) -> Vec<String> {
+        self.nodes()
+            .into_iter()
+            .filter(|n| self.is_alive(n))
+            .collect()
+    }
+
+    /// Every process of the node (by network namespace membership).
+    pub fn node_pids(&self, node: &str) -> Vec<u32> {
+        match self.live_netns_id(node) {
+            Some(id) => pids_in_netns(&id),
+            None => Vec::new(),
+        }
+    }
+
+    /// A command run inside the node's network, mount and UTS namespaces with a clean
+    /// environment (`PATH`, `HOME=/root`, `LC_ALL=C` only). Fails when the node is down.
+    pub fn cmd(&self, node: &str, argv: &[&str]) -> Result<Cmd, LabError> {
+        self.cmd_env(node, &[], argv)
+    }
+
+    /// Like [`Lab::cmd`] with extra environment variables (visible in the node's process
+    /// list: never a secret; pass secrets on stdin).
+    pub fn cmd_env(
+        &self,
+        node: &str,
+        env: &[(&str, &str)],
+        argv: &[&str],
+    ) -> Result<Cmd, LabError> {
+        self.check_node(node)?;
+        if argv.is_empty() {
+            return Err(LabError::InvalidSpec {
+                field: "command",
+                value: String::new(),
+                reason: "empty command",
+            });
+        }
+        let anchor = self.anchor(node).ok_or_else(|| LabError::NodeDown {
+            node: node.to_string(),
+        })?;
+        let mut c = Cmd::new("nsenter")
+            .args(["-t", &anchor.pid.to_string(), "-n", "-m", "-u", "--"])
+            .args(["env", "-i"])
+            .arg(format!("PATH={NODE_PATH}"))
+            .args(["HOME=/root", "LC_ALL=C", "LANG=C"]);
+        for (k, v) in env {
+            c = c.arg(format!("{k}={v}"));
+        }
+        Ok(c.args(argv))
+    }
+
+    /// Run a command in a node to completion (a non-zero exit is not an error here).
+    pub fn run(&self, node: &str, argv: &[&str], timeout: Duration) -> Result<Output, LabError> {
+        self.cmd(node, argv)?
+            .run(&Deadline::after(timeout))
+            .map_err(|e| LabError::exec(format!("on {node}"), e))
+    }
+
+    /// Run a command in a node; a non-zero exit is an error carrying its stderr.
+    pub fn run_ok(&self, node: &str, argv: &[&str], timeout: Duration) -> Result<Output, LabError> {
+        self.cmd(node, argv)?
+            .run_ok(&Deadline::after(timeout))
+            .map_err(|e| LabError::exec(format!("on {node}"), e))
+    }
+
+    /// Start a daemon inside the node (own session, output appended to `log`); returns its
+    /// pid. It ends with the node.
+    pub fn spawn_in(&self, node: &str, argv: &[&str], log: &Path) -> Result<u32, LabError> {
+        self.spawn_in_env(node, &[], argv, log)
+    }
+
+    /// [`Lab::spawn_in`] with extra environment variables (never secrets).
+    pub fn spawn_in_env(
+        &self,
+        node: &str,
+        env: &[(&str, &str)],
+        argv: &[&str],
+        log: &Path,
+    ) -> Result<u32, LabError> {
+        self.cmd_env(node, env, argv)?
+            .spawn_detached(Some(log))
+            .map_err(|e| LabError::exec(format!("starting a daemon on {node}"), e))
+    }
+
+    /// `crm_mon --output-as=xml` as seen from `node` (fencing history included).
+    pub fn crm_mon_xml(&self, node: &str) -> Result<String, LabError> {
+        let out = self.run_ok(
+            node,
+            &[
+                "crm_mon",
+                "--one-shot",
+                "--output-as=xml",
+                "--fence-history=3",
+            ],
+            Duration::from_secs(15),
+        )?;
+        Ok(out.stdout_str())
+    }
+
+    /// The cluster as `node` sees it.
+    pub fn view(&self, node: &str) -> Result<ClusterView, LabError> {
+        parse_crm_mon(&self.crm_mon_xml(node)?)
+    }
+
+    /// The cluster as the first live node sees it.
+    pub fn view_any(&self) -> Result<ClusterView, LabError> {
+        let mut last = None;
+        for n in self.alive_nodes() {
+            match self.view(&n) {
+                Ok(v) => return Ok(v),
+                Err(e) => last = Some(e),
+            }
+        }
+        Err(last.unwrap_or_else(|| LabError::NodeDown {
+            node: "(every node)".into(),
+        }))
+    }
+
+    /// Nodes where `rsc` is active, as `node` sees it.
+    pub fn locate(&self, node: &str, rsc: &str) -> Result<Vec<String>, LabError> {
+        Ok(self.view(node)?.locate(rsc))
+    }
+
+    /// Poll the cluster view (from any live node) until `check` holds; returns that view.
+    pub fn wait_view(
+        &self,
+        what: &str,
+        timeout: Duration,
+        mut check: impl FnMut(&ClusterView) -> bool,
+    ) -> Result<ClusterView, LabError> {
+        let mut last = String::new();
+        let d = Deadline::after(timeout);
+        let found = d.poll(Duration::from_millis(250), || match self.view_any() {
+            Ok(v) if check(&v) => Some(v),
+            Ok(v) => {
+                last = format!("online {:?}, DC {:?}", v.online(), v.dc);
+                None
+            }
+            Err(e) => {
+                last = e.to_string();
+                None
+            }
+        });
+        found.ok_or_else(|| LabError::Timeout {
+            what: what.to_string(),
+            last,
+        })
+    }
+
+    /// Wait until exactly the live nodes are online and a DC is elected.
+    pub fn wait_online(&self, timeout: Duration) -> Result<(), LabError> {
+        self.wait_view("every live node online and a DC", timeout, |v| {
+            let mut alive = self.alive_nodes();
+            let mut online = v.online();
+            alive.sort();
+            online.sort();
+            !alive.is_empty() && alive == online && v.dc.is_some()
+        })
+        .map(|_| ())
+    }
+
+    /// Power loss: every process of the node stops at one instant and is killed.
+    pub fn kill(&self, node: &str) -> Result<(), LabError> {
+        self.check_node(node)?;
+        let Some(id) = self.live_netns_id(node) else {
+            return Ok(()); // its namespace is gone: nothing of it can be running
+        };
+        let left = kill_netns(&id, &Deadline::after(KILL_TIMEOUT));
+        if !left.is_empty() {
+            return Err(LabError::Unkillable {
+                node: node.to_string(),
+                pids: left,
+            });
+        }
+        Ok(())
+    }
+
+    /// Boot a powered-off node: anchor, corosync, pacemaker (its /var/lib state is kept).
+    /// Returns once Pacemaker is started; [`Lab::wait_online`] waits for it to join.
+    pub fn start(&self, node: &str) -> Result<(), LabError> {
+        self.check_node(node)?;
+        if self.is_alive(node) {
+            return Err(LabError::NodeUp {
+                node: node.to_string(),
+            });
+        }
+        self.kill(node)?; // leftovers of a half-dead node
+        self.start_anchor(node)?;
+        self.start_corosync(node)?;
+        self.wait_corosync(node)?;
+        self.start_pacemaker(node)
+    }
+
+    /// Pull the node's cable: its hub-side link goes down.
+    pub fn partition(&self, node: &str) -> Result<(), LabError> {
+        self.set_link(node, false)
+    }
+
+    /// Plug the node's cable back in.
+    pub fn heal(&self, node: &str) -> Result<(), LabError> {
+        self.set_link(node, true)
+    }
+
+    fn set_link(&self, node: &str, up: bool) -> Result<(), LabError> {
+        self.check_node(node)?;
+        let hub = self.hub_netns();
+        let veth = format!("v{node}");
+        ip(&[
+            "-n",
+            &hub,
+            "link",
+            "set",
+            &veth,
+            if up { "up" } else { "down" },
+        ])?;
+        let marker = self.node_dir(node).join("partitioned");
+        if up {
+            match std::fs::remove_file(&marker) {
+                Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(LabError::io(marker, e)),
+                _ => Ok(()),
+            }
+        } else {
+            std::fs::write(&marker, b"").map_err(|e| LabError::io(marker, e))
+        }
+    }
+
+    /// Every node's state.
+    pub fn status(&self) -> Vec<NodeStatus> {
+        self.nodes()
+            .into_iter()
+            .enumerate()
+            .map(|(i, n)| {
+                let anchor = self.anchor(&n).map(|a| a.pid);
+                NodeStatus {
+                    addr: node_addr(i + 1),
+                    alive: anchor.is_some(),
+                    anchor,
+                    processes: self.node_pids(&n).len(),
+                    partitioned: self.node_dir(&n).join("partitioned").exists(),
+                    name: n,
+                }
+            })
+            .collect()
+    }
+
+    // ------------------------------------------------------------------ building
+
+    fn install_binaries(&mut self, binaries: Option<&Path>) -> Result<(), LabError> {
+        let Some(src) = binaries else {
+            return Ok(());
+        };
+        let mut any = false;
+        let ocf_dir = self.state_dir.join("ocf");
+        let sbin_dir = self.state_dir.join("sbin");
+        for a in OCF_AGENTS {
+            let p = src.join(a);
+            if p.is_file() {
+                mkdir_mode(&ocf_dir.join("axigen"), 0o755, None)?;
+                copy_exec(&p, &ocf_dir.join("axigen").join(a))?;
+                self.conf.ocf = Some(ocf_dir.clone());
+                any = true;
+            }
+        }
+        for b in SBIN_BINARIES {
+            let p = src.join(b);
+            if p.is_file() {
+                mkdir_mode(&sbin_dir, 0o755, None)?;
+                copy_exec(&p, &sbin_dir.join(b))?;
+                self.conf.sbin = Some(sbin_dir.clone());
+                any = true;
+            }
+        }
+        if !any {
+            return Err(LabError::InvalidSpec {
+                field: "binaries",
+                value: src.display().to_string(),
+                reason: "holds none of instance, drbd, fence_axigen_ipmi",
+            });
+        }
+        Ok(())
+    }
+
+    fn build(&self) -> Result<(), LabError> {
+        let t0 = Instant::now();
+        let ids = pacemaker_ids()?;
+        let corosync_conf =
+            render_corosync_conf(&self.conf.name, self.conf.nodes, self.conf.token_ms);
+        let seed = self.state_dir.join("seed-cib.xml");
+        write_seed_cib(&seed, self.conf.fencing)?;
+        self.build_network()?;
+        for n in self.nodes() {
+            self.prepare_node_dir(&n, &corosync_conf, &seed, ids)?;
+        }
+        // Start every node together: a node that joins much later than the others is
+        // fenced as unseen at startup once fencing is on (LAB-RECIPES §2).
+        for n in self.nodes() {
+            self.start_anchor(&n)?;
+            self.start_corosync(&n)?;
+        }
+        for n in self.nodes() {
+            self.wait_corosync(&n)?;
+        }
+        for n in self.nodes() {
+            self.start_pacemaker(&n)?;
+        }
+        self.wait_online(ONLINE_TIMEOUT)?;
+        let _ = std::fs::write(
+            self.state_dir.join("up-seconds"),
+            format!("{:.1}\n", t0.elapsed().as_secs_f64()),
+        );
+        Ok(())
+    }
+
+    fn build_network(&self) -> Result<(), LabError> {
+        let hub = self.hub_netns();
+        ip(&["netns", "add", &hub])?;
+        ip(&["-n", &hub, "link", "set", "lo", "up"])?;
+        ip(&["-n", &hub, "link", "add", BRIDGE, "type", "bridge"])?;
+        ip(&["-n", &hub, "link", "set", BRIDGE, "up"])?;
+        for (i, n) in self.nodes().iter().enumerate() {
+            let ns = self.netns_name(n);
+            let veth = format!("v{n}");
+            ip(&["netns", "add", &ns])?;
+            let netid = netns_id_of_path(&Path::new("/run/netns").join(&ns))
+                .map_err(|e| LabError::io(format!("/run/netns/{ns}"), e))?;
+            let dir = self.node_dir(n);
+            mkdir_mode(&dir, 0o755, None)?;
+            std::fs::write(dir.join("netid"), format!("{netid}\n"))
+                .map_err(|e| LabError::io(dir.join("netid"), e))?;
+            ip(&[
+                "-n", &hub, "link", "add", &veth, "type", "veth", "peer", "name", "eth0", "netns",
+                &ns,
+            ])?;
+            ip(&["-n", &hub, "link", "set", &veth, "master", BRIDGE, "up"])?;
+            ip(&["-n", &ns, "link", "set", "lo", "up"])?;
+            let addr = format!("{}/{LAB_PREFIX}", node_addr(i + 1));
+            ip(&["-n", &ns, "addr", "add", &addr, "dev", "eth0"])?;
+            ip(&["-n", &ns, "link", "set", "eth0", "up"])?;
+        }
+        Ok(())
+    }
+
+    fn prepare_node_dir(
+        &self,
+        node: &str,
+        corosync_conf: &str,
+        seed: &Path,
+        ids: (u32, u32),
+    ) -> Result<(), LabError> {
+        let d = self.node_dir(node);
+        let pcmk = Some(ids);
+        for (sub, _) in BINDS {
+            let (mode, owner) = match *sub {
+                "var-lib-pacemaker" => (0o755, pcmk),
+                "log-pacemaker" => (0o770, pcmk),
+                "log-crmsh" => (0o775, pcmk),
+                "home" => (0o700, None),
+                _ => (0o755, None),
+            };
+            mkdir_mode(&d.join(sub), mode, owner)?;
+        }
+        for s in ["cib", "pengine", "blackbox", "cores"] {
+            mkdir_mode(&d.join("var-lib-pacemaker").join(s), 0o750, pcmk)?;
+        }
+        mkdir_mode(&d.join("log-pacemaker").join("bundles"), 0o770, pcmk)?;
+        let etc = d.join("etc-corosync");
+        std::fs::write(etc.join("corosync.conf"), corosync_conf)
+            .map_err(|e| LabError::io(etc.join("corosync.conf"), e))?;
+        mkdir_mode(&etc.join("uidgid.d"), 0o755, None)?;
+        let cib = d.join("var-lib-pacemaker").join("cib").join("cib.xml");
+        std::fs::copy(seed, &cib).map_err(|e| LabError::io(seed, e))?;
+        std::fs::set_permissions(&cib, std::fs::Permissions::from_mode(0o600))
+            .map_err(|e| LabError::io(&cib, e))?;
+        std::os::unix::fs::chown(&cib, Some(ids.0), Some(ids.1))
+            .map_err(|e| LabError::io(&cib, e))?;
+        Ok(())
+    }
+
+    fn start_anchor(&self, node: &str) -> Result<(), LabError> {
+        let dir = self.node_dir(node);
+        let file = dir.join(ANCHOR_FILE);
+        match std::fs::remove_file(&file) {
+            Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+                return Err(LabError::io(file, e))
+            }
+            _ => {}
+        }
+        let args = AnchorArgs {
+            node_dir: dir.clone(),
+            hostname: node.to_string(),
+            sbin: self.conf.sbin.clone(),
+            ocf: self.conf.ocf.clone(),
+        };
+        let log = dir.join("anchor.out");
+        let ns = self.netns_name(node);
+        let pid = Cmd::new("ip")
+            .args(["netns", "exec", &ns])
+            .args(["unshare", "-m", "-u", "--propagation", "private", "--"])
+            .arg(&self.conf.helper)
+            .args(args.to_argv())
+            .spawn_detached(Some(&log))
+            .map_err(|e| LabError::exec(format!("starting node {node}"), e))?;
+        let d = Deadline::after(ANCHOR_TIMEOUT);
+        let up = d.poll(Duration::from_millis(20), || {
+            if self.is_alive(node) {
+                return Some(true);
+            }
+            // the starter died without recording an anchor: its log says why
+            axha_exec::read_identity(pid).is_none().then_some(false)
+        });
+        match up {
+            Some(true) => Ok(()),
+            _ => Err(LabError::Timeout {
+                what: format!("node {node} to set up its namespaces"),
+                last: tail_of(&log, 3),
+            }),
+        }
+    }
+
+    fn start_corosync(&self, node: &str) -> Result<(), LabError> {
+        let log = self.node_dir(node).join("corosync.stdout");
+        self.spawn_in(node, &["corosync", "-f"], &log).map(|_| ())
+    }
+
+    fn wait_corosync(&self, node: &str) -> Result<(), LabError> {
+        let mut last = String::new();
+        let d = Deadline::after(COROSYNC_TIMEOUT);
+        let ok = d.poll(Duration::from_millis(100), || {
+            match self.run(node, &["corosync-cfgtool", "-s"], Duration::from_secs(5)) {
+                Ok(o) if o.status.success() => Some(()),
+                Ok(o) => {
+                    last = o.stderr_str().trim().to_string();
+                    None
+                }
+                Err(e) => {
+                    last = e.to_string();
+                    None
+                }
+            }
+        });
+        ok.ok_or_else(|| LabError::Timeout {
+            what: format!("corosync on {node}"),
+            last: if last.is_empty() {
+                tail_of(&self.node_dir(node).join("log-corosync/corosync.log"), 3)
+            } else {
+                last
+            },
+        })
+    }
+
+    fn start_pacemaker(&self, node: &str) -> Result<(), LabError> {
+        let log = self.node_dir(node).join("pacemakerd.stdout");
+        self.spawn_in_env(
+            node,
+            &[
+                ("PCMK_logfile", "/var/log/pacemaker/pacemaker.log"),
+                ("PCMK_logfacility", "none"),
+            ],
+            &["pacemakerd"],
+            &log,
+        )
+        .map(|_| ())
+    }
+
+    // ------------------------------------------------------------------ teardown
+
+    /// Kill every node's processes, delete the namespaces, and record the lab as down.
+    /// Idempotent; every step is attempted even when an earlier one failed.
+    fn teardown(&self) -> Result<(), LabError> {
+        let mut first_err: Option<LabError> = None;
+        let mut keep = |r: Result<(), LabError>| {
+            if let Err(e) = r {
+                first_err.get_or_insert(e);
+            }
+        };
+        for n in self.nodes() {
+            keep(self.kill(&n));
+        }
+        let mut names: Vec<String> = self.nodes().iter().map(|n| self.netns_name(n)).collect();
+        names.push(self.hub_netns());
+        let existing = existing_netns();
+        for ns in names.iter().filter(|ns| existing.contains(ns)) {
+            // processes of a node that never recorded its netid (failed early in `up`)
+            if let Ok(id) = netns_id_of_path(&Path::new("/run/netns").join(ns)) {
+                let left = kill_netns(&id, &Deadline::after(KILL_TIMEOUT));
+                if !left.is_empty() {
+                    keep(Err(LabError::Unkillable {
+                        node: ns.clone(),
+                        pids: left,
+                    }));
+                }
+            }
+            keep(ip(&["netns", "del", ns]).map(|_| ()));
+        }
+        let mut conf = self.conf.clone();
+        conf.phase = Phase::Down;
+        if self.state_dir.is_dir() {
+            keep(conf.write(&self.state_dir));
+        }
+        match first_err {
+            Some(e) => Err(e),
+            None => Ok(()),
+        }
+    }
+}
+
+impl Drop for Lab {
+    fn drop(&mut self) {
+        if !self.teardown_on_drop {
+            return;
+        }
+        let ok = self.teardown().is_ok();
+        // Keep the logs of a failing test (its state directory) for the post-mortem.
+        if ok && !std::thread::panicking() {
+            let _ = std::fs::remove_dir_all(&self.state_dir);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn state_dir_rules() {
+        assert!(check_state_dir(Path::new("/var/tmp/axigen-ha-lab/x")).is_ok());
+        assert!(check_state_dir(Path::new("/tmp/x")).is_ok());
+        for bad in [
+            "rel/x",
+            "/run/x",
+            "/root/lab",
+            "/dev/shm/l",
+            "/var/lib/pacemaker/x",
+        ] {
+            let e = check_state_dir(Path::new(bad)).unwrap_err().to_string();
+            assert!(e.contains("state_dir") && e.contains(bad), "{e}");
+        }
+    }
+
+    #[test]
+    fn explicit_helper_must_exist() {
+        let e = resolve_helper(Some(Path::new("/nonexistent/axha-lab-node"))).unwrap_err();
+        assert!(e.to_string().contains("/nonexistent/axha-lab-node"), "{e}");
+    }
+
+    #[test]
+    fn open_unknown_lab_is_not_up() {
+        let dir = std::env::temp_dir().join(format!("axha-lab-open-{}", std::process::id()));
+        let e = Lab::open("nolab", Some(&dir)).unwrap_err();
+        assert!(matches!(e, LabError::NotUp { .. }), "{e}");
+        assert!(Lab::open("Bad Name", None).is_err());
+    }
+}
