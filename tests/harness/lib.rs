@@ -49,3 +49,4 @@ pub fn is_root() -> bool {
 }
 pub mod bmc;
 pub mod lab;
+pub mod drbdvm;
