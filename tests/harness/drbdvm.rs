@@ -194,12 +194,19 @@ impl Drop for FileLock {
 }
 
 fn kernel_package() -> String {
-    let out = run_ok(Cmd::new("apt-cache").args(["depends", "linux-image-amd64"]), 60);
+    let out = run_ok(
+        Cmd::new("apt-cache").args(["depends", "linux-image-amd64"]),
+        60,
+    );
     out.lines()
         .filter_map(|l| l.trim().strip_prefix("Depends: "))
-        .find(|p| p.starts_with("linux-image-") && p.as_bytes().get(12).is_some_and(u8::is_ascii_digit))
+        .find(|p| {
+            p.starts_with("linux-image-") && p.as_bytes().get(12).is_some_and(u8::is_ascii_digit)
+        })
         .map(str::to_string)
-        .unwrap_or_else(|| panic!("no linux-image-<version> in `apt-cache depends linux-image-amd64`: {out}"))
+        .unwrap_or_else(|| {
+            panic!("no linux-image-<version> in `apt-cache depends linux-image-amd64`: {out}")
+        })
 }
 
 fn deb_for(debs: &Path, pkg: &str) -> Option<PathBuf> {
@@ -310,7 +317,12 @@ impl Overlay {
 
     /// Copy an ELF binary with its debug information stripped (the debug builds are large and
     /// every byte is copied into guest memory at boot).
-    pub fn host_binary_stripped(&mut self, host: &Path, guest_path: &str, scratch: &Path) -> &mut Self {
+    pub fn host_binary_stripped(
+        &mut self,
+        host: &Path,
+        guest_path: &str,
+        scratch: &Path,
+    ) -> &mut Self {
         let tmp = scratch.join(format!(
             "strip-{}-{}",
             std::process::id(),
@@ -329,7 +341,8 @@ impl Overlay {
         for lib in shared_libs(host) {
             let g = lib.to_string_lossy().to_string();
             if !self.files.iter().any(|(p, _, _)| *p == g) {
-                let bytes = fs::read(&lib).unwrap_or_else(|e| panic!("read {}: {e}", lib.display()));
+                let bytes =
+                    fs::read(&lib).unwrap_or_else(|e| panic!("read {}: {e}", lib.display()));
                 self.file(&g, 0o755, bytes);
             }
         }
@@ -362,7 +375,10 @@ impl Assets {
         let kpkg = kernel_package();
         let mut wanted = vec![kpkg.clone()];
         wanted.extend(QEMU_PACKAGES.iter().map(|s| s.to_string()));
-        let missing: Vec<&String> = wanted.iter().filter(|p| deb_for(&debs, p).is_none()).collect();
+        let missing: Vec<&String> = wanted
+            .iter()
+            .filter(|p| deb_for(&debs, p).is_none())
+            .collect();
         if !missing.is_empty() {
             run_ok(
                 Cmd::new("apt-get")
@@ -374,7 +390,9 @@ impl Assets {
         }
         let deb_files: Vec<PathBuf> = wanted
             .iter()
-            .map(|p| deb_for(&debs, p).unwrap_or_else(|| panic!("apt-get download {p} left no .deb")))
+            .map(|p| {
+                deb_for(&debs, p).unwrap_or_else(|| panic!("apt-get download {p} left no .deb"))
+            })
             .collect();
         let host_versions = run_ok(
             Cmd::new("dpkg-query")
@@ -461,7 +479,10 @@ fn build_assets(dir: &Path, kernel_deb: &Path, qemu_debs: &[PathBuf]) {
         .arg(&xz)
         .run(&Deadline::after(Duration::from_secs(120)))
         .expect("run xz");
-    assert!(elf.stdout.starts_with(b"\x7fELF"), "decompressed kernel is not ELF");
+    assert!(
+        elf.stdout.starts_with(b"\x7fELF"),
+        "decompressed kernel is not ELF"
+    );
     fs::write(dir.join("vmlinux"), &elf.stdout).expect("write vmlinux");
     let _ = fs::remove_file(&xz);
     fs::write(dir.join("kernel-release"), &release).expect("write release");
@@ -469,8 +490,21 @@ fn build_assets(dir: &Path, kernel_deb: &Path, qemu_debs: &[PathBuf]) {
     // The base initramfs.
     let mut o = Overlay::new();
     for d in [
-        "/bin", "/sbin", "/usr/bin", "/usr/sbin", "/lib64", "/etc/drbd.d", "/proc", "/sys", "/dev",
-        "/run", "/tmp", "/var/lib/drbd", "/var/run", "/var/lock", "/lib/modules",
+        "/bin",
+        "/sbin",
+        "/usr/bin",
+        "/usr/sbin",
+        "/lib64",
+        "/etc/drbd.d",
+        "/proc",
+        "/sys",
+        "/dev",
+        "/run",
+        "/tmp",
+        "/var/lib/drbd",
+        "/var/run",
+        "/var/lock",
+        "/lib/modules",
     ] {
         o.dir(d);
     }
@@ -484,7 +518,11 @@ fn build_assets(dir: &Path, kernel_deb: &Path, qemu_debs: &[PathBuf]) {
     o.symlink("/bin/bash", "/usr/bin/bash");
     let mut order = String::new();
     for m in MODULES {
-        let name = Path::new(m).file_name().expect("module name").to_string_lossy().to_string();
+        let name = Path::new(m)
+            .file_name()
+            .expect("module name")
+            .to_string_lossy()
+            .to_string();
         let src = k.join(format!("lib/modules/{release}/kernel/{m}"));
         o.host_file(&src, &format!("/lib/modules/{name}"));
         order.push_str(&name);
@@ -493,7 +531,11 @@ fn build_assets(dir: &Path, kernel_deb: &Path, qemu_debs: &[PathBuf]) {
     o.file("/lib/modules/order", 0o644, order);
     o.file("/etc/drbd.conf", 0o644, "include \"/etc/drbd.d/*.res\";\n");
     o.file("/etc/drbd.d/r0.res", 0o644, R0_RES);
-    o.file("/etc/hosts", 0o644, "127.0.0.1 localhost\n10.99.0.1 node1\n10.99.0.2 node2\n");
+    o.file(
+        "/etc/hosts",
+        0o644,
+        "127.0.0.1 localhost\n10.99.0.1 node1\n10.99.0.2 node2\n",
+    );
     let mut w = cpio::CpioWriter::new(Vec::new());
     w.char_dev("/dev/console", 0o600, 5, 1).expect("mem");
     w.char_dev("/dev/null", 0o666, 1, 3).expect("mem");
@@ -538,8 +580,22 @@ impl Vm {
             .env("LD_LIBRARY_PATH", &assets.ld_library_path)
             .arg("-L")
             .arg(&assets.firmware_dir)
-            .args(["-accel", "tcg,thread=single,tb-size=64", "-machine", "pc", "-m", "512"])
-            .args(["-smp", "1", "-nodefaults", "-no-user-config", "-display", "none"])
+            .args([
+                "-accel",
+                "tcg,thread=single,tb-size=64",
+                "-machine",
+                "pc",
+                "-m",
+                "512",
+            ])
+            .args([
+                "-smp",
+                "1",
+                "-nodefaults",
+                "-no-user-config",
+                "-display",
+                "none",
+            ])
             .args(["-monitor", "none", "-no-reboot", "-pidfile"])
             .arg(&pidfile)
             .arg("-chardev")
@@ -553,26 +609,39 @@ impl Vm {
             .arg("-initrd")
             .arg(initrd)
             .arg("-append")
-            .arg(format!("console=ttyS0 panic=-1 quiet loglevel=1 axha_node={node}"))
+            .arg(format!(
+                "console=ttyS0 panic=-1 quiet loglevel=1 axha_node={node}"
+            ))
             .arg("-drive")
-            .arg(format!("file={},format=raw,if=virtio,cache=unsafe", disk.display()))
+            .arg(format!(
+                "file={},format=raw,if=virtio,cache=unsafe",
+                disk.display()
+            ))
             .arg("-netdev")
             .arg(format!(
                 "socket,id=n0,udp=127.0.0.1:{},localaddr=127.0.0.1:{}",
                 ports.1, ports.0
             ))
             .arg("-device")
-            .arg(format!("virtio-net-pci,netdev=n0,mac=52:54:00:99:00:0{node},romfile="));
+            .arg(format!(
+                "virtio-net-pci,netdev=n0,mac=52:54:00:99:00:0{node},romfile="
+            ));
         let pid = cmd
             .spawn_detached(Some(&dir.join(format!("vm{node}.qemu.log"))))
             .unwrap_or_else(|e| panic!("start qemu for node{node}: {e}"));
         let qemu = read_identity(pid);
         let d = Deadline::after(Duration::from_secs(20));
         let console = d
-            .poll(Duration::from_millis(50), || UnixStream::connect(&sock).ok())
+            .poll(Duration::from_millis(50), || {
+                UnixStream::connect(&sock).ok()
+            })
             .unwrap_or_else(|| {
-                let qlog = fs::read_to_string(dir.join(format!("vm{node}.qemu.log"))).unwrap_or_default();
-                panic!("node{node}: no serial console at {}: {qlog}", sock.display())
+                let qlog =
+                    fs::read_to_string(dir.join(format!("vm{node}.qemu.log"))).unwrap_or_default();
+                panic!(
+                    "node{node}: no serial console at {}: {qlog}",
+                    sock.display()
+                )
             });
         Vm {
             node,
@@ -607,10 +676,18 @@ impl Vm {
                 .set_read_timeout(Some(left.max(Duration::from_millis(1))))
                 .expect("set console timeout");
             match self.console.read(&mut chunk) {
-                Ok(0) => panic!("node{}: console closed (VM ended); log {}", self.node, self.log.display()),
+                Ok(0) => panic!(
+                    "node{}: console closed (VM ended); log {}",
+                    self.node,
+                    self.log.display()
+                ),
                 // The tty maps \n to \r\n (onlcr): keep plain newlines only.
                 Ok(n) => self.buf.extend(chunk[..n].iter().filter(|b| **b != b'\r')),
-                Err(e) if matches!(e.kind(), std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut) => {}
+                Err(e)
+                    if matches!(
+                        e.kind(),
+                        std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+                    ) => {}
                 Err(e) => panic!("node{}: console read: {e}", self.node),
             }
         }
@@ -621,10 +698,10 @@ impl Vm {
     pub fn sh(&mut self, cmd: &str, timeout: Duration) -> ShOut {
         self.seq += 1;
         let id = format!("{}x{}", std::process::id(), self.seq);
-        let line = format!(
-            "echo @@B\"\"{id}; {{ {cmd}\n}} 2>&1; echo \"@@RC=$? \"@@E{id}\n"
-        );
-        self.console.write_all(line.as_bytes()).expect("write console");
+        let line = format!("echo @@B\"\"{id}; {{ {cmd}\n}} 2>&1; echo \"@@RC=$? \"@@E{id}\n");
+        self.console
+            .write_all(line.as_bytes())
+            .expect("write console");
         let begin = format!("@@B{id}\n");
         self.expect(&begin, timeout);
         let end = format!("@@E{id}");
@@ -633,7 +710,10 @@ impl Vm {
         let (out, rc) = body
             .rsplit_once("@@RC=")
             .unwrap_or_else(|| panic!("node{}: no exit code in {body:?}", self.node));
-        let rc: i32 = rc.trim().parse().unwrap_or_else(|_| panic!("bad rc in {body:?}"));
+        let rc: i32 = rc
+            .trim()
+            .parse()
+            .unwrap_or_else(|_| panic!("bad rc in {body:?}"));
         ShOut {
             rc,
             out: out.trim_end_matches('\n').to_string(),
@@ -643,7 +723,11 @@ impl Vm {
     /// Run `cmd`, panic unless it exits 0; returns its output.
     pub fn ok(&mut self, cmd: &str) -> String {
         let r = self.sh(cmd, Duration::from_secs(120));
-        assert_eq!(r.rc, 0, "node{}: `{cmd}` exited {}: {}", self.node, r.rc, r.out);
+        assert_eq!(
+            r.rc, 0,
+            "node{}: `{cmd}` exited {}: {}",
+            self.node, r.rc, r.out
+        );
         r.out
     }
 
@@ -664,7 +748,10 @@ impl Vm {
             }
             std::thread::sleep(Duration::from_millis(200));
         }
-        panic!("node{}: timed out after {timeout:?} waiting for {what}; last `{cmd}`: {last}", self.node);
+        panic!(
+            "node{}: timed out after {timeout:?} waiting for {what}; last `{cmd}`: {last}",
+            self.node
+        );
     }
 
     /// Pull the plug: end QEMU at once (the peer sees the link die, nothing is shut down).
@@ -676,7 +763,12 @@ impl Vm {
             }
             let gone = Deadline::after(Duration::from_secs(10))
                 .poll(Duration::from_millis(20), || (!id.is_alive()).then_some(()));
-            assert!(gone.is_some(), "node{}: qemu {} survived SIGKILL", self.node, id);
+            assert!(
+                gone.is_some(),
+                "node{}: qemu {} survived SIGKILL",
+                self.node,
+                id
+            );
         }
     }
 
@@ -728,8 +820,15 @@ impl VmPair {
             initrd,
             ports,
         };
-        pair.vms.push(Vm::start(assets, &pair.dir, &pair.initrd, 1, ports));
-        pair.vms.push(Vm::start(assets, &pair.dir, &pair.initrd, 2, (ports.1, ports.0)));
+        pair.vms
+            .push(Vm::start(assets, &pair.dir, &pair.initrd, 1, ports));
+        pair.vms.push(Vm::start(
+            assets,
+            &pair.dir,
+            &pair.initrd,
+            2,
+            (ports.1, ports.0),
+        ));
         for vm in pair.vms.iter_mut() {
             vm.ready();
         }
@@ -742,7 +841,11 @@ impl VmPair {
 
     /// Boot `node` again on the same disk (after [`Vm::kill`]).
     pub fn restart(&mut self, node: u8) {
-        let ports = if node == 1 { self.ports } else { (self.ports.1, self.ports.0) };
+        let ports = if node == 1 {
+            self.ports
+        } else {
+            (self.ports.1, self.ports.0)
+        };
         self.vm(node).kill();
         let mut vm = Vm::start(&self.assets, &self.dir, &self.initrd, node, ports);
         vm.ready();
@@ -876,7 +979,13 @@ pub mod cpio {
             self.entry(name, S_IFLNK | 0o777, 1, target.as_bytes(), (0, 0))
         }
 
-        pub fn char_dev(&mut self, name: &str, perm: u32, major: u32, minor: u32) -> io::Result<()> {
+        pub fn char_dev(
+            &mut self,
+            name: &str,
+            perm: u32,
+            major: u32,
+            minor: u32,
+        ) -> io::Result<()> {
             self.entry(name, S_IFCHR | (perm & 0o7777), 1, &[], (major, minor))
         }
 
