@@ -48,5 +48,5 @@ pub fn is_root() -> bool {
     unsafe { libc::geteuid() == 0 }
 }
 pub mod bmc;
-pub mod lab;
 pub mod drbdvm;
+pub mod lab;
