@@ -123,14 +123,9 @@ impl fmt::Display for CliError {
     }
 }
 
-impl std::error::Error for CliError {
-    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
-        match self {
-            CliError::Connect { source, .. } | CliError::Io { source, .. } => Some(source),
-            _ => None,
-        }
-    }
-}
+/// Underlying I/O errors are part of the message, not a separate source (so a chain
+/// printed with `{:#}` does not say them twice).
+impl std::error::Error for CliError {}
 
 /// A successful reply: body lines and the text after `+OK: ` (if any).
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -250,14 +250,9 @@ impl fmt::Display for ConfigError {
     }
 }
 
-impl std::error::Error for ConfigError {
-    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
-        match self {
-            ConfigError::Io { source, .. } => Some(source),
-            _ => None,
-        }
-    }
-}
+/// The underlying I/O error is part of the message, not a separate source (so a chain
+/// printed with `{:#}` does not say it twice).
+impl std::error::Error for ConfigError {}
 
 fn max_offset() -> u16 {
     SERVICES.iter().map(|r| r.3).max().unwrap_or(0)
@@ -740,7 +735,12 @@ impl Parser {
             };
             let eq = self.next();
             if eq.0 != Tok::Punct('=') {
-                return Err(self.err(&eq, "expected '=' after a name"));
+                return Err(ConfigError::Syntax {
+                    path: None,
+                    line,
+                    text: shorten(&key),
+                    message: "expected '=' after the name",
+                });
             }
             if g.entry(&key).is_some() {
                 return Err(ConfigError::Syntax {
@@ -888,7 +888,13 @@ processing = { maxThreads = 8 unknownThing = ( a b "c d" ) }
     fn errors_carry_line_and_text() {
         let e = err_of("server = {\n  services = (cli)\n  x y\n}");
         assert_eq!(e.line(), Some(3));
-        assert!(e.to_string().contains("'y'"), "{e}");
+        assert!(e.to_string().contains("'x'"), "{e}");
+        let e = err_of("server = {\n  oops\n}");
+        assert_eq!(e.line(), Some(2));
+        assert!(
+            e.to_string().contains("'='") && e.to_string().contains("oops"),
+            "{e}"
+        );
         let e = err_of("a = 1\nb = \"open\n");
         assert_eq!(e.line(), Some(2));
         assert!(e.to_string().contains("unterminated"), "{e}");

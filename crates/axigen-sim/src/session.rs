@@ -1,0 +1,501 @@
+//! The CLI dialogue of one connection, as a state machine over lines: [`CliSession::handle`]
+//! takes one line and returns what to send back (ending with the next prompt).
+//!
+//! ```text
+//! Welcome to AXIGEN's Command Line Interface        (banner, then the prompt)
+//! <login> GET VERSION                                 (allowed before login)
+//! 10.6.30|Linux|x86_64
+//! +OK: command successful
+//! <login> USER admin
+//! <password> ********
+//! +OK: Authentication successful
+//! <#> UPDATE Domain name example.com
+//! +OK: Entered domain context
+//! <#domain-example.com> ADD Account name bob password ****
+//! +OK: Account added (saved at COMMIT)
+//! <#domain-example.com> COMMIT
+//! +OK: Committed
+//! <#> QUIT
+//! +OK: Bye
+//! ```
+//! Commands and keywords are case-insensitive; parameters are `key value` pairs in any order
+//! (unknown keys are ignored); values may be double-quoted (`\"` and `\\` escapes). Changes made
+//! in a domain context (`CREATE Domain` or `UPDATE Domain`) are saved by `COMMIT` and dropped by
+//! `BACK` or a disconnect.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::PathBuf;
+
+use crate::faults::{Fault, Faults};
+use crate::store::{valid_account, valid_domain, Store};
+use crate::workdir::{read_admin_password, DEFAULT_ADMIN_PASSWORD};
+
+pub const BANNER: &str = "Welcome to AXIGEN's Command Line Interface\r\n\
+    (Axigen-compatible stand-in: axigen-sim)\r\nYou must login first.\r\n";
+/// The only administrator the stand-in knows.
+pub const ADMIN_USER: &str = "admin";
+const OK: &str = "+OK: command successful";
+
+/// The version `GET VERSION` reports: Axigen's format `VERSION|OS|ARCH`.
+pub fn version_string() -> String {
+    format!("10.6.30|Linux|{}", std::env::consts::ARCH)
+}
+
+/// What every session of a worker shares.
+#[derive(Debug)]
+pub struct SessionEnv {
+    pub store: Store,
+    pub faults: Faults,
+    pub admin_pw_path: PathBuf,
+}
+
+#[derive(Debug)]
+enum State {
+    Login,
+    Password { user: String },
+    Admin,
+    Domain(DomainCtx),
+}
+
+#[derive(Debug)]
+struct DomainCtx {
+    name: String,
+    accounts: BTreeSet<String>,
+}
+
+/// What to send, and whether to close the connection after it.
+#[derive(Debug, PartialEq, Eq)]
+pub struct Answer {
+    pub text: String,
+    pub close: bool,
+}
+
+pub struct CliSession<'a> {
+    env: &'a SessionEnv,
+    state: State,
+}
+
+impl<'a> CliSession<'a> {
+    pub fn new(env: &'a SessionEnv) -> Self {
+        CliSession {
+            env,
+            state: State::Login,
+        }
+    }
+
+    /// The banner and first prompt.
+    pub fn greeting(&self) -> String {
+        format!("{BANNER}{}", self.prompt())
+    }
+
+    pub fn prompt(&self) -> String {
+        match &self.state {
+            State::Login => "<login> ".to_string(),
+            State::Password { .. } => "<password> ".to_string(),
+            State::Admin => "<#> ".to_string(),
+            State::Domain(c) => format!("<#domain-{}> ", c.name),
+        }
+    }
+
+    /// What to answer a line that was too long to read.
+    pub fn too_long(&mut self, max: usize) -> Answer {
+        if matches!(self.state, State::Password { .. }) {
+            self.state = State::Login;
+        }
+        self.reply(&format!("-ERR: Line too long (at most {max} bytes)"))
+    }
+
+    fn reply(&self, status: &str) -> Answer {
+        Answer {
+            text: format!("{status}\r\n{}", self.prompt()),
+            close: false,
+        }
+    }
+
+    fn body_reply(&self, body: &[String], status: &str) -> Answer {
+        let mut text = String::new();
+        for l in body {
+            text.push_str(l);
+            text.push_str("\r\n");
+        }
+        text.push_str(status);
+        text.push_str("\r\n");
+        text.push_str(&self.prompt());
+        Answer { text, close: false }
+    }
+
+    /// Handle one line (without its line end).
+    pub fn handle(&mut self, line: &str) -> Answer {
+        if let State::Password { user } = &self.state {
+            let user = user.clone();
+            return self.check_password(&user, line);
+        }
+        let words = match split_words(line) {
+            Ok(w) => w,
+            Err(m) => return self.reply(&format!("-ERR: {m}")),
+        };
+        let Some(first) = words.first() else {
+            return Answer {
+                text: self.prompt(),
+                close: false,
+            };
+        };
+        let cmd = first.to_ascii_uppercase();
+        let obj = words
+            .get(1)
+            .map(|w| w.to_ascii_uppercase())
+            .unwrap_or_default();
+        let params = &words[words.len().min(2)..];
+        match (cmd.as_str(), obj.as_str()) {
+            ("QUIT" | "EXIT", _) => Answer {
+                text: "+OK: Bye\r\n".to_string(),
+                close: true,
+            },
+            ("GET", "VERSION") => self.body_reply(&[version_string()], OK),
+            ("HELP", _) => self.body_reply(&help(&self.state), OK),
+            ("USER", _) if matches!(self.state, State::Login) => match words.get(1) {
+                Some(u) => {
+                    self.state = State::Password { user: u.clone() };
+                    Answer {
+                        text: self.prompt(),
+                        close: false,
+                    }
+                }
+                None => self.reply("-ERR: USER needs a name"),
+            },
+            _ if matches!(self.state, State::Login) => self.reply("-ERR: You must login first"),
+            ("LIST", "DOMAINS") => match self.env.store.domains() {
+                Ok(d) => self.body_reply(&table("domains", &d), OK),
+                Err(e) => self.reply(&format!("-ERR: {e}")),
+            },
+            ("CREATE", "DOMAIN") => self.create_domain(params),
+            ("UPDATE", "DOMAIN") => self.update_domain(params),
+            ("COMMIT", _) => self.commit(),
+            ("BACK" | "CANCEL", _) => {
+                self.state = State::Admin;
+                self.reply("+OK: Changes discarded")
+            }
+            ("ADD", "ACCOUNT") => self.add_account(params),
+            ("REMOVE", "ACCOUNT") => self.remove_account(params),
+            ("LIST", "ACCOUNTS") => match &self.state {
+                State::Domain(c) => {
+                    let names: Vec<String> = c.accounts.iter().cloned().collect();
+                    self.body_reply(&table("accounts", &names), OK)
+                }
+                _ => self.reply("-ERR: No domain context (UPDATE Domain name D first)"),
+            },
+            _ => self.reply("-ERR: Invalid command"),
+        }
+    }
+
+    fn check_password(&mut self, user: &str, password: &str) -> Answer {
+        self.state = State::Login;
+        if self.env.faults.is_set(Fault::RefuseLogins) {
+            return self.reply("-ERR: Authentication failed");
+        }
+        let expected = match read_admin_password(&self.env.admin_pw_path) {
+            Ok(Some(p)) => p,
+            Ok(None) => DEFAULT_ADMIN_PASSWORD.to_string(),
+            Err(e) => {
+                crate::log("worker", &format!("cannot check a login: {e}"));
+                return self.reply("-ERR: Authentication failed");
+            }
+        };
+        if user == ADMIN_USER && constant_time_eq(password.as_bytes(), expected.as_bytes()) {
+            self.state = State::Admin;
+            self.reply("+OK: Authentication successful")
+        } else {
+            self.reply("-ERR: Authentication failed")
+        }
+    }
+
+    fn create_domain(&mut self, params: &[String]) -> Answer {
+        if !matches!(self.state, State::Admin) {
+            return self.reply("-ERR: COMMIT or BACK the current context first");
+        }
+        let p = match pairs(params) {
+            Ok(p) => p,
+            Err(m) => return self.reply(&format!("-ERR: {m}")),
+        };
+        let Some(name) = p.get("name").map(|n| n.to_ascii_lowercase()) else {
+            return self.reply("-ERR: CREATE Domain needs 'name D'");
+        };
+        if !valid_domain(&name) {
+            return self.reply("-ERR: Invalid domain name");
+        }
+        match self.env.store.accounts(&name) {
+            Ok(Some(_)) => self.reply("-ERR: Domain already exists"),
+            Ok(None) => {
+                let mut accounts = BTreeSet::new();
+                accounts.insert("postmaster".to_string());
+                self.state = State::Domain(DomainCtx { name, accounts });
+                self.reply("+OK: Domain context entered (COMMIT to create it)")
+            }
+            Err(e) => self.reply(&format!("-ERR: {e}")),
+        }
+    }
+
+    fn update_domain(&mut self, params: &[String]) -> Answer {
+        if !matches!(self.state, State::Admin) {
+            return self.reply("-ERR: COMMIT or BACK the current context first");
+        }
+        let p = match pairs(params) {
+            Ok(p) => p,
+            Err(m) => return self.reply(&format!("-ERR: {m}")),
+        };
+        let Some(name) = p.get("name").map(|n| n.to_ascii_lowercase()) else {
+            return self.reply("-ERR: UPDATE Domain needs 'name D'");
+        };
+        match self.env.store.accounts(&name) {
+            Ok(Some(accounts)) => {
+                self.state = State::Domain(DomainCtx { name, accounts });
+                self.reply("+OK: Entered domain context")
+            }
+            Ok(None) => self.reply("-ERR: No such domain"),
+            Err(e) => self.reply(&format!("-ERR: {e}")),
+        }
+    }
+
+    fn account_param(&self, params: &[String], verb: &str) -> Result<String, Answer> {
+        if !matches!(self.state, State::Domain(_)) {
+            return Err(self.reply("-ERR: No domain context (UPDATE Domain name D first)"));
+        }
+        let p = pairs(params).map_err(|m| self.reply(&format!("-ERR: {m}")))?;
+        let Some(name) = p.get("name") else {
+            return Err(self.reply(&format!("-ERR: {verb} Account needs 'name U'")));
+        };
+        if !valid_account(name) {
+            return Err(self.reply("-ERR: Invalid account name"));
+        }
+        Ok(name.clone())
+    }
+
+    fn add_account(&mut self, params: &[String]) -> Answer {
+        let name = match self.account_param(params, "ADD") {
+            Ok(n) => n,
+            Err(a) => return a,
+        };
+        let State::Domain(c) = &mut self.state else {
+            return self.reply("-ERR: No domain context");
+        };
+        if c.accounts.insert(name) {
+            self.reply("+OK: Account added (saved at COMMIT)")
+        } else {
+            self.reply("-ERR: Account already exists")
+        }
+    }
+
+    fn remove_account(&mut self, params: &[String]) -> Answer {
+        let name = match self.account_param(params, "REMOVE") {
+            Ok(n) => n,
+            Err(a) => return a,
+        };
+        let State::Domain(c) = &mut self.state else {
+            return self.reply("-ERR: No domain context");
+        };
+        if c.accounts.remove(&name) {
+            self.reply("+OK: Account removed (saved at COMMIT)")
+        } else {
+            self.reply("-ERR: No such account")
+        }
+    }
+
+    fn commit(&mut self) -> Answer {
+        let State::Domain(c) = &self.state else {
+            return self.reply("+OK: Nothing to commit");
+        };
+        match self.env.store.save(&c.name, &c.accounts) {
+            Ok(()) => {
+                self.state = State::Admin;
+                self.reply("+OK: Committed")
+            }
+            Err(e) => self.reply(&format!("-ERR: Commit failed: {e}")),
+        }
+    }
+}
+
+/// Compare secrets without an early exit on the first difference.
+fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    if a.len() != b.len() {
+        return false;
+    }
+    a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+fn help(state: &State) -> Vec<String> {
+    let mut v = vec!["GET VERSION".to_string(), "HELP".into(), "QUIT".into()];
+    match state {
+        State::Login | State::Password { .. } => v.push("USER <name>".into()),
+        State::Admin => v.extend([
+            "LIST Domains".to_string(),
+            "CREATE Domain name <domain> postmasterPassword <password>".into(),
+            "UPDATE Domain name <domain>".into(),
+        ]),
+        State::Domain(_) => v.extend([
+            "ADD Account name <account> password <password>".to_string(),
+            "REMOVE Account name <account>".into(),
+            "LIST Accounts".into(),
+            "COMMIT".into(),
+            "BACK".into(),
+        ]),
+    }
+    v
+}
+
+/// A listing as Axigen prints one: a title, a header, a rule, one name a line.
+fn table(what: &str, names: &[String]) -> Vec<String> {
+    let mut v = vec![
+        format!("The list of {what}:"),
+        "name".to_string(),
+        "-".repeat(40),
+    ];
+    v.extend(names.iter().cloned());
+    v
+}
+
+/// `key value` pairs, keys lower-cased.
+fn pairs(words: &[String]) -> Result<BTreeMap<String, String>, String> {
+    if words.len() % 2 == 1 {
+        return Err(format!(
+            "Missing value for '{}'",
+            words[words.len() - 1].chars().take(40).collect::<String>()
+        ));
+    }
+    Ok(words
+        .chunks(2)
+        .map(|c| (c[0].to_ascii_lowercase(), c[1].clone()))
+        .collect())
+}
+
+/// Split on whitespace; `"..."` is one word with `\"` and `\\` escapes.
+fn split_words(line: &str) -> Result<Vec<String>, &'static str> {
+    let mut out = Vec::new();
+    let mut chars = line.chars().peekable();
+    loop {
+        while chars.peek().is_some_and(|c| c.is_whitespace()) {
+            chars.next();
+        }
+        let Some(c) = chars.next() else {
+            return Ok(out);
+        };
+        let mut w = String::new();
+        if c == '"' {
+            loop {
+                match chars.next() {
+                    None => return Err("Unterminated quoted value"),
+                    Some('"') => break,
+                    Some('\\') => match chars.next() {
+                        Some(e) => w.push(e),
+                        None => return Err("Unterminated quoted value"),
+                    },
+                    Some(x) => w.push(x),
+                }
+            }
+        } else {
+            w.push(c);
+            while let Some(x) = chars.peek().copied().filter(|x| !x.is_whitespace()) {
+                w.push(x);
+                chars.next();
+            }
+        }
+        out.push(w);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn env(tag: &str) -> (SessionEnv, PathBuf) {
+        let d = std::env::temp_dir().join(format!("axsim-sess-{tag}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&d);
+        std::fs::create_dir_all(&d).unwrap();
+        std::fs::write(d.join("admin.pw"), "pw 1\n").unwrap();
+        (
+            SessionEnv {
+                store: Store::new(d.join("domains")),
+                faults: Faults::new(d.join("faults")),
+                admin_pw_path: d.join("admin.pw"),
+            },
+            d,
+        )
+    }
+
+    fn status(a: &Answer) -> &str {
+        a.text.lines().rev().nth(1).unwrap_or("")
+    }
+
+    #[test]
+    fn full_dialogue() {
+        let (e, d) = env("full");
+        let mut s = CliSession::new(&e);
+        assert!(s.greeting().ends_with("<login> "));
+        let v = s.handle("get version");
+        assert!(v.text.starts_with("10.6.30|Linux|"), "{}", v.text);
+        assert!(v.text.ends_with("+OK: command successful\r\n<login> "));
+        assert!(status(&s.handle("LIST Domains")).starts_with("-ERR"));
+        assert_eq!(s.handle("USER admin").text, "<password> ");
+        assert!(s
+            .handle("wrong")
+            .text
+            .starts_with("-ERR: Authentication failed"));
+        s.handle("USER admin");
+        let a = s.handle("pw 1");
+        assert_eq!(a.text, "+OK: Authentication successful\r\n<#> ");
+        let a = s.handle("CREATE Domain name Example.COM postmasterPassword \"x y\"");
+        assert!(a.text.ends_with("<#domain-example.com> "), "{}", a.text);
+        assert!(status(&s.handle("ADD Account name bob password p")).starts_with("+OK"));
+        assert!(status(&s.handle("ADD Account name bob password p")).starts_with("-ERR"));
+        assert!(status(&s.handle("ADD Account name ../x password p")).starts_with("-ERR"));
+        assert!(status(&s.handle("ADD Account name")).starts_with("-ERR"));
+        let l = s.handle("list accounts");
+        assert!(l.text.contains("\r\nbob\r\npostmaster\r\n"), "{}", l.text);
+        assert_eq!(s.handle("COMMIT").text, "+OK: Committed\r\n<#> ");
+        assert!(s
+            .handle("LIST Domains")
+            .text
+            .contains("\r\nexample.com\r\n"));
+        assert!(status(&s.handle("CREATE Domain name example.com")).starts_with("-ERR"));
+        s.handle("UPDATE Domain name example.com");
+        s.handle("REMOVE Account name bob");
+        s.handle("BACK");
+        assert_eq!(
+            e.store.accounts("example.com").unwrap().unwrap().len(),
+            2,
+            "BACK discards"
+        );
+        assert!(status(&s.handle("FROB")).starts_with("-ERR: Invalid command"));
+        assert!(status(&s.handle("ADD Account \"open")).starts_with("-ERR"));
+        assert_eq!(s.handle("").text, "<#> ");
+        assert!(s.handle("quit").close);
+        std::fs::remove_dir_all(&d).unwrap();
+    }
+
+    #[test]
+    fn refuse_logins_fault_and_unknown_user() {
+        let (e, d) = env("refuse");
+        let mut s = CliSession::new(&e);
+        s.handle("USER root");
+        assert!(s.handle("pw 1").text.starts_with("-ERR"));
+        e.faults.set(Fault::RefuseLogins, None).unwrap();
+        s.handle("USER admin");
+        assert!(s
+            .handle("pw 1")
+            .text
+            .starts_with("-ERR: Authentication failed"));
+        e.faults.clear(Fault::RefuseLogins).unwrap();
+        s.handle("USER admin");
+        assert!(s.handle("pw 1").text.starts_with("+OK"));
+        std::fs::remove_dir_all(&d).unwrap();
+    }
+
+    #[test]
+    fn words() {
+        assert_eq!(
+            split_words(r#" a  "b c" "d\"e" f"#).unwrap(),
+            vec!["a", "b c", "d\"e", "f"]
+        );
+        assert!(split_words("\"x").is_err());
+        assert!(pairs(&["a".into()]).is_err());
+    }
+}
