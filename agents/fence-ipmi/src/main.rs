@@ -1,1 +1,22 @@
-fn main() {}
+//! `fence_axigen_ipmi` (`stonith:fence_axigen_ipmi`): see the library for what each action does.
+
+use std::io::{Read, Write};
+use std::process::ExitCode;
+
+fn main() -> ExitCode {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let read_stdin = || {
+        let mut s = String::new();
+        let _ = std::io::stdin().read_to_string(&mut s);
+        s
+    };
+    let reply = axha_fencing::dispatch(
+        &axha_agent_fence_ipmi::IpmiFenceAgent,
+        &args,
+        read_stdin,
+        &mut |line| eprintln!("{line}"),
+    );
+    let _ = std::io::stdout().write_all(reply.stdout.as_bytes());
+    let _ = std::io::stderr().write_all(reply.stderr.as_bytes());
+    ExitCode::from(reply.code)
+}

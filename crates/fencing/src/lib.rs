@@ -1,1 +1,414 @@
-//! axha-fencing (in progress).
+//! The fence-agent API shared by this project's fence agents, following the fence-agents
+//! conventions Pacemaker relies on (fence-agents `lib/fencing.py`, Pacemaker's fencer).
+//!
+//! - [`AgentSpec`] / [`Param`] / [`Action`]: the agent as a declaration. Parsers, `--help`,
+//!   `validate-all`'s required-parameter check and the metadata (valid against
+//!   `/usr/share/cluster/relaxng/metadata.rng`) all come from it; [`spec::common`] holds
+//!   the shared parameters with their fence-agents spellings and deprecated aliases.
+//! - [`Request`]: the parsed request, from `key=value` lines on stdin when there are no
+//!   command-line arguments, else from getopt-style options. Unknown stdin keys are ignored;
+//!   deprecated names (`ipaddr`, `login`, `passwd`, `passwd_script`, `port`) are accepted.
+//!   Typed accessors, the password sources ([`Request::password`]) and the host binding
+//!   ([`Request::check_target`]).
+//! - [`FenceAgent`] + [`dispatch`]: the action dispatcher. `metadata` is answered before any
+//!   check; `delay` is honoured before `off` and `reboot`; results map to the exit codes
+//!   0 (success, or status "on"), 1 (failure) and 2 (status "off").
+//!
+//! This crate prints nothing: [`dispatch`] returns a [`Reply`] and log lines go to the sink
+//! the binary provides.
+//!
+//! ```
+//! use axha_fencing::{spec::common, Action, AgentSpec, FenceAgent, FenceError, Log, Outcome,
+//!                    Request, dispatch};
+//! struct Null;
+//! impl FenceAgent for Null {
+//!     fn spec(&self) -> AgentSpec {
+//!         AgentSpec { name: "fence_null", shortdesc: "Does nothing", longdesc: "", vendor_url: "",
+//!                     params: vec![common::ACTION], actions: &[Action::Status, Action::Metadata] }
+//!     }
+//!     fn validate(&self, _: &Request) -> Result<(), FenceError> { Ok(()) }
+//!     fn run(&self, _: &Request, _: &mut Log) -> Result<Outcome, FenceError> { Ok(Outcome::PowerOff) }
+//! }
+//! let reply = dispatch(&Null, &["-o".into(), "status".into()], || String::new(), &mut |_| {});
+//! assert_eq!(reply.code, 2);
+//! assert_eq!(reply.stdout, "Status: OFF\n");
+//! ```
+
+mod request;
+pub mod spec;
+
+pub use request::{Request, Secret, Source, PACEMAKER_NODENAME};
+pub use spec::{Action, AgentSpec, Content, Param};
+
+use std::fmt;
+use std::time::Duration;
+
+/// Exit codes of the fence-agents API.
+pub const EXIT_SUCCESS: u8 = 0;
+pub const EXIT_FAILURE: u8 = 1;
+/// `status` when the target is powered off.
+pub const EXIT_STATUS_OFF: u8 = 2;
+
+/// Why a request failed. Every variant maps to exit code 1; the message is short and names
+/// the offending parameter or value (never a secret).
+#[derive(Debug)]
+pub enum FenceError {
+    /// Wrong command line or action.
+    Usage(String),
+    Missing(&'static str),
+    Invalid {
+        param: &'static str,
+        value: String,
+        reason: String,
+    },
+    /// The request names a node this device is not bound to.
+    WrongNode {
+        given_as: &'static str,
+        requested: String,
+        bound: String,
+    },
+    Password(String),
+    /// The device could not do what was asked; the agent's own words.
+    Device(String),
+}
+
+impl fmt::Display for FenceError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            FenceError::Usage(m) => f.write_str(m),
+            FenceError::Missing(p) => write!(f, "missing required parameter {p}"),
+            FenceError::Invalid {
+                param,
+                value,
+                reason,
+            } => write!(f, "invalid {param}={value:?}: {reason}"),
+            FenceError::WrongNode {
+                given_as,
+                requested,
+                bound,
+            } => write!(
+                f,
+                "refusing to fence {requested:?} ({given_as}): this device is bound to node {bound:?}"
+            ),
+            FenceError::Password(m) => write!(f, "cannot get the password: {m}"),
+            FenceError::Device(m) => f.write_str(m),
+        }
+    }
+}
+
+impl std::error::Error for FenceError {}
+
+/// What a successful action found or did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Outcome {
+    /// status: powered on (exit 0).
+    PowerOn,
+    /// status: powered off (exit 2).
+    PowerOff,
+    /// on / off / reboot done and verified; the text is the success line.
+    Done(String),
+    /// monitor / validate-all: success, nothing to print.
+    Ok,
+}
+
+/// Log lines for the operator (stderr, which Pacemaker records). `info` unless `quiet`;
+/// `debug` only with `verbose`.
+pub struct Log<'a> {
+    sink: &'a mut dyn FnMut(&str),
+    verbose: bool,
+    quiet: bool,
+}
+
+impl Log<'_> {
+    pub fn info(&mut self, msg: &str) {
+        if !self.quiet {
+            (self.sink)(msg);
+        }
+    }
+    pub fn debug(&mut self, msg: &str) {
+        if self.verbose && !self.quiet {
+            (self.sink)(msg);
+        }
+    }
+    pub fn verbose(&self) -> bool {
+        self.verbose
+    }
+}
+
+/// A fence agent: its declaration and its actions.
+pub trait FenceAgent {
+    fn spec(&self) -> AgentSpec;
+    /// Checks beyond the declared required parameters, without touching the device
+    /// (what `validate-all` runs, and every other action first).
+    fn validate(&self, req: &Request) -> Result<(), FenceError>;
+    /// on, off, reboot, status, monitor (and list if declared). Called after validation,
+    /// the host binding check and the delay.
+    fn run(&self, req: &Request, log: &mut Log) -> Result<Outcome, FenceError>;
+}
+
+/// What the binary prints and how it exits.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Reply {
+    pub code: u8,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+impl Reply {
+    fn fail(e: &FenceError) -> Reply {
+        Reply {
+            code: EXIT_FAILURE,
+            stdout: String::new(),
+            stderr: format!("Failed: {e}\n"),
+        }
+    }
+}
+
+/// Usage text from the declaration (`--help`).
+pub fn usage(spec: &AgentSpec) -> String {
+    let mut s = format!(
+        "Usage:\n\t{} [options]\n\t{} < key=value lines on stdin\nOptions:\n",
+        spec.name, spec.name
+    );
+    for p in &spec.params {
+        let short = p.short.map(|c| format!("-{c}, ")).unwrap_or_default();
+        let val = p.value.map(|v| format!("=[{v}]")).unwrap_or_default();
+        let key = format!("{short}--{}{val}", p.long);
+        let mut line = format!("   {key:<34} {}", p.shortdesc);
+        if let Some(d) = p.default {
+            line.push_str(&format!(" (default: {d})"));
+        }
+        s.push_str(&line);
+        s.push('\n');
+    }
+    let actions: Vec<&str> = spec.actions.iter().map(|a| a.name()).collect();
+    s.push_str(&format!("Actions: {}\n", actions.join(", ")));
+    s
+}
+
+/// Run one request: `args` without the program name; `stdin` is read only when `args` is
+/// empty. `sink` receives log lines as they happen.
+pub fn dispatch(
+    agent: &dyn FenceAgent,
+    args: &[String],
+    stdin: impl FnOnce() -> String,
+    sink: &mut dyn FnMut(&str),
+) -> Reply {
+    let spec = agent.spec();
+    let parsed = if args.is_empty() {
+        Request::from_stdin(&spec, &stdin())
+    } else {
+        Request::from_args(&spec, args)
+    };
+    let req = match parsed {
+        Ok(r) => r,
+        Err(e) => return Reply::fail(&e),
+    };
+    let ok = |stdout: String| Reply {
+        code: EXIT_SUCCESS,
+        stdout,
+        stderr: String::new(),
+    };
+    if req.flag("help") {
+        return ok(usage(&spec));
+    }
+    if req.flag("version") {
+        return ok(format!("{} {}\n", spec.name, env!("CARGO_PKG_VERSION")));
+    }
+    // meta-data before any other check: Pacemaker asks for it with no parameters at all.
+    if req.action == Action::Metadata {
+        return ok(spec.metadata());
+    }
+    let mut log = Log {
+        sink,
+        verbose: req.flag("verbose"),
+        quiet: req.flag("quiet"),
+    };
+    if !req.ignored.is_empty() {
+        log.debug(&format!(
+            "ignoring unknown parameters: {}",
+            req.ignored.join(", ")
+        ));
+    }
+    let checked = spec
+        .params
+        .iter()
+        .filter(|p| p.required)
+        .try_for_each(|p| req.require(p.name).map(|_| ()))
+        .and_then(|_| agent.validate(&req))
+        .and_then(|_| req.check_target());
+    if let Err(e) = checked {
+        return Reply::fail(&e);
+    }
+    if req.action == Action::ValidateAll {
+        return ok(String::new());
+    }
+    if matches!(req.action, Action::Off | Action::Reboot) {
+        match req.seconds("delay") {
+            Ok(d) if d > Duration::ZERO => {
+                log.info(&format!(
+                    "delay: waiting {:.1}s before {}",
+                    d.as_secs_f64(),
+                    req.action
+                ));
+                std::thread::sleep(d);
+            }
+            Ok(_) => {}
+            Err(e) => return Reply::fail(&e),
+        }
+    }
+    match agent.run(&req, &mut log) {
+        Ok(Outcome::PowerOn) => ok("Status: ON\n".into()),
+        Ok(Outcome::PowerOff) => Reply {
+            code: EXIT_STATUS_OFF,
+            stdout: "Status: OFF\n".into(),
+            stderr: String::new(),
+        },
+        Ok(Outcome::Done(line)) => ok(format!("{line}\n")),
+        Ok(Outcome::Ok) => ok(String::new()),
+        Err(e) => Reply::fail(&e),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use spec::common;
+    use std::cell::RefCell;
+    use std::time::Instant;
+
+    struct Fake {
+        calls: RefCell<Vec<Action>>,
+        result: fn(Action) -> Result<Outcome, FenceError>,
+    }
+
+    impl FenceAgent for Fake {
+        fn spec(&self) -> AgentSpec {
+            AgentSpec {
+                name: "fence_fake",
+                shortdesc: "fake",
+                longdesc: "fake",
+                vendor_url: "",
+                params: vec![
+                    common::ACTION,
+                    common::PLUG,
+                    common::BOUND_NODE,
+                    common::DELAY,
+                    common::VERBOSE,
+                    common::QUIET,
+                    common::HELP,
+                    common::VERSION,
+                    Param::new("ip", "ip", "address").short('a').required(),
+                ],
+                actions: &[
+                    Action::On,
+                    Action::Off,
+                    Action::Reboot,
+                    Action::Status,
+                    Action::Monitor,
+                    Action::Metadata,
+                    Action::ValidateAll,
+                ],
+            }
+        }
+        fn validate(&self, req: &Request) -> Result<(), FenceError> {
+            if req.get("ip") == Some("bad") {
+                return Err(FenceError::Usage("ip is bad".into()));
+            }
+            Ok(())
+        }
+        fn run(&self, req: &Request, log: &mut Log) -> Result<Outcome, FenceError> {
+            self.calls.borrow_mut().push(req.action);
+            log.debug("running");
+            (self.result)(req.action)
+        }
+    }
+
+    fn fake(result: fn(Action) -> Result<Outcome, FenceError>) -> Fake {
+        Fake {
+            calls: RefCell::new(Vec::new()),
+            result,
+        }
+    }
+
+    fn stdin(agent: &Fake, text: &str) -> (Reply, Vec<String>) {
+        let mut lines = Vec::new();
+        let r = dispatch(agent, &[], || text.to_string(), &mut |l| {
+            lines.push(l.to_string())
+        });
+        (r, lines)
+    }
+
+    #[test]
+    fn metadata_needs_no_parameters() {
+        let a = fake(|_| panic!("not run"));
+        let (r, _) = stdin(&a, "action=metadata\n");
+        assert_eq!(r.code, 0);
+        assert!(r.stdout.starts_with("<?xml"));
+    }
+
+    #[test]
+    fn status_exit_codes() {
+        let a = fake(|_| Ok(Outcome::PowerOff));
+        let (r, _) = stdin(&a, "action=status\nip=x\n");
+        assert_eq!((r.code, r.stdout.as_str()), (2, "Status: OFF\n"));
+        let a = fake(|_| Ok(Outcome::PowerOn));
+        let (r, _) = stdin(&a, "action=status\nip=x\n");
+        assert_eq!((r.code, r.stdout.as_str()), (0, "Status: ON\n"));
+        let a = fake(|_| Err(FenceError::Device("BMC says no".into())));
+        let (r, _) = stdin(&a, "action=status\nip=x\n");
+        assert_eq!((r.code, r.stderr.as_str()), (1, "Failed: BMC says no\n"));
+    }
+
+    #[test]
+    fn required_validation_and_binding_before_run() {
+        let a = fake(|_| Ok(Outcome::Ok));
+        let (r, _) = stdin(&a, "action=off\n");
+        assert_eq!(r.code, 1);
+        assert!(
+            r.stderr.contains("missing required parameter ip"),
+            "{}",
+            r.stderr
+        );
+        let (r, _) = stdin(&a, "action=off\nip=bad\n");
+        assert!(r.stderr.contains("ip is bad"));
+        let (r, _) = stdin(&a, "action=off\nip=x\nbound_node=n1\nport=n2\n");
+        assert_eq!(r.code, 1);
+        assert!(r.stderr.contains("bound to node \"n1\""), "{}", r.stderr);
+        let (r, _) = stdin(&a, "action=validate-all\nip=x\n");
+        assert_eq!(r.code, 0);
+        assert!(a.calls.borrow().is_empty(), "nothing reached the device");
+    }
+
+    #[test]
+    fn delay_only_before_off_and_reboot() {
+        let a = fake(|_| Ok(Outcome::Done("Success: Powered OFF".into())));
+        let t = Instant::now();
+        let (r, lines) = stdin(&a, "action=off\nip=x\ndelay=0.3\n");
+        assert_eq!((r.code, r.stdout.as_str()), (0, "Success: Powered OFF\n"));
+        assert!(t.elapsed() >= Duration::from_millis(300));
+        assert!(lines.iter().any(|l| l.contains("delay")));
+        let t = Instant::now();
+        let (r, _) = stdin(&a, "action=on\nip=x\ndelay=5\n");
+        assert_eq!(r.code, 0);
+        assert!(t.elapsed() < Duration::from_secs(1));
+        let (r, _) = stdin(&a, "action=reboot\nip=x\ndelay=never\n");
+        assert_eq!(r.code, 1);
+    }
+
+    #[test]
+    fn verbose_quiet_help_version() {
+        let a = fake(|_| Ok(Outcome::Ok));
+        let (_, lines) = stdin(&a, "action=monitor\nip=x\nverbose=1\nunknown=1\n");
+        assert!(lines.iter().any(|l| l == "running"));
+        assert!(lines.iter().any(|l| l.contains("unknown")));
+        let (_, lines) = stdin(&a, "action=monitor\nip=x\n");
+        assert!(lines.is_empty());
+        let r = dispatch(&a, &["--help".into()], String::new, &mut |_| {});
+        assert!(r.stdout.contains("--ip=[value]") && r.stdout.contains("Actions: on, off"));
+        let r = dispatch(&a, &["-V".into()], String::new, &mut |_| {});
+        assert!(r.stdout.starts_with("fence_fake "));
+        let r = dispatch(&a, &["--nope".into()], String::new, &mut |_| {});
+        assert_eq!(r.code, 1);
+    }
+}
