@@ -115,7 +115,11 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             Ok(())
         }
         Some(Cmd::Fault { workdir, action }) => {
-            let faults = Faults::new(Workdir::new(&workdir)?.faults_dir());
+            let w = Workdir::new(&workdir)?;
+            if !w.root().is_dir() {
+                bail!("workdir {} does not exist", w.root().display());
+            }
+            let faults = Faults::new(w.faults_dir());
             match action {
                 FaultAction::Set { name, value } => {
                     faults.set(Fault::from_name(&name)?, value.as_deref())?

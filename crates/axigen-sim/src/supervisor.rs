@@ -69,7 +69,9 @@ pub fn start(opts: &StartOptions) -> Result<(), SimError> {
     supervise(&workdir, &listeners, notifier)
 }
 
-/// Refuse to start a second supervisor on a workdir whose pid file names a live one.
+/// Refuse to start a second supervisor on a workdir whose pid file names a live one: an
+/// axigen-sim process whose `-W` is this workdir. A stale pid file (a crashed supervisor, a
+/// pid now used by something else) does not count.
 fn check_not_running(workdir: &Workdir) -> Result<(), SimError> {
     let pid_file = workdir.pid_path();
     let Some(pid) = std::fs::read_to_string(&pid_file)
@@ -78,16 +80,49 @@ fn check_not_running(workdir: &Workdir) -> Result<(), SimError> {
     else {
         return Ok(());
     };
-    let ours = read_identity(pid).is_some_and(|id| {
+    if pid != std::process::id() && serves_workdir(pid, workdir) {
+        return Err(SimError::AlreadyRunning { pid, pid_file });
+    }
+    Ok(())
+}
+
+/// Whether live process `pid` is an axigen-sim started with `-W` naming `workdir` (a relative
+/// `-W` is resolved against that process's current directory).
+fn serves_workdir(pid: u32, workdir: &Workdir) -> bool {
+    let is_sim = read_identity(pid).is_some_and(|id| {
         id.exe
             .as_ref()
             .and_then(|e| e.file_name())
             .is_some_and(|n| n.to_string_lossy().starts_with("axigen-sim"))
     });
-    if ours && pid != std::process::id() {
-        return Err(SimError::AlreadyRunning { pid, pid_file });
+    if !is_sim {
+        return false;
     }
-    Ok(())
+    let Ok(cmdline) = std::fs::read(format!("/proc/{pid}/cmdline")) else {
+        return false;
+    };
+    let args: Vec<String> = cmdline
+        .split(|b| *b == 0)
+        .map(|a| String::from_utf8_lossy(a).into_owned())
+        .collect();
+    let Some(w) = args
+        .iter()
+        .position(|a| a == "-W" || a == "--workdir")
+        .and_then(|i| args.get(i + 1))
+    else {
+        return false;
+    };
+    let w = PathBuf::from(w);
+    let w = if w.is_absolute() {
+        w
+    } else {
+        match std::fs::read_link(format!("/proc/{pid}/cwd")) {
+            Ok(cwd) => cwd.join(w),
+            Err(_) => return false,
+        }
+    };
+    let norm = |p: &std::path::Path| std::path::absolute(p).unwrap_or_else(|_| p.to_path_buf());
+    norm(&w) == norm(workdir.root())
 }
 
 /// The write end of the pipe to the launching command (daemon mode).
