@@ -420,8 +420,13 @@ fn supervise(
 /// Start `axigen-sim --worker` with the listening sockets inherited (their close-on-exec flag
 /// cleared in the child only), killed if the supervisor dies, signals unblocked.
 fn spawn_worker(workdir: &Workdir, listeners: &[(Service, TcpListener)]) -> std::io::Result<Child> {
-    // /proc/self/exe still works when the binary file was replaced while running.
-    let mut c = Command::new("/proc/self/exe");
+    // The binary's own path (so the worker's comm starts as "axigen-sim"), or
+    // /proc/self/exe when that file was replaced or removed while running.
+    let exe = std::env::current_exe()
+        .ok()
+        .filter(|p| p.is_file())
+        .unwrap_or_else(|| PathBuf::from("/proc/self/exe"));
+    let mut c = Command::new(exe);
     c.arg0(
         std::env::args_os()
             .next()

@@ -253,8 +253,10 @@ fn starts_greets_serves_many_and_stops_on_sigterm() {
         .collect();
     assert_eq!(f[2], sup.to_string(), "pgid of the supervisor");
     let worker = worker_of(sup).expect("a worker");
-    let comm = std::fs::read_to_string(format!("/proc/{worker}/comm")).unwrap();
-    assert_eq!(comm.trim(), "axigen-sim:wrk");
+    let comm = || std::fs::read_to_string(format!("/proc/{worker}/comm")).unwrap_or_default();
+    wait_for("the worker's process name", Duration::from_secs(3), || {
+        comm().trim() == "axigen-sim:wrk"
+    });
 
     let d = Deadline::after(Duration::from_secs(5));
     for (p, off, want) in [
