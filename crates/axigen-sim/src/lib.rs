@@ -68,6 +68,10 @@ pub enum SimError {
     Usage(String),
     /// The daemonized supervisor reported a failure to the launching command.
     Start(String),
+    /// `stop` sent SIGTERM but the supervisor outlived the wait.
+    StillRunning {
+        pid: u32,
+    },
 }
 
 impl fmt::Display for SimError {
@@ -100,6 +104,9 @@ impl fmt::Display for SimError {
             } => write!(f, "fault {name}: bad value '{value}' (expected {expected})"),
             SimError::Usage(m) => f.write_str(m),
             SimError::Start(m) => f.write_str(m),
+            SimError::StillRunning { pid } => {
+                write!(f, "supervisor {pid} still runs after SIGTERM")
+            }
         }
     }
 }

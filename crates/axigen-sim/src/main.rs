@@ -3,6 +3,9 @@
 use std::net::IpAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::time::Duration;
+
+use axha_exec::Deadline;
 
 use anyhow::{bail, Context};
 use axigen_sim::faults::{Fault, Faults};
@@ -57,6 +60,19 @@ enum Cmd {
         #[arg(long)]
         force: bool,
     },
+    /// Stop the server of DIR: SIGTERM to its process group, wait for the supervisor to end
+    Stop {
+        #[arg(short = 'W', long = "workdir", value_name = "DIR")]
+        workdir: PathBuf,
+        /// Seconds to wait
+        #[arg(long, default_value_t = 30)]
+        timeout: u64,
+    },
+    /// Exit 0 and print the supervisor's pid when the server of DIR runs, else exit 3
+    Status {
+        #[arg(short = 'W', long = "workdir", value_name = "DIR")]
+        workdir: PathBuf,
+    },
     /// Switch a fault on or off while the server runs
     Fault {
         #[arg(short = 'W', long = "workdir", value_name = "DIR")]
@@ -79,7 +95,7 @@ enum FaultAction {
 
 fn main() -> ExitCode {
     match run(Cli::parse()) {
-        Ok(()) => ExitCode::SUCCESS,
+        Ok(code) => code,
         Err(e) => {
             eprintln!("axigen-sim: {e:#}");
             ExitCode::FAILURE
@@ -87,7 +103,7 @@ fn main() -> ExitCode {
     }
 }
 
-fn run(cli: Cli) -> anyhow::Result<()> {
+fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
         Some(Cmd::Init {
             workdir,
@@ -112,7 +128,25 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 );
             }
             println!("{}", w.config_path().display());
-            Ok(())
+            Ok(ExitCode::SUCCESS)
+        }
+        Some(Cmd::Stop { workdir, timeout }) => {
+            let w = Workdir::new(&workdir)?;
+            let deadline = Deadline::after(Duration::from_secs(timeout));
+            if !axigen_sim::supervisor::stop(&w, &deadline)? {
+                eprintln!("axigen-sim: not running ({})", w.root().display());
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        Some(Cmd::Status { workdir }) => {
+            match axigen_sim::supervisor::running_pid(&Workdir::new(&workdir)?) {
+                Some(pid) => {
+                    println!("{pid}");
+                    Ok(ExitCode::SUCCESS)
+                }
+                // LSB init-script status code 3: program is not running.
+                None => Ok(ExitCode::from(3)),
+            }
         }
         Some(Cmd::Fault { workdir, action }) => {
             let w = Workdir::new(&workdir)?;
@@ -131,7 +165,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                     }
                 }
             }
-            Ok(())
+            Ok(ExitCode::SUCCESS)
         }
         None => {
             let Some(workdir) = cli.workdir else {
@@ -144,14 +178,14 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                     .map(|a| axigen_sim::worker::parse_listener_arg(a))
                     .collect::<Result<Vec<_>, _>>()?;
                 axigen_sim::worker::run(&Workdir::new(&workdir)?, &listeners)?;
-                return Ok(());
+                return Ok(ExitCode::SUCCESS);
             }
             start(&StartOptions {
                 workdir,
                 config: cli.config,
                 foreground: cli.foreground,
             })?;
-            Ok(())
+            Ok(ExitCode::SUCCESS)
         }
     }
 }

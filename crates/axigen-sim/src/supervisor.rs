@@ -15,7 +15,7 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use axha_axigen::config::{Config, Service};
-use axha_exec::read_identity;
+use axha_exec::{read_identity, Deadline};
 
 use crate::faults::{Fault, Faults};
 use crate::workdir::{write_atomic, Workdir};
@@ -69,21 +69,52 @@ pub fn start(opts: &StartOptions) -> Result<(), SimError> {
     supervise(&workdir, &listeners, notifier)
 }
 
+/// The pid of the supervisor serving `workdir`, from its pid file, if it runs.
+pub fn running_pid(workdir: &Workdir) -> Option<u32> {
+    let pid = std::fs::read_to_string(workdir.pid_path())
+        .ok()?
+        .trim()
+        .parse::<u32>()
+        .ok()?;
+    serves_workdir(pid, workdir).then_some(pid)
+}
+
+/// `axigen-sim stop`: SIGTERM to the supervisor's process group, then wait for the
+/// supervisor to end until `deadline`. Ok(false) when it was not running; an error naming the
+/// pid when it outlived the deadline (the `ignore-sigterm` fault, a hang).
+pub fn stop(workdir: &Workdir, deadline: &Deadline) -> Result<bool, SimError> {
+    let Some(pid) = running_pid(workdir) else {
+        return Ok(false);
+    };
+    let identity = read_identity(pid);
+    // SAFETY: plain syscall; the pid was just checked to be this workdir's supervisor, which
+    // leads its process group when daemonized (else only the process itself is signalled).
+    unsafe {
+        if libc::kill(-(pid as libc::pid_t), libc::SIGTERM) != 0 {
+            libc::kill(pid as libc::pid_t, libc::SIGTERM);
+        }
+    }
+    let gone = deadline
+        .poll(Duration::from_millis(100), || {
+            (!identity.as_ref().is_some_and(|i| i.is_alive())).then_some(())
+        })
+        .is_some();
+    if gone {
+        Ok(true)
+    } else {
+        Err(SimError::StillRunning { pid })
+    }
+}
+
 /// Refuse to start a second supervisor on a workdir whose pid file names a live one: an
 /// axigen-sim process whose `-W` is this workdir. A stale pid file (a crashed supervisor, a
 /// pid now used by something else) does not count.
 fn check_not_running(workdir: &Workdir) -> Result<(), SimError> {
     let pid_file = workdir.pid_path();
-    let Some(pid) = std::fs::read_to_string(&pid_file)
-        .ok()
-        .and_then(|t| t.trim().parse::<u32>().ok())
-    else {
-        return Ok(());
-    };
-    if pid != std::process::id() && serves_workdir(pid, workdir) {
-        return Err(SimError::AlreadyRunning { pid, pid_file });
+    match running_pid(workdir) {
+        Some(pid) if pid != std::process::id() => Err(SimError::AlreadyRunning { pid, pid_file }),
+        _ => Ok(()),
     }
-    Ok(())
 }
 
 /// Whether live process `pid` is an axigen-sim started with `-W` naming `workdir` (a relative

@@ -637,3 +637,33 @@ fn worker_of_parent(ppid: u32) -> Option<u32> {
             .find(|p| is_sim(*p))
     })
 }
+
+#[test]
+fn status_and_stop_subcommands() {
+    let sim = Sim::new("stop");
+    let status = || sim.run(&["status", "-W", sim.w()]);
+    assert_eq!(status().status.code(), Some(3), "not running yet");
+    let sup = sim.start_ok();
+    let out = status();
+    assert_eq!(out.status.code(), Some(0));
+    assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), sup.to_string());
+
+    sim.fault(&["set", "ignore-sigterm"]);
+    let out = sim.run(&["stop", "-W", sim.w(), "--timeout", "1"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        stderr(&out).contains(&format!("supervisor {sup} still runs")),
+        "{}",
+        stderr(&out)
+    );
+    sim.fault(&["clear", "ignore-sigterm"]);
+
+    let out = sim.run(&["stop", "-W", sim.w()]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(!alive(sup));
+    assert!(!sim.pid_file().exists());
+    assert_eq!(status().status.code(), Some(3));
+    let out = sim.run(&["stop", "-W", sim.w()]);
+    assert!(out.status.success());
+    assert!(stderr(&out).contains("not running"), "{}", stderr(&out));
+}
