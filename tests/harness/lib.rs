@@ -20,9 +20,13 @@ pub fn target_dir() -> PathBuf {
         .join("target")
 }
 
-/// Path of a workspace binary in the debug profile; panics with the command to build it.
+/// Path of a workspace binary (debug profile, or the directory in `AXHA_BIN_DIR`); panics
+/// with the command to build it.
 pub fn bin(name: &str) -> PathBuf {
-    let p = target_dir().join("debug").join(name);
+    let dir = std::env::var_os("AXHA_BIN_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| target_dir().join("debug"));
+    let p = dir.join(name);
     assert!(
         p.exists(),
         "{} is missing: run `cargo build --workspace --bins` first (make test does)",
