@@ -1,7 +1,8 @@
 # axigen-ha: build, test, install, demo.
-#   make deps     install the Debian packages and cargo components the tests need (root)
-#   make test     formatting, lints, unit tests and the end-to-end suites (root: namespaces)
-#   make demo     the lab demo
+#   make deps     install the missing Debian packages and Rust components (root)
+#   make test     deps, formatting, lints, unit tests and the end-to-end suites (root)
+#   make demo     deps, then the lab demo (root)
+#   make bench    the benchmarks, release build (BENCHMARKS.md)
 #   make install  DESTDIR=... PREFIX=/usr
 PREFIX ?= /usr
 DESTDIR ?=
@@ -22,17 +23,23 @@ all: build
 build:
 	$(CARGO) build --workspace --bins $(if $(filter release,$(PROFILE)),--release,)
 
+# Installs only what is missing, so it is cheap to run before every test or demo.
 deps:
-	apt-get update -q
-	apt-get install -y -q --no-install-recommends $$(grep -v '^#' .ci/apt-packages)
-	rustup component list --installed 2>/dev/null | grep -q clippy || rustup component add clippy
-	rustup component list --installed 2>/dev/null | grep -q rustfmt || rustup component add rustfmt
+	@missing=$$(for p in $$(grep -v '^#' .ci/apt-packages); do \
+	    dpkg-query -W -f='$${Status}\n' $$p 2>/dev/null | grep -q '^install ok installed' || echo $$p; \
+	  done); \
+	if [ -n "$$missing" ]; then \
+	  echo "installing:" $$missing; \
+	  apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends $$missing; \
+	fi
+	@rustup component list --installed 2>/dev/null | grep -q '^clippy' || rustup component add clippy
+	@rustup component list --installed 2>/dev/null | grep -q '^rustfmt' || rustup component add rustfmt
 
 lint:
 	$(CARGO) fmt --all -- --check
 	$(CARGO) clippy --workspace --all-targets -- -D warnings
 
-test: lint
+test: deps lint
 	$(CARGO) build --workspace --bins
 	$(CARGO) test --workspace --no-fail-fast
 
@@ -50,11 +57,11 @@ install: build man
 	install -m 644 target/man/*.7 $(MAN7_DIR)/
 	install -m 644 target/man/*.8 $(MAN8_DIR)/ 2>/dev/null || true
 
-demo: build
+demo: deps build
 	$(TARGET)/axigen-ha lab demo
 
-bench: build
-	$(TARGET)/axigen-ha bench
+bench: deps build
+	AXHA_BIN_DIR=$(CURDIR)/$(TARGET) $(CARGO) bench -p axha-e2e
 
 clean:
 	$(CARGO) clean

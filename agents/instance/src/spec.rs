@@ -86,3 +86,28 @@ pub static SPEC: AgentSpec = AgentSpec {
     actions: ACTIONS,
     lenient_actions: &["stop", "diagnose"],
 };
+
+#[cfg(test)]
+mod tests {
+    /// The README's parameter table is kept true to the declaration.
+    #[test]
+    fn readme_table_matches_declaration() {
+        let readme = include_str!("../../../README.md");
+        for p in super::PARAMS {
+            let row = readme
+                .lines()
+                .find(|l| l.starts_with(&format!("| `{}` |", p.name)))
+                .unwrap_or_else(|| panic!("README has no row for {}", p.name));
+            let cells: Vec<&str> = row.split('|').map(str::trim).collect();
+            let kind = match p.kind {
+                axha_ocf::ParamType::Integer => "integer",
+                axha_ocf::ParamType::Boolean => "boolean",
+                _ => "string",
+            };
+            assert_eq!(cells[2], kind, "{}", p.name);
+            assert_eq!(cells[3], if p.required { "yes" } else { "no" }, "{}", p.name);
+            let default = p.default.map(|d| format!("`{d}`")).unwrap_or_default();
+            assert_eq!(cells[4], default, "{}", p.name);
+        }
+    }
+}

@@ -18,8 +18,8 @@ pub fn escape(s: &str) -> String {
             '&' => out.push_str("&amp;"),
             '<' => out.push_str("&lt;"),
             '>' => out.push_str("&gt;"),
+            // Attributes are always double-quoted, so a single quote needs no escape.
             '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&apos;"),
             // Control characters are not allowed in XML 1.0; keep tab and newline.
             c if (c as u32) < 0x20 && c != '\n' && c != '\t' => out.push(' '),
             c => out.push(c),
