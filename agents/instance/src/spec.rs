@@ -105,7 +105,12 @@ mod tests {
                 _ => "string",
             };
             assert_eq!(cells[2], kind, "{}", p.name);
-            assert_eq!(cells[3], if p.required { "yes" } else { "no" }, "{}", p.name);
+            assert_eq!(
+                cells[3],
+                if p.required { "yes" } else { "no" },
+                "{}",
+                p.name
+            );
             let default = p.default.map(|d| format!("`{d}`")).unwrap_or_default();
             assert_eq!(cells[4], default, "{}", p.name);
         }
