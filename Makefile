@@ -41,6 +41,7 @@ lint:
 
 test: deps lint
 	$(CARGO) build --workspace --bins
+	target/debug/axigen-ha man --agents target/debug --out target/man
 	$(CARGO) test --workspace --no-fail-fast
 
 man: build

@@ -5,6 +5,7 @@ use clap::{Parser, Subcommand};
 
 mod cib;
 mod lab;
+mod man;
 
 #[derive(Parser)]
 #[command(
@@ -25,6 +26,8 @@ enum Command {
     /// Render, verify and simulate the CIB templates of the reference architectures.
     #[command(subcommand)]
     Cib(cib::CibCmd),
+    /// Write the agents' man pages, generated from their meta-data.
+    Man(man::ManArgs),
 }
 
 fn main() {
@@ -32,6 +35,7 @@ fn main() {
     let result = match cli.command {
         Command::Lab(c) => lab::run(c),
         Command::Cib(c) => cib::run(c),
+        Command::Man(a) => man::run(a),
     };
     if let Err(e) = result {
         eprintln!("axigen-ha: {e:#}");

@@ -50,6 +50,13 @@ pub fn run(a: ManArgs) -> Result<()> {
             continue;
         }
         let xml = metadata(&agent, *kind)?;
+        if xml.trim().is_empty() {
+            eprintln!(
+                "axigen-ha man: {} printed no meta-data, skipped",
+                agent.display()
+            );
+            continue;
+        }
         let (file, page) = match kind {
             Kind::Ocf => ocf_page("axigen", &xml)?,
             Kind::Fence => fence_page(&xml)?,
@@ -122,7 +129,9 @@ pub fn ocf_page(provider: &str, xml: &str) -> Result<(String, String)> {
     )
     .context("meta-data is not XML")?;
     let root = doc.root_element();
-    let agent = root.attribute("name").context("resource-agent has no name")?;
+    let agent = root
+        .attribute("name")
+        .context("resource-agent has no name")?;
     let title = format!("ocf_{provider}_{agent}");
     let mut p = header(
         &title,
@@ -132,14 +141,16 @@ pub fn ocf_page(provider: &str, xml: &str) -> Result<(String, String)> {
         &child_text(root, "longdesc"),
     );
     p.push_str(&format!(
-        ".SH SYNOPSIS\n\\fBOCF_RESKEY_workdir\\fR=\\fIvalue\\fR ... \\fB{agent}\\fR \\fIaction\\fR\n\
+        ".SH SYNOPSIS\n[\\fBOCF_RESKEY_\\fR\\fIparameter\\fR=\\fIvalue\\fR ...] \\fB{agent}\\fR \\fIaction\\fR\n\
          .SH SUPPORTED PARAMETERS\n"
     ));
     let mut example = Vec::new();
     for param in root.descendants().filter(|n| n.has_tag_name("parameter")) {
         let name = param.attribute("name").unwrap_or("?");
         let content = param.children().find(|c| c.has_tag_name("content"));
-        let kind = content.and_then(|c| c.attribute("type")).unwrap_or("string");
+        let kind = content
+            .and_then(|c| c.attribute("type"))
+            .unwrap_or("string");
         let default = content.and_then(|c| c.attribute("default"));
         let required = param.attribute("required") == Some("1");
         let unique = param.attribute("unique") == Some("1");
@@ -203,7 +214,9 @@ pub fn fence_page(xml: &str) -> Result<(String, String)> {
     )
     .context("meta-data is not XML")?;
     let root = doc.root_element();
-    let agent = root.attribute("name").context("resource-agent has no name")?;
+    let agent = root
+        .attribute("name")
+        .context("resource-agent has no name")?;
     let short = root
         .attribute("shortdesc")
         .map(str::to_string)
