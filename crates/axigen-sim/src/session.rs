@@ -19,7 +19,8 @@
 //! +OK: Bye
 //! ```
 //! Commands and keywords are case-insensitive; parameters are `key value` pairs in any order
-//! (unknown keys are ignored); values may be double-quoted (`\"` and `\\` escapes). Changes made
+//! (unknown keys are ignored); values may be written as Axigen accepts them: double-quoted
+//! (`\"` and `\\` escapes), single-quoted (literal), or bare with backslash escapes. Changes made
 //! in a domain context (`CREATE Domain` or `UPDATE Domain`) are saved by `COMMIT` and dropped by
 //! `BACK` or a disconnect.
 
@@ -170,6 +171,7 @@ impl<'a> CliSession<'a> {
             },
             ("CREATE", "DOMAIN") => self.create_domain(params),
             ("UPDATE", "DOMAIN") => self.update_domain(params),
+            ("DELETE", "DOMAIN") => self.delete_domain(params),
             ("COMMIT", _) => self.commit(),
             ("BACK" | "CANCEL", _) => {
                 self.state = State::Admin;
@@ -256,6 +258,24 @@ impl<'a> CliSession<'a> {
         }
     }
 
+    fn delete_domain(&mut self, params: &[String]) -> Answer {
+        if !matches!(self.state, State::Admin) {
+            return self.reply("-ERR: COMMIT or BACK the current context first");
+        }
+        let p = match pairs(params) {
+            Ok(p) => p,
+            Err(m) => return self.reply(&format!("-ERR: {m}")),
+        };
+        let Some(name) = p.get("name").map(|n| n.to_ascii_lowercase()) else {
+            return self.reply("-ERR: DELETE Domain needs 'name D'");
+        };
+        match self.env.store.delete(&name) {
+            Ok(true) => self.reply("+OK: Domain deleted"),
+            Ok(false) => self.reply("-ERR: No such domain"),
+            Err(e) => self.reply(&format!("-ERR: {e}")),
+        }
+    }
+
     fn account_param(&self, params: &[String], verb: &str) -> Result<String, Answer> {
         if !matches!(self.state, State::Domain(_)) {
             return Err(self.reply("-ERR: No domain context (UPDATE Domain name D first)"));
@@ -330,6 +350,7 @@ fn help(state: &State) -> Vec<String> {
             "LIST Domains".to_string(),
             "CREATE Domain name <domain> postmasterPassword <password>".into(),
             "UPDATE Domain name <domain>".into(),
+            "DELETE Domain name <domain>".into(),
         ]),
         State::Domain(_) => v.extend([
             "ADD Account name <account> password <password>".to_string(),
@@ -367,7 +388,8 @@ fn pairs(words: &[String]) -> Result<BTreeMap<String, String>, String> {
         .collect())
 }
 
-/// Split on whitespace; `"..."` is one word with `\"` and `\\` escapes.
+/// Split on whitespace; `"..."` is one word with `\"` and `\\` escapes, `'...'` one literal
+/// word, and a backslash in a bare word escapes the next character (a space, a quote).
 fn split_words(line: &str) -> Result<Vec<String>, &'static str> {
     let mut out = Vec::new();
     let mut chars = line.chars().peekable();
@@ -379,8 +401,8 @@ fn split_words(line: &str) -> Result<Vec<String>, &'static str> {
             return Ok(out);
         };
         let mut w = String::new();
-        if c == '"' {
-            loop {
+        match c {
+            '"' => loop {
                 match chars.next() {
                     None => return Err("Unterminated quoted value"),
                     Some('"') => break,
@@ -390,12 +412,27 @@ fn split_words(line: &str) -> Result<Vec<String>, &'static str> {
                     },
                     Some(x) => w.push(x),
                 }
-            }
-        } else {
-            w.push(c);
-            while let Some(x) = chars.peek().copied().filter(|x| !x.is_whitespace()) {
-                w.push(x);
-                chars.next();
+            },
+            '\'' => loop {
+                match chars.next() {
+                    None => return Err("Unterminated quoted value"),
+                    Some('\'') => break,
+                    Some(x) => w.push(x),
+                }
+            },
+            _ => {
+                let mut next = Some(c);
+                while let Some(x) = next {
+                    if x == '\\' {
+                        match chars.next() {
+                            Some(e) => w.push(e),
+                            None => return Err("Escape at the end of the line"),
+                        }
+                    } else {
+                        w.push(x);
+                    }
+                    next = chars.next_if(|x| !x.is_whitespace());
+                }
             }
         }
         out.push(w);
@@ -465,6 +502,11 @@ mod tests {
             "BACK discards"
         );
         assert!(status(&s.handle("FROB")).starts_with("-ERR: Invalid command"));
+        s.handle("CREATE Domain name gone.example");
+        s.handle("COMMIT");
+        assert!(status(&s.handle("DELETE Domain name gone.example")).starts_with("+OK"));
+        assert!(status(&s.handle("DELETE Domain name gone.example")).starts_with("-ERR"));
+        assert_eq!(e.store.domains().unwrap(), vec!["example.com"]);
         assert!(status(&s.handle("ADD Account \"open")).starts_with("-ERR"));
         assert_eq!(s.handle("").text, "<#> ");
         assert!(s.handle("quit").close);
@@ -492,10 +534,12 @@ mod tests {
     #[test]
     fn words() {
         assert_eq!(
-            split_words(r#" a  "b c" "d\"e" f"#).unwrap(),
-            vec!["a", "b c", "d\"e", "f"]
+            split_words(r#" a  "b c" "d\"e" f 'g "h' i\ j\'k"#).unwrap(),
+            vec!["a", "b c", "d\"e", "f", "g \"h", "i j'k"]
         );
         assert!(split_words("\"x").is_err());
+        assert!(split_words("'x").is_err());
+        assert!(split_words("x\\").is_err());
         assert!(pairs(&["a".into()]).is_err());
     }
 }

@@ -94,6 +94,24 @@ impl Store {
         }
     }
 
+    /// Delete a domain: its `accounts` file first (from then on it does not exist), then its
+    /// directory. Ok(false) when there was no such domain.
+    pub fn delete(&self, domain: &str) -> Result<bool, SimError> {
+        if !valid_domain(domain) {
+            return Ok(false);
+        }
+        let _guard = self.lock.lock().unwrap_or_else(|p| p.into_inner());
+        let p = self.accounts_path(domain);
+        match std::fs::remove_file(&p) {
+            Ok(()) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(false),
+            Err(e) => return Err(self.io("removing", p)(e)),
+        }
+        let d = self.dir.join(domain);
+        std::fs::remove_dir_all(&d).map_err(self.io("removing", d))?;
+        Ok(true)
+    }
+
     /// Create or replace a domain's account list, atomically.
     pub fn save(&self, domain: &str, accounts: &BTreeSet<String>) -> Result<(), SimError> {
         if !valid_domain(domain) {
@@ -154,6 +172,10 @@ mod tests {
         assert_eq!(s.accounts("half.example").unwrap(), None);
         assert_eq!(s.accounts("../etc").unwrap(), None);
         assert!(s.save("../x", &acc).is_err());
+        assert!(s.delete("b.example").unwrap());
+        assert!(!s.delete("b.example").unwrap());
+        assert!(!d.join("b.example").exists());
+        assert_eq!(s.domains().unwrap(), vec!["a.example"]);
         std::fs::remove_dir_all(&d).unwrap();
     }
 }

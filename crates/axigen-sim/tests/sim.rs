@@ -363,6 +363,16 @@ fn cli_dialogue_persists_across_restart() {
     let on_disk = std::fs::read_to_string(sim.dir.join("domains/example.com/accounts")).unwrap();
     assert_eq!(on_disk, "bob\npostmaster\n");
     assert!(!on_disk.contains("pw"), "passwords are not stored");
+    c.commit().unwrap();
+    c.create_domain("tmp.example", "x").unwrap();
+    c.commit().unwrap();
+    assert_eq!(
+        c.list_domains().unwrap(),
+        vec!["example.com", "tmp.example"]
+    );
+    c.delete_domain("tmp.example").unwrap();
+    assert_eq!(c.list_domains().unwrap(), vec!["example.com"]);
+    assert!(!sim.dir.join("domains/tmp.example").exists());
 }
 
 #[test]

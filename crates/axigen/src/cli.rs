@@ -360,6 +360,12 @@ impl CliClient {
         self.command(&format!("UPDATE Domain name {name}"))
     }
 
+    /// `DELETE Domain name D` (from the initial context `<#> `).
+    pub fn delete_domain(&mut self, name: &str) -> Result<Reply, CliError> {
+        check_word("domain name", name)?;
+        self.command(&format!("DELETE Domain name {name}"))
+    }
+
     /// `ADD Account name U password P` in the current domain context.
     pub fn add_account(&mut self, name: &str, password: &str) -> Result<Reply, CliError> {
         check_word("account name", name)?;
