@@ -1,6 +1,6 @@
 //! The Axigen main configuration file, `<workdir>/run/axigen.cfg`: parse, query and write.
 //!
-//! # Syntax (the subset this crate reads and writes)
+//! # Syntax (the subset of Axigen's this crate reads and writes)
 //! ```text
 //! # a comment runs from '#' to the end of the line
 //! server = {
@@ -10,7 +10,9 @@
 //! cli = { listeners = ( { address = 10.0.0.5:7000 } ) }
 //! ```
 //! - A file is a sequence of entries `name = value`, separated by whitespace (newlines).
-//!   Names are letters, digits and `_` `-` `.`, starting with a letter or `_`.
+//!   Names are letters, digits and `_` `-` `.`, starting with a letter or `_`; like Axigen,
+//!   names are case-insensitive (written back as they were spelled).
+//! - Comments: `#` to the end of the line, and `/* ... */` blocks.
 //! - A value is a group `{ entries }`, a list `( values )` (items separated by whitespace
 //!   and/or commas), or a scalar: a bare word (anything but whitespace and `{ } ( ) = , # "`)
 //!   or a double-quoted string (`\"` and `\\` escapes, no newline inside).
@@ -89,9 +91,12 @@ impl Service {
         self.row().3
     }
 
-    /// The service whose section is named `name` (exact spelling, as Axigen writes it).
+    /// The service whose section is named `name` (case-insensitive, as Axigen reads names).
     pub fn from_section(name: &str) -> Option<Service> {
-        SERVICES.iter().find(|r| r.1 == name).map(|r| r.0)
+        SERVICES
+            .iter()
+            .find(|r| r.1.eq_ignore_ascii_case(name))
+            .map(|r| r.0)
     }
 }
 
@@ -151,11 +156,14 @@ pub struct Group {
 }
 
 impl Group {
+    /// The value of `key`; names are case-insensitive, as in Axigen.
     pub fn get(&self, key: &str) -> Option<&Value> {
-        self.entries.iter().find(|e| e.key == key).map(|e| &e.value)
+        self.entry(key).map(|e| &e.value)
     }
     fn entry(&self, key: &str) -> Option<&Entry> {
-        self.entries.iter().find(|e| e.key == key)
+        self.entries
+            .iter()
+            .find(|e| e.key.eq_ignore_ascii_case(key))
     }
 }
 
@@ -646,6 +654,23 @@ fn lex(text: &str) -> Result<Vec<(Tok, usize)>, ConfigError> {
                     chars.next();
                 }
             }
+            '/' if chars.peek() == Some(&'*') => {
+                let start = line;
+                chars.next();
+                let mut prev = ' ';
+                loop {
+                    match chars.next() {
+                        None => return Err(syntax(start, "/*", "unterminated /* comment")),
+                        Some('/') if prev == '*' => break,
+                        Some(c) => {
+                            if c == '\n' {
+                                line += 1;
+                            }
+                            prev = c;
+                        }
+                    }
+                }
+            }
             '{' | '}' | '(' | ')' | '=' | ',' => out.push((Tok::Punct(c), line)),
             '"' => {
                 let mut s = String::new();
@@ -871,6 +896,25 @@ processing = { maxThreads = 8 unknownThing = ( a b "c d" ) }
         let v6 = Config::default_for("::1".parse().unwrap(), Some(1000)).unwrap();
         assert_eq!(v6.cli_listener(), Some("[::1]:1003".parse().unwrap()));
         assert_eq!(Config::parse(&v6.render()).unwrap(), v6);
+    }
+
+    #[test]
+    fn names_are_case_insensitive_and_block_comments_skipped() {
+        let c = Config::parse(
+            "/* header\n spanning lines */ Server = { Services = (CLI, Imap) }\n\
+             cli = { Listeners = ( { Address = 127.0.0.1:7000 Enable = YES } ) }\n\
+             IMAP = { listeners = ( { address = 127.0.0.1:143 } ) }",
+        )
+        .unwrap();
+        let got: Vec<Service> = c.listeners().iter().map(|l| l.service).collect();
+        assert_eq!(got, vec![Service::Cli, Service::Imap]);
+        assert!(c.get("server.services").is_some());
+        assert!(c.render().contains("Server = {"));
+        let e = err_of("a = 1\nA = 2");
+        assert_eq!(e.line(), Some(2));
+        let e = err_of("a = 1\n/* open\n\n");
+        assert_eq!(e.line(), Some(2));
+        assert!(Config::parse("path = /var/opt/axigen").is_ok());
     }
 
     #[test]
