@@ -30,8 +30,11 @@ struct Cli {
     #[arg(long)]
     foreground: bool,
     /// Configuration file (default DIR/run/axigen.cfg)
-    #[arg(long, value_name = "PATH")]
+    #[arg(short = 'C', long, visible_alias = "configfile", value_name = "PATH")]
     config: Option<PathBuf>,
+    /// Pid file (default DIR/run/axigen.pid)
+    #[arg(short = 'P', long = "pidfile", value_name = "PATH")]
+    pid_file: Option<PathBuf>,
     /// Internal: run as the worker process
     #[arg(long, hide = true)]
     worker: bool,
@@ -64,6 +67,9 @@ enum Cmd {
     Stop {
         #[arg(short = 'W', long = "workdir", value_name = "DIR")]
         workdir: PathBuf,
+        /// Pid file (default DIR/run/axigen.pid)
+        #[arg(short = 'P', long = "pidfile", value_name = "PATH")]
+        pid_file: Option<PathBuf>,
         /// Seconds to wait
         #[arg(long, default_value_t = 30)]
         timeout: u64,
@@ -72,6 +78,9 @@ enum Cmd {
     Status {
         #[arg(short = 'W', long = "workdir", value_name = "DIR")]
         workdir: PathBuf,
+        /// Pid file (default DIR/run/axigen.pid)
+        #[arg(short = 'P', long = "pidfile", value_name = "PATH")]
+        pid_file: Option<PathBuf>,
     },
     /// Switch a fault on or off while the server runs
     Fault {
@@ -130,16 +139,21 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             println!("{}", w.config_path().display());
             Ok(ExitCode::SUCCESS)
         }
-        Some(Cmd::Stop { workdir, timeout }) => {
-            let w = Workdir::new(&workdir)?;
+        Some(Cmd::Stop {
+            workdir,
+            pid_file,
+            timeout,
+        }) => {
+            let w = Workdir::new(&workdir)?.with_pid_file(pid_file.as_deref());
             let deadline = Deadline::after(Duration::from_secs(timeout));
             if !axigen_sim::supervisor::stop(&w, &deadline)? {
                 eprintln!("axigen-sim: not running ({})", w.root().display());
             }
             Ok(ExitCode::SUCCESS)
         }
-        Some(Cmd::Status { workdir }) => {
-            match axigen_sim::supervisor::running_pid(&Workdir::new(&workdir)?) {
+        Some(Cmd::Status { workdir, pid_file }) => {
+            let w = Workdir::new(&workdir)?.with_pid_file(pid_file.as_deref());
+            match axigen_sim::supervisor::running_pid(&w) {
                 Some(pid) => {
                     println!("{pid}");
                     Ok(ExitCode::SUCCESS)
@@ -183,6 +197,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             start(&StartOptions {
                 workdir,
                 config: cli.config,
+                pid_file: cli.pid_file,
                 foreground: cli.foreground,
             })?;
             Ok(ExitCode::SUCCESS)

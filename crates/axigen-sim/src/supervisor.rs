@@ -35,6 +35,8 @@ const WORKER_STOP_GRACE: Duration = Duration::from_secs(5);
 pub struct StartOptions {
     pub workdir: PathBuf,
     pub config: Option<PathBuf>,
+    /// Instead of `DIR/run/axigen.pid`.
+    pub pid_file: Option<PathBuf>,
     pub foreground: bool,
 }
 
@@ -42,7 +44,7 @@ pub struct StartOptions {
 /// the launching process once the daemonized supervisor has bound its listeners (or failed:
 /// its reason is the error), and in the supervisor itself when it stops.
 pub fn start(opts: &StartOptions) -> Result<(), SimError> {
-    let workdir = Workdir::new(&opts.workdir)?;
+    let workdir = Workdir::new(&opts.workdir)?.with_pid_file(opts.pid_file.as_deref());
     let cfg_path = match &opts.config {
         Some(p) => std::path::absolute(p).unwrap_or_else(|_| p.clone()),
         None => workdir.config_path(),

@@ -18,6 +18,7 @@ pub const DEFAULT_ADMIN_PASSWORD: &str = "admin";
 #[derive(Debug, Clone)]
 pub struct Workdir {
     root: PathBuf,
+    pid_file: Option<PathBuf>,
 }
 
 impl Workdir {
@@ -29,7 +30,16 @@ impl Workdir {
             path: root.as_ref().to_path_buf(),
             source,
         })?;
-        Ok(Workdir { root })
+        Ok(Workdir {
+            root,
+            pid_file: None,
+        })
+    }
+
+    /// Use `pid_file` instead of `run/axigen.pid` (Axigen's `-P/--pidfile`), made absolute.
+    pub fn with_pid_file(mut self, pid_file: Option<&Path>) -> Workdir {
+        self.pid_file = pid_file.map(|p| std::path::absolute(p).unwrap_or_else(|_| p.into()));
+        self
     }
 
     pub fn root(&self) -> &Path {
@@ -41,8 +51,11 @@ impl Workdir {
     pub fn config_path(&self) -> PathBuf {
         self.run_dir().join("axigen.cfg")
     }
+    /// `run/axigen.pid`, unless another pid file was given.
     pub fn pid_path(&self) -> PathBuf {
-        self.run_dir().join("axigen.pid")
+        self.pid_file
+            .clone()
+            .unwrap_or_else(|| self.run_dir().join("axigen.pid"))
     }
     pub fn admin_pw_path(&self) -> PathBuf {
         self.run_dir().join("admin.pw")
@@ -222,5 +235,8 @@ mod tests {
     fn relative_workdir_becomes_absolute() {
         let w = Workdir::new("some/dir").unwrap();
         assert!(w.root().is_absolute());
+        assert!(w.pid_path().ends_with("some/dir/run/axigen.pid"));
+        let w = w.with_pid_file(Some(Path::new("x.pid")));
+        assert!(w.pid_path().is_absolute() && w.pid_path().ends_with("x.pid"));
     }
 }

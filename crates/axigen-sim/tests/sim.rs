@@ -677,3 +677,32 @@ fn status_and_stop_subcommands() {
     assert!(out.status.success());
     assert!(stderr(&out).contains("not running"), "{}", stderr(&out));
 }
+
+#[test]
+fn axigen_style_config_and_pid_file_options() {
+    let sim = Sim::new("opts");
+    let cfg = sim.dir.join("other.cfg");
+    std::fs::rename(sim.dir.join("run/axigen.cfg"), &cfg).unwrap();
+    let pid_file = sim.dir.join("other.pid");
+    let (c, p) = (cfg.to_str().unwrap(), pid_file.to_str().unwrap());
+    let out = sim.run(&["-W", sim.w(), "-C", c, "-P", p]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let pid: u32 = std::fs::read_to_string(&pid_file)
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap();
+    sim.groups.borrow_mut().push(pid);
+    assert!(!sim.pid_file().exists());
+    assert!(sim.version_ok());
+    let out = sim.run(&["status", "-W", sim.w(), "--pidfile", p]);
+    assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), pid.to_string());
+    let out = sim.run(&["stop", "-W", sim.w(), "-P", p]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(!alive(pid) && !pid_file.exists());
+    // --configfile is Axigen's long spelling.
+    let out = sim.run(&["-W", sim.w(), "--configfile", c]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    sim.groups.borrow_mut().push(sim.pid().unwrap());
+    assert!(sim.version_ok());
+}
