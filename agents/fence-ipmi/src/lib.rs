@@ -478,3 +478,28 @@ mod tests {
         assert!(!m.contains("\"list\""));
     }
 }
+
+#[cfg(test)]
+mod readme {
+    use super::*;
+
+    /// The README's parameter table is the declaration's: regenerate it with
+    /// `AXHA_WRITE_README=1 cargo test -p fence_axigen_ipmi readme`.
+    #[test]
+    fn readme_parameter_table_is_current() {
+        let table = IpmiFenceAgent.spec().parameter_table();
+        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("README.md");
+        let readme = std::fs::read_to_string(&path).expect("agents/fence-ipmi/README.md");
+        let (start, end) = ("<!-- parameters -->\n", "<!-- /parameters -->");
+        let a = readme.find(start).expect("start marker") + start.len();
+        let b = readme.find(end).expect("end marker");
+        if readme[a..b] != table {
+            if std::env::var_os("AXHA_WRITE_README").is_some() {
+                let new = format!("{}{table}{}", &readme[..a], &readme[b..]);
+                std::fs::write(&path, new).expect("write README");
+            } else {
+                panic!("README parameter table is stale; regenerate it:\n{table}");
+            }
+        }
+    }
+}

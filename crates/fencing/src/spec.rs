@@ -209,6 +209,39 @@ impl AgentSpec {
     }
 }
 
+impl AgentSpec {
+    /// The parameter table for documentation (markdown), from the same declaration as the
+    /// metadata and the parsers, so the README cannot drift from the agent.
+    pub fn parameter_table(&self) -> String {
+        let mut t =
+            String::from("| stdin name | option | default | description |\n|---|---|---|---|\n");
+        for p in &self.params {
+            let mut name = format!("`{}`", p.name);
+            if let Some(old) = p.deprecated {
+                let _ = write!(name, " (old: `{old}`)");
+            }
+            if p.required {
+                name.push_str(" required");
+            }
+            let mut opt = String::new();
+            if let Some(c) = p.short {
+                let _ = write!(opt, "`-{c}` ");
+            }
+            let _ = write!(opt, "`--{}`", p.long);
+            let mut desc = p.shortdesc.replace('|', "\\|");
+            if let Content::Select(opts) = p.content {
+                let _ = write!(desc, " ({})", opts.join(", "));
+            }
+            let _ = writeln!(
+                t,
+                "| {name} | {opt} | {} | {desc} |",
+                p.default.map(|d| format!("`{d}`")).unwrap_or_default()
+            );
+        }
+        t
+    }
+}
+
 fn param_xml(x: &mut String, p: &Param, name: &str, is_deprecated: bool) {
     let _ = write!(
         x,
