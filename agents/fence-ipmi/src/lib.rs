@@ -207,7 +207,8 @@ impl IpmiFenceAgent {
             .password(&Deadline::after(cfg.login_timeout))?
             .ok_or(FenceError::Missing("password"))?;
         cfg.session.password = Password::new(pw.expose().to_vec());
-        cfg.session.addr = resolve(&ip, port).map_err(device)?;
+        cfg.session.addr =
+            resolve(&ip, port, &Deadline::after(cfg.login_timeout)).map_err(device)?;
         Ok(cfg)
     }
 }

@@ -6,9 +6,9 @@ use std::process::ExitCode;
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let read_stdin = || {
-        let mut s = String::new();
-        let _ = std::io::stdin().read_to_string(&mut s);
-        s
+        let mut b = Vec::new();
+        let _ = std::io::stdin().read_to_end(&mut b);
+        String::from_utf8_lossy(&b).into_owned()
     };
     let reply = axha_fencing::dispatch(
         &axha_agent_fence_ipmi::IpmiFenceAgent,

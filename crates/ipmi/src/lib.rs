@@ -233,26 +233,41 @@ impl ChassisStatus {
     }
 }
 
-/// Resolve `host` (name or address; IPv6 may be bracketed) and `port` to one socket address.
-pub fn resolve(host: &str, port: u16) -> Result<SocketAddr, IpmiError> {
+/// Resolve `host` (name or address; IPv6 may be bracketed) and `port` to one socket
+/// address. Literal addresses need no lookup; a name is looked up on a helper thread and
+/// abandoned at `deadline` (getaddrinfo(3) has no timeout of its own, and a fence agent must
+/// not hang on a dead DNS server).
+pub fn resolve(host: &str, port: u16, deadline: &Deadline) -> Result<SocketAddr, IpmiError> {
     let h = host.trim().trim_start_matches('[').trim_end_matches(']');
+    let fail = |detail: String| IpmiError::Resolve {
+        host: host.into(),
+        detail,
+    };
     if h.is_empty() {
-        return Err(IpmiError::Resolve {
-            host: host.into(),
-            detail: "empty address".into(),
-        });
+        return Err(fail("empty address".into()));
     }
-    (h, port)
-        .to_socket_addrs()
-        .map_err(|e| IpmiError::Resolve {
-            host: host.into(),
-            detail: e.to_string(),
-        })?
-        .next()
-        .ok_or_else(|| IpmiError::Resolve {
-            host: host.into(),
-            detail: "no address".into(),
-        })
+    if let Ok(ip) = h.parse::<std::net::IpAddr>() {
+        return Ok(SocketAddr::new(ip, port));
+    }
+    if deadline.expired() {
+        return Err(fail("no time left to look the name up".into()));
+    }
+    let (tx, rx) = std::sync::mpsc::channel();
+    let name = h.to_string();
+    std::thread::spawn(move || {
+        let r = (name.as_str(), port)
+            .to_socket_addrs()
+            .map(|mut it| it.next());
+        let _ = tx.send(r);
+    });
+    match rx.recv_timeout(deadline.remaining()) {
+        Ok(Ok(Some(a))) => Ok(a),
+        Ok(Ok(None)) => Err(fail("no address".into())),
+        Ok(Err(e)) => Err(fail(e.to_string())),
+        Err(_) => Err(fail(format!(
+            "no answer from the resolver in time (use an IP address for {h})"
+        ))),
+    }
 }
 
 /// Open a session, run `f`, and close the session whatever `f` returned.
@@ -310,12 +325,15 @@ mod tests {
 
     #[test]
     fn resolve_literals_and_errors() {
-        assert_eq!(
-            resolve("127.0.0.1", 623).unwrap().to_string(),
-            "127.0.0.1:623"
-        );
-        assert_eq!(resolve("[::1]", 1).unwrap().to_string(), "[::1]:1");
-        assert!(resolve("", 1).is_err());
-        assert!(resolve("no such host.invalid", 1).is_err());
+        let d = Deadline::after(std::time::Duration::from_secs(5));
+        let r = |h: &str, p: u16| resolve(h, p, &d).map(|a| a.to_string());
+        assert_eq!(r("127.0.0.1", 623).unwrap(), "127.0.0.1:623");
+        assert_eq!(r("[::1]", 1).unwrap(), "[::1]:1");
+        assert!(r("localhost", 7).unwrap().ends_with(":7"));
+        assert!(r("", 1).is_err());
+        assert!(r("no such host.invalid", 1).is_err());
+        let past = Deadline::after(std::time::Duration::ZERO);
+        let e = resolve("localhost", 1, &past).unwrap_err().to_string();
+        assert!(e.contains("localhost"), "{e}");
     }
 }

@@ -185,6 +185,8 @@ pub struct Session {
     bmc_sid: u32,
     keys: SessionKeys,
     seq_out: u32,
+    /// Highest session sequence number received from the BMC.
+    seq_in: u32,
     rq_seq: u8,
     open: bool,
     privilege: PrivilegeLevel,
@@ -477,6 +479,7 @@ impl Session {
             bmc_sid,
             keys,
             seq_out: 0,
+            seq_in: 0,
             rq_seq: 0,
             open: true,
             privilege: PrivilegeLevel::User,
@@ -546,6 +549,7 @@ impl Session {
         let keys = &self.keys;
         let (console_sid, bmc_sid) = (self.console_sid, self.bmc_sid);
         let seq_out = &mut self.seq_out;
+        let seq_in = &mut self.seq_in;
         let protection = Protection {
             keys,
             integrity: suite.integrity(),
@@ -580,10 +584,16 @@ impl Session {
             if p.payload_type != PayloadType::Ipmi || p.session_id != console_sid {
                 return None;
             }
+            // Replies carry increasing session sequence numbers (§6.12.13); a lower or
+            // repeated one is a late duplicate or a replay, never the answer.
+            if p.sequence <= *seq_in {
+                return None;
+            }
             let r = wire::parse_ipmi_response(&p.payload).ok()?;
             if r.netfn != netfn + 1 || r.cmd != cmd || r.rq_seq != rq_seq {
                 return None;
             }
+            *seq_in = p.sequence;
             Some(if r.completion == 0 {
                 Ok(r.data)
             } else {
