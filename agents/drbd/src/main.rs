@@ -1,1 +1,5 @@
-fn main() {}
+//! `ocf:axigen:drbd`: see the library for what each action does.
+
+fn main() {
+    axha_ocf::run(&axha_agent_drbd::DrbdAgent)
+}

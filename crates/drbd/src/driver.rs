@@ -215,6 +215,19 @@ impl<R: Runner> Drbd<R> {
         self.adm(&["down", resource], deadline)
     }
 
+    /// Remove the resource from the kernel without reading the configuration file
+    /// (`drbdsetup down`): the way out when the configuration is broken or gone.
+    pub fn setup_down(&self, resource: &str, deadline: &Deadline) -> Result<(), Error> {
+        self.run_ok(Cmd::new(&self.drbdsetup).args(["down", resource]), deadline)
+            .map(|_| ())
+    }
+
+    /// The configuration of `resource` as drbdadm understands it (`drbdadm dump`).
+    pub fn dump(&self, resource: &str, deadline: &Deadline) -> Result<String, Error> {
+        self.run_ok(self.drbdadm().args(["dump", resource]), deadline)
+            .map(|o| o.stdout_str())
+    }
+
     pub fn primary(&self, resource: &str, deadline: &Deadline) -> Result<(), Error> {
         self.adm(&["primary", resource], deadline)
     }

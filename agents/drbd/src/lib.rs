@@ -1,0 +1,516 @@
+//! `ocf:axigen:drbd`, the OCF agent for one DRBD resource run as a promotable clone, and the
+//! DRBD fence-peer handler (`drbd-fence-peer`, see [`fence`]).
+//!
+//! - [`spec`]: the parameters and actions (meta-data comes from it).
+//! - [`policy`]: pure decisions: the promotion-score [`policy::Ladder`], when promotion is
+//!   refused, what monitor answers, the clone meta checks.
+//! - [`DrbdAgent`]: the actions, over [`axha_drbd::Drbd`] (every command bounded by the
+//!   action's deadline) and [`axha_ocf::promotion`].
+
+pub mod policy;
+pub mod spec;
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use axha_drbd::{
+    read_holders, read_module_version, ConnectionState, DiskState, Drbd, Resource, Role,
+    VersionRange,
+};
+use axha_ocf::notify::{Notification, Phase};
+use axha_ocf::{promotion, Agent, AgentSpec, Context, Deadline, OcfError, OcfResult, OcfStatus};
+
+use policy::{
+    check_clone_meta, monitor_status, promotion_refusal, promotion_score, CloneMeta, Ladder,
+};
+use spec::*;
+
+/// Time kept back from an action's deadline for the final state read and the score update.
+const RESERVE: Duration = Duration::from_secs(2);
+
+/// The agent; stateless, everything comes from the call's [`Context`].
+pub struct DrbdAgent;
+
+impl Agent for DrbdAgent {
+    fn spec(&self) -> &AgentSpec {
+        &SPEC
+    }
+
+    fn action(&self, action: &str, ctx: &mut Context) -> OcfResult {
+        match action {
+            "start" => start(ctx),
+            "stop" => stop(ctx),
+            "promote" => promote(ctx),
+            "demote" => demote(ctx),
+            "monitor" => monitor(ctx),
+            "notify" => notify(ctx),
+            "validate-all" => validate(ctx).map(|_| OcfStatus::Success),
+            other => Err(OcfError::new(
+                OcfStatus::ErrUnimplemented,
+                format!("unsupported action {other}"),
+            )),
+        }
+    }
+}
+
+/// The parameters of one call, checked.
+struct Settings {
+    resource: String,
+    conf: PathBuf,
+    ladder: Ladder,
+    versions: VersionRange,
+    connect_wait: Duration,
+    force_demote: bool,
+}
+
+impl Settings {
+    fn read(ctx: &Context) -> Result<Settings, OcfError> {
+        let p = &ctx.params;
+        let resource = p
+            .str(P_RESOURCE)
+            .filter(|s| !s.trim().is_empty())
+            .ok_or_else(|| OcfError::configured(format!("{P_RESOURCE} is not set")))?
+            .to_string();
+        if resource.contains(|c: char| c.is_whitespace() || c == '/') {
+            return Err(OcfError::configured(format!(
+                "{P_RESOURCE}={resource:?} is not a DRBD resource name"
+            )));
+        }
+        let ladder = p
+            .str(P_LADDER)
+            .unwrap_or(policy::DEFAULT_LADDER)
+            .parse::<Ladder>()
+            .map_err(|e| OcfError::configured(e.to_string()))?;
+        let versions = p
+            .str(P_VERSION)
+            .unwrap_or(DEFAULT_VERSION_RANGE)
+            .parse::<VersionRange>()
+            .map_err(|e| OcfError::configured(format!("{P_VERSION}: {e}")))?;
+        let wait = p.int(P_CONNECT_WAIT).unwrap_or(10);
+        if wait < 0 {
+            return Err(OcfError::configured(format!(
+                "{P_CONNECT_WAIT}={wait} is negative"
+            )));
+        }
+        Ok(Settings {
+            resource,
+            conf: PathBuf::from(p.str(P_CONF).unwrap_or(DEFAULT_CONF)),
+            ladder,
+            versions,
+            connect_wait: Duration::from_secs(wait as u64),
+            force_demote: p.bool(P_FORCE_DEMOTE).unwrap_or(false),
+        })
+    }
+
+    fn drbd(&self) -> Drbd {
+        Drbd::new().config(&self.conf)
+    }
+}
+
+fn generic(e: impl std::fmt::Display) -> OcfError {
+    OcfError::generic(e.to_string())
+}
+
+fn clone_meta(ctx: &Context) -> CloneMeta {
+    CloneMeta {
+        clone_max: ctx.meta_int("clone_max", &[]),
+        clone_node_max: ctx.meta_int("clone_node_max", &[]),
+        promoted_max: ctx.meta_int("promoted_max", &["master_max"]),
+        promoted_node_max: ctx.meta_int("promoted_node_max", &["master_node_max"]),
+        notify: ctx.meta_bool("notify", &[]),
+        promotable: ctx.meta_bool("promotable", &[]),
+    }
+}
+
+/// validate-all: parameters (6 when wrong everywhere), the local configuration (5: a problem
+/// of this node), the clone meta attributes (6).
+fn validate(ctx: &Context) -> Result<Settings, OcfError> {
+    let s = Settings::read(ctx)?;
+    let drbd = s.drbd();
+    let dump = drbd.dump(&s.resource, &ctx.deadline).map_err(|e| {
+        if e.is_not_found() {
+            OcfError::installed(format!("drbdadm is not installed: {e}"))
+        } else {
+            OcfError::installed(format!(
+                "resource {} is not usable on this node: {e}",
+                s.resource
+            ))
+        }
+    })?;
+    check_clone_meta(&clone_meta(ctx), || allows_two_primaries(&dump))
+        .map_err(OcfError::configured)?;
+    Ok(s)
+}
+
+/// Whether `drbdadm dump` output enables `allow-two-primaries` (drbd.conf(5), net section).
+fn allows_two_primaries(dump: &str) -> bool {
+    dump.lines().any(|l| {
+        let mut w = l.split_whitespace().map(|w| w.trim_end_matches(';'));
+        w.next() == Some("allow-two-primaries") && w.next().is_none_or(|v| v == "yes")
+    })
+}
+
+fn score_file(ctx: &Context) -> PathBuf {
+    let safe: String = ctx
+        .instance
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '-' || c == '_' {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect();
+    ctx.state_dir().join(format!("axigen-drbd-{safe}.score"))
+}
+
+/// Bring the promotion score in line with the data. A recurring monitor only calls
+/// crm_attribute when the score changed since the last call on this node (remembered under
+/// `HA_RSCTMP`, which a reboot empties, as it empties transient attributes); every other
+/// action, and probes, always set it, so a restarted Pacemaker gets the score back.
+fn update_score(ctx: &Context, r: Option<&Resource>, ladder: &Ladder, force: bool) {
+    let want = r.and_then(|r| promotion_score(r, ladder));
+    let file = score_file(ctx);
+    let want_text = want
+        .map(|s| s.to_string())
+        .unwrap_or_else(|| "none".to_string());
+    if !force && std::fs::read_to_string(&file).is_ok_and(|had| had.trim() == want_text) {
+        return;
+    }
+    let deadline = ctx.deadline;
+    let result = match want {
+        Some(score) => promotion::set_score(&ctx.instance, score, &deadline),
+        None => promotion::delete_score(&ctx.instance, &deadline),
+    };
+    match result {
+        Ok(()) => {
+            ctx.log.debug(&format!("promotion score: {want_text}"));
+            let _ = std::fs::create_dir_all(ctx.state_dir());
+            let _ = std::fs::write(&file, &want_text);
+        }
+        Err(e) => {
+            let _ = std::fs::remove_file(&file);
+            ctx.log.warn(&format!(
+                "could not set the promotion score to {want_text}: {e}"
+            ));
+        }
+    }
+}
+
+fn status(drbd: &Drbd, s: &Settings, deadline: &Deadline) -> Result<Option<Resource>, OcfError> {
+    drbd.status(&s.resource, deadline).map_err(generic)
+}
+
+fn check_version(s: &Settings) -> Result<(), OcfError> {
+    match read_module_version() {
+        Ok(v) if s.versions.contains(v) => Ok(()),
+        Ok(v) => Err(OcfError::installed(format!(
+            "DRBD module {v} is outside {P_VERSION}={}",
+            spec_range_text(&s.versions)
+        ))),
+        // Not loaded yet: drbdadm up loads it; checked again afterwards.
+        Err(_) => Ok(()),
+    }
+}
+
+fn spec_range_text(r: &VersionRange) -> String {
+    let side = |v: Option<axha_drbd::ModuleVersion>| v.map(|v| v.to_string()).unwrap_or_default();
+    format!("{}-{}", side(r.low), side(r.high))
+}
+
+fn start(ctx: &mut Context) -> OcfResult {
+    let s = validate(ctx)?;
+    check_version(&s)?;
+    let drbd = s.drbd();
+    let deadline = ctx.deadline;
+    let work = deadline.less(RESERVE);
+    match status(&drbd, &s, &work)? {
+        None => drbd.up(&s.resource, &work).map_err(generic)?,
+        // Already (partly) up: attach/connect what is missing, leave the rest alone.
+        Some(_) => drbd.adjust(&s.resource, &work).map_err(generic)?,
+    }
+    if read_module_version().is_ok() {
+        if let Err(e) = check_version(&s) {
+            let _ = drbd.down(&s.resource, &deadline);
+            return Err(e);
+        }
+    }
+    // Wait for the peers (bounded): the first score should reflect their real data.
+    let wait = work.within(s.connect_wait);
+    let mut last = None;
+    let settled = wait.poll(Duration::from_millis(250), || {
+        match drbd.status(&s.resource, &wait) {
+            Ok(Some(r)) => {
+                let done = peers_settled(&r);
+                last = Some(r);
+                done.then_some(())
+            }
+            _ => None,
+        }
+    });
+    let r = match last {
+        Some(r) if settled.is_some() => r,
+        _ => status(&drbd, &s, &deadline)?.ok_or_else(|| {
+            OcfError::generic(format!("{} is not configured after drbdadm up", s.resource))
+        })?,
+    };
+    if matches!(r.local_disk(), DiskState::Diskless | DiskState::Failed) && !r.is_diskless_client()
+    {
+        return Err(OcfError::generic(format!(
+            "{}: the backing disk did not attach ({})",
+            s.resource,
+            r.local_disk()
+        )));
+    }
+    if settled.is_none() && !s.connect_wait.is_zero() {
+        ctx.log.info(&format!(
+            "{}: peers not connected after {:?}; continuing",
+            s.resource, s.connect_wait
+        ));
+    }
+    update_score(ctx, Some(&r), &s.ladder, true);
+    Ok(OcfStatus::Success)
+}
+
+/// True once every connection is established and the disk states are exchanged (no peer disk
+/// still unknown and no resync handshake in progress).
+fn peers_settled(r: &Resource) -> bool {
+    !r.connections.is_empty()
+        && r.connections.iter().all(|c| {
+            c.state == ConnectionState::Connected
+                && c.peer_devices
+                    .iter()
+                    .all(|p| !matches!(p.peer_disk, DiskState::DUnknown | DiskState::Negotiating))
+        })
+        && r.local_disk() != DiskState::Negotiating
+}
+
+/// Make the resource Secondary or explain what holds it; never waits past the deadline.
+fn demote_now(
+    ctx: &Context,
+    drbd: &Drbd,
+    s: &Settings,
+    r: &Resource,
+    force: bool,
+) -> Result<(), OcfError> {
+    let work = ctx.deadline.less(RESERVE);
+    let first = drbd.secondary(&s.resource, false, &work);
+    let Err(e) = first else { return Ok(()) };
+    let nine = read_module_version().is_ok_and(|v| v.is_drbd9());
+    if force && nine {
+        ctx.log.warn(&format!(
+            "{}: demotion failed ({e}); forcing it",
+            s.resource
+        ));
+        if drbd.secondary(&s.resource, true, &work).is_ok() {
+            return Ok(());
+        }
+    }
+    let holders: Vec<String> = r
+        .devices
+        .iter()
+        .flat_map(|d| {
+            read_holders(d.minor)
+                .into_iter()
+                .map(move |h| format!("/dev/drbd{}: {h}", d.minor))
+        })
+        .collect();
+    if holders.is_empty() {
+        Err(OcfError::generic(format!(
+            "cannot demote {}: {e}",
+            s.resource
+        )))
+    } else {
+        Err(OcfError::generic(format!(
+            "cannot demote {}: held open by {}",
+            s.resource,
+            holders.join(", ")
+        )))
+    }
+}
+
+fn stop(ctx: &mut Context) -> OcfResult {
+    // Stop acts on whatever it can read: a broken ladder or version parameter must not keep
+    // the resource from stopping.
+    let Some(resource) = ctx.params.str(P_RESOURCE).filter(|s| !s.trim().is_empty()) else {
+        ctx.log.warn(&format!(
+            "{P_RESOURCE} is not set: nothing can have been started"
+        ));
+        return Ok(OcfStatus::Success);
+    };
+    let s = Settings {
+        resource: resource.to_string(),
+        conf: PathBuf::from(ctx.params.str(P_CONF).unwrap_or(DEFAULT_CONF)),
+        ladder: policy::DEFAULT_LADDER
+            .parse()
+            .expect("the default ladder parses"),
+        versions: DEFAULT_VERSION_RANGE
+            .parse()
+            .expect("the default range parses"),
+        connect_wait: Duration::ZERO,
+        force_demote: ctx.params.bool(P_FORCE_DEMOTE).unwrap_or(false),
+    };
+    let drbd = s.drbd();
+    if !Path::new("/proc/drbd").exists() {
+        // No module, no resource.
+        update_score(ctx, None, &s.ladder, true);
+        return Ok(OcfStatus::Success);
+    }
+    let work = ctx.deadline.less(RESERVE);
+    if let Some(r) = status(&drbd, &s, &work)? {
+        if r.role == Role::Primary {
+            demote_now(ctx, &drbd, &s, &r, s.force_demote)?;
+        }
+        if let Err(e) = drbd.down(&s.resource, &work) {
+            // drbdadm needs a readable configuration; drbdsetup does not.
+            ctx.log.warn(&format!("{e}; trying drbdsetup down"));
+            drbd.setup_down(&s.resource, &work).map_err(generic)?;
+        }
+        if let Some(r) = status(&drbd, &s, &ctx.deadline)? {
+            return Err(OcfError::generic(format!(
+                "{} is still configured ({}) after down",
+                s.resource, r.role
+            )));
+        }
+    }
+    update_score(ctx, None, &s.ladder, true);
+    Ok(OcfStatus::Success)
+}
+
+fn promote(ctx: &mut Context) -> OcfResult {
+    let s = Settings::read(ctx)?;
+    let drbd = s.drbd();
+    let work = ctx.deadline.less(RESERVE);
+    let r = status(&drbd, &s, &work)?.ok_or_else(|| {
+        OcfError::new(
+            OcfStatus::NotRunning,
+            format!("{} is not started", s.resource),
+        )
+    })?;
+    if r.role == Role::Primary {
+        return Ok(OcfStatus::Success);
+    }
+    if let Some(why) = promotion_refusal(&r) {
+        // No score: Pacemaker must not come back here until the data changes (monitor sets
+        // the score again then), instead of retrying a promotion that cannot succeed.
+        update_score(ctx, None, &s.ladder, true);
+        return Err(OcfError::generic(why));
+    }
+    drbd.primary(&s.resource, &work).map_err(generic)?;
+    let r = status(&drbd, &s, &ctx.deadline)?;
+    match r.as_ref().map(|r| r.role) {
+        Some(Role::Primary) => {
+            update_score(ctx, r.as_ref(), &s.ladder, true);
+            Ok(OcfStatus::Success)
+        }
+        other => Err(OcfError::generic(format!(
+            "{} is {:?} after drbdadm primary",
+            s.resource, other
+        ))),
+    }
+}
+
+fn demote(ctx: &mut Context) -> OcfResult {
+    let s = Settings::read(ctx)?;
+    let drbd = s.drbd();
+    let work = ctx.deadline.less(RESERVE);
+    let r = status(&drbd, &s, &work)?.ok_or_else(|| {
+        OcfError::new(
+            OcfStatus::NotRunning,
+            format!("{} is not started", s.resource),
+        )
+    })?;
+    if r.role == Role::Primary {
+        demote_now(ctx, &drbd, &s, &r, false)?;
+    }
+    let r = status(&drbd, &s, &ctx.deadline)?;
+    update_score(ctx, r.as_ref(), &s.ladder, true);
+    match r.map(|r| r.role) {
+        Some(Role::Primary) => Err(OcfError::generic(format!(
+            "{} is still Primary",
+            s.resource
+        ))),
+        _ => Ok(OcfStatus::Success),
+    }
+}
+
+fn monitor(ctx: &mut Context) -> OcfResult {
+    let s = Settings::read(ctx)?;
+    let probe = ctx.is_probe();
+    if !Path::new("/proc/drbd").exists() {
+        // Without the kernel module no DRBD resource can be configured: cleanly stopped.
+        return Ok(OcfStatus::NotRunning);
+    }
+    let drbd = s.drbd();
+    let r = match drbd.status(&s.resource, &ctx.deadline) {
+        Ok(r) => r,
+        Err(e) if e.is_not_found() => {
+            if probe {
+                return Ok(OcfStatus::NotRunning);
+            }
+            return Err(OcfError::installed(format!(
+                "drbdsetup is not installed: {e}"
+            )));
+        }
+        Err(e) => return Err(generic(e)),
+    };
+    let Some(r) = r else {
+        return Ok(OcfStatus::NotRunning);
+    };
+    update_score(ctx, Some(&r), &s.ladder, probe);
+    monitor_status(&r).map_err(|(status, reason)| OcfError::new(status, reason))
+}
+
+fn notify(ctx: &mut Context) -> OcfResult {
+    let n = match Notification::from_vars(ctx.vars()) {
+        Ok(n) => n,
+        Err(e) => {
+            ctx.log.warn(&format!("notify: {e}"));
+            return Ok(OcfStatus::Success);
+        }
+    };
+    ctx.log
+        .debug(&format!("notify {:?} {:?}", n.phase, n.operation));
+    if n.phase == Phase::Post {
+        // A peer started, stopped, was promoted or demoted: our data's standing may have
+        // changed (e.g. the peer is gone, or is UpToDate again).
+        if let Ok(s) = Settings::read(ctx) {
+            if let Ok(r) = s.drbd().status(&s.resource, &ctx.deadline) {
+                update_score(ctx, r.as_ref(), &s.ladder, true);
+            }
+        }
+    }
+    Ok(OcfStatus::Success)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn two_primaries_in_dump() {
+        let yes = "resource r0 {\n    net {\n        allow-two-primaries yes;\n    }\n}\n";
+        assert!(allows_two_primaries(yes));
+        assert!(allows_two_primaries("        allow-two-primaries;\n"));
+        assert!(!allows_two_primaries("        allow-two-primaries no;\n"));
+        assert!(!allows_two_primaries("resource r0 {\n}\n"));
+    }
+
+    #[test]
+    fn meta_data_is_declared_once() {
+        let xml = axha_ocf::metadata::render(&SPEC);
+        for p in [
+            P_RESOURCE,
+            P_CONF,
+            P_LADDER,
+            P_CONNECT_WAIT,
+            P_FORCE_DEMOTE,
+            P_VERSION,
+        ] {
+            assert!(xml.contains(&format!("name=\"{p}\"")), "{p}");
+        }
+        assert!(xml.contains("name=\"promote\""));
+        assert!(xml.contains("name=\"notify\""));
+    }
+}

@@ -1,0 +1,396 @@
+//! Pure decisions of `ocf:axigen:drbd`: the promotion-score ladder, whether promotion is
+//! allowed, what monitor answers, and the clone meta-attribute checks. No I/O here.
+
+use std::fmt;
+use std::str::FromStr;
+
+use axha_drbd::{DiskState, Resource, Role};
+use axha_ocf::OcfStatus;
+
+/// Promotion scores by how good this node's data is, lowest rung first (like ocf:linbit:drbd's
+/// `adjust_master_score`, minus its "Consistent" rung: this agent never promotes data that is
+/// not UpToDate, so such a node gets no score at all).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Ladder {
+    /// UpToDate, but no peer is connected: nobody can tell whether a newer copy exists.
+    pub alone: i64,
+    /// UpToDate, connected, and no connected peer is UpToDate: this is the best copy in sight.
+    pub best_in_sight: i64,
+    /// UpToDate and a connected peer is UpToDate too.
+    pub replicated: i64,
+}
+
+pub const DEFAULT_LADDER: &str = "10 1000 10000";
+
+/// A ladder parameter that is not three non-negative, non-decreasing integers.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BadLadder(pub String);
+
+impl fmt::Display for BadLadder {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "promotion score ladder {:?} is not three non-decreasing integers from 0 to 1000000",
+            self.0
+        )
+    }
+}
+
+impl FromStr for Ladder {
+    type Err = BadLadder;
+    fn from_str(s: &str) -> Result<Ladder, BadLadder> {
+        let bad = || BadLadder(s.to_string());
+        let v: Vec<i64> = s
+            .split_whitespace()
+            .map(|w| w.parse::<i64>().map_err(|_| bad()))
+            .collect::<Result<_, _>>()?;
+        let [alone, best_in_sight, replicated] = v[..] else {
+            return Err(bad());
+        };
+        if alone < 0
+            || replicated > 1_000_000
+            || alone > best_in_sight
+            || best_in_sight > replicated
+        {
+            return Err(bad());
+        }
+        Ok(Ladder {
+            alone,
+            best_in_sight,
+            replicated,
+        })
+    }
+}
+
+/// The score this node should advertise, `None` when it must not be promoted (no score).
+pub fn promotion_score(r: &Resource, ladder: &Ladder) -> Option<i64> {
+    if !r.all_up_to_date() || r.is_sync_target() || r.quorum() == Some(false) {
+        return None;
+    }
+    if r.has_up_to_date_peer() {
+        Some(ladder.replicated)
+    } else if r.connected_peers().next().is_some() {
+        Some(ladder.best_in_sight)
+    } else {
+        Some(ladder.alone)
+    }
+}
+
+/// Why this node must not be promoted now, or `None` when it may be.
+pub fn promotion_refusal(r: &Resource) -> Option<String> {
+    if r.is_diskless_client() {
+        // A DRBD 9 diskless client reads and writes its peers' UpToDate data.
+        if !r.has_up_to_date_peer() {
+            return Some(format!(
+                "{} is a diskless client without an UpToDate peer",
+                r.name
+            ));
+        }
+        return quorum_refusal(r);
+    }
+    if !r.all_up_to_date() {
+        return Some(format!(
+            "refusing to promote {}: local data is {} (need UpToDate)",
+            r.name,
+            r.local_disk()
+        ));
+    }
+    if r.is_sync_target() {
+        return Some(format!(
+            "refusing to promote {}: a resync to this node is running",
+            r.name
+        ));
+    }
+    quorum_refusal(r)
+}
+
+fn quorum_refusal(r: &Resource) -> Option<String> {
+    (r.quorum() == Some(false))
+        .then(|| format!("refusing to promote {}: DRBD quorum is lost", r.name))
+}
+
+/// What monitor reports for a configured resource: 8 or 0 when healthy, an error for a
+/// resource whose local disk failed (9 when it is still Primary: Pacemaker must demote and
+/// recover it), with the reason.
+pub fn monitor_status(r: &Resource) -> Result<OcfStatus, (OcfStatus, String)> {
+    let disk = r.local_disk();
+    let lost_disk = matches!(
+        disk,
+        DiskState::Failed | DiskState::Diskless | DiskState::Detaching
+    ) && !r.is_diskless_client();
+    match (r.role, lost_disk) {
+        (Role::Primary, false) => Ok(OcfStatus::RunningPromoted),
+        (Role::Primary, true) => Err((
+            OcfStatus::FailedPromoted,
+            format!("{} is Primary but its local disk is {disk}", r.name),
+        )),
+        (_, false) => Ok(OcfStatus::Success),
+        (_, true) => Err((
+            OcfStatus::ErrGeneric,
+            format!("{} lost its local disk ({disk})", r.name),
+        )),
+    }
+}
+
+/// The clone meta attributes this agent needs, as Pacemaker passes them (either name).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct CloneMeta {
+    pub clone_max: Option<i64>,
+    pub clone_node_max: Option<i64>,
+    pub promoted_max: Option<i64>,
+    pub promoted_node_max: Option<i64>,
+    pub notify: Option<bool>,
+    pub promotable: Option<bool>,
+}
+
+/// Check the clone configuration; `allow_two_primaries` tells whether the DRBD resource allows
+/// it (`net { allow-two-primaries yes; }`). Outside a clone (no clone meta at all: a by-hand
+/// run, ocf-tester) nothing is checked.
+pub fn check_clone_meta(
+    m: &CloneMeta,
+    allow_two_primaries: impl FnOnce() -> bool,
+) -> Result<(), String> {
+    if m.clone_max.is_none() && m.promoted_max.is_none() && m.promotable.is_none() {
+        return Ok(());
+    }
+    if m.promotable == Some(false) {
+        return Err("this agent must run as a promotable clone (promotable=true)".into());
+    }
+    if let Some(n) = m.clone_node_max.filter(|n| *n != 1) {
+        return Err(format!(
+            "clone-node-max={n}: must be 1 (one DRBD resource per node)"
+        ));
+    }
+    if let Some(n) = m.promoted_node_max.filter(|n| *n != 1) {
+        return Err(format!("promoted-node-max={n}: must be 1"));
+    }
+    match m.promoted_max {
+        Some(n) if !(1..=2).contains(&n) => {
+            return Err(format!("promoted-max={n}: must be 1 or 2"));
+        }
+        Some(2) if !allow_two_primaries() => {
+            return Err(
+                "promoted-max=2 needs allow-two-primaries in the DRBD resource's net section"
+                    .into(),
+            );
+        }
+        _ => {}
+    }
+    if m.notify != Some(true) {
+        return Err(
+            "notify=true is required (the agent follows peers through notifications)".into(),
+        );
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use axha_drbd::parse_resource;
+
+    fn res(disk: &str, role: &str, conn: &str, peer_disk: &str, repl: &str) -> Resource {
+        let text = format!(
+            "exists resource name:r0 role:{role} suspended:no\n\
+             exists connection name:r0 peer-node-id:0 conn-name:peer connection:{conn} role:Secondary\n\
+             exists device name:r0 volume:0 minor:0 disk:{disk}\n\
+             exists peer-device name:r0 peer-node-id:0 conn-name:peer volume:0 replication:{repl} peer-disk:{peer_disk}\n\
+             exists -\n"
+        );
+        parse_resource(&text, "r0").unwrap().unwrap()
+    }
+
+    fn ladder() -> Ladder {
+        DEFAULT_LADDER.parse().unwrap()
+    }
+
+    #[test]
+    fn ladder_parsing() {
+        assert_eq!(
+            "1 2 3".parse::<Ladder>().unwrap(),
+            Ladder {
+                alone: 1,
+                best_in_sight: 2,
+                replicated: 3
+            }
+        );
+        for bad in [
+            "",
+            "1 2",
+            "1 2 3 4",
+            "3 2 1",
+            "-1 2 3",
+            "a b c",
+            "1 2 2000000",
+        ] {
+            assert_eq!(bad.parse::<Ladder>().unwrap_err().0, bad);
+        }
+    }
+
+    #[test]
+    fn scores_follow_the_data() {
+        let l = ladder();
+        let both = res(
+            "UpToDate",
+            "Secondary",
+            "Connected",
+            "UpToDate",
+            "Established",
+        );
+        assert_eq!(promotion_score(&both, &l), Some(10000));
+        let ahead = res(
+            "UpToDate",
+            "Secondary",
+            "Connected",
+            "Inconsistent",
+            "SyncSource",
+        );
+        assert_eq!(promotion_score(&ahead, &l), Some(1000));
+        let alone = res("UpToDate", "Secondary", "Connecting", "DUnknown", "Off");
+        assert_eq!(promotion_score(&alone, &l), Some(10));
+        for disk in [
+            "Inconsistent",
+            "Outdated",
+            "Consistent",
+            "Diskless",
+            "Failed",
+        ] {
+            let r = res(disk, "Secondary", "Connecting", "DUnknown", "Off");
+            assert_eq!(promotion_score(&r, &l), None, "{disk}");
+        }
+        let target = res(
+            "UpToDate",
+            "Secondary",
+            "Connected",
+            "UpToDate",
+            "PausedSyncT",
+        );
+        assert_eq!(promotion_score(&target, &l), None);
+    }
+
+    #[test]
+    fn promotion_needs_up_to_date_data() {
+        let ok = res("UpToDate", "Secondary", "Connecting", "DUnknown", "Off");
+        assert_eq!(promotion_refusal(&ok), None);
+        let r = res("Outdated", "Secondary", "StandAlone", "DUnknown", "Off");
+        let why = promotion_refusal(&r).unwrap();
+        assert!(why.contains("Outdated"), "{why}");
+        let r = res(
+            "Inconsistent",
+            "Secondary",
+            "Connected",
+            "UpToDate",
+            "SyncTarget",
+        );
+        assert!(promotion_refusal(&r).unwrap().contains("Inconsistent"));
+    }
+
+    #[test]
+    fn monitor_is_honest() {
+        let p = res(
+            "UpToDate",
+            "Primary",
+            "Connected",
+            "UpToDate",
+            "Established",
+        );
+        assert_eq!(monitor_status(&p), Ok(OcfStatus::RunningPromoted));
+        let s = res("Outdated", "Secondary", "StandAlone", "DUnknown", "Off");
+        assert_eq!(monitor_status(&s), Ok(OcfStatus::Success));
+        let failed_primary = res(
+            "Diskless",
+            "Primary",
+            "Connected",
+            "UpToDate",
+            "Established",
+        );
+        assert_eq!(
+            monitor_status(&failed_primary).unwrap_err().0,
+            OcfStatus::FailedPromoted
+        );
+        let failed = res(
+            "Failed",
+            "Secondary",
+            "Connected",
+            "UpToDate",
+            "Established",
+        );
+        assert_eq!(
+            monitor_status(&failed).unwrap_err().0,
+            OcfStatus::ErrGeneric
+        );
+    }
+
+    #[test]
+    fn clone_meta_rules() {
+        let good = CloneMeta {
+            clone_max: Some(2),
+            clone_node_max: Some(1),
+            promoted_max: Some(1),
+            promoted_node_max: Some(1),
+            notify: Some(true),
+            promotable: Some(true),
+        };
+        assert_eq!(check_clone_meta(&good, || false), Ok(()));
+        assert_eq!(check_clone_meta(&CloneMeta::default(), || false), Ok(()));
+        let e = |m: CloneMeta, two: bool| check_clone_meta(&m, || two).unwrap_err();
+        assert!(e(
+            CloneMeta {
+                clone_node_max: Some(2),
+                ..good.clone()
+            },
+            true
+        )
+        .contains("clone-node-max"));
+        assert!(e(
+            CloneMeta {
+                promoted_node_max: Some(2),
+                ..good.clone()
+            },
+            true
+        )
+        .contains("promoted-node-max"));
+        assert!(e(
+            CloneMeta {
+                promoted_max: Some(3),
+                ..good.clone()
+            },
+            true
+        )
+        .contains("promoted-max=3"));
+        assert!(e(
+            CloneMeta {
+                promoted_max: Some(2),
+                ..good.clone()
+            },
+            false
+        )
+        .contains("allow-two-primaries"));
+        assert_eq!(
+            check_clone_meta(
+                &CloneMeta {
+                    promoted_max: Some(2),
+                    ..good.clone()
+                },
+                || true
+            ),
+            Ok(())
+        );
+        assert!(e(
+            CloneMeta {
+                notify: None,
+                ..good.clone()
+            },
+            true
+        )
+        .contains("notify"));
+        assert!(e(
+            CloneMeta {
+                promotable: Some(false),
+                ..good
+            },
+            true
+        )
+        .contains("promotable"));
+    }
+}
