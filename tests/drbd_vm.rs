@@ -1,32 +1,382 @@
-use axha_e2e::drbdvm::{Assets, Overlay, VmPair};
+//! `ocf:axigen:drbd` on real DRBD 8.4 replication between two QEMU (TCG) guests.
+//!
+//! The agent binary runs inside the guests, driven as Pacemaker drives it (OCF environment,
+//! actions, `OCF_RESKEY_CRM_meta_timeout`). No Pacemaker runs in the guests: a recording
+//! stand-in for `crm_attribute` (tests/fixtures/drbd/crm_attribute) keeps the promotion scores
+//! as files, so the scores the agent sets can be asserted. All scenarios share one VM pair and
+//! run in order in one test (the guests are emulated on shared cores).
+//!
+//! `AXHA_DRBD_BENCH=1` also runs the monitor benchmark against `ocf:linbit:drbd`.
+
+use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-fn rec(pair: &mut VmPair, node: u8, name: &str) {
-    let dir =
-        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../crates/drbd/tests/fixtures/84");
-    std::fs::create_dir_all(&dir).unwrap();
-    let vm = pair.vm(node);
-    for (suffix, cmd) in [
-        ("events2", "drbdsetup events2 --now r0"),
-        ("events2-stats", "drbdsetup events2 --now --statistics r0"),
-        ("status", "drbdadm status r0"),
-    ] {
-        let r = vm.sh(cmd, Duration::from_secs(30));
-        std::fs::write(
-            dir.join(format!("{name}.{suffix}.txt")),
-            format!("{}\n", r.out),
-        )
-        .unwrap();
-        eprintln!("== {name} {cmd} rc={}\n{}", r.rc, r.out);
+use axha_e2e::drbdvm::{Assets, Overlay, ShOut, Vm, VmPair};
+
+const AGENT: &str = "/usr/lib/ocf/resource.d/axigen/drbd";
+const INSTANCE: &str = "drbd_r0:0";
+const SCORE_FILE: &str = "/run/crm-attr/master-drbd_r0";
+
+fn fixtures() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/drbd")
+}
+
+fn overlay(pair_dir: &Path) -> Overlay {
+    let mut o = Overlay::new();
+    o.host_binary_stripped(&axha_e2e::bin("drbd"), AGENT, pair_dir);
+    for tool in ["crm_attribute", "crm_node", "crm_resource"] {
+        o.host_file(&fixtures().join(tool), &format!("/usr/sbin/{tool}"));
     }
+    // ocf:linbit:drbd (benchmark) calls the real crm_master script, which needs getopt there.
+    o.host_file(Path::new("/usr/sbin/crm_master"), "/usr/sbin/crm_master");
+    o.symlink("/usr/bin/getopt", "/bin/busybox");
+    o.dir("/run/resource-agents");
+    // ocf-tester checks the agent's permissions as user nobody.
+    o.file(
+        "/etc/passwd",
+        0o644,
+        "root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534:nobody:/nonexistent:/bin/sh\n",
+    );
+    o.file("/etc/group", 0o644, "root:x:0:\nnogroup:x:65534:\n");
+    o
+}
+
+/// One agent call with Pacemaker's environment; `timeout_ms` is the operation timeout.
+fn agent(vm: &mut Vm, action: &str, interval_ms: u64, timeout_ms: u64, extra: &str) -> ShOut {
+    let cmd = agent_cmd(action, interval_ms, timeout_ms, extra);
+    vm.sh(&cmd, Duration::from_millis(timeout_ms + 30_000))
+}
+
+/// Start an agent call in the background of the guest (Pacemaker runs the clone instances'
+/// actions on all nodes at once); collect it with [`agent_collect`].
+fn agent_background(vm: &mut Vm, action: &str) {
+    let cmd = agent_cmd(action, 0, 60_000, "");
+    vm.ok(&format!(
+        "rm -f /tmp/bg.rc; ( {cmd} > /tmp/bg.out 2>&1; echo $? > /tmp/bg.rc ) &"
+    ));
+}
+
+fn agent_collect(vm: &mut Vm, want: i32) {
+    vm.wait_until(
+        "background agent call",
+        "cat /tmp/bg.rc 2>/dev/null || echo running",
+        Duration::from_secs(90),
+        |s| s.trim() != "running",
+    );
+    let rc: i32 = vm.ok("cat /tmp/bg.rc").trim().parse().expect("rc");
+    let out = vm.ok("cat /tmp/bg.out");
+    assert_eq!(rc, want, "node{}: background call: {out}", vm.node);
+}
+
+fn agent_cmd(action: &str, interval_ms: u64, timeout_ms: u64, extra: &str) -> String {
+    format!(
+        "env OCF_ROOT=/usr/lib/ocf OCF_RESOURCE_INSTANCE={INSTANCE} OCF_RESOURCE_TYPE=drbd \
+         OCF_RESOURCE_PROVIDER=axigen HA_RSCTMP=/run/resource-agents \
+         OCF_RESKEY_drbd_resource=r0 OCF_RESKEY_connect_wait=15 \
+         OCF_RESKEY_CRM_meta_timeout={timeout_ms} OCF_RESKEY_CRM_meta_interval={interval_ms} \
+         OCF_RESKEY_CRM_meta_clone_max=2 OCF_RESKEY_CRM_meta_clone_node_max=1 \
+         OCF_RESKEY_CRM_meta_promoted_max=1 OCF_RESKEY_CRM_meta_promoted_node_max=1 \
+         OCF_RESKEY_CRM_meta_notify=true OCF_RESKEY_CRM_meta_promotable=true {extra} {AGENT} {action}"
+    )
+}
+
+fn expect_rc(vm: &mut Vm, action: &str, interval_ms: u64, want: i32) -> ShOut {
+    let r = agent(vm, action, interval_ms, 60_000, "");
+    assert_eq!(
+        r.rc, want,
+        "node{}: {action} -> {} (want {want}): {}",
+        vm.node, r.rc, r.out
+    );
+    r
+}
+
+fn score(vm: &mut Vm) -> String {
+    vm.ok(&format!("cat {SCORE_FILE} 2>/dev/null || echo none"))
+        .trim()
+        .to_string()
+}
+
+fn events(vm: &mut Vm) -> String {
+    vm.ok("drbdsetup events2 --now r0")
+}
+
+fn wait_uptodate_both(vm: &mut Vm) -> Duration {
+    vm.wait_until(
+        "both disks UpToDate",
+        "drbdadm dstate r0",
+        Duration::from_secs(120),
+        |s| s.trim() == "UpToDate/UpToDate",
+    )
+}
+
+/// Step timings for the summary printed at the end.
+struct Steps {
+    t0: Instant,
+    last: Instant,
+    rows: Vec<(String, Duration)>,
+}
+
+impl Steps {
+    fn new() -> Self {
+        let now = Instant::now();
+        Steps {
+            t0: now,
+            last: now,
+            rows: Vec::new(),
+        }
+    }
+    fn done(&mut self, what: &str) {
+        let now = Instant::now();
+        self.rows.push((what.to_string(), now - self.last));
+        eprintln!(
+            "[{:7.2}s] {what} ({:.2}s)",
+            (now - self.t0).as_secs_f64(),
+            (now - self.last).as_secs_f64()
+        );
+        self.last = now;
+    }
+}
+
+impl Drop for Steps {
+    fn drop(&mut self) {
+        eprintln!("---- DRBD VM scenarios ----");
+        for (what, d) in &self.rows {
+            eprintln!("{:6.2}s  PASS  {what}", d.as_secs_f64());
+        }
+        eprintln!("{:6.2}s  total", self.t0.elapsed().as_secs_f64());
+    }
+}
+
+#[test]
+fn drbd84_agent_scenarios() {
+    let mut steps = Steps::new();
+    let assets = Assets::ensure();
+    let scratch = axha_e2e::drbdvm::cache_root();
+    let mut pair = VmPair::boot(&assets, &overlay(&scratch));
+    steps.done("boot two VMs (DRBD 8.4.11, kernel 6.1)");
+
+    for n in [1, 2] {
+        pair.vm(n)
+            .ok("yes yes | drbdadm create-md r0 >/dev/null 2>&1");
+    }
+    // Start on both, as Pacemaker does for a promotable clone: connected, Secondary, and
+    // no score while the data is Inconsistent.
+    agent_background(pair.vm(1), "start");
+    expect_rc(pair.vm(2), "start", 0, 0);
+    agent_collect(pair.vm(1), 0);
+    for n in [1, 2] {
+        let ev = events(pair.vm(n));
+        assert!(ev.contains("role:Secondary suspended:no"), "{ev}");
+        assert!(
+            ev.contains("connection:Connected"),
+            "start waits for the peer: {ev}"
+        );
+        assert_eq!(
+            score(pair.vm(n)),
+            "none",
+            "Inconsistent data must get no score"
+        );
+        expect_rc(pair.vm(n), "monitor", 30_000, 0);
+    }
+    steps.done("start on both: Connected, Secondary, no score on Inconsistent data");
+
+    let r = expect_rc(pair.vm(1), "promote", 0, 1);
+    assert!(
+        r.out
+            .contains("ocf-exit-reason:refusing to promote r0: local data is Inconsistent"),
+        "{}",
+        r.out
+    );
+    steps.done("promotion refused on Inconsistent data");
+
+    // The initial sync is an administrator's act (drbdadm primary --force), not the agent's.
+    pair.vm(1).ok("drbdadm primary --force r0");
+    wait_uptodate_both(pair.vm(1));
+    pair.vm(1).ok("drbdadm secondary r0");
+    for n in [1, 2] {
+        expect_rc(pair.vm(n), "monitor", 30_000, 0);
+        assert_eq!(
+            score(pair.vm(n)),
+            "10000",
+            "node{n}: UpToDate with an UpToDate peer"
+        );
+    }
+    steps.done("initial sync 32 MiB; monitor 0 and score 10000 on both");
+
+    expect_rc(pair.vm(1), "promote", 0, 0);
+    expect_rc(pair.vm(1), "monitor", 20_000, 8);
+    let sum1 = pair.vm(1).ok(
+        "dd if=/dev/urandom of=/dev/drbd0 bs=1M count=8 oflag=direct 2>/dev/null && \
+         dd if=/dev/drbd0 bs=1M count=8 iflag=direct 2>/dev/null | md5sum",
+    );
+    steps.done("promote node1, monitor 8, write 8 MiB with checksum");
+
+    expect_rc(pair.vm(1), "demote", 0, 0);
+    expect_rc(pair.vm(1), "monitor", 30_000, 0);
+    expect_rc(pair.vm(2), "promote", 0, 0);
+    expect_rc(pair.vm(2), "monitor", 20_000, 8);
+    let sum2 = pair
+        .vm(2)
+        .ok("dd if=/dev/drbd0 bs=1M count=8 iflag=direct 2>/dev/null | md5sum");
+    assert_eq!(sum1, sum2, "the data written on node1 reads back on node2");
+    steps.done("demote node1, promote node2, checksum verified on node2");
+
+    // Stop while the device is held open: the agent names the holder and answers within its
+    // timeout instead of hanging until Pacemaker kills it.
+    pair.vm(2)
+        .ok("(exec sleep 600 </dev/drbd0) >/dev/null 2>&1 & echo $! > /tmp/holder");
+    let t = Instant::now();
+    let r = agent(pair.vm(2), "stop", 0, 8_000, "");
+    let took = t.elapsed();
+    assert_eq!(r.rc, 1, "stop with the device open: {}", r.out);
+    assert!(r.out.contains("held open by"), "{}", r.out);
+    assert!(r.out.contains("(sleep)"), "the holder is named: {}", r.out);
+    assert!(
+        took < Duration::from_secs(8),
+        "answered in {took:?}, within the 8 s timeout"
+    );
+    expect_rc(pair.vm(2), "monitor", 20_000, 8);
+    pair.vm(2).ok("kill $(cat /tmp/holder)");
+    expect_rc(pair.vm(2), "stop", 0, 0);
+    expect_rc(pair.vm(2), "monitor", 0, 7);
+    assert_eq!(score(pair.vm(2)), "none");
+    expect_rc(pair.vm(1), "monitor", 30_000, 0);
+    assert_eq!(
+        score(pair.vm(1)),
+        "10",
+        "node1 is UpToDate with no peer connected"
+    );
+    steps.done(&format!(
+        "stop while held open: rc 1 in {:.1}s naming the holder; then stop 0, probe 7",
+        took.as_secs_f64()
+    ));
+
+    expect_rc(pair.vm(2), "start", 0, 0);
+    wait_uptodate_both(pair.vm(2));
+    for n in [1, 2] {
+        expect_rc(pair.vm(n), "monitor", 30_000, 0);
+        assert_eq!(score(pair.vm(n)), "10000");
+    }
+    steps.done("restart node2: reconnect, scores 10000");
+
+    // Outdated data must not be promoted.
+    pair.vm(2).ok("drbdadm disconnect r0 && drbdadm outdate r0");
+    expect_rc(pair.vm(2), "monitor", 30_000, 0);
+    assert_eq!(score(pair.vm(2)), "none", "Outdated data gets no score");
+    let r = expect_rc(pair.vm(2), "promote", 0, 1);
+    assert!(
+        r.out
+            .contains("ocf-exit-reason:refusing to promote r0: local data is Outdated"),
+        "{}",
+        r.out
+    );
+    pair.vm(2).ok("drbdadm connect r0");
+    wait_uptodate_both(pair.vm(2));
+    expect_rc(pair.vm(2), "monitor", 30_000, 0);
+    assert_eq!(score(pair.vm(2)), "10000");
+    steps.done("promotion refused on Outdated data; reconnect resyncs it");
+
+    // Stock ocf-tester, inside node1, against the running pair.
+    let r = pair.vm(1).sh(
+        "OCF_ROOT=/usr/lib/ocf ocf-tester -n drbd_r0 -o drbd_resource=r0 -o connect_wait=15 \
+         /usr/lib/ocf/resource.d/axigen/drbd",
+        Duration::from_secs(300),
+    );
+    eprintln!("ocf-tester:\n{}", r.out);
+    assert_eq!(r.rc, 0, "ocf-tester: {}", r.out);
+    assert!(r.out.contains("passed all tests"), "{}", r.out);
+    steps.done("ocf-tester inside node1: passed all tests");
+
+    if std::env::var_os("AXHA_DRBD_BENCH").is_some() {
+        bench(&mut pair);
+        steps.done("benchmark monitor vs ocf:linbit:drbd");
+    }
+
+    // Peer lost while Primary: node1 stays Primary and says so; its score drops to "alone".
+    expect_rc(pair.vm(1), "start", 0, 0);
+    wait_uptodate_both(pair.vm(1));
+    expect_rc(pair.vm(1), "promote", 0, 0);
+    pair.vm(2).kill();
+    pair.vm(1).wait_until(
+        "node1 to notice the peer is gone",
+        "drbdadm cstate r0",
+        Duration::from_secs(60),
+        |s| s.trim() != "Connected",
+    );
+    expect_rc(pair.vm(1), "monitor", 20_000, 8);
+    assert_eq!(score(pair.vm(1)), "10");
+    pair.vm(1)
+        .ok("dd if=/dev/urandom of=/dev/drbd0 bs=1M count=1 oflag=direct 2>/dev/null");
+    expect_rc(pair.vm(1), "demote", 0, 0);
+    expect_rc(pair.vm(1), "stop", 0, 0);
+    expect_rc(pair.vm(1), "monitor", 0, 7);
+    steps.done("peer lost while Primary: monitor 8, score 10, writes continue; demote+stop clean");
+}
+
+/// Monitor cost of ocf:axigen:drbd against ocf:linbit:drbd on the same running resource.
+fn bench(pair: &mut VmPair) {
+    let vm = pair.vm(1);
+    expect_rc(vm, "start", 0, 0);
+    let n = 20;
+    let env =
+        "OCF_ROOT=/usr/lib/ocf OCF_RESOURCE_INSTANCE=drbd_r0:0 HA_RSCTMP=/run/resource-agents \
+               OCF_RESKEY_drbd_resource=r0 OCF_RESKEY_CRM_meta_interval=30000 \
+               OCF_RESKEY_CRM_meta_timeout=20000 OCF_RESKEY_CRM_meta_clone_max=2 \
+               OCF_RESKEY_CRM_meta_master_max=1 OCF_RESKEY_CRM_meta_notify=true";
+    let time_of = |vm: &mut Vm, agent: &str| -> f64 {
+        let out = vm.ok(&format!(
+            "export {env}; {agent} monitor >/dev/null 2>&1; a=$(cut -d' ' -f1 /proc/uptime); \
+             i=0; while [ $i -lt {n} ]; do {agent} monitor >/dev/null 2>&1; i=$((i+1)); done; \
+             b=$(cut -d' ' -f1 /proc/uptime); echo \"$a $b\""
+        ));
+        let v: Vec<f64> = out
+            .split_whitespace()
+            .filter_map(|x| x.parse().ok())
+            .collect();
+        (v[1] - v[0]) / f64::from(n)
+    };
+    let rc_linbit = vm.sh(
+        &format!("export {env}; /usr/lib/ocf/resource.d/linbit/drbd monitor"),
+        Duration::from_secs(60),
+    );
+    eprintln!(
+        "ocf:linbit:drbd monitor rc={} {}",
+        rc_linbit.rc, rc_linbit.out
+    );
+    let ours = time_of(vm, AGENT);
+    let linbit = time_of(vm, "/usr/lib/ocf/resource.d/linbit/drbd");
+    eprintln!(
+        "BENCH monitor per call (guest time, TCG, {n} calls each): ocf:axigen:drbd {:.1} ms, \
+         ocf:linbit:drbd {:.1} ms, ratio linbit/axigen {:.1}x",
+        ours * 1000.0,
+        linbit * 1000.0,
+        linbit / ours
+    );
+    expect_rc(vm, "stop", 0, 0);
 }
 
 #[test]
 #[ignore = "re-records crates/drbd/tests/fixtures/84 from the VMs; run by hand with --ignored"]
 fn record_fixtures() {
     let assets = Assets::ensure();
-    let t = Instant::now();
     let mut pair = VmPair::boot(&assets, &Overlay::new());
+    let rec = |pair: &mut VmPair, node: u8, name: &str| {
+        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../crates/drbd/tests/fixtures/84");
+        std::fs::create_dir_all(&dir).expect("fixture dir");
+        let vm = pair.vm(node);
+        for (suffix, cmd) in [
+            ("events2", "drbdsetup events2 --now r0"),
+            ("events2-stats", "drbdsetup events2 --now --statistics r0"),
+            ("status", "drbdadm status r0"),
+        ] {
+            let r = vm.sh(cmd, Duration::from_secs(30));
+            std::fs::write(
+                dir.join(format!("{name}.{suffix}.txt")),
+                format!("{}\n", r.out),
+            )
+            .expect("write fixture");
+        }
+    };
     rec(&mut pair, 1, "down");
     for n in [1, 2] {
         pair.vm(n)
@@ -43,12 +393,7 @@ fn record_fixtures() {
     std::thread::sleep(Duration::from_millis(300));
     rec(&mut pair, 1, "syncsource-primary");
     rec(&mut pair, 2, "synctarget-secondary");
-    pair.vm(1).wait_until(
-        "uptodate",
-        "drbdadm dstate r0",
-        Duration::from_secs(120),
-        |s| s.trim() == "UpToDate/UpToDate",
-    );
+    wait_uptodate_both(pair.vm(1));
     rec(&mut pair, 1, "connected-primary-uptodate");
     rec(&mut pair, 2, "connected-secondary-uptodate");
     pair.vm(2).ok("drbdadm down r0");
@@ -66,6 +411,4 @@ fn record_fixtures() {
     pair.vm(2)
         .ok("drbdadm up r0; drbdadm disconnect r0; drbdadm outdate r0");
     rec(&mut pair, 2, "standalone-outdated");
-    eprintln!("{}", pair.vm(1).ok("drbdadm role r0; drbdadm dstate r0; drbdadm cstate r0; cat /proc/drbd; drbdadm --version"));
-    eprintln!("total {:?}", t.elapsed());
 }

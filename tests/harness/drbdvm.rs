@@ -129,6 +129,9 @@ resource r0 {
 }
 ";
 
+/// Size of each guest's disk (`/dev/vda`, DRBD's backing device with internal metadata).
+pub const DISK_BYTES: u64 = 32 << 20;
+
 /// Where the cached assets live: `target/drbd-vm/`.
 pub fn cache_root() -> PathBuf {
     crate::target_dir().join("drbd-vm")
@@ -568,7 +571,7 @@ impl Vm {
         let disk = dir.join(format!("disk{node}.img"));
         if !disk.exists() {
             let f = fs::File::create(&disk).expect("create disk image");
-            f.set_len(64 << 20).expect("size disk image");
+            f.set_len(DISK_BYTES).expect("size disk image");
         }
         let sock = dir.join(format!("vm{node}.sock"));
         let _ = fs::remove_file(&sock);
