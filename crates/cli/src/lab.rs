@@ -34,6 +34,10 @@ pub enum LabCmd {
         /// Fencing: none or ipmi.
         #[arg(long, default_value = "none")]
         fencing: String,
+        /// With --fencing ipmi: delay fencing of NODE by SECS seconds (NODE wins two-node
+        /// fence races), as NODE:SECS.
+        #[arg(long, value_name = "NODE:SECS")]
+        fence_delay: Option<String>,
         /// Directory with built `instance`, `drbd`, `fence_axigen_ipmi` to install into every
         /// node (default: next to this program, when they are there).
         #[arg(long)]
@@ -118,8 +122,10 @@ pub fn run(cmd: LabCmd) -> anyhow::Result<()> {
             nodes,
             token,
             fencing,
+            fence_delay,
             binaries,
         } => {
+            let fence_delay = fence_delay.map(|d| parse_delay(&d)).transpose()?;
             let spec = LabSpec {
                 name: which.name.clone(),
                 nodes,
@@ -128,6 +134,7 @@ pub fn run(cmd: LabCmd) -> anyhow::Result<()> {
                 binaries: binaries.or_else(default_binaries),
                 state_dir: which.state_dir.clone(),
                 helper_bin: None,
+                fence_delay,
             };
             let t = Instant::now();
             let lab = Lab::up(spec).with_context(|| format!("lab {} up", which.name))?;
@@ -196,8 +203,24 @@ pub fn run(cmd: LabCmd) -> anyhow::Result<()> {
     Ok(())
 }
 
+fn parse_delay(s: &str) -> anyhow::Result<(String, u32)> {
+    let bad = || anyhow::anyhow!("invalid --fence-delay {s:?}: expected NODE:SECS, e.g. n1:5");
+    let (node, secs) = s.split_once(':').ok_or_else(bad)?;
+    Ok((node.to_string(), secs.parse().map_err(|_| bad())?))
+}
+
 fn status(lab: &Lab) -> anyhow::Result<()> {
-    println!(
+    // One write at the end: a closed pipe (`| head`) is an error, not a panic.
+    let mut o = String::new();
+    status_text(lab, &mut o);
+    std::io::stdout().write_all(o.as_bytes())?;
+    Ok(())
+}
+
+fn status_text(lab: &Lab, o: &mut String) {
+    use std::fmt::Write as _;
+    let _ = writeln!(
+        o,
         "lab {} ({} nodes, token {}, fencing {}, state in {})",
         lab.name(),
         lab.nodes().len(),
@@ -209,21 +232,36 @@ fn status(lab: &Lab) -> anyhow::Result<()> {
     for n in lab.status() {
         let state = if n.alive { "on" } else { "off" };
         let net = if n.partitioned { " partitioned" } else { "" };
-        println!(
-            "  {:<4} {:<12} {state:<4} {:>3} processes{net}",
+        let bmc = match lab.fencing() {
+            Fencing::Ipmi => format!(
+                " BMC {} power {}",
+                lab.bmc_addr(&n.name),
+                match lab.bmc_power(&n.name) {
+                    Ok(true) => "on",
+                    Ok(false) => "off",
+                    Err(_) => "?",
+                }
+            ),
+            Fencing::Disabled => String::new(),
+        };
+        let _ = writeln!(
+            o,
+            "  {:<4} {:<12} {state:<4} {:>3} processes{bmc}{net}",
             n.name, n.addr, n.processes
         );
     }
     match lab.view_any() {
         Ok(v) => {
-            println!(
+            let _ = writeln!(
+                o,
                 "cluster: DC {}, quorum {}, online: {}",
                 v.dc.as_deref().unwrap_or("none"),
                 if v.with_quorum { "yes" } else { "no" },
                 v.online().join(" ")
             );
             for r in &v.resources {
-                println!(
+                let _ = writeln!(
+                    o,
                     "  {:<24} {:<28} {:<10} {}{}",
                     r.id,
                     r.agent,
@@ -233,7 +271,8 @@ fn status(lab: &Lab) -> anyhow::Result<()> {
                 );
             }
             for f in &v.fencing {
-                println!(
+                let _ = writeln!(
+                    o,
                     "  fencing: {} {} {} {}",
                     f.action,
                     f.target,
@@ -242,7 +281,8 @@ fn status(lab: &Lab) -> anyhow::Result<()> {
                 );
             }
         }
-        Err(e) => println!("cluster: not reachable ({e})"),
+        Err(e) => {
+            let _ = writeln!(o, "cluster: not reachable ({e})");
+        }
     }
-    Ok(())
 }

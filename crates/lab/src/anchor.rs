@@ -228,6 +228,20 @@ pub fn record_identity(node_dir: &Path) -> Result<(), String> {
     std::fs::rename(&tmp, &dst).map_err(|e| format!("{}: {e}", dst.display()))
 }
 
+/// `axha-lab-node power STATE_DIR NODE off|on|reset`: the power hook of a node's BMC.
+pub fn power_main(args: &[String]) -> Result<(), String> {
+    let usage = "usage: axha-lab-node power STATE_DIR NODE off|on|reset";
+    let [cmd, dir, node, action] = args else {
+        return Err(usage.into());
+    };
+    if cmd != "power" {
+        return Err(usage.into());
+    }
+    let action = crate::fencing::PowerAction::parse(action).ok_or(usage)?;
+    let lab = crate::Lab::open_state(Path::new(dir)).map_err(|e| e.to_string())?;
+    lab.apply_power(node, action).map_err(|e| e.to_string())
+}
+
 /// The whole anchor: set up, record, then sleep until killed.
 pub fn anchor_main(args: &[String]) -> Result<std::convert::Infallible, String> {
     let a = AnchorArgs::parse(args)?;

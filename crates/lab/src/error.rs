@@ -39,6 +39,8 @@ pub enum LabError {
     Xml { what: String, reason: String },
     /// The lab's state files are inconsistent (hand-edited, or from another version).
     BadState { path: PathBuf, reason: String },
+    /// A node's BMC could not be started.
+    Bmc { node: String, reason: String },
     /// Processes of a node survived SIGKILL.
     Unkillable { node: String, pids: Vec<u32> },
 }
@@ -105,6 +107,7 @@ impl fmt::Display for LabError {
             LabError::BadState { path, reason } => {
                 write!(f, "bad lab state {}: {reason}", path.display())
             }
+            LabError::Bmc { node, reason } => write!(f, "BMC of node {node}: {reason}"),
             LabError::Unkillable { node, pids } => {
                 write!(f, "processes of node {node} survived SIGKILL: {pids:?}")
             }

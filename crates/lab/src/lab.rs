@@ -1,4 +1,6 @@
-use std::net::Ipv4Addr;
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+
+use axha_bmc::{Bmc, BmcSpec, BmcUser, Privilege};
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
@@ -8,10 +10,14 @@ use axha_exec::{Cmd, Deadline, Output, ProcessIdentity};
 use crate::anchor::{AnchorArgs, ANCHOR_FILE, BINDS};
 use crate::config::{pacemaker_ids, render_corosync_conf, write_seed_cib};
 use crate::crm::{parse_crm_mon, ClusterView};
+use crate::fencing::{
+    bmc_addr, bmc_ip, choose_fence_agent, fence_devices_xml, random_password, PowerAction,
+    BMC_PORT, BMC_USER,
+};
 use crate::procs::{kill_netns, netns_id_of_path, netns_of, pids_in_netns};
 use crate::spec::{
-    default_state_dir, node_addr, node_index, node_names, validate_name, Fencing, LabSpec,
-    DEFAULT_STATE_ROOT, LAB_PREFIX,
+    default_state_dir, node_addr, node_index, node_mgmt_addr, node_names, validate_name, Fencing,
+    LabSpec, DEFAULT_STATE_ROOT, LAB_PREFIX,
 };
 use crate::state::{LabConf, Phase};
 use crate::LabError;
@@ -24,8 +30,10 @@ pub const HELPER_NAME: &str = "axha-lab-node";
 pub const OCF_AGENTS: &[&str] = &["instance", "drbd"];
 /// Binaries overlaid onto `/usr/sbin` when found in `binaries`.
 pub const SBIN_BINARIES: &[&str] = &["fence_axigen_ipmi"];
-/// The bridge inside the hub namespace.
+/// The cluster network's bridge inside the hub namespace.
 const BRIDGE: &str = "br0";
+/// The management network's bridge (BMCs).
+const MGMT_BRIDGE: &str = "br1";
 /// Paths a state directory must not live under: the node hides them behind its own mounts.
 const HIDDEN_IN_NODE: &[&str] = &[
     "/run",
@@ -201,14 +209,6 @@ impl Lab {
     pub fn up(spec: LabSpec) -> Result<Lab, LabError> {
         require_root()?;
         spec.validate()?;
-        if spec.fencing == Fencing::Ipmi {
-            // One ipmi_sim BMC per node (crate axha-bmc) is not wired into the lab yet.
-            return Err(LabError::InvalidSpec {
-                field: "fencing",
-                value: "ipmi".into(),
-                reason: "IPMI fencing is not available in the lab yet; use none",
-            });
-        }
         let state_dir = spec.resolved_state_dir();
         check_state_dir(&state_dir)?;
         let helper = resolve_helper(spec.helper_bin.as_deref())?;
@@ -254,6 +254,7 @@ impl Lab {
             sbin: None,
             ocf: None,
             phase: Phase::Up,
+            fence_agent: String::new(),
             owner: axha_exec::read_identity(std::process::id()),
         };
         conf.write(&state_dir)?;
@@ -264,8 +265,11 @@ impl Lab {
             teardown_on_drop: true,
         };
         lab.install_binaries(spec.binaries.as_deref())?;
+        if spec.fencing == Fencing::Ipmi {
+            lab.conf.fence_agent = choose_fence_agent(lab.conf.sbin.as_deref()).to_string();
+        }
         lab.conf.write(&lab.state_dir)?;
-        lab.build()?;
+        lab.build(&spec)?;
         Ok(lab)
     }
 
@@ -645,7 +649,142 @@ impl Lab {
             .collect()
     }
 
+    /// Attach to the lab whose state is in `state_dir` (the BMC power hook uses this).
+    pub fn open_state(state_dir: &Path) -> Result<Lab, LabError> {
+        let conf = LabConf::read(state_dir)?.ok_or_else(|| LabError::NotUp {
+            name: "?".into(),
+            state_dir: state_dir.to_path_buf(),
+        })?;
+        Lab::open(&conf.name.clone(), Some(state_dir))
+    }
+
+    /// Where node's BMC answers IPMI over LAN (RMCP+, cipher suite 3).
+    pub fn bmc_addr(&self, node: &str) -> SocketAddr {
+        bmc_addr(node_index(node, self.conf.nodes).expect("bmc_addr: not a node of this lab"))
+    }
+
+    /// The BMC administrator's password (the user is [`crate::fencing::BMC_USER`]).
+    pub fn bmc_password(&self) -> Result<String, LabError> {
+        let p = self.state_dir.join("bmc").join("password");
+        std::fs::read_to_string(&p)
+            .map(|s| s.trim().to_string())
+            .map_err(|e| LabError::io(p, e))
+    }
+
+    /// The node's BMC directory (power state, chassis log, ipmi_sim log).
+    pub fn bmc_dir(&self, node: &str) -> PathBuf {
+        self.state_dir.join("bmc").join(node)
+    }
+
+    /// Chassis power as the node's BMC reports it.
+    pub fn bmc_power(&self, node: &str) -> Result<bool, LabError> {
+        self.check_node(node)?;
+        let dir = self.bmc_dir(node);
+        axha_bmc::read_power_file(&dir).map_err(|e| LabError::BadState {
+            path: dir.join(axha_bmc::POWER_FILE),
+            reason: format!("{e:?}"),
+        })
+    }
+
+    /// Every chassis command the node's BMC executed (`<unix time> <args>` lines).
+    pub fn bmc_chassis_log(&self, node: &str) -> String {
+        std::fs::read_to_string(self.bmc_dir(node).join(axha_bmc::CHASSIS_LOG)).unwrap_or_default()
+    }
+
+    /// The stonith agent of the lab's fence devices (empty without fencing).
+    pub fn fence_agent(&self) -> &str {
+        &self.conf.fence_agent
+    }
+
+    /// What a BMC power change does to its node: off = power cut, on = boot (when off),
+    /// reset = power cut then boot.
+    pub fn apply_power(&self, node: &str, action: PowerAction) -> Result<(), LabError> {
+        match action {
+            PowerAction::Off => self.kill(node),
+            PowerAction::On if self.is_alive(node) => Ok(()),
+            PowerAction::On => self.start(node),
+            PowerAction::Reset => {
+                self.kill(node)?;
+                self.start(node)
+            }
+        }
+    }
+
     // ------------------------------------------------------------------ building
+
+    fn start_bmcs(&self) -> Result<(), LabError> {
+        let hub = self.hub_netns();
+        let bmc_root = self.state_dir.join("bmc");
+        mkdir_mode(&bmc_root, 0o700, None)?;
+        let password = random_password().map_err(|e| LabError::io("/dev/urandom", e))?;
+        let pw_file = bmc_root.join("password");
+        std::fs::write(&pw_file, format!("{password}\n")).map_err(|e| LabError::io(&pw_file, e))?;
+        std::fs::set_permissions(&pw_file, std::fs::Permissions::from_mode(0o600))
+            .map_err(|e| LabError::io(&pw_file, e))?;
+        let chassis = self
+            .conf
+            .helper
+            .parent()
+            .map(|d| d.join(axha_bmc::CHASSIS_BIN))
+            .filter(|p| p.is_file())
+            .ok_or_else(|| LabError::HelperMissing {
+                tried: vec![self.conf.helper.with_file_name(axha_bmc::CHASSIS_BIN)],
+            })?;
+        for (i, n) in self.nodes().iter().enumerate() {
+            let ip_cidr = format!("{}/{LAB_PREFIX}", bmc_ip(i + 1));
+            ip(&["-n", &hub, "addr", "add", &ip_cidr, "dev", MGMT_BRIDGE])?;
+            let spec = BmcSpec::new(self.bmc_dir(n), IpAddr::V4(bmc_ip(i + 1)), BMC_PORT)
+                .user(BmcUser::new(BMC_USER, password.clone(), Privilege::Admin))
+                .netns(hub.clone())
+                .chassis_bin(chassis.clone())
+                .power_hook(vec![
+                    self.conf.helper.display().to_string(),
+                    "power".into(),
+                    self.state_dir.display().to_string(),
+                    n.clone(),
+                ]);
+            let bmc = Bmc::start(spec).map_err(|e| LabError::Bmc {
+                node: n.clone(),
+                reason: e.to_string(),
+            })?;
+            // The BMC lives in the hub namespace and ends with it (teardown kills every
+            // process there by namespace membership); it must outlive this value, e.g. when
+            // `axigen-ha lab up` returns and leaves the lab running.
+            std::mem::forget(bmc);
+        }
+        Ok(())
+    }
+
+    fn create_fence_devices(&self, delay: Option<(&str, u32)>) -> Result<(), LabError> {
+        let password = self.bmc_password()?;
+        let nodes = self.nodes();
+        let (res, cons) = fence_devices_xml(self.fence_agent(), &nodes, &password, delay);
+        let d = Deadline::after(Duration::from_secs(30));
+        let first = &nodes[0];
+        self.cmd(
+            first,
+            &["cibadmin", "--create", "-o", "resources", "--xml-pipe"],
+        )?
+        .stdin(res)
+        .run_ok(&d)
+        .map_err(|e| LabError::exec("creating the fence devices", e))?;
+        if nodes.len() > 1 {
+            self.cmd(
+                first,
+                &["cibadmin", "--create", "-o", "constraints", "--xml-pipe"],
+            )?
+            .stdin(cons)
+            .run_ok(&d)
+            .map_err(|e| LabError::exec("creating the fence device constraints", e))?;
+        }
+        self.wait_view("every fence device started", ONLINE_TIMEOUT, |v| {
+            nodes.iter().all(|n| {
+                v.resource(&format!("fence-{n}"))
+                    .is_some_and(|r| r.active && r.role == "Started")
+            })
+        })
+        .map(|_| ())
+    }
 
     fn install_binaries(&mut self, binaries: Option<&Path>) -> Result<(), LabError> {
         let Some(src) = binaries else {
@@ -682,7 +821,7 @@ impl Lab {
         Ok(())
     }
 
-    fn build(&self) -> Result<(), LabError> {
+    fn build(&self, spec: &LabSpec) -> Result<(), LabError> {
         let t0 = Instant::now();
         let ids = pacemaker_ids()?;
         let corosync_conf =
@@ -690,6 +829,9 @@ impl Lab {
         let seed = self.state_dir.join("seed-cib.xml");
         write_seed_cib(&seed, self.conf.fencing)?;
         self.build_network()?;
+        if self.conf.fencing == Fencing::Ipmi {
+            self.start_bmcs()?;
+        }
         for n in self.nodes() {
             self.prepare_node_dir(&n, &corosync_conf, &seed, ids)?;
         }
@@ -706,6 +848,11 @@ impl Lab {
             self.start_pacemaker(&n)?;
         }
         self.wait_online(ONLINE_TIMEOUT)?;
+        if self.conf.fencing == Fencing::Ipmi {
+            // Only now: a device created while a node is still joining would fence it as
+            // unseen at startup (LAB-RECIPES §2).
+            self.create_fence_devices(spec.fence_delay.as_ref().map(|(n, s)| (n.as_str(), *s)))?;
+        }
         let _ = std::fs::write(
             self.state_dir.join("up-seconds"),
             format!("{:.1}\n", t0.elapsed().as_secs_f64()),
@@ -717,8 +864,10 @@ impl Lab {
         let hub = self.hub_netns();
         ip(&["netns", "add", &hub])?;
         ip(&["-n", &hub, "link", "set", "lo", "up"])?;
-        ip(&["-n", &hub, "link", "add", BRIDGE, "type", "bridge"])?;
-        ip(&["-n", &hub, "link", "set", BRIDGE, "up"])?;
+        for br in [BRIDGE, MGMT_BRIDGE] {
+            ip(&["-n", &hub, "link", "add", br, "type", "bridge"])?;
+            ip(&["-n", &hub, "link", "set", br, "up"])?;
+        }
         for (i, n) in self.nodes().iter().enumerate() {
             let ns = self.netns_name(n);
             let veth = format!("v{n}");
@@ -738,6 +887,24 @@ impl Lab {
             let addr = format!("{}/{LAB_PREFIX}", node_addr(i + 1));
             ip(&["-n", &ns, "addr", "add", &addr, "dev", "eth0"])?;
             ip(&["-n", &ns, "link", "set", "eth0", "up"])?;
+            let mveth = format!("m{n}");
+            ip(&[
+                "-n", &hub, "link", "add", &mveth, "type", "veth", "peer", "name", "eth1", "netns",
+                &ns,
+            ])?;
+            ip(&[
+                "-n",
+                &hub,
+                "link",
+                "set",
+                &mveth,
+                "master",
+                MGMT_BRIDGE,
+                "up",
+            ])?;
+            let maddr = format!("{}/{LAB_PREFIX}", node_mgmt_addr(i + 1));
+            ip(&["-n", &ns, "addr", "add", &maddr, "dev", "eth1"])?;
+            ip(&["-n", &ns, "link", "set", "eth1", "up"])?;
         }
         Ok(())
     }
@@ -875,11 +1042,15 @@ impl Lab {
                 first_err.get_or_insert(e);
             }
         };
+        // The hub first: its BMCs could otherwise boot a node again while it is torn down.
+        let mut names = vec![self.hub_netns()];
+        names.extend(self.nodes().iter().map(|n| self.netns_name(n)));
+        if let Ok(id) = netns_id_of_path(&Path::new("/run/netns").join(self.hub_netns())) {
+            kill_netns(&id, &Deadline::after(KILL_TIMEOUT));
+        }
         for n in self.nodes() {
             keep(self.kill(&n));
         }
-        let mut names: Vec<String> = self.nodes().iter().map(|n| self.netns_name(n)).collect();
-        names.push(self.hub_netns());
         let existing = existing_netns();
         for ns in names.iter().filter(|ns| existing.contains(ns)) {
             // processes of a node that never recorded its netid (failed early in `up`)

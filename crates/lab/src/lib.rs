@@ -9,6 +9,12 @@
 //! commands enter them with `nsenter`. Nothing is added to the host's network namespace or
 //! written outside the lab's state directory, except the `ip netns` handles.
 //!
+//! A second link per node (10.231.1.I/24, bridge `br1`) is the management network. With
+//! [`Fencing::Ipmi`] every node gets a BMC there (`ipmi_sim` via crate `axha-bmc`, at
+//! 10.231.1.(200+I):623) whose chassis power is the node's power: off ends the node, on boots
+//! it; Pacemaker gets one stonith device per node, created once every node is online.
+//! [`Lab::partition`] cuts the cluster link only, so two-node partitions are real fence races.
+//!
 //! Processes belong to a node by network namespace membership (`/proc/PID/ns/net`), never by
 //! name: power loss ([`Lab::kill`]) freezes and kills exactly those pids.
 //!
@@ -31,6 +37,7 @@ pub mod anchor;
 pub mod config;
 pub mod crm;
 mod error;
+pub mod fencing;
 mod lab;
 pub mod procs;
 pub mod spec;

@@ -70,6 +70,9 @@ pub struct LabSpec {
     /// Default: next to the running executable (or one directory up, for test binaries in
     /// `target/debug/deps/`), then `/usr/lib/axigen-ha/`.
     pub helper_bin: Option<PathBuf>,
+    /// With [`Fencing::Ipmi`]: delay fencing OF this node by this many seconds
+    /// (`pcmk_delay_base` on its device), so it wins a two-node fence race every time.
+    pub fence_delay: Option<(String, u32)>,
 }
 
 impl LabSpec {
@@ -83,6 +86,7 @@ impl LabSpec {
             binaries: None,
             state_dir: None,
             helper_bin: None,
+            fence_delay: None,
         }
     }
 
@@ -104,6 +108,22 @@ impl LabSpec {
                     field: "token",
                     value: t.to_string(),
                     reason: "corosync token must be 200..60000 ms",
+                });
+            }
+        }
+        if let Some((node, secs)) = &self.fence_delay {
+            if node_index(node, self.nodes).is_none() {
+                return Err(LabError::InvalidSpec {
+                    field: "fence_delay",
+                    value: node.clone(),
+                    reason: "not a node of this lab",
+                });
+            }
+            if *secs > 60 || self.fencing != Fencing::Ipmi {
+                return Err(LabError::InvalidSpec {
+                    field: "fence_delay",
+                    value: secs.to_string(),
+                    reason: "needs IPMI fencing and at most 60 s",
                 });
             }
         }
@@ -171,6 +191,10 @@ pub fn node_index(node: &str, n: usize) -> Option<usize> {
 /// own network namespace. 10.231.0.0/24 is unlikely to be routed anywhere on a test machine,
 /// and even if it were, the host never sees these addresses.
 pub const LAB_NET: [u8; 3] = [10, 231, 0];
+/// The management network (BMCs), on a second link of every node: pulling a node's cable
+/// ([`crate::Lab::partition`]) cuts the cluster network only, as with a dedicated management
+/// LAN, so a partitioned node can still fence and a two-node partition is a real fence race.
+pub const LAB_MGMT_NET: [u8; 3] = [10, 231, 1];
 /// Prefix length of the lab network.
 pub const LAB_PREFIX: u8 = 24;
 
@@ -178,6 +202,12 @@ pub const LAB_PREFIX: u8 = 24;
 pub fn node_addr(i: usize) -> Ipv4Addr {
     let i = u8::try_from(i).expect("node index is at most MAX_NODES");
     Ipv4Addr::new(LAB_NET[0], LAB_NET[1], LAB_NET[2], i)
+}
+
+/// Management address of node i (1-based): 10.231.1.i.
+pub fn node_mgmt_addr(i: usize) -> Ipv4Addr {
+    let i = u8::try_from(i).expect("node index is at most MAX_NODES");
+    Ipv4Addr::new(LAB_MGMT_NET[0], LAB_MGMT_NET[1], LAB_MGMT_NET[2], i)
 }
 
 #[cfg(test)]

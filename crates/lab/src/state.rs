@@ -29,6 +29,8 @@ pub struct LabConf {
     pub sbin: Option<PathBuf>,
     pub ocf: Option<PathBuf>,
     pub phase: Phase,
+    /// The stonith agent of the lab's fence devices (empty without fencing).
+    pub fence_agent: String,
     /// The process that built the lab and tears it down when it ends (a test); `None` when the
     /// lab was left running on purpose (the CLI's `lab up`).
     pub owner: Option<ProcessIdentity>,
@@ -54,6 +56,7 @@ impl LabConf {
         kv("helper", self.helper.display().to_string());
         kv("sbin", opt(&self.sbin).unwrap_or_default());
         kv("ocf", opt(&self.ocf).unwrap_or_default());
+        kv("fence_agent", self.fence_agent.clone());
         kv(
             "phase",
             match self.phase {
@@ -117,6 +120,7 @@ impl LabConf {
             sbin: path_opt("sbin"),
             ocf: path_opt("ocf"),
             phase,
+            fence_agent: get("fence_agent").unwrap_or_default().to_string(),
             owner,
         })
     }
@@ -158,6 +162,7 @@ mod tests {
             sbin: Some("/s".into()),
             ocf: None,
             phase: Phase::Up,
+            fence_agent: "fence_ipmilan".into(),
             owner: axha_exec::read_identity(std::process::id()),
         }
     }

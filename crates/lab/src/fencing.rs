@@ -1,0 +1,213 @@
+//! IPMI fencing in the lab: one simulated BMC (`ipmi_sim`, crate `axha-bmc`) per node on a
+//! management address in the lab's hub namespace, whose chassis power is the node's power:
+//! off ends every process of the node, on boots it again (`axha-lab-node power`). Pacemaker
+//! fences through one stonith device per node that talks IPMI to that BMC.
+
+use std::fmt::Write as _;
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::path::Path;
+use std::time::Duration;
+
+use axha_exec::{Cmd, Deadline};
+
+use crate::spec::LAB_MGMT_NET;
+
+/// The BMC account the lab creates (administrator: chassis control needs operator or more).
+pub const BMC_USER: &str = "admin";
+/// RMCP+ port of every BMC (each BMC has its own address).
+pub const BMC_PORT: u16 = 623;
+/// Cipher suite 3 (RAKP-HMAC-SHA1, HMAC-SHA1-96, AES-CBC-128): ipmi_sim drops the
+/// pre-session cipher-suite query, so clients must be told (LAB-RECIPES §3).
+pub const BMC_CIPHER: &str = "3";
+
+/// Management address of node i's BMC: 10.231.1.(200+i), on the management network.
+pub fn bmc_ip(i: usize) -> Ipv4Addr {
+    let i = u8::try_from(i).expect("node index is at most MAX_NODES");
+    Ipv4Addr::new(LAB_MGMT_NET[0], LAB_MGMT_NET[1], LAB_MGMT_NET[2], 200 + i)
+}
+
+/// Where node i's BMC answers.
+pub fn bmc_addr(i: usize) -> SocketAddr {
+    SocketAddr::new(IpAddr::V4(bmc_ip(i)), BMC_PORT)
+}
+
+/// A random BMC password (hex of 8 bytes from the kernel's CSPRNG): a lab never shares a
+/// password with another lab or with a test that checks authentication.
+pub fn random_password() -> std::io::Result<String> {
+    use std::io::Read;
+    let mut b = [0u8; 8];
+    std::fs::File::open("/dev/urandom")?.read_exact(&mut b)?;
+    Ok(b.iter().fold(String::new(), |mut s, x| {
+        let _ = write!(s, "{x:02x}");
+        s
+    }))
+}
+
+fn xml_escape(s: &str) -> String {
+    s.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('"', "&quot;")
+}
+
+/// One stonith device per node, as a `<resources>` fragment for `cibadmin --create
+/// -o resources --xml-pipe` (stdin: the password never appears on a command line), and the
+/// constraints that keep each device off the node it fences (a node does not fence itself).
+///
+/// Parameters are fence_ipmilan's names, which fence_axigen_ipmi shares.
+pub fn fence_devices_xml(
+    agent: &str,
+    nodes: &[String],
+    password: &str,
+    delay: Option<(&str, u32)>,
+) -> (String, String) {
+    let mut res = String::from("<resources>");
+    let mut cons = String::from("<constraints>");
+    for (i, n) in nodes.iter().enumerate() {
+        let id = format!("fence-{n}");
+        let ip = bmc_ip(i + 1).to_string();
+        let port = BMC_PORT.to_string();
+        let mut params: Vec<(&str, &str)> = vec![
+            ("ip", &ip),
+            ("ipport", &port),
+            ("username", BMC_USER),
+            ("password", password),
+            ("lanplus", "1"),
+            ("cipher", BMC_CIPHER),
+            ("pcmk_host_list", n),
+            ("pcmk_host_check", "static-list"),
+        ];
+        let delay_s;
+        if let Some((target, secs)) = delay {
+            if target == n {
+                delay_s = format!("{secs}s");
+                params.push(("pcmk_delay_base", &delay_s));
+            }
+        }
+        let _ = write!(
+            res,
+            r#"<primitive id="{id}" class="stonith" type="{}"><instance_attributes id="{id}-ia">"#,
+            xml_escape(agent)
+        );
+        for (k, v) in params {
+            let _ = write!(
+                res,
+                r#"<nvpair id="{id}-{k}" name="{k}" value="{}"/>"#,
+                xml_escape(v)
+            );
+        }
+        let _ = write!(
+            res,
+            r#"</instance_attributes><operations><op id="{id}-monitor" name="monitor" interval="60s"/></operations></primitive>"#
+        );
+        if nodes.len() > 1 {
+            let _ = write!(
+                cons,
+                r#"<rsc_location id="{id}-avoids-{n}" rsc="{id}" node="{n}" score="-INFINITY"/>"#
+            );
+        }
+    }
+    res.push_str("</resources>");
+    cons.push_str("</constraints>");
+    (res, cons)
+}
+
+/// Which stonith agent the lab's devices use: our own when it is installed in the lab's
+/// nodes and answers `metadata` like a fence agent, else the stock `fence_ipmilan`
+/// (fence-agents), which speaks to the same BMCs. An agent that cannot describe itself is
+/// never trusted with fencing: a no-op that exits 0 would report nodes fenced that are not.
+pub fn choose_fence_agent(lab_sbin: Option<&Path>) -> &'static str {
+    let Some(agent) = lab_sbin.map(|d| d.join("fence_axigen_ipmi")) else {
+        return "fence_ipmilan";
+    };
+    let ok = agent.is_file()
+        && Cmd::new(&agent)
+            .args(["-o", "metadata"])
+            .run_ok(&Deadline::after(Duration::from_secs(10)))
+            .is_ok_and(|o| o.stdout_str().contains("<resource-agent"));
+    if ok {
+        "fence_axigen_ipmi"
+    } else {
+        "fence_ipmilan"
+    }
+}
+
+/// What a BMC's power change does to a node (the `power` subcommand of `axha-lab-node`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PowerAction {
+    Off,
+    On,
+    Reset,
+}
+
+impl PowerAction {
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "off" => Some(PowerAction::Off),
+            "on" => Some(PowerAction::On),
+            "reset" => Some(PowerAction::Reset),
+            _ => None,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn addresses() {
+        assert_eq!(bmc_ip(1).to_string(), "10.231.1.201");
+        assert_eq!(bmc_addr(3).to_string(), "10.231.1.203:623");
+    }
+
+    #[test]
+    fn password_is_random_hex() {
+        let a = random_password().unwrap();
+        let b = random_password().unwrap();
+        assert_eq!(a.len(), 16);
+        assert!(a.chars().all(|c| c.is_ascii_hexdigit()));
+        assert_ne!(a, b);
+    }
+
+    #[test]
+    fn devices_per_node_with_delay_and_constraints() {
+        let nodes = vec!["n1".to_string(), "n2".to_string()];
+        let (r, c) = fence_devices_xml("fence_ipmilan", &nodes, "p<&>\"", Some(("n1", 5)));
+        let doc = roxmltree::Document::parse(&r).expect("well-formed");
+        let prims: Vec<_> = doc
+            .descendants()
+            .filter(|n| n.has_tag_name("primitive"))
+            .collect();
+        assert_eq!(prims.len(), 2);
+        assert_eq!(prims[0].attribute("type"), Some("fence_ipmilan"));
+        let nv = |p: &roxmltree::Node, k: &str| {
+            p.descendants()
+                .find(|n| n.attribute("name") == Some(k))
+                .and_then(|n| n.attribute("value"))
+                .map(str::to_string)
+        };
+        assert_eq!(nv(&prims[0], "password").as_deref(), Some("p<&>\""));
+        assert_eq!(nv(&prims[1], "ip").as_deref(), Some("10.231.1.202"));
+        assert_eq!(nv(&prims[1], "pcmk_host_list").as_deref(), Some("n2"));
+        assert_eq!(nv(&prims[0], "pcmk_delay_base").as_deref(), Some("5s"));
+        assert_eq!(nv(&prims[1], "pcmk_delay_base"), None);
+        let cdoc = roxmltree::Document::parse(&c).unwrap();
+        let locs: Vec<_> = cdoc
+            .descendants()
+            .filter(|n| n.has_tag_name("rsc_location"))
+            .collect();
+        assert_eq!(locs.len(), 2);
+        assert_eq!(locs[1].attribute("rsc"), Some("fence-n2"));
+        assert_eq!(locs[1].attribute("node"), Some("n2"));
+        let (_, c1) = fence_devices_xml("x", &nodes[..1], "p", None);
+        assert_eq!(c1, "<constraints></constraints>");
+    }
+
+    #[test]
+    fn power_actions() {
+        assert_eq!(PowerAction::parse("off"), Some(PowerAction::Off));
+        assert_eq!(PowerAction::parse("reset"), Some(PowerAction::Reset));
+        assert_eq!(PowerAction::parse("cycle"), None);
+    }
+}

@@ -1,0 +1,136 @@
+//! IPMI fencing in the lab, end to end on real Corosync, Pacemaker and ipmi_sim: every node
+//! has a simulated BMC whose power control ends and boots the node; Pacemaker fences through
+//! one stonith device per node (fence_axigen_ipmi when the built agent is a working fence
+//! agent, otherwise fence_ipmilan against the same BMCs).
+
+use std::time::{Duration, Instant};
+
+use axha_e2e::is_root;
+use axha_e2e::lab::{binaries_dir, spec, Footprint};
+use axha_lab::{Fencing, Lab};
+
+macro_rules! need_root {
+    () => {
+        if !is_root() {
+            eprintln!("SKIP: the lab needs root (namespaces, mounts); run the suite as root");
+            return;
+        }
+    };
+}
+
+fn powered_off_by_bmc(lab: &Lab, node: &str) -> bool {
+    lab.bmc_chassis_log(node)
+        .lines()
+        .any(|l| l.ends_with("set power 0"))
+}
+
+/// 3 nodes: a partitioned node is fenced by the majority through its BMC (and booted again:
+/// the default fence action is reboot); a node that loses power is fenced before the
+/// cluster goes on without it, and comes back through its BMC.
+#[test]
+fn three_nodes_partition_and_power_loss_are_fenced_over_ipmi() {
+    need_root!();
+    let mut s = spec("f", 3);
+    s.token_ms = Some(1000);
+    s.fencing = Fencing::Ipmi;
+    s.binaries = Some(binaries_dir());
+    let t = Instant::now();
+    let lab = Lab::up(s).expect("lab up");
+    eprintln!(
+        "3 nodes + BMCs + fence devices ({}) up in {:.1}s",
+        lab.fence_agent(),
+        t.elapsed().as_secs_f64()
+    );
+    for n in lab.nodes() {
+        assert!(lab.bmc_power(&n).unwrap(), "{n} BMC reports power on");
+    }
+
+    // Partition: n3 loses the cluster network; n1+n2 have quorum and fence it.
+    let t = Instant::now();
+    lab.partition("n3").unwrap();
+    let v = lab
+        .wait_view("n3 fenced", Duration::from_secs(60), |v| {
+            !v.fenced("n3").is_empty()
+        })
+        .expect("partitioned n3 fenced");
+    let fenced_after = t.elapsed();
+    eprintln!(
+        "partition -> n3 fenced in {:.1}s (by {:?})",
+        fenced_after.as_secs_f64(),
+        v.fenced("n3")[0].delegate
+    );
+    assert!(
+        powered_off_by_bmc(&lab, "n3"),
+        "{}",
+        lab.bmc_chassis_log("n3")
+    );
+    assert!(v.fenced("n1").is_empty() && v.fenced("n2").is_empty());
+    assert_ne!(v.dc.as_deref(), Some("n3"));
+    lab.heal("n3").unwrap();
+    lab.wait_online(Duration::from_secs(90))
+        .expect("n3 rebooted by its BMC and rejoined");
+    assert!(lab.bmc_power("n3").unwrap());
+
+    // Power loss of n1: the survivors fence it over IPMI before going on.
+    let t = Instant::now();
+    lab.kill("n1").unwrap();
+    let v = lab
+        .wait_view("n1 fenced", Duration::from_secs(60), |v| {
+            !v.fenced("n1").is_empty()
+        })
+        .expect("dead n1 fenced");
+    eprintln!(
+        "power loss -> n1 fenced in {:.1}s",
+        t.elapsed().as_secs_f64()
+    );
+    assert!(
+        powered_off_by_bmc(&lab, "n1"),
+        "{}",
+        lab.bmc_chassis_log("n1")
+    );
+    assert!(v.fenced("n2").is_empty(), "{:?}", v.fencing);
+    lab.wait_online(Duration::from_secs(90))
+        .expect("n1 booted by its BMC and rejoined");
+
+    let fp = Footprint::of(&lab);
+    lab.down().unwrap();
+    fp.assert_gone();
+}
+
+/// 2 nodes with fencing of n1 delayed: a partition is a fence race both sides run (the
+/// management network stays up), and the delay makes n1 win it every time.
+#[test]
+fn two_node_partition_race_is_decided_by_the_delay() {
+    need_root!();
+    let mut s = spec("g", 2);
+    s.token_ms = Some(1000);
+    s.fencing = Fencing::Ipmi;
+    s.binaries = Some(binaries_dir());
+    s.fence_delay = Some(("n1".into(), 5));
+    let lab = Lab::up(s).expect("lab up");
+    let t = Instant::now();
+    // pull n1's cable: without the delay either side could win
+    lab.partition("n1").unwrap();
+    let v = lab
+        .wait_view("a fencing result", Duration::from_secs(60), |v| {
+            !v.fenced("n1").is_empty() || !v.fenced("n2").is_empty()
+        })
+        .expect("someone fenced");
+    eprintln!(
+        "2-node partition -> {:?} fenced in {:.1}s",
+        v.fencing.iter().map(|f| &f.target).collect::<Vec<_>>(),
+        t.elapsed().as_secs_f64()
+    );
+    assert!(v.fenced("n1").is_empty(), "n1 has the delay and must win");
+    assert!(!v.fenced("n2").is_empty());
+    assert!(powered_off_by_bmc(&lab, "n2"));
+    assert!(
+        !powered_off_by_bmc(&lab, "n1"),
+        "{}",
+        lab.bmc_chassis_log("n1")
+    );
+    assert!(lab.is_alive("n1"));
+    lab.heal("n1").unwrap();
+    lab.wait_online(Duration::from_secs(90))
+        .expect("n2 rebooted and rejoined");
+}
