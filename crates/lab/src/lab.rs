@@ -553,16 +553,39 @@ impl Lab {
         })
     }
 
-    /// Wait until exactly the live nodes are online and a DC is elected.
+    /// Wait until every live node sees exactly the live nodes online and the same DC.
     pub fn wait_online(&self, timeout: Duration) -> Result<(), LabError> {
-        self.wait_view("every live node online and a DC", timeout, |v| {
-            let mut alive = self.alive_nodes();
-            let mut online = v.online();
-            alive.sort();
-            online.sort();
-            !alive.is_empty() && alive == online && v.dc.is_some()
+        let mut last = String::new();
+        let d = Deadline::after(timeout);
+        let ok = d.poll(Duration::from_millis(250), || {
+            let alive = self.alive_nodes();
+            if alive.is_empty() {
+                last = "no node is powered on".into();
+                return None;
+            }
+            let mut dc = None;
+            for n in &alive {
+                let v = match self.view(n) {
+                    Ok(v) => v,
+                    Err(e) => {
+                        last = format!("{n}: {e}");
+                        return None;
+                    }
+                };
+                let mut online = v.online();
+                online.sort();
+                if online != alive || v.dc.is_none() || (dc.is_some() && dc != v.dc) {
+                    last = format!("{n} sees online {online:?}, DC {:?}", v.dc);
+                    return None;
+                }
+                dc = v.dc;
+            }
+            Some(())
+        });
+        ok.ok_or_else(|| LabError::Timeout {
+            what: "every live node online and agreeing on a DC".into(),
+            last,
         })
-        .map(|_| ())
     }
 
     /// Power loss: every process of the node stops at one instant and is killed.
