@@ -159,7 +159,7 @@ fn serves_workdir(pid: u32, workdir: &Workdir) -> bool {
 }
 
 /// The write end of the pipe to the launching command (daemon mode).
-pub struct Notifier(Option<File>);
+struct Notifier(Option<File>);
 
 impl Notifier {
     fn send(&mut self, msg: &str) {

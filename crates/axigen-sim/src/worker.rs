@@ -48,6 +48,11 @@ pub fn run(workdir: &Workdir, listeners: &[(Service, RawFd)]) -> Result<(), SimE
             "a worker needs --listener SERVICE=FD".into(),
         ));
     }
+    if let Some((s, fd)) = listeners.iter().find(|(_, fd)| !is_listening_socket(*fd)) {
+        return Err(SimError::Usage(format!(
+            "--listener {s}={fd}: not an inherited listening socket"
+        )));
+    }
     let supervisor = std::os::unix::process::parent_id();
     crate::supervisor::block_stop_signals();
     let sig_faults = faults.clone();
@@ -151,6 +156,23 @@ fn accept_loop(
     }
 }
 
+/// Whether `fd` is an open socket in the listening state (SO_ACCEPTCONN, socket(7)).
+fn is_listening_socket(fd: RawFd) -> bool {
+    let mut v: libc::c_int = 0;
+    let mut len = std::mem::size_of::<libc::c_int>() as libc::socklen_t;
+    // SAFETY: getsockopt writes at most `len` bytes into `v`; a bad fd only yields an error.
+    let rc = unsafe {
+        libc::getsockopt(
+            fd,
+            libc::SOL_SOCKET,
+            libc::SO_ACCEPTCONN,
+            (&mut v as *mut libc::c_int).cast(),
+            &mut len,
+        )
+    };
+    rc == 0 && v != 0
+}
+
 /// This host's name (the lab gives every node its own UTS namespace).
 fn hostname() -> String {
     std::fs::read_to_string("/proc/sys/kernel/hostname")
@@ -174,5 +196,17 @@ mod tests {
         for bad in ["cli", "cli=x", "smtp=5", "cli=1", "=5"] {
             assert!(parse_listener_arg(bad).is_err(), "{bad}");
         }
+    }
+
+    #[test]
+    fn only_listening_sockets_are_accepted() {
+        use std::os::fd::AsRawFd;
+        let l = TcpListener::bind("127.0.0.1:0").unwrap();
+        assert!(is_listening_socket(l.as_raw_fd()));
+        let c = std::net::TcpStream::connect(l.local_addr().unwrap()).unwrap();
+        assert!(!is_listening_socket(c.as_raw_fd()));
+        let f = std::fs::File::open("/dev/null").unwrap();
+        assert!(!is_listening_socket(f.as_raw_fd()));
+        assert!(!is_listening_socket(9999));
     }
 }

@@ -589,6 +589,15 @@ fn bad_configuration_and_arguments() {
     );
     let out = sim.run(&["fault", "-W", sim.w(), "set", "slow-start", "soon"]);
     assert!(stderr(&out).contains("soon"), "{}", stderr(&out));
+    let out = sim.run(&["--worker", "-W", sim.w(), "--listener", "cli=0"]);
+    assert_eq!(out.status.code(), Some(1));
+    let out = sim.run(&["--worker", "-W", sim.w(), "--listener", "cli=7"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        stderr(&out).contains("not an inherited listening socket"),
+        "{}",
+        stderr(&out)
+    );
     let out = sim.run(&["fault", "-W", "/nonexistent/axsim", "set", "hang"]);
     assert_eq!(out.status.code(), Some(1));
     assert!(stderr(&out).contains("does not exist"), "{}", stderr(&out));
