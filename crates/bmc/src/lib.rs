@@ -44,6 +44,8 @@ pub use state::{
 
 /// Name of the chassis helper binary ipmi_sim calls for power control.
 pub const CHASSIS_BIN: &str = "axha-bmc-chassis";
+/// Where an installed `axha-bmc-chassis` lives.
+pub const INSTALLED_DIR: &str = "/usr/lib/axigen-ha";
 /// How long [`Bmc::start`] waits for the UDP port to answer.
 const START_TIMEOUT: Duration = Duration::from_secs(10);
 /// How long [`Bmc::stop`] waits after SIGTERM before SIGKILL.
@@ -105,7 +107,8 @@ pub struct BmcSpec {
     /// Network namespace (a name under /run/netns) to serve in, via `ip netns exec`.
     pub netns: Option<String>,
     /// The `axha-bmc-chassis` binary; by default it is looked up next to the running
-    /// executable and in its parent directory (tests run from `target/debug/deps`).
+    /// executable, in its parent directory (tests run from `target/debug/deps`), then in
+    /// `/usr/lib/axigen-ha/`.
     pub chassis_bin: Option<PathBuf>,
     /// Power state of a freshly made BMC (kept as is when `dir` already holds one).
     pub initial_power: bool,
@@ -258,6 +261,8 @@ pub enum BmcError {
         addr: SocketAddr,
         log: String,
     },
+    /// Another socket already serves this address and port.
+    PortInUse(SocketAddr),
     /// The power file holds something else than 0 or 1.
     BadPowerState {
         path: PathBuf,
@@ -292,6 +297,7 @@ impl fmt::Display for BmcError {
                 write!(f, "{}: bad power state {content:?}", path.display())
             }
             BmcError::Netns { name, source } => write!(f, "network namespace {name}: {source}"),
+            BmcError::PortInUse(a) => write!(f, "UDP {a} is already in use"),
         }
     }
 }
@@ -325,6 +331,7 @@ impl Bmc {
     pub fn start(spec: BmcSpec) -> Result<Bmc, BmcError> {
         spec.validate()?;
         let chassis = find_chassis_bin(spec.chassis_bin.as_deref())?;
+        check_port_free(&spec)?;
         let dir = &spec.dir;
         std::fs::create_dir_all(dir.join("state")).map_err(io_err(dir))?;
         let lan = dir.join("lan.conf");
@@ -540,6 +547,12 @@ fn find_chassis_bin(explicit: Option<&Path>) -> Result<PathBuf, BmcError> {
             dir = d.parent();
         }
     }
+    // Installed next to the lab helper (see the Makefile's install target).
+    let installed = Path::new(INSTALLED_DIR).join(CHASSIS_BIN);
+    if installed.is_file() {
+        return Ok(installed);
+    }
+    tried.push(installed);
     Err(BmcError::ChassisBinMissing(tried))
 }
 
@@ -558,27 +571,67 @@ fn log_tail(p: &Path) -> String {
 /// the namespace it was created in, so it is made on a short-lived thread that enters the
 /// namespace (setns(2) with CLONE_NEWNET affects only the calling thread).
 pub fn udp_socket_in(ns: Option<&str>, v6: bool) -> Result<UdpSocket, BmcError> {
-    let any = if v6 { "[::]:0" } else { "0.0.0.0:0" };
+    let any: SocketAddr = if v6 {
+        "[::]:0".parse().expect("literal")
+    } else {
+        "0.0.0.0:0".parse().expect("literal")
+    };
+    bind_in(ns, any).map_err(|e| match e {
+        BindError::Netns(e) => e,
+        BindError::Bind(source) => BmcError::Io {
+            path: PathBuf::from(any.to_string()),
+            source,
+        },
+    })
+}
+
+enum BindError {
+    Netns(BmcError),
+    Bind(std::io::Error),
+}
+
+/// Bind a UDP socket to `addr` inside namespace `ns` (or the current one).
+fn bind_in(ns: Option<&str>, addr: SocketAddr) -> Result<UdpSocket, BindError> {
     let Some(ns) = ns else {
-        return UdpSocket::bind(any).map_err(io_err(Path::new(any)));
+        return UdpSocket::bind(addr).map_err(BindError::Bind);
     };
     let path = PathBuf::from("/run/netns").join(ns);
-    let name = ns.to_string();
-    std::thread::spawn(move || {
-        let f = std::fs::File::open(&path)?;
+    let netns_err = |source| {
+        BindError::Netns(BmcError::Netns {
+            name: ns.to_string(),
+            source,
+        })
+    };
+    // Ok(Err(_)): bind failed; Err(_): entering the namespace failed.
+    let joined = std::thread::spawn(move || -> std::io::Result<std::io::Result<UdpSocket>> {
         use std::os::fd::AsRawFd;
+        let f = std::fs::File::open(&path)?;
         // SAFETY: setns on a valid fd; only this thread changes namespace and it ends below.
         if unsafe { libc::setns(f.as_raw_fd(), libc::CLONE_NEWNET) } != 0 {
             return Err(std::io::Error::last_os_error());
         }
-        UdpSocket::bind(any)
+        Ok(UdpSocket::bind(addr))
     })
     .join()
-    .map_err(|_| BmcError::Netns {
-        name: name.clone(),
-        source: std::io::Error::other("thread panicked"),
-    })?
-    .map_err(|source| BmcError::Netns { name, source })
+    .map_err(|_| netns_err(std::io::Error::other("thread panicked")))?;
+    joined.map_err(netns_err)?.map_err(BindError::Bind)
+}
+
+/// ipmi_sim binds with SO_REUSEADDR, so a second BMC on a taken port would start "fine" and
+/// share the first one's traffic. A plain bind (without SO_REUSEADDR) fails on a taken port.
+fn check_port_free(spec: &BmcSpec) -> Result<(), BmcError> {
+    let addr = spec.socket_addr();
+    match bind_in(spec.netns.as_deref(), addr) {
+        Ok(_) => Ok(()),
+        Err(BindError::Bind(e)) if e.kind() == ErrorKind::AddrInUse => {
+            Err(BmcError::PortInUse(addr))
+        }
+        Err(BindError::Bind(source)) => Err(BmcError::Io {
+            path: PathBuf::from(addr.to_string()),
+            source,
+        }),
+        Err(BindError::Netns(e)) => Err(e),
+    }
 }
 
 /// A session-less IPMI 1.5 "Get Channel Authentication Capabilities" request (IPMI v2.0

@@ -100,7 +100,11 @@ fn power_control_through_ipmi() {
     assert!(log.contains("set power 0"), "{log}");
     assert!(log.contains("set power 1"), "{log}");
     bmc.stop().unwrap();
-    assert!(!std::path::Path::new(&format!("/proc/{pid}")).exists());
+    // Gone, or a zombie its reaper thread has not collected yet.
+    assert!(
+        axha_exec::read_identity(pid).is_none(),
+        "ipmi_sim {pid} survived stop"
+    );
 }
 
 #[test]
@@ -164,6 +168,12 @@ fn start_fails_clearly_on_a_taken_port_or_bad_spec() {
     let missing = spec(tmp.path(), 3).chassis_bin("/nonexistent/chassis");
     let e = Bmc::start(missing).unwrap_err().to_string();
     assert!(e.contains("/nonexistent/chassis"), "{e}");
+
+    // A taken port is refused (ipmi_sim itself would share it silently: SO_REUSEADDR).
+    let holder = std::net::UdpSocket::bind(("127.0.0.1", port(3))).unwrap();
+    let e = Bmc::start(spec(tmp.path(), 3)).unwrap_err();
+    assert!(matches!(e, axha_bmc::BmcError::PortInUse(_)), "{e}");
+    drop(holder);
 }
 
 /// Deletes the namespace it created, also when the test fails.
