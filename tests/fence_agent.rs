@@ -220,7 +220,7 @@ fn wrong_password_and_unknown_user_fail_fast_with_reason() {
     ));
     assert_eq!(r.code, 1);
     assert!(r.stderr.contains("wrong password"), "{}", r.stderr);
-    assert!(r.took < Duration::from_secs(1), "{:?}", r.took);
+    assert!(r.took < Duration::from_secs(2), "{:?}", r.took);
     assert!(
         !r.stderr.contains("nope"),
         "password in a message: {}",
@@ -232,7 +232,7 @@ fn wrong_password_and_unknown_user_fail_fast_with_reason() {
     ));
     assert_eq!(r.code, 1);
     assert!(r.stderr.contains("unknown user"), "{}", r.stderr);
-    assert!(r.took < Duration::from_secs(1), "{:?}", r.took);
+    assert!(r.took < Duration::from_secs(2), "{:?}", r.took);
     assert!(b.power().unwrap(), "power untouched");
 }
 
@@ -245,7 +245,7 @@ fn nothing_listening_fails_within_login_timeout() {
     assert_eq!(r.code, 1);
     assert!(r.stderr.contains("no answer"), "{}", r.stderr);
     assert!(
-        r.took >= Duration::from_millis(1400) && r.took < Duration::from_millis(2500),
+        r.took >= Duration::from_millis(1400) && r.took < Duration::from_millis(3500),
         "{:?}",
         r.took
     );
@@ -266,6 +266,45 @@ fn lost_datagrams_are_retransmitted() {
     let r = stdin(&format!("action=status\n{base}"));
     assert_eq!(r.code, 2, "{}", r.stderr);
     assert!(proxy.dropped() >= 3, "only {} dropped", proxy.dropped());
+}
+
+#[test]
+fn off_is_never_reported_while_the_chassis_stays_on() {
+    // A BMC that accepts "power off" but whose chassis stays on: the hook puts the power
+    // state back to on right after the change is recorded.
+    let b = bmc::start_bmc_with(|s| {
+        let power = s.dir.join("power");
+        s.power_hook(vec![
+            "sh".into(),
+            "-c".into(),
+            format!("echo 1 > {}", power.display()),
+            "hook".into(),
+        ])
+    });
+    let r = stdin(&format!(
+        "action=off\n{}power_timeout=1\n",
+        stdin_base(&b, ADMIN)
+    ));
+    assert_eq!(r.code, 1, "{}{}", r.stdout, r.stderr);
+    assert!(
+        r.stderr.contains("waiting for the BMC to report power OFF"),
+        "{}",
+        r.stderr
+    );
+    assert!(r.took >= Duration::from_secs(1), "{:?}", r.took);
+    assert!(
+        b.chassis_log().unwrap().contains("set power 0"),
+        "the command was sent"
+    );
+    let r = stdin(&format!(
+        "action=reboot\n{}power_timeout=1\n",
+        stdin_base(&b, ADMIN)
+    ));
+    assert_eq!(
+        r.code, 1,
+        "a reboot without a verified off fails: {}",
+        r.stderr
+    );
 }
 
 #[test]

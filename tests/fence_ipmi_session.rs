@@ -74,7 +74,8 @@ fn wrong_password_and_unknown_user_fail_fast_with_reason() {
     assert!(e.to_string().contains("wrong password"), "{e}");
     let e = Session::open(&cfg(b.addr(), ("nobody", "x")), &secs(5)).unwrap_err();
     assert!(matches!(e, IpmiError::UnknownUser { .. }), "{e}");
-    assert!(t.elapsed() < Duration::from_secs(1), "{:?}", t.elapsed());
+    // Fast: no retries on a definite refusal (bound generous for a loaded CI machine).
+    assert!(t.elapsed() < Duration::from_secs(2), "{:?}", t.elapsed());
     // The BMC still works for the right credentials afterwards.
     let d = secs(5);
     with_session(&cfg(b.addr(), ADMIN), &d, |s| s.chassis_status(&d)).unwrap();
@@ -92,7 +93,7 @@ fn nothing_listening_times_out_within_deadline() {
     let took = t.elapsed();
     assert!(e.is_timeout(), "{e}");
     assert!(
-        took >= Duration::from_millis(700) && took < Duration::from_millis(1500),
+        took >= Duration::from_millis(700) && took < Duration::from_millis(2500),
         "{took:?}"
     );
     assert!(e.to_string().contains("nothing listens"), "{e}");
