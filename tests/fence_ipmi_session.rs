@@ -166,3 +166,53 @@ fn sessions_are_closed() {
     let d = secs(5);
     with_session(&cfg(b.addr(), ADMIN), &d, |s| s.chassis_status(&d)).unwrap();
 }
+
+/// A BMC that answers every Open Session Request with RMCP+ status `status` (a small fake:
+/// ipmi_sim accepts every suite, so this refusal cannot be provoked from it; the successful
+/// path of the same exchange is covered against ipmi_sim above).
+fn refusing_bmc(status: u8) -> (SocketAddr, std::thread::JoinHandle<()>) {
+    use axha_ipmi::wire::{self, PayloadType};
+    let sock = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+    let addr = sock.local_addr().unwrap();
+    sock.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    let h = std::thread::spawn(move || {
+        let mut buf = [0u8; 512];
+        if let Ok((n, from)) = sock.recv_from(&mut buf) {
+            let p = wire::decode(&buf[..n], None).expect("an RMCP+ request");
+            assert_eq!(p.payload_type, PayloadType::OpenSessionRequest);
+            // tag, status, reserved, console session id (IPMI v2.0 §13.18, error form)
+            let mut reply = vec![p.payload[0], status, 0, 0];
+            reply.extend_from_slice(&p.payload[4..8]);
+            let pkt = wire::encode(
+                PayloadType::OpenSessionResponse,
+                0,
+                0,
+                &reply,
+                None,
+                [0; 16],
+            );
+            sock.send_to(&pkt, from).unwrap();
+        }
+    });
+    (addr, h)
+}
+
+#[test]
+fn refused_cipher_suite_and_session_are_named() {
+    let (addr, h) = refusing_bmc(0x11);
+    let e = Session::open(&cfg(addr, ADMIN), &secs(3)).unwrap_err();
+    h.join().unwrap();
+    assert!(
+        matches!(e, IpmiError::UnsupportedCipherSuite { suite: 3, .. }),
+        "{e}"
+    );
+    assert!(e.to_string().contains("cipher suite 3"), "{e}");
+    let (addr, h) = refusing_bmc(0x01);
+    let e = Session::open(&cfg(addr, ADMIN), &secs(3)).unwrap_err();
+    h.join().unwrap();
+    assert!(
+        matches!(e, IpmiError::SessionRejected { status: 0x01, .. }),
+        "{e}"
+    );
+    assert!(e.to_string().contains("insufficient resources"), "{e}");
+}
