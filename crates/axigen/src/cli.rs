@@ -7,6 +7,8 @@
 //! a status line `+OK[: text]` or `-ERR: text`, then a prompt (`<...> `, no line end). Contexts
 //! such as `UPDATE Domain name d` change the prompt; `COMMIT` saves and leaves the context.
 //!
+//! Colour codes and telnet negotiation the server may mix in are dropped before parsing.
+//!
 //! Every connect, read and write is bounded by the client's [`Deadline`]. Errors say which
 //! step failed and what the server answered; a password never appears in an error, in a
 //! command echoed by an error, or in `Debug` output.
@@ -469,12 +471,15 @@ impl CliClient {
         }
     }
 
-    /// Read complete lines until the unterminated tail is a prompt (`<...> `).
+    /// Read complete lines until the unterminated tail is a prompt (`<...> `). Terminal
+    /// codes (ANSI colours, telnet negotiation) are dropped first: Axigen can colour its
+    /// output (`SET CONSOLE-CODES on`).
     fn read_until_prompt(&mut self, during: &str) -> Result<(Vec<String>, String), CliError> {
         let mut buf: Vec<u8> = Vec::new();
+        let mut decoder = TerminalCodes::default();
+        let mut tail_start = 0;
         let mut chunk = [0u8; 4096];
         loop {
-            let tail_start = buf.iter().rposition(|b| *b == b'\n').map_or(0, |i| i + 1);
             if is_prompt(&buf[tail_start..]) {
                 let prompt = String::from_utf8_lossy(&buf[tail_start..]).into_owned();
                 let lines = String::from_utf8_lossy(&buf[..tail_start])
@@ -504,7 +509,67 @@ impl CliClient {
                     received: printable(&String::from_utf8_lossy(&buf)),
                 });
             }
-            buf.extend_from_slice(&chunk[..n]);
+            let old_len = buf.len();
+            decoder.feed(&chunk[..n], &mut buf);
+            if let Some(i) = buf[old_len..].iter().rposition(|b| *b == b'\n') {
+                tail_start = old_len + i + 1;
+            }
+        }
+    }
+}
+
+/// Removes terminal codes from a byte stream, across reads: ANSI escape sequences (ECMA-48:
+/// `ESC [` parameters and a final byte in 0x40..=0x7E, or `ESC` and one byte) and telnet
+/// commands (RFC 854: `IAC` with a verb and an option, `IAC SB ... IAC SE`, `IAC IAC` for a
+/// literal 0xFF).
+#[derive(Debug, Default)]
+struct TerminalCodes {
+    state: CodeState,
+}
+
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+enum CodeState {
+    #[default]
+    Text,
+    Esc,
+    Csi,
+    Iac,
+    IacOption,
+    Sub,
+    SubIac,
+}
+
+const IAC: u8 = 255;
+const SB: u8 = 250;
+const SE: u8 = 240;
+
+impl TerminalCodes {
+    fn feed(&mut self, input: &[u8], out: &mut Vec<u8>) {
+        use CodeState::*;
+        for &b in input {
+            self.state = match (self.state, b) {
+                (Text, 0x1b) => Esc,
+                (Text, IAC) => Iac,
+                (Text, _) => {
+                    out.push(b);
+                    Text
+                }
+                (Esc, b'[') => Csi,
+                (Esc, _) => Text,
+                (Csi, 0x40..=0x7e) => Text,
+                (Csi, _) => Csi,
+                (Iac, IAC) => {
+                    out.push(IAC);
+                    Text
+                }
+                (Iac, SB) => Sub,
+                (Iac, 251..=254) => IacOption,
+                (Iac, _) | (IacOption, _) => Text,
+                (Sub, IAC) => SubIac,
+                (Sub, _) => Sub,
+                (SubIac, SE) => Text,
+                (SubIac, _) => Sub,
+            };
         }
     }
 }
@@ -777,6 +842,30 @@ mod tests {
             "CREATE Domain name d postmasterPassword *** x y"
         );
         assert_eq!(redact("LIST Domains"), "LIST Domains");
+    }
+
+    #[test]
+    fn terminal_codes_are_dropped_across_reads() {
+        let raw: &[u8] =
+            b"\x1b[1;32mWelcome\x1b[0m\r\n\xff\xfb\x01<lo\xff\xfa\x18\x01\xff\xf0gin\xff\xff> ";
+        for split in 0..raw.len() {
+            let mut d = TerminalCodes::default();
+            let mut out = Vec::new();
+            d.feed(&raw[..split], &mut out);
+            d.feed(&raw[split..], &mut out);
+            assert_eq!(out, b"Welcome\r\n<login\xff> ", "split at {split}");
+        }
+    }
+
+    #[test]
+    fn coloured_prompt_is_recognised() {
+        let (addr, _h) = scripted(
+            "\x1b[1mWelcome to AXIGEN's Command Line Interface\x1b[0m\r\n\x1b[33m<login>\x1b[0m ",
+            vec!["10.6.30|Linux|x86_64\r\n\x1b[32m+OK\x1b[0m: done\r\n<login> "],
+        );
+        let mut c = CliClient::connect(addr, &d()).unwrap();
+        assert_eq!(c.prompt(), "<login> ");
+        assert_eq!(c.get_version().unwrap().number, "10.6.30");
     }
 
     #[test]
