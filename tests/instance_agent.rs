@@ -396,3 +396,26 @@ fn worker_crash_is_recovered_by_the_supervisor() {
     });
     assert_eq!(inst.recorded_pid(), Some(sup), "same supervisor");
 }
+
+#[test]
+fn slow_start_is_waited_for_within_the_timeout() {
+    let inst = SimInstance::new("slow", "127.0.0.1");
+    let env = inst.env();
+    inst.fault("slow-start", Some("2"));
+    let s = run_agent("start", &env, &[timeout("20000")]);
+    assert_eq!(s.code, 0, "{s:?}");
+    assert!(s.elapsed >= Duration::from_secs(2), "{:?}", s.elapsed);
+    assert_eq!(run_agent("stop", &env, &[]).code, 0);
+    // Slower than the start timeout: the agent answers, with a reason, before Pacemaker
+    // would kill it.
+    inst.fault("slow-start", Some("30"));
+    let s = run_agent("start", &env, &[timeout("4000")]);
+    assert_eq!(s.code, 1, "{s:?}");
+    assert!(s.elapsed < Duration::from_secs(4), "{:?}", s.elapsed);
+    assert!(
+        s.reason().unwrap().starts_with("not answering after"),
+        "{s:?}"
+    );
+    inst.fault("slow-start", None);
+    assert_eq!(run_agent("stop", &env, &[]).code, 0);
+}
