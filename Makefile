@@ -45,8 +45,7 @@ test: deps lint
 	$(CARGO) test --workspace --no-fail-fast
 
 man: build
-	mkdir -p target/man
-	$(TARGET)/axigen-ha man --out target/man
+	$(TARGET)/axigen-ha man --agents $(TARGET) --out target/man
 
 install: build man
 	install -d $(OCF_DIR) $(LIBEXEC_DIR) $(SBIN_DIR) $(BIN_DIR) $(MAN7_DIR) $(MAN8_DIR)
@@ -55,8 +54,10 @@ install: build man
 	install -m 755 $(TARGET)/fence_axigen_ipmi $(SBIN_DIR)/fence_axigen_ipmi
 	install -m 755 $(TARGET)/axigen-ha $(BIN_DIR)/axigen-ha
 	install -m 755 $(TARGET)/axigen-provision $(BIN_DIR)/axigen-provision
-	install -m 644 target/man/*.7 $(MAN7_DIR)/
-	install -m 644 target/man/*.8 $(MAN8_DIR)/ 2>/dev/null || true
+	install -m 755 $(TARGET)/axha-lab-node $(TARGET)/axha-bmc-chassis $(LIBEXEC_DIR)/
+	for f in drbd-fence-peer; do [ ! -f $(TARGET)/$$f ] || install -m 755 $(TARGET)/$$f $(LIBEXEC_DIR)/$$f; done
+	for f in target/man/*.7; do [ ! -f $$f ] || install -m 644 $$f $(MAN7_DIR)/; done
+	for f in target/man/*.8; do [ ! -f $$f ] || install -m 644 $$f $(MAN8_DIR)/; done
 
 demo: deps build
 	$(TARGET)/axigen-ha lab demo
