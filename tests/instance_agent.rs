@@ -10,6 +10,12 @@ use axha_e2e::{wait_for, Cmd, Deadline};
 
 const RECURRING: (&str, &str) = ("OCF_RESKEY_CRM_meta_interval", "10000");
 
+/// Start, and on failure show what the agent said.
+fn started(env: &std::collections::BTreeMap<String, String>) {
+    let r = run_agent("start", env, &[]);
+    assert_eq!(r.code, 0, "start: {r:?}");
+}
+
 fn depth(n: &'static str) -> (&'static str, &'static str) {
     ("OCF_CHECK_LEVEL", n)
 }
@@ -94,9 +100,9 @@ fn two_instances_on_one_node_do_not_confuse_each_other() {
     let mut eb = b.env();
     eb.insert("HA_RSCTMP".into(), a.state_dir.display().to_string());
     let ea = a.env();
-    assert_eq!(run_agent("start", &ea, &[]).code, 0);
+    started(&ea);
     assert_eq!(run_agent("monitor", &eb, &[]).code, 7, "b is not running");
-    assert_eq!(run_agent("start", &eb, &[]).code, 0);
+    started(&eb);
     assert_eq!(run_agent("stop", &ea, &[]).code, 0);
     assert_eq!(run_agent("monitor", &ea, &[RECURRING]).code, 7);
     let mb = run_agent("monitor", &eb, &[RECURRING, depth("10")]);
@@ -108,7 +114,7 @@ fn two_instances_on_one_node_do_not_confuse_each_other() {
 fn hang_is_detected_and_stop_still_works() {
     let inst = SimInstance::new("hang", "127.0.0.1");
     let env = inst.env();
-    assert_eq!(run_agent("start", &env, &[]).code, 0);
+    started(&env);
     inst.fault("hang", Some(""));
     let m = run_agent("monitor", &env, &[RECURRING, timeout("10000")]);
     assert_eq!(m.code, 1, "{m:?}");
@@ -124,7 +130,7 @@ fn hang_is_detected_and_stop_still_works() {
 fn sigstop_hang_is_detected_and_stopped() {
     let inst = SimInstance::new("sigstop", "127.0.0.1");
     let env = inst.env();
-    assert_eq!(run_agent("start", &env, &[]).code, 0);
+    started(&env);
     let pid = inst.recorded_pid().unwrap();
     // Freeze the whole server (supervisor and worker).
     unsafe { libc::kill(-(pid as i32), libc::SIGSTOP) };
@@ -140,7 +146,7 @@ fn sigstop_hang_is_detected_and_stopped() {
 fn server_ignoring_sigterm_is_killed_within_the_stop_timeout() {
     let inst = SimInstance::new("sigterm", "127.0.0.1");
     let env = inst.env();
-    assert_eq!(run_agent("start", &env, &[]).code, 0);
+    started(&env);
     inst.fault("ignore-sigterm", Some(""));
     let pid = inst.recorded_pid().unwrap();
     let stop = run_agent("stop", &env, &[timeout("6000")]);
@@ -157,7 +163,7 @@ fn server_ignoring_sigterm_is_killed_within_the_stop_timeout() {
 fn crashed_supervisor_is_reported_then_cleaned() {
     let inst = SimInstance::new("crash", "127.0.0.1");
     let env = inst.env();
-    assert_eq!(run_agent("start", &env, &[]).code, 0);
+    started(&env);
     let pid = inst.recorded_pid().unwrap();
     unsafe { libc::kill(pid as i32, libc::SIGKILL) };
     wait_for("supervisor gone", Duration::from_secs(5), || {
@@ -213,7 +219,7 @@ fn stale_state_with_a_recycled_pid_is_not_running() {
 fn depth20_login_failures() {
     let inst = SimInstance::new("login", "127.0.0.1");
     let env = inst.env();
-    assert_eq!(run_agent("start", &env, &[]).code, 0);
+    started(&env);
     inst.fault("refuse-logins", Some(""));
     let m = run_agent("monitor", &env, &[RECURRING, depth("20")]);
     assert_eq!(m.code, 1, "{m:?}");
@@ -345,7 +351,7 @@ fn bad_input_gives_the_right_codes() {
 fn stop_finds_a_running_instance_despite_bad_parameters() {
     let inst = SimInstance::new("stopbad", "127.0.0.1");
     let env = inst.env();
-    assert_eq!(run_agent("start", &env, &[]).code, 0);
+    started(&env);
     let pid = inst.recorded_pid().unwrap();
     let stop = run_agent(
         "stop",
@@ -363,7 +369,7 @@ fn stop_finds_a_running_instance_despite_bad_parameters() {
 fn diagnose_reports_without_changing_anything() {
     let inst = SimInstance::new("diag", "127.0.0.1");
     let env = inst.env();
-    assert_eq!(run_agent("start", &env, &[]).code, 0);
+    started(&env);
     let pid = inst.recorded_pid();
     let d = run_agent("diagnose", &env, &[]);
     assert_eq!(d.code, 0, "{d:?}");
@@ -384,7 +390,7 @@ fn diagnose_reports_without_changing_anything() {
 fn worker_crash_is_recovered_by_the_supervisor() {
     let inst = SimInstance::new("worker", "127.0.0.1");
     let env = inst.env();
-    assert_eq!(run_agent("start", &env, &[]).code, 0);
+    started(&env);
     let sup = inst.recorded_pid().unwrap();
     let worker = axha_exec::all_pids()
         .into_iter()

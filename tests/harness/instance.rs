@@ -11,10 +11,31 @@ use crate::{bin, Cmd, Deadline};
 
 static NEXT: AtomicU16 = AtomicU16::new(0);
 
-/// A base port unlikely to clash with another suite or run: from the pid, 8 ports apart.
+/// Ports an instance uses from its base (SMTP .. WebAdmin).
+const PORTS_PER_INSTANCE: u16 = 6;
+
+/// A base port whose six ports are free now on every address: tried from a pseudo-random
+/// start (pid, counter and clock mixed) so parallel suites and runs do not meet.
 pub fn base_port() -> u16 {
-    let n = NEXT.fetch_add(1, Ordering::SeqCst);
-    20_000 + ((std::process::id() as u16 % 1000) * 40 + n * 8) % 40_000
+    let n = NEXT.fetch_add(1, Ordering::SeqCst) as u64;
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.subsec_nanos() as u64)
+        .unwrap_or(0);
+    let mut x = (std::process::id() as u64) << 32 ^ n << 16 ^ nanos;
+    for _ in 0..200 {
+        // xorshift: cheap, good enough to spread candidates
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        let base = 20_000 + (x % 40_000) as u16;
+        let free = (0..PORTS_PER_INSTANCE)
+            .all(|i| std::net::TcpListener::bind(("0.0.0.0", base + i)).is_ok());
+        if free {
+            return base;
+        }
+    }
+    panic!("no free range of {PORTS_PER_INSTANCE} ports found");
 }
 
 /// A temporary directory removed on drop.
