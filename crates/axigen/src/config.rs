@@ -28,6 +28,7 @@
 //! file is parsed, so [`Config::listeners`] cannot fail.
 
 use std::fmt;
+use std::io::Write;
 use std::net::{IpAddr, SocketAddr};
 use std::path::{Path, PathBuf};
 
@@ -324,8 +325,14 @@ impl Config {
             source,
         };
         let tmp = path.with_extension(format!("cfg.tmp.{}", std::process::id()));
-        std::fs::write(&tmp, self.render()).map_err(io)?;
-        std::fs::rename(&tmp, path).map_err(|e| {
+        let written = (|| {
+            let mut f = std::fs::File::create(&tmp)?;
+            f.write_all(self.render().as_bytes())?;
+            // On disk before the rename, so a crash leaves the old file or the whole new one.
+            f.sync_all()?;
+            std::fs::rename(&tmp, path)
+        })();
+        written.map_err(|e| {
             let _ = std::fs::remove_file(&tmp);
             io(e)
         })
