@@ -7,6 +7,7 @@
 //! - [`DrbdAgent`]: the actions, over [`axha_drbd::Drbd`] (every command bounded by the
 //!   action's deadline) and [`axha_ocf::promotion`].
 
+pub mod fence;
 pub mod policy;
 pub mod spec;
 

@@ -1,0 +1,68 @@
+//! `/usr/lib/axigen-ha/drbd-fence-peer`: DRBD's fence-peer and unfence-peer handler (see the
+//! library's `fence` module). DRBD passes the resource in `DRBD_RESOURCE` and the
+//! configuration file in `DRBD_CONF`.
+
+use std::time::Duration;
+
+use clap::Parser;
+
+use axha_agent_drbd::fence::{self, Options, EXIT_FAILED};
+
+/// Resource-level fencing for DRBD through the Pacemaker CIB.
+#[derive(Parser, Debug)]
+#[command(name = "drbd-fence-peer", version)]
+struct Args {
+    /// Remove the constraint this handler placed (after-resync-target / unfence-peer).
+    #[arg(long)]
+    unfence: bool,
+    /// The DRBD resource (default: $DRBD_RESOURCE, set by DRBD).
+    #[arg(long)]
+    resource: Option<String>,
+    /// Seconds for the whole handler, including waiting for an unclean peer to be fenced.
+    #[arg(long, default_value_t = 60)]
+    timeout: u64,
+    /// The promotable clone's id (default: the clone whose primitive has this drbd_resource).
+    #[arg(long)]
+    clone_id: Option<String>,
+    /// This node's cluster name (default: crm_node -n).
+    #[arg(long)]
+    node_name: Option<String>,
+    /// Work on a CIB file instead of the live cluster (as CIB_file does for Pacemaker tools).
+    #[arg(long)]
+    cib_file: Option<String>,
+}
+
+fn main() {
+    let args = match Args::try_parse() {
+        Ok(a) => a,
+        Err(e) => {
+            let _ = e.print();
+            std::process::exit(if e.use_stderr() { EXIT_FAILED } else { 0 });
+        }
+    };
+    let Some(resource) = args
+        .resource
+        .or_else(|| std::env::var("DRBD_RESOURCE").ok())
+        .filter(|r| !r.trim().is_empty())
+    else {
+        eprintln!(
+            "drbd-fence-peer: no resource (DRBD_RESOURCE is not set and --resource not given)"
+        );
+        std::process::exit(EXIT_FAILED);
+    };
+    if args.timeout == 0 {
+        eprintln!("drbd-fence-peer: --timeout must be at least 1 second");
+        std::process::exit(EXIT_FAILED);
+    }
+    let opts = Options {
+        resource,
+        unfence: args.unfence,
+        timeout: Duration::from_secs(args.timeout),
+        clone_id: args.clone_id,
+        node_name: args.node_name,
+        cib_file: args.cib_file.or_else(|| std::env::var("CIB_file").ok()),
+        drbd_conf: std::env::var("DRBD_CONF").ok().filter(|c| !c.is_empty()),
+    };
+    let mut log = |m: &str| eprintln!("drbd-fence-peer: {m}");
+    std::process::exit(fence::run(&opts, &mut log));
+}
