@@ -16,6 +16,9 @@ use axha_e2e::drbdvm::{Assets, Overlay, ShOut, Vm, VmPair};
 const AGENT: &str = "/usr/lib/ocf/resource.d/axigen/drbd";
 const INSTANCE: &str = "drbd_r0:0";
 const SCORE_FILE: &str = "/run/crm-attr/master-drbd_r0";
+const FENCE: &str = "/usr/lib/axigen-ha/drbd-fence-peer";
+const CIB: &str = "/etc/axha-cib.xml";
+const FENCE_ID: &str = "drbd-fence-by-handler-r0-mail-drbd";
 
 fn fixtures() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/drbd")
@@ -31,6 +34,14 @@ fn overlay(pair_dir: &Path) -> Overlay {
     o.host_file(Path::new("/usr/sbin/crm_master"), "/usr/sbin/crm_master");
     o.symlink("/usr/bin/getopt", "/bin/busybox");
     o.dir("/run/resource-agents");
+    // Resource-level fencing: DRBD runs the handler through /sbin/drbdadm (the kernel's
+    // usermode helper path); the handler edits a CIB file with Pacemaker's cibadmin.
+    o.host_binary_stripped(&axha_e2e::bin("drbd-fence-peer"), FENCE, pair_dir);
+    o.host_file(Path::new("/usr/sbin/cibadmin"), "/usr/sbin/cibadmin");
+    o.host_tree(Path::new("/usr/share/pacemaker"), "/usr/share/pacemaker");
+    o.symlink("/sbin/drbdadm", "/usr/sbin/drbdadm");
+    o.host_file(&fixtures().join("r0.res"), "/etc/drbd.d/r0.res");
+    o.host_file(&fixtures().join("cib.xml"), CIB);
     // ocf-tester checks the agent's permissions as user nobody.
     o.file(
         "/etc/passwd",
@@ -292,25 +303,61 @@ fn drbd84_agent_scenarios() {
         steps.done("benchmark monitor vs ocf:linbit:drbd");
     }
 
-    // Peer lost while Primary: node1 stays Primary and says so; its score drops to "alone".
+    // Peer lost while Primary: node1 stays Primary and says so; DRBD runs the fence-peer
+    // handler, which bans promotion everywhere but node1 in the CIB; the score drops to "alone".
     expect_rc(pair.vm(1), "start", 0, 0);
     wait_uptodate_both(pair.vm(1));
     expect_rc(pair.vm(1), "promote", 0, 0);
     pair.vm(2).kill();
     pair.vm(1).wait_until(
-        "node1 to notice the peer is gone",
-        "drbdadm cstate r0",
+        "node1 to fence the lost peer",
+        "drbdsetup events2 --now r0",
         Duration::from_secs(60),
-        |s| s.trim() != "Connected",
+        |s| s.contains("peer-disk:Outdated"),
     );
+    let cib = pair.vm(1).ok(&format!("cat {CIB}"));
+    assert!(
+        cib.contains(&format!(
+            "<rsc_location id=\"{FENCE_ID}\" rsc=\"mail-drbd\">"
+        )),
+        "{cib}"
+    );
+    assert!(cib.contains("operation=\"ne\" value=\"node1\""), "{cib}");
     expect_rc(pair.vm(1), "monitor", 20_000, 8);
     assert_eq!(score(pair.vm(1)), "10");
     pair.vm(1)
         .ok("dd if=/dev/urandom of=/dev/drbd0 bs=1M count=1 oflag=direct 2>/dev/null");
+    steps.done("peer lost while Primary: fence-peer handler placed the constraint, peer Outdated, monitor 8, score 10");
+
+    // The peer comes back: it resyncs from node1, and DRBD's after-resync-target handler on it
+    // removes the handler's constraint (the guests have no shared CIB: node2 gets node1's copy).
+    pair.restart(2);
+    let cib_line = cib.replace('\n', " ");
+    pair.vm(2)
+        .ok(&format!("cat > {CIB} <<'AXHA_EOF'\n{cib_line}\nAXHA_EOF"));
+    expect_rc(pair.vm(2), "start", 0, 0);
+    wait_uptodate_both(pair.vm(2));
+    pair.vm(2).wait_until(
+        "unfence after resync",
+        &format!("cat {CIB}"),
+        Duration::from_secs(30),
+        |s| !s.contains(FENCE_ID),
+    );
+    let cib2 = pair.vm(2).ok(&format!("cat {CIB}"));
+    assert!(
+        cib2.contains("admin-prefers-node1"),
+        "only the handler's constraint goes: {cib2}"
+    );
+    expect_rc(pair.vm(2), "monitor", 30_000, 0);
+    assert_eq!(score(pair.vm(2)), "10000");
+    steps.done("peer back: resync, after-resync-target removed only the handler's constraint");
+
     expect_rc(pair.vm(1), "demote", 0, 0);
-    expect_rc(pair.vm(1), "stop", 0, 0);
-    expect_rc(pair.vm(1), "monitor", 0, 7);
-    steps.done("peer lost while Primary: monitor 8, score 10, writes continue; demote+stop clean");
+    for n in [1, 2] {
+        expect_rc(pair.vm(n), "stop", 0, 0);
+        expect_rc(pair.vm(n), "monitor", 0, 7);
+    }
+    steps.done("demote and stop both: probes 7");
 }
 
 /// Monitor cost of ocf:axigen:drbd against ocf:linbit:drbd on the same running resource.

@@ -318,6 +318,32 @@ impl Overlay {
         self.file(guest_path, mode, data)
     }
 
+    /// Copy a host directory tree (regular files and symlinks) to `guest_dir`.
+    pub fn host_tree(&mut self, host_dir: &Path, guest_dir: &str) -> &mut Self {
+        let entries =
+            fs::read_dir(host_dir).unwrap_or_else(|e| panic!("{}: {e}", host_dir.display()));
+        for e in entries.flatten() {
+            let path = e.path();
+            let guest = format!("{guest_dir}/{}", e.file_name().to_string_lossy());
+            let Ok(meta) = fs::symlink_metadata(&path) else {
+                continue;
+            };
+            if meta.file_type().is_symlink() {
+                if let Ok(t) = fs::read_link(&path) {
+                    self.symlink(&guest, &t.to_string_lossy());
+                }
+            } else if meta.is_dir() {
+                self.dir(&guest);
+                self.host_tree(&path, &guest);
+            } else if meta.is_file() {
+                let data =
+                    fs::read(&path).unwrap_or_else(|e| panic!("read {}: {e}", path.display()));
+                self.file(&guest, meta.permissions().mode() & 0o7777, data);
+            }
+        }
+        self
+    }
+
     /// Copy an ELF binary with its debug information stripped (the debug builds are large and
     /// every byte is copied into guest memory at boot).
     pub fn host_binary_stripped(
