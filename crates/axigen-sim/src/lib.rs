@@ -8,7 +8,9 @@
 //!   as root), writes `DIR/run/axigen.pid`, and starts a worker ([`worker`]: the same binary
 //!   re-executed with the hidden flag `--worker`) that inherits the listening sockets, so a
 //!   worker restart keeps the ports. Without `--foreground` the launching command returns
-//!   once the supervisor runs and has bound its ports (exit 1 with the reason otherwise).
+//!   once the supervisor runs and has bound its ports (exit 1 with the reason otherwise; with
+//!   the `slow-start` fault, as soon as the supervisor runs). Axigen's `-C/--configfile` and
+//!   `-P/--pidfile` are understood; `status` and `stop` subcommands help demos.
 //! - the listeners of `axigen.cfg` with SMTP, IMAP and POP3 greetings and a minimal
 //!   QUIT/LOGOUT/NOOP/CAPABILITY dialogue, a tiny HTTP answer on WebMail/WebAdmin, and the
 //!   CLI dialogue ([`session`]) with domains and accounts persisted under `DIR/domains`

@@ -42,7 +42,8 @@ pub struct StartOptions {
 
 /// Start the server. With `foreground`, returns when the supervisor stops. Without, returns in
 /// the launching process once the daemonized supervisor has bound its listeners (or failed:
-/// its reason is the error), and in the supervisor itself when it stops.
+/// its reason is the error; or, under the `slow-start` fault, once it runs), and in the
+/// supervisor itself when it stops.
 pub fn start(opts: &StartOptions) -> Result<(), SimError> {
     let workdir = Workdir::new(&opts.workdir)?.with_pid_file(opts.pid_file.as_deref());
     let cfg_path = match &opts.config {
