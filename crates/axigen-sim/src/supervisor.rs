@@ -497,3 +497,23 @@ fn spawn_worker(workdir: &Workdir, listeners: &[(Service, TcpListener)]) -> std:
     }
     c.spawn()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn running_pid_ignores_garbage_and_other_programs() {
+        let d = std::env::temp_dir().join(format!("axsim-sup-{}", std::process::id()));
+        let w = Workdir::new(&d).unwrap();
+        w.create_layout().unwrap();
+        assert_eq!(running_pid(&w), None, "no pid file");
+        for text in ["garbage\n", "", "1\n", &format!("{}\n", std::process::id())] {
+            std::fs::write(w.pid_path(), text).unwrap();
+            assert_eq!(running_pid(&w), None, "{text:?}");
+            assert!(check_not_running(&w).is_ok());
+        }
+        assert!(!stop(&w, &Deadline::after(Duration::from_secs(1))).unwrap());
+        std::fs::remove_dir_all(&d).unwrap();
+    }
+}
