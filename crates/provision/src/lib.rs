@@ -1,1 +1,17 @@
-//! axigen-provision: the provisioning service and CLI (in progress).
+//! axigen-provision: places new Axigen accounts on back-end service instances by one of four
+//! policies (random, weighted random, least used, domain based), creates them on the chosen
+//! back-end through its CLI and records them in the LDAP location directory that front-end
+//! proxies route by.
+//!
+//! - [`service::Provisioner`]: the operations, each keeping directory and back-ends in step;
+//! - [`store::AxigenStore`]: the back-end side (Axigen CLI sessions);
+//! - [`import`]: resumable CSV bulk import;
+//! - [`http`]: the JSON API; [`cli`]: the command line; [`config`]: the configuration file.
+
+pub mod cli;
+pub mod config;
+pub mod error;
+pub mod http;
+pub mod import;
+pub mod service;
+pub mod store;

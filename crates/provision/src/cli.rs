@@ -1,0 +1,413 @@
+//! The command line: turns arguments into a configuration and calls the service.
+
+use std::io::IsTerminal;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::{anyhow, Context};
+use axha_directory::placement::SplitMix64;
+use axha_directory::{Directory, Policy, Secret};
+use clap::{Parser, Subcommand};
+
+use crate::config::Config;
+use crate::error::ProvisionError;
+use crate::import::{self, Progress};
+use crate::service::Provisioner;
+use crate::store::AxigenStore;
+
+#[derive(Parser)]
+#[command(
+    name = "axigen-provision",
+    version,
+    about = "Place Axigen accounts on back-ends and record them in the LDAP location directory"
+)]
+pub struct Cli {
+    /// Configuration file (TOML).
+    #[arg(short, long, default_value = "/etc/axigen-provision/provision.toml")]
+    pub config: PathBuf,
+    /// Seed of the random placement policies (overrides service.seed).
+    #[arg(long)]
+    pub seed: Option<u64>,
+    /// Print results as JSON.
+    #[arg(long)]
+    pub json: bool,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Subcommand)]
+pub enum Command {
+    /// Create the directory's containers under the base DN.
+    Init,
+    /// The back-end registry.
+    #[command(subcommand)]
+    Backend(BackendCmd),
+    /// Domains.
+    #[command(subcommand)]
+    Domain(DomainCmd),
+    /// Accounts.
+    #[command(subcommand)]
+    Account(AccountCmd),
+    /// Create the accounts of a CSV file (address,password per row); resumable.
+    Import { file: PathBuf },
+    /// Recount accounts per back-end and fix the counters; optionally compare with the
+    /// back-ends themselves.
+    Reconcile {
+        #[arg(long)]
+        check_backends: bool,
+    },
+    /// Run the HTTP JSON API.
+    Serve {
+        #[arg(long)]
+        listen: Option<String>,
+        #[arg(long)]
+        workers: Option<usize>,
+    },
+}
+
+#[derive(Subcommand)]
+pub enum BackendCmd {
+    Add {
+        name: String,
+        /// HOST:PORT of its Axigen CLI.
+        #[arg(long)]
+        cli: String,
+        /// The mailHost value front-ends route to.
+        #[arg(long)]
+        mail_host: String,
+        #[arg(long, default_value_t = 1)]
+        weight: u32,
+        #[arg(long)]
+        disabled: bool,
+    },
+    List,
+    Set {
+        name: String,
+        #[arg(long, conflicts_with = "disable")]
+        enable: bool,
+        #[arg(long)]
+        disable: bool,
+        #[arg(long)]
+        weight: Option<u32>,
+    },
+}
+
+#[derive(Subcommand)]
+pub enum DomainCmd {
+    Create {
+        name: String,
+        #[arg(long)]
+        policy: Option<Policy>,
+        #[arg(long)]
+        home: Option<String>,
+    },
+    Delete {
+        name: String,
+    },
+    Show {
+        name: String,
+    },
+    List,
+}
+
+#[derive(Subcommand)]
+pub enum AccountCmd {
+    /// Create an account; the password is read from --password-file or the first line of
+    /// standard input (never from the command line).
+    Create {
+        address: String,
+        #[arg(long)]
+        password_file: Option<PathBuf>,
+    },
+    Delete {
+        address: String,
+    },
+    Show {
+        address: String,
+    },
+}
+
+/// An error with the exit code it should end the process with.
+pub struct Exit {
+    pub code: i32,
+    pub error: anyhow::Error,
+}
+
+impl From<ProvisionError> for Exit {
+    fn from(e: ProvisionError) -> Self {
+        Exit {
+            code: e.kind.exit_code(),
+            error: anyhow!(e.message),
+        }
+    }
+}
+
+impl From<anyhow::Error> for Exit {
+    fn from(error: anyhow::Error) -> Self {
+        Exit { code: 1, error }
+    }
+}
+
+/// Build a provisioner from the configuration (one per worker).
+pub fn provisioner(cfg: &Config, seed: Option<u64>) -> Result<Provisioner, ProvisionError> {
+    let settings = cfg.ldap_settings()?;
+    let dir = Directory::connect(&settings)?;
+    let postmaster = cfg
+        .axigen
+        .postmaster_password_file
+        .as_deref()
+        .map(Secret::from_file)
+        .transpose()
+        .map_err(ProvisionError::from)?;
+    let store = AxigenStore::new(
+        cfg.axigen.admin_user.clone(),
+        cfg.axigen.password_dir.clone(),
+        postmaster,
+        Duration::from_secs(cfg.axigen.timeout_secs.max(1)),
+    );
+    let rng = match seed.or(cfg.service.seed) {
+        Some(s) => SplitMix64::new(s),
+        None => SplitMix64::from_entropy(),
+    };
+    Ok(Provisioner::new(
+        dir,
+        store,
+        rng,
+        cfg.service.default_policy,
+    ))
+}
+
+struct Bar(Option<indicatif::ProgressBar>);
+
+impl Progress for Bar {
+    fn start(&mut self, total: u64, done: u64) {
+        if std::io::stderr().is_terminal() {
+            let b = indicatif::ProgressBar::new(total);
+            if let Ok(style) = indicatif::ProgressStyle::with_template(
+                "{bar:40} {pos}/{len} rows  {per_sec}  eta {eta}  {msg}",
+            ) {
+                b.set_style(style);
+            }
+            b.set_position(done);
+            self.0 = Some(b);
+        }
+    }
+    fn row(&mut self, done: u64, failed: u64) {
+        if let Some(b) = &self.0 {
+            b.set_position(done);
+            if failed > 0 {
+                b.set_message(format!("{failed} failed"));
+            }
+        }
+    }
+    fn finish(&mut self) {
+        if let Some(b) = self.0.take() {
+            b.finish_and_clear();
+        }
+    }
+}
+
+fn print(json: bool, value: serde_json::Value, text: impl FnOnce() -> String) {
+    if json {
+        println!("{value}");
+    } else {
+        print!("{}", text());
+    }
+}
+
+fn read_password(file: Option<&PathBuf>) -> Result<String, Exit> {
+    match file {
+        Some(p) => Ok(Secret::from_file(p)
+            .map_err(ProvisionError::from)?
+            .expose()
+            .to_string()),
+        None => {
+            let mut line = String::new();
+            std::io::stdin()
+                .read_line(&mut line)
+                .context("reading the password from standard input")?;
+            let pw = line.trim_end_matches(['\r', '\n']).to_string();
+            if pw.is_empty() {
+                return Err(
+                    anyhow!("no password on standard input (or use --password-file)").into(),
+                );
+            }
+            Ok(pw)
+        }
+    }
+}
+
+/// Run the command line; returns the process exit code.
+pub fn run(cli: Cli) -> Result<i32, Exit> {
+    let cfg = Config::read(&cli.config)?;
+    let json = cli.json;
+    if let Command::Serve { listen, workers } = &cli.command {
+        let token = cfg.token()?.ok_or_else(|| {
+            anyhow!("serve needs service.token_file: the API never runs without a token")
+        })?;
+        let listen = listen.clone().unwrap_or(cfg.service.listen.clone());
+        let workers = workers.unwrap_or(cfg.service.workers).clamp(1, 256);
+        let base_seed = cli.seed.or(cfg.service.seed);
+        let cfg2 = cfg.clone();
+        let connect = Arc::new(move |i: usize| {
+            provisioner(&cfg2, base_seed.map(|s| s.wrapping_add(i as u64)))
+        });
+        crate::http::serve(&listen, workers, token, connect)?;
+        return Ok(0);
+    }
+    let mut p = provisioner(&cfg, cli.seed)?;
+    match cli.command {
+        Command::Init => {
+            p.dir.init_tree().map_err(ProvisionError::from)?;
+            print(
+                json,
+                serde_json::json!({"initialized": p.dir.base_dn()}),
+                || format!("directory initialised under {}\n", p.dir.base_dn()),
+            );
+        }
+        Command::Backend(BackendCmd::Add {
+            name,
+            cli: addr,
+            mail_host,
+            weight,
+            disabled,
+        }) => {
+            let b = p.add_backend(&name, &addr, &mail_host, weight, !disabled)?;
+            print(json, serde_json::json!(b), || {
+                format!("back-end {} added\n", b.name)
+            });
+        }
+        Command::Backend(BackendCmd::List) => {
+            let bs = p.backends()?;
+            print(json, serde_json::json!(bs), || {
+                let mut s = format!(
+                    "{:<16} {:<22} {:<28} {:>7} {:>8} {:>10}\n",
+                    "NAME", "CLI", "MAILHOST", "WEIGHT", "ENABLED", "ACCOUNTS"
+                );
+                for b in &bs {
+                    s.push_str(&format!(
+                        "{:<16} {:<22} {:<28} {:>7} {:>8} {:>10}\n",
+                        b.name, b.cli_address, b.mail_host, b.weight, b.enabled, b.account_count
+                    ));
+                }
+                s
+            });
+        }
+        Command::Backend(BackendCmd::Set {
+            name,
+            enable,
+            disable,
+            weight,
+        }) => {
+            let enabled = if enable {
+                Some(true)
+            } else if disable {
+                Some(false)
+            } else {
+                None
+            };
+            let b = p.update_backend(&name, enabled, weight)?;
+            print(json, serde_json::json!(b), || {
+                format!("back-end {} updated\n", b.name)
+            });
+        }
+        Command::Domain(DomainCmd::Create { name, policy, home }) => {
+            let d = p.create_domain(&name, policy, home.as_deref())?;
+            print(json, serde_json::json!(d), || {
+                format!("domain {} created ({})\n", d.name, d.policy)
+            });
+        }
+        Command::Domain(DomainCmd::Delete { name }) => {
+            p.delete_domain(&name)?;
+            print(json, serde_json::json!({"deleted": name}), || {
+                format!("domain {name} deleted\n")
+            });
+        }
+        Command::Domain(DomainCmd::Show { name }) => {
+            let d = p.domain(&name)?;
+            print(json, serde_json::json!(d), || {
+                format!(
+                    "{} policy={} home={}\n",
+                    d.name,
+                    d.policy,
+                    d.home.as_deref().unwrap_or("-")
+                )
+            });
+        }
+        Command::Domain(DomainCmd::List) => {
+            let ds = p.domains()?;
+            print(json, serde_json::json!(ds), || {
+                ds.iter()
+                    .map(|d| {
+                        format!(
+                            "{} {} {}\n",
+                            d.name,
+                            d.policy,
+                            d.home.as_deref().unwrap_or("-")
+                        )
+                    })
+                    .collect()
+            });
+        }
+        Command::Account(AccountCmd::Create {
+            address,
+            password_file,
+        }) => {
+            let pw = read_password(password_file.as_ref())?;
+            let a = p.create_account(&address, &pw)?;
+            print(json, serde_json::json!(a), || {
+                format!("{} placed on {} ({})\n", a.address, a.backend, a.mail_host)
+            });
+        }
+        Command::Account(AccountCmd::Delete { address }) => {
+            let a = p.delete_account(&address)?;
+            print(json, serde_json::json!(a), || {
+                format!("{} deleted from {}\n", a.address, a.backend)
+            });
+        }
+        Command::Account(AccountCmd::Show { address }) => {
+            let a = p.account(&address)?;
+            print(json, serde_json::json!(a), || {
+                format!("{} on {} mailHost={}\n", a.address, a.backend, a.mail_host)
+            });
+        }
+        Command::Import { file } => {
+            let mut bar = Bar(None);
+            let s = import::import(&mut p, &file, &mut bar)?;
+            print(json, serde_json::json!(s), || import::render_summary(&s));
+            if s.stopped.is_some() {
+                return Ok(crate::error::Kind::DirectoryUnavailable.exit_code());
+            }
+            return Ok(if s.failed > 0 { 1 } else { 0 });
+        }
+        Command::Reconcile { check_backends } => {
+            let r = p.reconcile(check_backends)?;
+            let clean = r.entries_without_account.is_empty()
+                && r.accounts_without_entry.is_empty()
+                && r.unreachable.is_empty();
+            print(json, serde_json::json!(r), || {
+                let mut s = String::new();
+                for (b, was, now) in &r.counters_fixed {
+                    s.push_str(&format!("counter of {b}: {was} -> {now}\n"));
+                }
+                for (a, b) in &r.entries_without_account {
+                    s.push_str(&format!("entry without account: {a} (back-end {b})\n"));
+                }
+                for (a, b) in &r.accounts_without_entry {
+                    s.push_str(&format!("account without entry: {a} on back-end {b}\n"));
+                }
+                for (b, e) in &r.unreachable {
+                    s.push_str(&format!("could not check back-end {b}: {e}\n"));
+                }
+                if s.is_empty() {
+                    s.push_str("directory and back-ends agree\n");
+                }
+                s
+            });
+            return Ok(if clean { 0 } else { 1 });
+        }
+        Command::Serve { .. } => unreachable!("handled above"),
+    }
+    Ok(0)
+}

@@ -1,0 +1,197 @@
+//! The configuration file (TOML). Secrets are never in it: it names the files that hold them.
+//!
+//! ```toml
+//! [ldap]
+//! url = "ldaps://ldap.example.com"      # or ldap://...; starttls = true to upgrade
+//! ca_file = "/etc/axigen-provision/ca.pem"
+//! bind_dn = "cn=provision,dc=example,dc=com"
+//! bind_password_file = "/etc/axigen-provision/ldap.pw"
+//! base_dn = "ou=mail,dc=example,dc=com"
+//!
+//! [axigen]
+//! admin_user = "admin"
+//! password_dir = "/etc/axigen-provision/backends"   # one file per back-end, named after it
+//! postmaster_password_file = "/etc/axigen-provision/postmaster.pw"
+//!
+//! [service]
+//! listen = "127.0.0.1:8080"
+//! token_file = "/etc/axigen-provision/token"
+//! default_policy = "least-used"
+//! ```
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use axha_directory::{LdapSettings, Policy, Secret};
+use serde::Deserialize;
+
+use crate::error::{Kind, ProvisionError};
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    pub ldap: LdapSection,
+    #[serde(default)]
+    pub axigen: AxigenSection,
+    #[serde(default)]
+    pub service: ServiceSection,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LdapSection {
+    pub url: String,
+    #[serde(default)]
+    pub starttls: bool,
+    pub ca_file: Option<PathBuf>,
+    pub bind_dn: Option<String>,
+    pub bind_password_file: Option<PathBuf>,
+    pub base_dn: String,
+    #[serde(default = "default_timeout")]
+    pub timeout_secs: u64,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AxigenSection {
+    #[serde(default = "default_admin")]
+    pub admin_user: String,
+    /// Directory with one file per back-end (named like the back-end) holding its admin
+    /// password.
+    pub password_dir: Option<PathBuf>,
+    /// Postmaster password for domains this service creates.
+    pub postmaster_password_file: Option<PathBuf>,
+    #[serde(default = "default_timeout")]
+    pub timeout_secs: u64,
+}
+
+impl Default for AxigenSection {
+    fn default() -> Self {
+        AxigenSection {
+            admin_user: default_admin(),
+            password_dir: None,
+            postmaster_password_file: None,
+            timeout_secs: default_timeout(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ServiceSection {
+    #[serde(default = "default_listen")]
+    pub listen: String,
+    pub token_file: Option<PathBuf>,
+    #[serde(default = "default_policy")]
+    pub default_policy: Policy,
+    #[serde(default = "default_workers")]
+    pub workers: usize,
+    /// Fixed seed of the random policies (reproducible distributions); random when absent.
+    pub seed: Option<u64>,
+}
+
+impl Default for ServiceSection {
+    fn default() -> Self {
+        ServiceSection {
+            listen: default_listen(),
+            token_file: None,
+            default_policy: default_policy(),
+            workers: default_workers(),
+            seed: None,
+        }
+    }
+}
+
+fn default_timeout() -> u64 {
+    10
+}
+fn default_admin() -> String {
+    "admin".into()
+}
+fn default_listen() -> String {
+    "127.0.0.1:8080".into()
+}
+fn default_policy() -> Policy {
+    Policy::LeastUsed
+}
+fn default_workers() -> usize {
+    4
+}
+
+fn bad(msg: String) -> ProvisionError {
+    ProvisionError::new(Kind::Invalid, msg)
+}
+
+impl Config {
+    pub fn parse(text: &str) -> Result<Config, ProvisionError> {
+        let c: Config = toml::from_str(text).map_err(|e| bad(format!("configuration: {e}")))?;
+        if c.service.workers == 0 || c.service.workers > 256 {
+            return Err(bad("configuration: service.workers must be 1 to 256".into()));
+        }
+        Ok(c)
+    }
+
+    pub fn read(path: &Path) -> Result<Config, ProvisionError> {
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| bad(format!("configuration file {}: {e}", path.display())))?;
+        Config::parse(&text).map_err(|e| bad(format!("{}: {}", path.display(), e.message)))
+    }
+
+    /// LDAP settings with the bind password read from its file.
+    pub fn ldap_settings(&self) -> Result<LdapSettings, ProvisionError> {
+        let l = &self.ldap;
+        let mut s = LdapSettings::new(&l.url, &l.base_dn);
+        s.starttls = l.starttls;
+        s.ca_file = l.ca_file.clone();
+        s.bind_dn = l.bind_dn.clone();
+        s.timeout = Duration::from_secs(l.timeout_secs.max(1));
+        if let Some(p) = &l.bind_password_file {
+            s.bind_password = Some(Secret::from_file(p).map_err(|e| bad(e.to_string()))?);
+        }
+        Ok(s)
+    }
+
+    pub fn token(&self) -> Result<Option<Secret>, ProvisionError> {
+        self.service
+            .token_file
+            .as_deref()
+            .map(|p| Secret::from_file(p).map_err(|e| bad(e.to_string())))
+            .transpose()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn minimal_and_full() {
+        let c = Config::parse("[ldap]\nurl = \"ldap://h\"\nbase_dn = \"ou=m,dc=x\"\n").unwrap();
+        assert_eq!(c.service.default_policy, Policy::LeastUsed);
+        assert_eq!(c.axigen.admin_user, "admin");
+        let c = Config::parse(
+            "[ldap]\nurl = \"ldap://h\"\nbase_dn = \"b\"\nstarttls = true\n\
+             [service]\ndefault_policy = \"weighted-random\"\nseed = 7\n",
+        )
+        .unwrap();
+        assert_eq!(c.service.default_policy, Policy::WeightedRandom);
+        assert_eq!(c.service.seed, Some(7));
+    }
+
+    #[test]
+    fn errors_are_clear() {
+        let e = Config::parse("[ldap]\nurl = \"x\"\n")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("base_dn"), "{e}");
+        let e = Config::parse("[ldap]\nurl=\"x\"\nbase_dn=\"b\"\nbind_password=\"p\"\n")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("bind_password"), "secrets only from files: {e}");
+        let e =
+            Config::parse("[ldap]\nurl=\"x\"\nbase_dn=\"b\"\n[service]\ndefault_policy=\"rr\"\n")
+                .unwrap_err()
+                .to_string();
+        assert!(e.contains("rr"), "{e}");
+    }
+}

@@ -1,0 +1,310 @@
+//! Bulk import from CSV: `address,password` per row (a header row `address,...` is skipped).
+//!
+//! Resumable: the number of the last row dealt with is kept in `<FILE>.progress` after each
+//! row; a new run starts after it, and rows already in the directory count as present, so a
+//! rerun never creates anything twice. A failed row is never dropped silently: it is written
+//! to `<FILE>.rejected.csv` (row number, address, error) and counted in the summary. When the
+//! directory becomes unreachable the import stops at that row (nothing of it is left behind)
+//! and says how to resume.
+
+use std::collections::BTreeMap;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use serde::Serialize;
+
+use crate::error::{Kind, ProvisionError};
+use crate::service::Provisioner;
+
+/// A row longer than this is refused whole (no field of a valid row comes near it).
+pub const MAX_ROW_BYTES: usize = 4096;
+/// How many rows reuse one read of the back-end registry.
+const REGISTRY_REFRESH_ROWS: u32 = 200;
+
+/// The closing figures of an import.
+#[derive(Debug, Clone, Serialize, Default)]
+pub struct ImportSummary {
+    pub rows: u64,
+    pub created: u64,
+    /// Already in the directory (a rerun, or provisioned before).
+    pub present: u64,
+    pub failed: u64,
+    /// Skipped because an earlier run dealt with them.
+    pub resumed_after: u64,
+    pub per_backend: BTreeMap<String, u64>,
+    pub seconds: f64,
+    /// Set when the import stopped early (the directory went away).
+    pub stopped: Option<String>,
+    pub rejected_file: Option<PathBuf>,
+}
+
+impl ImportSummary {
+    pub fn rate(&self) -> f64 {
+        if self.seconds > 0.0 {
+            self.created as f64 / self.seconds
+        } else {
+            0.0
+        }
+    }
+}
+
+/// Progress reporting (a progress bar on a terminal, nothing otherwise).
+pub trait Progress {
+    fn start(&mut self, total_rows: u64, already_done: u64);
+    fn row(&mut self, done: u64, failed: u64);
+    fn finish(&mut self);
+}
+
+/// No progress output.
+pub struct Quiet;
+impl Progress for Quiet {
+    fn start(&mut self, _: u64, _: u64) {}
+    fn row(&mut self, _: u64, _: u64) {}
+    fn finish(&mut self) {}
+}
+
+pub fn progress_file(csv: &Path) -> PathBuf {
+    let mut s = csv.as_os_str().to_owned();
+    s.push(".progress");
+    PathBuf::from(s)
+}
+
+pub fn rejected_file(csv: &Path) -> PathBuf {
+    let mut s = csv.as_os_str().to_owned();
+    s.push(".rejected.csv");
+    PathBuf::from(s)
+}
+
+fn io_err(what: &str, path: &Path, e: impl std::fmt::Display) -> ProvisionError {
+    ProvisionError::new(Kind::Invalid, format!("{what} {}: {e}", path.display()))
+}
+
+fn read_done(path: &Path) -> Result<u64, ProvisionError> {
+    match std::fs::read_to_string(path) {
+        Ok(s) => s
+            .trim()
+            .parse()
+            .map_err(|_| io_err("unreadable progress file", path, format!("{:?}", s.trim()))),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(0),
+        Err(e) => Err(io_err("progress file", path, e)),
+    }
+}
+
+fn write_done(path: &Path, row: u64) -> Result<(), ProvisionError> {
+    // Write then rename: a crash leaves the old or the new number, never a torn one.
+    let tmp = path.with_extension("progress.tmp");
+    std::fs::write(&tmp, format!("{row}\n")).map_err(|e| io_err("progress file", &tmp, e))?;
+    std::fs::rename(&tmp, path).map_err(|e| io_err("progress file", path, e))
+}
+
+/// One CSV row turned into its two fields, or why not.
+fn fields(rec: &csv::ByteRecord) -> Result<(String, String), String> {
+    let bytes: usize = rec.iter().map(|f| f.len()).sum();
+    if bytes > MAX_ROW_BYTES {
+        return Err(format!("row longer than {MAX_ROW_BYTES} bytes"));
+    }
+    if rec.len() != 2 {
+        return Err(format!(
+            "expected 2 fields (address,password), found {}",
+            rec.len()
+        ));
+    }
+    let addr = std::str::from_utf8(&rec[0]).map_err(|_| "address is not UTF-8".to_string())?;
+    let pw = std::str::from_utf8(&rec[1]).map_err(|_| "password is not UTF-8".to_string())?;
+    Ok((addr.trim().to_string(), pw.to_string()))
+}
+
+fn csv_escape(s: &str) -> String {
+    if s.contains([',', '"', '\n', '\r']) {
+        format!("\"{}\"", s.replace('"', "\"\""))
+    } else {
+        s.to_string()
+    }
+}
+
+/// Import `csv_path`. Returns the summary; `summary.stopped` is set when it had to stop.
+pub fn import(
+    p: &mut Provisioner,
+    csv_path: &Path,
+    progress: &mut dyn Progress,
+) -> Result<ImportSummary, ProvisionError> {
+    let start = Instant::now();
+    let total = count_rows(csv_path)?;
+    let progress_path = progress_file(csv_path);
+    let done_before = read_done(&progress_path)?;
+    let rejected_path = rejected_file(csv_path);
+    let mut rejected: Option<std::fs::File> = None;
+    let mut s = ImportSummary {
+        resumed_after: done_before,
+        ..Default::default()
+    };
+    let mut rdr = csv::ReaderBuilder::new()
+        .has_headers(false)
+        .flexible(true)
+        .from_path(csv_path)
+        .map_err(|e| io_err("cannot read", csv_path, e))?;
+    p.cache_backends(REGISTRY_REFRESH_ROWS);
+    progress.start(total, done_before);
+    let mut reject =
+        |s: &mut ImportSummary, row: u64, addr: &str, why: &str| -> Result<(), ProvisionError> {
+            s.failed += 1;
+            if rejected.is_none() {
+                let f = std::fs::OpenOptions::new()
+                    .create(true)
+                    .append(true)
+                    .open(&rejected_path)
+                    .map_err(|e| io_err("rejected-rows file", &rejected_path, e))?;
+                rejected = Some(f);
+                s.rejected_file = Some(rejected_path.clone());
+            }
+            let f = rejected.as_mut().expect("opened above");
+            writeln!(f, "{row},{},{}", csv_escape(addr), csv_escape(why))
+                .map_err(|e| io_err("rejected-rows file", &rejected_path, e))
+        };
+    let mut rec = csv::ByteRecord::new();
+    let mut row: u64 = 0;
+    loop {
+        match rdr.read_byte_record(&mut rec) {
+            Ok(false) => break,
+            Ok(true) => {}
+            Err(e) => {
+                row += 1;
+                if row > done_before {
+                    reject(&mut s, row, "", &format!("malformed CSV: {e}"))?;
+                    s.rows += 1;
+                    write_done(&progress_path, row)?;
+                }
+                continue;
+            }
+        }
+        row += 1;
+        if row <= done_before {
+            continue;
+        }
+        if row == 1
+            && rec
+                .get(0)
+                .is_some_and(|f| f.eq_ignore_ascii_case(b"address"))
+        {
+            write_done(&progress_path, row)?;
+            continue;
+        }
+        s.rows += 1;
+        match fields(&rec) {
+            Err(why) => {
+                let shown = rec
+                    .get(0)
+                    .map(|f| String::from_utf8_lossy(&f[..f.len().min(80)]).into_owned())
+                    .unwrap_or_default();
+                reject(&mut s, row, &shown, &why)?;
+            }
+            Ok((addr, pw)) => match p.create_account(&addr, &pw) {
+                Ok(placed) => {
+                    s.created += 1;
+                    *s.per_backend.entry(placed.backend).or_default() += 1;
+                }
+                Err(e) if e.kind == Kind::Duplicate => s.present += 1,
+                Err(e) if e.kind == Kind::DirectoryUnavailable => {
+                    s.rows -= 1;
+                    s.stopped = Some(format!(
+                        "stopped at row {row}: {}; rows up to {} are done, run the same import again to resume",
+                        e.message,
+                        row - 1
+                    ));
+                    break;
+                }
+                Err(e) => {
+                    let shown: String = addr.chars().take(80).collect();
+                    reject(&mut s, row, &shown, &e.message)?;
+                }
+            },
+        }
+        write_done(&progress_path, row)?;
+        progress.row(row, s.failed);
+    }
+    progress.finish();
+    s.seconds = start.elapsed().as_secs_f64();
+    Ok(s)
+}
+
+/// Count rows (lines of records) cheaply for the progress bar.
+fn count_rows(path: &Path) -> Result<u64, ProvisionError> {
+    let mut rdr = csv::ReaderBuilder::new()
+        .has_headers(false)
+        .flexible(true)
+        .from_path(path)
+        .map_err(|e| io_err("cannot read", path, e))?;
+    let mut rec = csv::ByteRecord::new();
+    let mut n = 0;
+    loop {
+        match rdr.read_byte_record(&mut rec) {
+            Ok(false) => return Ok(n),
+            Ok(true) | Err(_) => n += 1,
+        }
+    }
+}
+
+/// The plain-text closing summary.
+pub fn render_summary(s: &ImportSummary) -> String {
+    let mut out = format!(
+        "import: {} rows: {} created, {} already present, {} failed",
+        s.rows, s.created, s.present, s.failed
+    );
+    if s.resumed_after > 0 {
+        out.push_str(&format!(" (resumed after row {})", s.resumed_after));
+    }
+    out.push_str(&format!(
+        "; {:.1} s, {:.0} accounts/s\n",
+        s.seconds,
+        s.rate()
+    ));
+    for (b, n) in &s.per_backend {
+        out.push_str(&format!("  {b}: {n}\n"));
+    }
+    if let Some(f) = &s.rejected_file {
+        out.push_str(&format!("failed rows are listed in {}\n", f.display()));
+    }
+    if let Some(why) = &s.stopped {
+        out.push_str(&format!("{why}\n"));
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn row_fields() {
+        let mut r = csv::ByteRecord::new();
+        r.push_field(b"a@example.com");
+        r.push_field(b"pw");
+        assert_eq!(fields(&r).unwrap().0, "a@example.com");
+        r.push_field(b"extra");
+        assert!(fields(&r).unwrap_err().contains("expected 2 fields"));
+        let mut r = csv::ByteRecord::new();
+        r.push_field(b"\xff@example.com");
+        r.push_field(b"pw");
+        assert!(fields(&r).unwrap_err().contains("UTF-8"));
+        let mut r = csv::ByteRecord::new();
+        r.push_field(&vec![b'a'; MAX_ROW_BYTES + 1]);
+        r.push_field(b"pw");
+        assert!(fields(&r).unwrap_err().contains("longer"));
+    }
+
+    #[test]
+    fn progress_file_round_trip() {
+        let dir = std::env::temp_dir().join(format!("axha-import-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let csv = dir.join("a.csv");
+        let pf = progress_file(&csv);
+        assert_eq!(read_done(&pf).unwrap(), 0);
+        write_done(&pf, 42).unwrap();
+        assert_eq!(read_done(&pf).unwrap(), 42);
+        std::fs::write(&pf, "x").unwrap();
+        assert!(read_done(&pf).is_err());
+        assert_eq!(csv_escape("a,\"b\""), "\"a,\"\"b\"\"\"");
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+}

@@ -1,0 +1,496 @@
+//! The provisioning operations: every write keeps the directory and the back-ends in step.
+//!
+//! Creating an account: choose the back-end -> create the account on its Axigen -> write the
+//! LDAP entry -> count it. When a later step fails the earlier ones are undone, so there is
+//! never an account without an entry nor an entry without an account. A retried create is
+//! safe: an entry already there is reported as a duplicate, and an account already on the
+//! chosen back-end (left by an interrupted earlier try) is adopted, not created twice.
+
+use std::collections::HashMap;
+
+use axha_directory::placement::{choose, SplitMix64};
+use axha_directory::{
+    check_password, parse_address, parse_backend_name, parse_cli_address, parse_domain,
+    parse_mail_host, Account, Backend, Directory, DirectoryError, Domain, Policy, MAX_WEIGHT,
+};
+use serde::Serialize;
+
+use crate::error::{Kind, ProvisionError};
+use crate::store::{Added, AxigenStore, StoreError};
+
+/// What a successful account creation did.
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+pub struct Placed {
+    pub address: String,
+    pub backend: String,
+    pub mail_host: String,
+    /// False when the account was already on the back-end and only the entry was written.
+    pub created_on_backend: bool,
+}
+
+/// One finding of `reconcile`.
+#[derive(Debug, Clone, Serialize, Default)]
+pub struct ReconcileReport {
+    /// Back-ends whose counter was off: (name, counter, actual).
+    pub counters_fixed: Vec<(String, i64, u64)>,
+    /// Entries whose account is missing on their back-end: (address, back-end).
+    pub entries_without_account: Vec<(String, String)>,
+    /// Accounts on a back-end without an entry pointing there: (address, back-end).
+    pub accounts_without_entry: Vec<(String, String)>,
+    /// Back-ends that could not be listed: (name, error).
+    pub unreachable: Vec<(String, String)>,
+}
+
+/// The directory, the back-ends and the random source of one worker.
+pub struct Provisioner {
+    pub dir: Directory,
+    pub store: AxigenStore,
+    rng: SplitMix64,
+    default_policy: Policy,
+    /// Back-end registry cached between refreshes (an import refreshes every few hundred
+    /// rows and counts its own placements in between).
+    cache: Option<(Vec<Backend>, u32)>,
+    refresh_every: u32,
+}
+
+fn store_err(e: StoreError) -> ProvisionError {
+    ProvisionError::new(Kind::Backend, e.to_string())
+}
+
+fn invalid(e: DirectoryError) -> ProvisionError {
+    e.into()
+}
+
+impl Provisioner {
+    pub fn new(
+        dir: Directory,
+        store: AxigenStore,
+        rng: SplitMix64,
+        default_policy: Policy,
+    ) -> Self {
+        Provisioner {
+            dir,
+            store,
+            rng,
+            default_policy,
+            cache: None,
+            refresh_every: 0,
+        }
+    }
+
+    /// Reuse the back-end registry for `rows` placements before reading it again (0 = read
+    /// it for every placement). Placements made here are counted into the cached copy.
+    pub fn cache_backends(&mut self, rows: u32) {
+        self.refresh_every = rows;
+        self.cache = None;
+    }
+
+    pub fn default_policy(&self) -> Policy {
+        self.default_policy
+    }
+
+    fn backends_for_placement(&mut self) -> Result<Vec<Backend>, ProvisionError> {
+        if self.refresh_every > 0 {
+            if let Some((b, used)) = &mut self.cache {
+                if *used < self.refresh_every {
+                    *used += 1;
+                    return Ok(b.clone());
+                }
+            }
+            let b = self.dir.backends()?;
+            self.cache = Some((b.clone(), 1));
+            return Ok(b);
+        }
+        Ok(self.dir.backends()?)
+    }
+
+    fn note_placed(&mut self, backend: &str, delta: i64) {
+        if let Some((bs, _)) = &mut self.cache {
+            if let Some(b) = bs.iter_mut().find(|b| b.name == backend) {
+                b.account_count += delta;
+            }
+        }
+    }
+
+    // ---- back-ends ----
+
+    pub fn add_backend(
+        &mut self,
+        name: &str,
+        cli_address: &str,
+        mail_host: &str,
+        weight: u32,
+        enabled: bool,
+    ) -> Result<Backend, ProvisionError> {
+        if weight > MAX_WEIGHT {
+            return Err(ProvisionError::new(
+                Kind::Invalid,
+                format!("weight {weight} is above {MAX_WEIGHT}"),
+            ));
+        }
+        let b = Backend {
+            name: parse_backend_name(name).map_err(invalid)?,
+            cli_address: parse_cli_address(cli_address).map_err(invalid)?,
+            mail_host: parse_mail_host(mail_host).map_err(invalid)?,
+            weight,
+            enabled,
+            account_count: 0,
+        };
+        self.dir.add_backend(&b)?;
+        Ok(b)
+    }
+
+    pub fn update_backend(
+        &mut self,
+        name: &str,
+        enabled: Option<bool>,
+        weight: Option<u32>,
+    ) -> Result<Backend, ProvisionError> {
+        let name = parse_backend_name(name).map_err(invalid)?;
+        if weight.is_some_and(|w| w > MAX_WEIGHT) {
+            return Err(ProvisionError::new(
+                Kind::Invalid,
+                format!("weight above {MAX_WEIGHT}"),
+            ));
+        }
+        self.dir.update_backend(&name, enabled, weight, None)?;
+        self.dir
+            .backend(&name)?
+            .ok_or_else(|| ProvisionError::new(Kind::NotFound, format!("no back-end {name}")))
+    }
+
+    pub fn backends(&mut self) -> Result<Vec<Backend>, ProvisionError> {
+        Ok(self.dir.backends()?)
+    }
+
+    fn backend_named(&mut self, name: &str) -> Result<Backend, ProvisionError> {
+        self.dir.backend(name)?.ok_or_else(|| {
+            ProvisionError::new(Kind::Internal, format!("back-end {name} is not registered"))
+        })
+    }
+
+    // ---- domains ----
+
+    /// Create a domain: on its home back-end (domain-based) or on every enabled back-end
+    /// (the other policies), then its directory entry. Undone on the back-ends on failure.
+    pub fn create_domain(
+        &mut self,
+        name: &str,
+        policy: Option<Policy>,
+        home: Option<&str>,
+    ) -> Result<Domain, ProvisionError> {
+        let name = parse_domain(name).map_err(invalid)?;
+        let policy = policy.unwrap_or(self.default_policy);
+        let home = home.map(parse_backend_name).transpose().map_err(invalid)?;
+        if policy == Policy::DomainBased && home.is_none() {
+            return Err(ProvisionError::new(
+                Kind::Invalid,
+                "a domain-based domain needs a home back-end",
+            ));
+        }
+        if self.dir.domain(&name)?.is_some() {
+            return Err(ProvisionError::new(
+                Kind::Duplicate,
+                format!("domain {name} exists already"),
+            ));
+        }
+        let backends = self.dir.backends()?;
+        let targets: Vec<Backend> = match &home {
+            Some(h) if policy == Policy::DomainBased => {
+                let b = backends.iter().find(|b| &b.name == h).ok_or_else(|| {
+                    ProvisionError::new(
+                        Kind::Invalid,
+                        format!("home back-end {h} is not registered"),
+                    )
+                })?;
+                if !b.enabled {
+                    return Err(ProvisionError::new(
+                        Kind::NoBackend,
+                        format!("home back-end {h} is disabled"),
+                    ));
+                }
+                vec![b.clone()]
+            }
+            _ => backends.into_iter().filter(|b| b.enabled).collect(),
+        };
+        if targets.is_empty() {
+            return Err(ProvisionError::new(Kind::NoBackend, "no enabled back-end"));
+        }
+        let mut created: Vec<Backend> = Vec::new();
+        for b in &targets {
+            match self.store.create_domain(b, &name) {
+                Ok(Added::Created) => created.push(b.clone()),
+                Ok(Added::Existed) => {}
+                Err(e) => {
+                    let undo = self.undo_domain(&created, &name);
+                    return Err(ProvisionError::new(Kind::Backend, format!("{e}{undo}")));
+                }
+            }
+        }
+        let d = Domain {
+            name: name.clone(),
+            policy,
+            home: if policy == Policy::DomainBased {
+                home
+            } else {
+                None
+            },
+        };
+        let route = (policy == Policy::DomainBased).then(|| targets[0].mail_host.clone());
+        if let Err(e) = self.dir.add_domain(&d, route.as_deref()) {
+            let undo = self.undo_domain(&created, &name);
+            let mut pe: ProvisionError = e.into();
+            pe.message.push_str(&undo);
+            return Err(pe);
+        }
+        Ok(d)
+    }
+
+    fn undo_domain(&mut self, created: &[Backend], name: &str) -> String {
+        let mut left = Vec::new();
+        for b in created {
+            if let Err(e) = self.store.remove_domain(b, name) {
+                left.push(e.to_string());
+            }
+        }
+        if left.is_empty() {
+            String::new()
+        } else {
+            format!("; undo failed, domain left behind: {}", left.join("; "))
+        }
+    }
+
+    pub fn domain(&mut self, name: &str) -> Result<Domain, ProvisionError> {
+        let name = parse_domain(name).map_err(invalid)?;
+        self.dir
+            .domain(&name)?
+            .ok_or_else(|| ProvisionError::new(Kind::NotFound, format!("no domain {name}")))
+    }
+
+    pub fn domains(&mut self) -> Result<Vec<Domain>, ProvisionError> {
+        Ok(self.dir.domains()?)
+    }
+
+    /// Delete a domain that has no accounts left: its entry first (so no new account can be
+    /// placed in it), then on the back-ends.
+    pub fn delete_domain(&mut self, name: &str) -> Result<(), ProvisionError> {
+        let d = self.domain(name)?;
+        match self.dir.delete_domain(&d.name) {
+            Ok(()) => {}
+            Err(DirectoryError::NotEmpty { .. }) => {
+                return Err(ProvisionError::new(
+                    Kind::NotEmpty,
+                    format!("domain {} still has accounts", d.name),
+                ))
+            }
+            Err(e) => return Err(e.into()),
+        }
+        let backends = self.dir.backends()?;
+        let mut failed = Vec::new();
+        for b in backends.iter().filter(|b| match &d.home {
+            Some(h) if d.policy == Policy::DomainBased => &b.name == h,
+            _ => true,
+        }) {
+            if let Err(e) = self.store.remove_domain(b, &d.name) {
+                failed.push(e.to_string());
+            }
+        }
+        if failed.is_empty() {
+            Ok(())
+        } else {
+            Err(ProvisionError::new(
+                Kind::Backend,
+                format!(
+                    "domain {} removed from the directory, but not from: {}",
+                    d.name,
+                    failed.join("; ")
+                ),
+            ))
+        }
+    }
+
+    // ---- accounts ----
+
+    /// Create an account (see the module documentation for the steps and their undo).
+    pub fn create_account(
+        &mut self,
+        address: &str,
+        password: &str,
+    ) -> Result<Placed, ProvisionError> {
+        let (address, local, domain_name) = parse_address(address).map_err(invalid)?;
+        check_password(password).map_err(invalid)?;
+        let domain = self.dir.domain(&domain_name)?.ok_or_else(|| {
+            ProvisionError::new(
+                Kind::UnknownDomain,
+                format!("domain {domain_name} is not provisioned"),
+            )
+        })?;
+        if let Some(a) = self.dir.account(&address)? {
+            return Err(ProvisionError::new(
+                Kind::Duplicate,
+                format!("account {address} exists already on back-end {}", a.backend),
+            ));
+        }
+        let backends = self.backends_for_placement()?;
+        let mut exclude: Vec<String> = Vec::new();
+        let mut failures: Vec<String> = Vec::new();
+        let (be, added) = loop {
+            let be = match choose(
+                domain.policy,
+                &backends,
+                domain.home.as_deref(),
+                &exclude,
+                &mut self.rng,
+            ) {
+                Ok(b) => b.clone(),
+                Err(e) if failures.is_empty() => return Err(e.into()),
+                Err(_) => {
+                    return Err(ProvisionError::new(Kind::Backend, failures.join("; ")));
+                }
+            };
+            match self.store.add_account(
+                &be,
+                &domain_name,
+                &local,
+                password,
+                domain.policy.spreads_domain(),
+            ) {
+                Ok(added) => break (be, added),
+                // Nothing happened there: another back-end may take it (not for
+                // domain-based placement, where choose() refuses anything but the home).
+                Err(e) if e.before_change => {
+                    exclude.push(be.name.clone());
+                    failures.push(e.to_string());
+                }
+                Err(e) => {
+                    // The account may or may not have been made: remove it to be sure.
+                    let undo = match self.store.remove_account(&be, &domain_name, &local) {
+                        Ok(()) => String::new(),
+                        Err(u) => format!("; undo failed ({u}): run reconcile"),
+                    };
+                    return Err(ProvisionError::new(Kind::Backend, format!("{e}{undo}")));
+                }
+            }
+        };
+        let account = Account {
+            address: address.clone(),
+            backend: be.name.clone(),
+            mail_host: be.mail_host.clone(),
+        };
+        if let Err(e) = self.dir.add_account(&account) {
+            let mut pe: ProvisionError = e.into();
+            if added == Added::Created {
+                if let Err(u) = self.store.remove_account(&be, &domain_name, &local) {
+                    pe.kind = Kind::Internal;
+                    pe.message.push_str(&format!(
+                        "; undo failed, account left on back-end {} without an entry ({u}): run reconcile",
+                        be.name
+                    ));
+                }
+            }
+            return Err(pe);
+        }
+        // The counter only steers least-used placement; if this fails, reconcile recounts.
+        let _ = self.dir.add_to_count(&be.name, 1);
+        self.note_placed(&be.name, 1);
+        Ok(Placed {
+            address,
+            backend: be.name,
+            mail_host: be.mail_host,
+            created_on_backend: added == Added::Created,
+        })
+    }
+
+    pub fn account(&mut self, address: &str) -> Result<Account, ProvisionError> {
+        let (address, _, _) = parse_address(address).map_err(invalid)?;
+        self.dir
+            .account(&address)?
+            .ok_or_else(|| ProvisionError::new(Kind::NotFound, format!("no account {address}")))
+    }
+
+    /// Delete an account: from its back-end first (an entry without an account would route
+    /// mail to nowhere), then its entry, then the count.
+    pub fn delete_account(&mut self, address: &str) -> Result<Account, ProvisionError> {
+        let a = self.account(address)?;
+        let (_, local, domain) = parse_address(&a.address).map_err(invalid)?;
+        let be = self.backend_named(&a.backend)?;
+        self.store
+            .remove_account(&be, &domain, &local)
+            .map_err(store_err)?;
+        self.dir.delete_account(&a.address)?;
+        let _ = self.dir.add_to_count(&be.name, -1);
+        self.note_placed(&be.name, -1);
+        Ok(a)
+    }
+
+    /// Recount accounts per back-end and fix the counters; with `check_backends`, also list
+    /// every domain's accounts on the back-ends and report both kinds of mismatch.
+    pub fn reconcile(&mut self, check_backends: bool) -> Result<ReconcileReport, ProvisionError> {
+        let mut report = ReconcileReport::default();
+        let counts = self.dir.count_all_accounts()?;
+        let backends = self.dir.backends()?;
+        for b in &backends {
+            let actual = counts.get(&b.name).copied().unwrap_or(0);
+            if b.account_count != actual as i64 {
+                self.dir.set_count(&b.name, actual as i64)?;
+                report
+                    .counters_fixed
+                    .push((b.name.clone(), b.account_count, actual));
+            }
+        }
+        if !check_backends {
+            return Ok(report);
+        }
+        for d in self.dir.domains()? {
+            let entries = self.dir.accounts_of_domain(&d.name)?;
+            let mut by_backend: HashMap<&str, Vec<&Account>> = HashMap::new();
+            for a in &entries {
+                by_backend.entry(a.backend.as_str()).or_default().push(a);
+            }
+            for b in &backends {
+                if d.policy == Policy::DomainBased
+                    && d.home.as_deref() != Some(b.name.as_str())
+                    && !by_backend.contains_key(b.name.as_str())
+                {
+                    continue;
+                }
+                let listed = match self.store.list_accounts(b, &d.name) {
+                    Ok(l) => l,
+                    Err(e) => {
+                        report.unreachable.push((b.name.clone(), e.to_string()));
+                        continue;
+                    }
+                };
+                // Every Axigen domain has its postmaster: not a provisioned account.
+                let on_backend: std::collections::HashSet<String> = listed
+                    .iter()
+                    .filter(|l| {
+                        !l.split('@')
+                            .next()
+                            .unwrap_or(l)
+                            .eq_ignore_ascii_case("postmaster")
+                    })
+                    .map(|l| format!("{}@{}", l.split('@').next().unwrap_or(l), d.name))
+                    .collect();
+                let expected = by_backend.get(b.name.as_str()).cloned().unwrap_or_default();
+                for a in &expected {
+                    if !on_backend.contains(&a.address) {
+                        report
+                            .entries_without_account
+                            .push((a.address.clone(), b.name.clone()));
+                    }
+                }
+                for addr in &on_backend {
+                    if !expected.iter().any(|a| &a.address == addr) {
+                        report
+                            .accounts_without_entry
+                            .push((addr.clone(), b.name.clone()));
+                    }
+                }
+            }
+        }
+        report.accounts_without_entry.sort();
+        report.entries_without_account.sort();
+        Ok(report)
+    }
+}

@@ -1,0 +1,281 @@
+//! The back-end side: accounts and domains on each back-end's Axigen, through its CLI.
+//!
+//! One logged-in CLI session per back-end is kept and reused (an import sends thousands of
+//! commands); any error drops that session, since its context is then unknown.
+
+use std::collections::HashMap;
+use std::net::{SocketAddr, ToSocketAddrs};
+use std::path::PathBuf;
+use std::time::Duration;
+
+use axha_axigen::cli::{CliClient, CliError};
+use axha_directory::{Backend, Secret};
+use axha_exec::Deadline;
+
+/// The root prompt: no context open.
+const ROOT_PROMPT: &str = "<#> ";
+
+/// Why a back-end operation failed.
+#[derive(Debug)]
+pub struct StoreError {
+    pub backend: String,
+    /// True when the failure came before anything could have changed on the back-end
+    /// (cannot connect, login refused, no password): another back-end may be tried.
+    pub before_change: bool,
+    pub message: String,
+}
+
+impl std::fmt::Display for StoreError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "back-end {}: {}", self.backend, self.message)
+    }
+}
+
+/// Outcome of adding an account or a domain.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Added {
+    Created,
+    /// It was there already (a retried create: adopted, not created twice).
+    Existed,
+}
+
+/// Credentials and sessions for every back-end.
+pub struct AxigenStore {
+    admin_user: String,
+    password_dir: Option<PathBuf>,
+    postmaster: Option<Secret>,
+    timeout: Duration,
+    sessions: HashMap<String, CliClient>,
+}
+
+fn is_exists(e: &CliError) -> bool {
+    matches!(e, CliError::Command { message, .. } if message.to_ascii_lowercase().contains("exist"))
+}
+
+fn is_missing(e: &CliError) -> bool {
+    matches!(e, CliError::Command { message, .. } if {
+        let m = message.to_ascii_lowercase();
+        m.contains("not found") || m.contains("no such") || m.contains("unknown") || m.contains("does not exist")
+    })
+}
+
+impl AxigenStore {
+    pub fn new(
+        admin_user: impl Into<String>,
+        password_dir: Option<PathBuf>,
+        postmaster: Option<Secret>,
+        timeout: Duration,
+    ) -> Self {
+        AxigenStore {
+            admin_user: admin_user.into(),
+            password_dir,
+            postmaster,
+            timeout,
+            sessions: HashMap::new(),
+        }
+    }
+
+    fn err(be: &Backend, before_change: bool, message: impl Into<String>) -> StoreError {
+        StoreError {
+            backend: be.name.clone(),
+            before_change,
+            message: message.into(),
+        }
+    }
+
+    /// A logged-in session at the root prompt, with a fresh deadline.
+    fn session(&mut self, be: &Backend) -> Result<&mut CliClient, StoreError> {
+        let deadline = Deadline::after(self.timeout);
+        if let Some(c) = self.sessions.get_mut(&be.name) {
+            if c.prompt() == ROOT_PROMPT {
+                c.set_deadline(&deadline);
+            } else {
+                self.sessions.remove(&be.name);
+            }
+        }
+        if !self.sessions.contains_key(&be.name) {
+            let dir = self.password_dir.as_ref().ok_or_else(|| {
+                Self::err(
+                    be,
+                    true,
+                    "no axigen.password_dir configured for admin passwords",
+                )
+            })?;
+            let pw = Secret::from_file(&dir.join(&be.name))
+                .map_err(|e| Self::err(be, true, e.to_string()))?;
+            let addr: SocketAddr = be
+                .cli_address
+                .to_socket_addrs()
+                .ok()
+                .and_then(|mut a| a.next())
+                .ok_or_else(|| {
+                    Self::err(
+                        be,
+                        true,
+                        format!("cannot resolve CLI address {}", be.cli_address),
+                    )
+                })?;
+            let mut c = CliClient::connect(addr, &deadline)
+                .map_err(|e| Self::err(be, true, e.to_string()))?;
+            c.login(&self.admin_user, pw.expose())
+                .map_err(|e| Self::err(be, true, e.to_string()))?;
+            self.sessions.insert(be.name.clone(), c);
+        }
+        Ok(self.sessions.get_mut(&be.name).expect("inserted above"))
+    }
+
+    /// Run `f` on the back-end's session; any error drops the session.
+    fn with<T>(
+        &mut self,
+        be: &Backend,
+        f: impl FnOnce(&mut CliClient) -> Result<T, CliError>,
+    ) -> Result<Result<T, CliError>, StoreError> {
+        let c = self.session(be)?;
+        let r = f(c);
+        if r.is_err()
+            || self
+                .sessions
+                .get(&be.name)
+                .is_some_and(|c| c.prompt() != ROOT_PROMPT)
+        {
+            self.sessions.remove(&be.name);
+        }
+        Ok(r)
+    }
+
+    /// Create a domain (`CREATE Domain`, `COMMIT`).
+    pub fn create_domain(&mut self, be: &Backend, domain: &str) -> Result<Added, StoreError> {
+        let pm = self
+            .postmaster
+            .clone()
+            .ok_or_else(|| Self::err(be, true, "no axigen.postmaster_password_file configured"))?;
+        let r = self.with(be, |c| {
+            c.create_domain(domain, pm.expose())?;
+            c.commit()?;
+            Ok(())
+        })?;
+        match r {
+            Ok(()) => Ok(Added::Created),
+            Err(e) if is_exists(&e) => Ok(Added::Existed),
+            Err(e) => Err(Self::err(be, false, e.to_string())),
+        }
+    }
+
+    /// Remove a domain (`DELETE Domain name D`). A domain already gone is not an error.
+    pub fn remove_domain(&mut self, be: &Backend, domain: &str) -> Result<(), StoreError> {
+        let r = self.with(be, |c| {
+            c.command(&format!("DELETE Domain name {domain}"))
+                .map(|_| ())
+        })?;
+        match r {
+            Ok(()) => Ok(()),
+            Err(e) if is_missing(&e) => Ok(()),
+            Err(e) => Err(Self::err(be, false, e.to_string())),
+        }
+    }
+
+    /// Add an account (`UPDATE Domain`, `ADD Account`, `COMMIT`). With `create_domain`, a
+    /// domain missing on this back-end (added to the cluster after the domain) is created
+    /// first.
+    pub fn add_account(
+        &mut self,
+        be: &Backend,
+        domain: &str,
+        local: &str,
+        password: &str,
+        create_domain: bool,
+    ) -> Result<Added, StoreError> {
+        let mut created_domain = false;
+        loop {
+            let c = self.session(be)?;
+            match c.update_domain(domain) {
+                Ok(_) => break,
+                Err(e) if create_domain && !created_domain && is_missing(&e) => {
+                    self.sessions.remove(&be.name);
+                    self.create_domain(be, domain)?;
+                    created_domain = true;
+                }
+                // Nothing changed: the domain context could not even be entered.
+                Err(e) => {
+                    self.sessions.remove(&be.name);
+                    return Err(Self::err(be, true, e.to_string()));
+                }
+            }
+        }
+        let c = self
+            .sessions
+            .get_mut(&be.name)
+            .expect("session entered the domain");
+        let r = (|| {
+            let added = match c.add_account(local, password) {
+                Ok(_) => Added::Created,
+                Err(e) if is_exists(&e) => Added::Existed,
+                Err(e) => return Err(e),
+            };
+            c.commit()?;
+            Ok(added)
+        })();
+        if r.is_err() || c.prompt() != ROOT_PROMPT {
+            self.sessions.remove(&be.name);
+        }
+        r.map_err(|e| Self::err(be, false, e.to_string()))
+    }
+
+    /// Remove an account (`UPDATE Domain`, `REMOVE Account`, `COMMIT`). An account already
+    /// gone is not an error.
+    pub fn remove_account(
+        &mut self,
+        be: &Backend,
+        domain: &str,
+        local: &str,
+    ) -> Result<(), StoreError> {
+        let r = self.with(be, |c| {
+            c.update_domain(domain)?;
+            let removed = c.remove_account(local);
+            let committed = c.commit();
+            removed?;
+            committed.map(|_| ())
+        })?;
+        match r {
+            Ok(()) => Ok(()),
+            Err(e) if is_missing(&e) => Ok(()),
+            Err(e) => Err(Self::err(be, false, e.to_string())),
+        }
+    }
+
+    /// The accounts of a domain on a back-end (`UPDATE Domain`, `LIST Accounts`, `COMMIT`).
+    pub fn list_accounts(&mut self, be: &Backend, domain: &str) -> Result<Vec<String>, StoreError> {
+        let r = self.with(be, |c| {
+            c.update_domain(domain)?;
+            let l = c.list_accounts();
+            let committed = c.commit();
+            let l = l?;
+            committed?;
+            Ok(l)
+        })?;
+        match r {
+            Ok(l) => Ok(l),
+            Err(e) if is_missing(&e) => Ok(Vec::new()),
+            Err(e) => Err(Self::err(be, false, e.to_string())),
+        }
+    }
+
+    /// The domains on a back-end.
+    pub fn list_domains(&mut self, be: &Backend) -> Result<Vec<String>, StoreError> {
+        self.with(be, |c| c.list_domains())?
+            .map_err(|e| Self::err(be, false, e.to_string()))
+    }
+
+    /// End every session politely.
+    pub fn close(&mut self) {
+        for (_, c) in self.sessions.drain() {
+            let _ = c.quit();
+        }
+    }
+}
+
+impl Drop for AxigenStore {
+    fn drop(&mut self) {
+        self.close();
+    }
+}
