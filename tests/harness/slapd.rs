@@ -26,6 +26,7 @@ static INSTANCE: AtomicU32 = AtomicU32::new(0);
 /// (same database, same ports) to test what happens while the directory is down.
 pub struct Slapd {
     dir: PathBuf,
+    durable: bool,
     pub port: u16,
     pub tls_port: Option<u16>,
     proc: Option<ProcessIdentity>,
@@ -57,18 +58,25 @@ fn run(cmd: Cmd) {
 }
 
 impl Slapd {
-    /// Start a plain `ldap://` server.
+    /// Start a plain `ldap://` server. Its database skips fsync on commit (`dbnosync`): the
+    /// suites test behaviour, not durability, and run in parallel on shared disks.
     pub fn start() -> Slapd {
-        Self::start_inner(false)
+        Self::start_inner(false, false)
+    }
+
+    /// Like [`Slapd::start`], but every write is synced to disk as in production (for
+    /// benchmarks).
+    pub fn start_durable() -> Slapd {
+        Self::start_inner(false, true)
     }
 
     /// Start a server that also serves ldaps and StartTLS with a certificate for 127.0.0.1
     /// signed by a fresh CA ([`Slapd::ca_file`]).
     pub fn start_with_tls() -> Slapd {
-        Self::start_inner(true)
+        Self::start_inner(true, false)
     }
 
-    fn start_inner(tls: bool) -> Slapd {
+    fn start_inner(tls: bool, durable: bool) -> Slapd {
         let n = INSTANCE.fetch_add(1, Ordering::SeqCst);
         let pid = std::process::id();
         let dir = std::env::temp_dir().join(format!("axha-slapd-{pid}-{n}"));
@@ -79,6 +87,7 @@ impl Slapd {
         let tls_port = tls.then(|| free_port(seed.wrapping_add(13_000)));
         let mut s = Slapd {
             dir,
+            durable,
             port,
             tls_port,
             proc: None,
@@ -200,6 +209,9 @@ impl Slapd {
             "database mdb\nmaxsize 2147483648\nsuffix \"{SUFFIX}\"\nrootdn \"{ROOT_DN}\"\nrootpw {ROOT_PW}\n\
              directory {d}/db\nindex objectClass eq\nindex mail,cn,axhaBackendName,mailLocalAddress eq\n"
         ));
+        if !self.durable {
+            conf.push_str("dbnosync\n");
+        }
         write_private(&self.dir.join("slapd.conf"), &conf);
     }
 

@@ -319,9 +319,13 @@ pub fn run(cli: Cli) -> Result<i32, Exit> {
             });
         }
         Command::Domain(DomainCmd::Delete { name }) => {
-            p.delete_domain(&name)?;
-            print(json, serde_json::json!({"deleted": name}), || {
-                format!("domain {name} deleted\n")
+            let r = p.delete_domain(&name)?;
+            print(json, serde_json::json!(r), || {
+                let mut s = format!("domain {} deleted from the directory\n", r.domain);
+                for (b, why) in &r.left_on {
+                    s.push_str(&format!("  still on back-end {b}: {why}\n"));
+                }
+                s
             });
         }
         Command::Domain(DomainCmd::Show { name }) => {

@@ -158,10 +158,7 @@ pub fn handle(
                 )
             }
             ("GET", ["v1", "domains", name]) => (200, json!(prov.domain(name)?)),
-            ("DELETE", ["v1", "domains", name]) => {
-                prov.delete_domain(name)?;
-                (200, json!({"deleted": name}))
-            }
+            ("DELETE", ["v1", "domains", name]) => (200, json!(prov.delete_domain(name)?)),
             ("POST", ["v1", "accounts"]) => {
                 let a: NewAccount = match parse_body(body) {
                     Ok(a) => a,

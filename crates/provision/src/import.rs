@@ -224,6 +224,16 @@ pub fn import(
         progress.row(row, s.failed);
     }
     progress.finish();
+    if let Err(e) = p.flush_counts() {
+        let note = format!(
+            "account counters not updated ({}): run reconcile",
+            e.message
+        );
+        s.stopped = Some(match s.stopped.take() {
+            Some(w) => format!("{w}; {note}"),
+            None => note,
+        });
+    }
     s.seconds = start.elapsed().as_secs_f64();
     Ok(s)
 }

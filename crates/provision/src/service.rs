@@ -28,6 +28,15 @@ pub struct Placed {
     pub created_on_backend: bool,
 }
 
+/// What deleting a domain did on the back-ends.
+#[derive(Debug, Clone, Serialize)]
+pub struct DomainDeleted {
+    pub domain: String,
+    pub removed_from: Vec<String>,
+    /// Back-ends that still hold the (empty) domain, with their answer.
+    pub left_on: Vec<(String, String)>,
+}
+
 /// One finding of `reconcile`.
 #[derive(Debug, Clone, Serialize, Default)]
 pub struct ReconcileReport {
@@ -51,6 +60,8 @@ pub struct Provisioner {
     /// rows and counts its own placements in between).
     cache: Option<(Vec<Backend>, u32)>,
     refresh_every: u32,
+    /// Counter increments not yet written (batched while the registry is cached).
+    pending: HashMap<String, i64>,
 }
 
 fn store_err(e: StoreError) -> ProvisionError {
@@ -75,14 +86,42 @@ impl Provisioner {
             default_policy,
             cache: None,
             refresh_every: 0,
+            pending: HashMap::new(),
         }
     }
 
     /// Reuse the back-end registry for `rows` placements before reading it again (0 = read
-    /// it for every placement). Placements made here are counted into the cached copy.
+    /// it for every placement). Placements made here are counted into the cached copy, and
+    /// their counter increments are written in one modify per back-end at each refresh and
+    /// at [`Provisioner::flush_counts`] (one LDAP write per account instead of two).
     pub fn cache_backends(&mut self, rows: u32) {
         self.refresh_every = rows;
         self.cache = None;
+    }
+
+    /// Write the batched counter increments (RFC 4525 increment, one per back-end).
+    pub fn flush_counts(&mut self) -> Result<(), ProvisionError> {
+        let pending: Vec<(String, i64)> = self.pending.drain().filter(|(_, d)| *d != 0).collect();
+        for (i, (name, delta)) in pending.iter().enumerate() {
+            if let Err(e) = self.dir.add_to_count(name, *delta) {
+                // Keep what was not written for the next try.
+                for (n, d) in &pending[i..] {
+                    *self.pending.entry(n.clone()).or_default() += d;
+                }
+                return Err(e.into());
+            }
+        }
+        Ok(())
+    }
+
+    fn count(&mut self, backend: &str, delta: i64) {
+        if self.refresh_every > 0 {
+            *self.pending.entry(backend.to_string()).or_default() += delta;
+        } else {
+            // The counter only steers least-used placement; if this fails, reconcile recounts.
+            let _ = self.dir.add_to_count(backend, delta);
+        }
+        self.note_placed(backend, delta);
     }
 
     pub fn default_policy(&self) -> Policy {
@@ -97,6 +136,7 @@ impl Provisioner {
                     return Ok(b.clone());
                 }
             }
+            self.flush_counts()?;
             let b = self.dir.backends()?;
             self.cache = Some((b.clone(), 1));
             return Ok(b);
@@ -272,8 +312,10 @@ impl Provisioner {
     }
 
     /// Delete a domain that has no accounts left: its entry first (so no new account can be
-    /// placed in it), then on the back-ends.
-    pub fn delete_domain(&mut self, name: &str) -> Result<(), ProvisionError> {
+    /// placed in it and nothing routes to it), then `DELETE Domain` on the back-ends that
+    /// held it. A back-end that cannot remove it is listed, not hidden: the directory no
+    /// longer knows the domain either way.
+    pub fn delete_domain(&mut self, name: &str) -> Result<DomainDeleted, ProvisionError> {
         let d = self.domain(name)?;
         match self.dir.delete_domain(&d.name) {
             Ok(()) => {}
@@ -286,27 +328,21 @@ impl Provisioner {
             Err(e) => return Err(e.into()),
         }
         let backends = self.dir.backends()?;
-        let mut failed = Vec::new();
+        let mut out = DomainDeleted {
+            domain: d.name.clone(),
+            removed_from: Vec::new(),
+            left_on: Vec::new(),
+        };
         for b in backends.iter().filter(|b| match &d.home {
             Some(h) if d.policy == Policy::DomainBased => &b.name == h,
             _ => true,
         }) {
-            if let Err(e) = self.store.remove_domain(b, &d.name) {
-                failed.push(e.to_string());
+            match self.store.remove_domain(b, &d.name) {
+                Ok(()) => out.removed_from.push(b.name.clone()),
+                Err(e) => out.left_on.push((b.name.clone(), e.message)),
             }
         }
-        if failed.is_empty() {
-            Ok(())
-        } else {
-            Err(ProvisionError::new(
-                Kind::Backend,
-                format!(
-                    "domain {} removed from the directory, but not from: {}",
-                    d.name,
-                    failed.join("; ")
-                ),
-            ))
-        }
+        Ok(out)
     }
 
     // ---- accounts ----
@@ -356,6 +392,9 @@ impl Provisioner {
                 domain.policy.spreads_domain(),
             ) {
                 Ok(added) => break (be, added),
+                Err(e) if e.rejected => {
+                    return Err(ProvisionError::new(Kind::Invalid, e.to_string()));
+                }
                 // Nothing happened there: another back-end may take it (not for
                 // domain-based placement, where choose() refuses anything but the home).
                 Err(e) if e.before_change => {
@@ -390,9 +429,7 @@ impl Provisioner {
             }
             return Err(pe);
         }
-        // The counter only steers least-used placement; if this fails, reconcile recounts.
-        let _ = self.dir.add_to_count(&be.name, 1);
-        self.note_placed(&be.name, 1);
+        self.count(&be.name, 1);
         Ok(Placed {
             address,
             backend: be.name,
@@ -418,8 +455,7 @@ impl Provisioner {
             .remove_account(&be, &domain, &local)
             .map_err(store_err)?;
         self.dir.delete_account(&a.address)?;
-        let _ = self.dir.add_to_count(&be.name, -1);
-        self.note_placed(&be.name, -1);
+        self.count(&be.name, -1);
         Ok(a)
     }
 

@@ -22,6 +22,8 @@ pub struct StoreError {
     /// True when the failure came before anything could have changed on the back-end
     /// (cannot connect, login refused, no password): another back-end may be tried.
     pub before_change: bool,
+    /// True when the back-end refused a name as invalid (bad input, not a broken back-end).
+    pub rejected: bool,
     pub message: String,
 }
 
@@ -76,10 +78,13 @@ impl AxigenStore {
     }
 
     fn err(be: &Backend, before_change: bool, message: impl Into<String>) -> StoreError {
+        let message = message.into();
+        let m = message.to_ascii_lowercase();
         StoreError {
             backend: be.name.clone(),
             before_change,
-            message: message.into(),
+            rejected: m.contains("invalid account name") || m.contains("invalid domain name"),
+            message,
         }
     }
 

@@ -1,0 +1,167 @@
+//! Faults while provisioning, against a real slapd and axigen-sim back-ends (the Axigen
+//! stand-in): the directory stopped in the middle of an import, a back-end refusing logins, a
+//! back-end down. Never an account without an entry or an entry without an account; clear
+//! errors; the import resumes.
+
+mod provision_common;
+
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+use axha_e2e::{bin, wait_for};
+use provision_common::Lab;
+
+#[test]
+fn slapd_stopped_mid_import_then_import_resumes() {
+    let mut lab = Lab::new(&[1, 1]);
+    lab.ok(&["domain", "create", "f.example.com", "--policy", "random"]);
+    let csv = lab.csv("f.csv", "f.example.com", 300);
+    let progress = lab.dir.join("f.csv.progress");
+    let child = Command::new(bin("axigen-provision"))
+        .arg("--config")
+        .arg(&lab.config)
+        .arg("import")
+        .arg(&csv)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    wait_for("60 rows imported", Duration::from_secs(120), || {
+        std::fs::read_to_string(&progress)
+            .ok()
+            .and_then(|s| s.trim().parse::<u64>().ok())
+            .is_some_and(|n| n >= 60)
+    });
+    lab.slapd.stop();
+    let out = child.wait_with_output().unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(3), "{stdout}{stderr}");
+    assert!(
+        stdout.contains("stopped at row") && stdout.contains("run the same import again"),
+        "{stdout}"
+    );
+    let done: u64 = std::fs::read_to_string(&progress)
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap();
+    assert!(done < 301, "{done}");
+
+    lab.slapd.start_again();
+    // No orphan on either side: the row in flight was undone on its back-end.
+    lab.assert_consistent("f.example.com");
+    let before = lab.entries("f.example.com").len();
+    assert_eq!(
+        before as u64,
+        done - 1,
+        "one entry per finished row (row 1 is the header)"
+    );
+
+    // Counters batched by the stopped import are recounted, then the import resumes.
+    lab.ok(&["reconcile"]);
+    let (code, out, err) = lab.run(&["import", csv.to_str().unwrap()]);
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(out.contains(&format!("resumed after row {done}")), "{out}");
+    assert!(out.contains(&format!("{} created", 300 - before)), "{out}");
+    assert_eq!(lab.entries("f.example.com").len(), 300);
+    lab.assert_consistent("f.example.com");
+    let (code, out, _) = lab.run(&["reconcile", "--check-backends"]);
+    assert_eq!(code, 0, "{out}");
+    assert!(out.contains("agree"), "{out}");
+}
+
+#[test]
+fn backend_refusing_logins_or_down() {
+    let mut lab = Lab::new(&[1, 1]);
+    lab.ok(&[
+        "domain",
+        "create",
+        "spread.example.com",
+        "--policy",
+        "random",
+    ]);
+    lab.ok(&[
+        "domain",
+        "create",
+        "one.example.com",
+        "--policy",
+        "domain-based",
+        "--home",
+        "be1",
+    ]);
+    lab.ok(&[
+        "domain",
+        "create",
+        "two.example.com",
+        "--policy",
+        "domain-based",
+        "--home",
+        "be2",
+    ]);
+
+    // be1 refuses logins: random placement goes to be2 only.
+    lab.sim("be1").set_fault("refuse-logins");
+    let (code, out, err) = lab.run(&[
+        "import",
+        lab.csv("s.csv", "spread.example.com", 20).to_str().unwrap(),
+    ]);
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(lab
+        .entries("spread.example.com")
+        .iter()
+        .all(|(_, b)| b == "be2"));
+    // A domain whose home refuses logins: a clear error, nothing written anywhere.
+    let mut c = lab.cmd(&["account", "create", "x@one.example.com"]);
+    c = c.stdin("secret-pw\n");
+    let (code, out, err) = lab.run_cmd(c);
+    assert_eq!(code, 6, "{out}{err}");
+    assert!(
+        err.contains("be1") && err.contains("Authentication failed"),
+        "{err}"
+    );
+    assert!(
+        !err.contains("secret-pw") && !err.contains(provision_common::ADMIN_PW),
+        "{err}"
+    );
+    assert_eq!(lab.run(&["account", "show", "x@one.example.com"]).0, 4);
+    lab.sim("be1").clear_fault("refuse-logins");
+
+    // be2 down: random placement goes to be1; be2's home domain fails cleanly.
+    lab.sims[1].stop();
+    let (code, out, err) = lab.run(&[
+        "import",
+        lab.csv_prefixed("s2.csv", "spread.example.com", "v", 10)
+            .to_str()
+            .unwrap(),
+    ]);
+    assert_eq!(code, 0, "{out}{err}");
+    let entries = lab.entries("spread.example.com");
+    assert_eq!(
+        entries.iter().filter(|(_, b)| b == "be1").count(),
+        10,
+        "{entries:?}"
+    );
+    let c = lab
+        .cmd(&["account", "create", "y@two.example.com"])
+        .stdin("pw\n");
+    let (code, _, err) = lab.run_cmd(c);
+    assert_eq!(code, 6, "{err}");
+    assert!(err.contains("be2") && err.contains("connect"), "{err}");
+    assert!(lab.entries("two.example.com").is_empty());
+    lab.sims[1].start();
+    for d in ["spread.example.com", "one.example.com", "two.example.com"] {
+        lab.assert_consistent(d);
+    }
+    // Now it works, and the retried create is safe (a second try is a duplicate, no change).
+    let c = lab
+        .cmd(&["account", "create", "y@two.example.com"])
+        .stdin("pw\n");
+    assert_eq!(lab.run_cmd(c).0, 0);
+    let c = lab
+        .cmd(&["account", "create", "y@two.example.com"])
+        .stdin("pw\n");
+    assert_eq!(lab.run_cmd(c).0, 5);
+    lab.assert_consistent("two.example.com");
+}
