@@ -165,3 +165,48 @@ fn backend_refusing_logins_or_down() {
     assert_eq!(lab.run_cmd(c).0, 5);
     lab.assert_consistent("two.example.com");
 }
+
+#[test]
+fn malformed_csv_rows_are_reported_never_dropped() {
+    let lab = Lab::new(&[1]);
+    lab.ok(&["domain", "create", "csv.example.com", "--policy", "random"]);
+    let p = lab.dir.join("bad.csv");
+    let mut data = b"address,password\n".to_vec();
+    data.extend_from_slice(b"ok1@csv.example.com,pw1\n");
+    data.extend_from_slice(b"only-one-field\n");
+    data.extend_from_slice(b"x)(mail=*@csv.example.com,pw\n");
+    data.extend_from_slice(b"a,b,c,d\n");
+    data.extend_from_slice(b"\xff\xfe@csv.example.com,pw\n");
+    data.extend_from_slice(format!("{}@csv.example.com,pw\n", "z".repeat(5000)).as_bytes());
+    data.extend_from_slice(b"nobody@unknown.example.com,pw\n");
+    data.extend_from_slice(b"ok1@csv.example.com,pw1\n");
+    data.extend_from_slice(b"\"ok2@csv.example.com\",\"p,w\"\n");
+    std::fs::write(&p, data).unwrap();
+    let (code, out, err) = lab.run(&["import", p.to_str().unwrap()]);
+    assert_eq!(code, 1, "{out}{err}");
+    assert!(
+        out.contains("9 rows: 2 created, 1 already present, 6 failed"),
+        "{out}"
+    );
+    let rejected = std::fs::read_to_string(lab.dir.join("bad.csv.rejected.csv")).unwrap();
+    let rows: Vec<&str> = rejected
+        .lines()
+        .map(|l| l.split(',').next().unwrap())
+        .collect();
+    assert_eq!(rows, ["3", "4", "5", "6", "7", "8"], "{rejected}");
+    assert!(
+        rejected.contains("unknown.example.com") && rejected.contains("not provisioned"),
+        "{rejected}"
+    );
+    assert!(
+        !rejected.contains("pw1"),
+        "no password in the report: {rejected}"
+    );
+    let entries: Vec<String> = lab
+        .entries("csv.example.com")
+        .into_iter()
+        .map(|e| e.0)
+        .collect();
+    assert_eq!(entries, ["ok1@csv.example.com", "ok2@csv.example.com"]);
+    lab.assert_consistent("csv.example.com");
+}

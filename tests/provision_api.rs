@@ -1,0 +1,378 @@
+//! The HTTP JSON API of `axigen-provision serve`, against a real slapd and axigen-sim
+//! back-ends (the Axigen stand-in): token authentication, status codes, JSON errors, and bad
+//! or hostile input refused with nothing written.
+
+mod provision_common;
+
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use axha_e2e::{bin, wait_for};
+use provision_common::Lab;
+use serde_json::{json, Value};
+
+struct Server {
+    child: Child,
+    port: u16,
+    log: std::path::PathBuf,
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn serve(lab: &Lab) -> Server {
+    let port = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        l.local_addr().unwrap().port()
+    };
+    let log = lab.dir.join("serve.log");
+    let child = Command::new(bin("axigen-provision"))
+        .arg("--config")
+        .arg(&lab.config)
+        .args(["serve", "--listen", &format!("127.0.0.1:{port}")])
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(std::fs::File::create(&log).unwrap())
+        .spawn()
+        .unwrap();
+    wait_for("API listening", Duration::from_secs(20), || {
+        TcpStream::connect(("127.0.0.1", port)).is_ok()
+    });
+    Server { child, port, log }
+}
+
+/// One HTTP/1.1 request; (status, JSON body).
+fn req(
+    s: &Server,
+    method: &str,
+    path: &str,
+    token: Option<&str>,
+    body: Option<&[u8]>,
+) -> (u16, Value) {
+    let mut t = TcpStream::connect(("127.0.0.1", s.port)).unwrap();
+    t.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
+    let mut head = format!("{method} {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n");
+    if let Some(tok) = token {
+        head.push_str(&format!("Authorization: Bearer {tok}\r\n"));
+    }
+    let body = body.unwrap_or(b"");
+    head.push_str(&format!(
+        "Content-Type: application/json\r\nContent-Length: {}\r\n\r\n",
+        body.len()
+    ));
+    t.write_all(head.as_bytes()).unwrap();
+    let _ = t.write_all(body);
+    let mut resp = Vec::new();
+    let _ = t.read_to_end(&mut resp);
+    let text = String::from_utf8_lossy(&resp);
+    let status: u16 = text.split_whitespace().nth(1).unwrap().parse().unwrap();
+    let body = text.split_once("\r\n\r\n").map(|b| b.1).unwrap_or("");
+    let v = serde_json::from_str(body).unwrap_or_else(|e| panic!("not JSON ({e}): {body:?}"));
+    (status, v)
+}
+
+fn post(s: &Server, lab: &Lab, path: &str, v: Value) -> (u16, Value) {
+    req(
+        s,
+        "POST",
+        path,
+        Some(&lab.token),
+        Some(v.to_string().as_bytes()),
+    )
+}
+
+fn code(v: &Value) -> &str {
+    v["error"]["code"].as_str().unwrap_or("")
+}
+
+#[test]
+fn api_status_codes_and_hostile_input() {
+    let lab = Lab::new(&[1, 1]);
+    let s = serve(&lab);
+    let tok = lab.token.clone();
+
+    assert_eq!(req(&s, "GET", "/v1/health", None, None).0, 200);
+    let (st, v) = req(&s, "GET", "/v1/backends", None, None);
+    assert_eq!((st, code(&v)), (401, "unauthorized"));
+    assert_eq!(req(&s, "GET", "/v1/backends", Some("wrong"), None).0, 401);
+    assert_eq!(req(&s, "GET", "/v1/nowhere", Some(&tok), None).0, 404);
+    assert_eq!(req(&s, "PUT", "/v1/accounts", Some(&tok), None).0, 405);
+
+    let (st, v) = post(
+        &s,
+        &lab,
+        "/v1/domains",
+        json!({"name": "api.example.com", "policy": "least-used"}),
+    );
+    assert_eq!(st, 201, "{v}");
+    assert_eq!(
+        post(&s, &lab, "/v1/domains", json!({"name": "api.example.com"})).0,
+        409
+    );
+    let (st, v) = post(
+        &s,
+        &lab,
+        "/v1/domains",
+        json!({"name": "home.example.com", "policy": "domain-based"}),
+    );
+    assert_eq!((st, code(&v)), (400, "invalid_input"), "{v}");
+    let (st, v) = post(
+        &s,
+        &lab,
+        "/v1/domains",
+        json!({"name": "x,dc=evil", "policy": "random"}),
+    );
+    assert_eq!((st, code(&v)), (400, "invalid_input"), "{v}");
+
+    let (st, v) = post(
+        &s,
+        &lab,
+        "/v1/accounts",
+        json!({"address": "alice@api.example.com", "password": "s3cret pw"}),
+    );
+    assert_eq!(st, 201, "{v}");
+    let be = v["backend"].as_str().unwrap().to_string();
+    assert_eq!(v["mail_host"], format!("{be}.mail.example.net"));
+    assert_eq!(
+        lab.sim(&be).accounts("api.example.com"),
+        vec!["alice@api.example.com"]
+    );
+    let (st, v) = req(
+        &s,
+        "GET",
+        "/v1/accounts/alice%40api.example.com",
+        Some(&tok),
+        None,
+    );
+    assert_eq!((st, v["backend"].as_str()), (200, Some(be.as_str())));
+
+    // '+' is legal in a local part and special in a DN: it stays a value.
+    let (st, v) = post(
+        &s,
+        &lab,
+        "/v1/accounts",
+        json!({"address": "a+b@api.example.com", "password": "pw"}),
+    );
+    assert_eq!(st, 201, "{v}");
+    assert_eq!(
+        req(
+            &s,
+            "GET",
+            "/v1/accounts/a@api.example.com",
+            Some(&tok),
+            None
+        )
+        .0,
+        404
+    );
+    assert_eq!(
+        req(
+            &s,
+            "GET",
+            "/v1/accounts/a%2Bb@api.example.com",
+            Some(&tok),
+            None
+        )
+        .0,
+        200
+    );
+
+    // Bad and hostile input: 4xx with a JSON error, nothing written.
+    let long = format!("{}@api.example.com", "a".repeat(300));
+    let cases: Vec<(Value, u16, &str)> = vec![
+        (
+            json!({"address": "alice@api.example.com", "password": "pw"}),
+            409,
+            "already_exists",
+        ),
+        (
+            json!({"address": "not-an-address", "password": "pw"}),
+            400,
+            "invalid_input",
+        ),
+        (
+            json!({"address": "x)(mail=*@api.example.com", "password": "pw"}),
+            400,
+            "invalid_input",
+        ),
+        (
+            json!({"address": "*)(objectClass=*", "password": "pw"}),
+            400,
+            "invalid_input",
+        ),
+        (
+            json!({"address": "a,ou=admins@api.example.com", "password": "pw"}),
+            400,
+            "invalid_input",
+        ),
+        (
+            json!({"address": "a*b@api.example.com", "password": "pw"}),
+            400,
+            "invalid_input",
+        ),
+        (
+            json!({"address": long, "password": "pw"}),
+            400,
+            "invalid_input",
+        ),
+        (
+            json!({"address": "bob@api.example.com", "password": "pw\nCOMMIT"}),
+            400,
+            "invalid_input",
+        ),
+        (
+            json!({"address": "bob@api.example.com", "password": ""}),
+            400,
+            "invalid_input",
+        ),
+        (
+            json!({"address": "bob@api.example.com", "password": "x".repeat(300)}),
+            400,
+            "invalid_input",
+        ),
+        (
+            json!({"address": "bob@nowhere.example.com", "password": "pw"}),
+            422,
+            "unknown_domain",
+        ),
+        (
+            json!({"address": "bob@api.example.com"}),
+            400,
+            "bad_request",
+        ),
+        (
+            json!({"address": "bob@api.example.com", "password": "pw", "admin": true}),
+            400,
+            "bad_request",
+        ),
+    ];
+    for (body, status, c) in cases {
+        let (st, v) = post(&s, &lab, "/v1/accounts", body.clone());
+        assert_eq!((st, code(&v)), (status, c), "{body} -> {v}");
+        assert!(
+            !v["error"]["message"].as_str().unwrap().contains("COMMIT"),
+            "{v}"
+        );
+    }
+    let (st, v) = req(&s, "POST", "/v1/accounts", Some(&tok), Some(b"{not json"));
+    assert_eq!((st, code(&v)), (400, "bad_request"));
+    let big = vec![b' '; 70 * 1024];
+    let (st, v) = req(&s, "POST", "/v1/accounts", Some(&tok), Some(&big));
+    assert_eq!((st, code(&v)), (413, "too_large"));
+    // A wildcard in a lookup is a value, not a pattern.
+    assert_eq!(
+        req(
+            &s,
+            "GET",
+            "/v1/accounts/%2A%40api.example.com",
+            Some(&tok),
+            None
+        )
+        .0,
+        404
+    );
+    assert_eq!(req(&s, "GET", "/v1/accounts/%2A", Some(&tok), None).0, 400);
+
+    let entries = lab.entries("api.example.com");
+    assert_eq!(entries.len(), 2, "{entries:?}");
+    lab.assert_consistent("api.example.com");
+
+    // Back-ends with counts.
+    let (st, v) = req(&s, "GET", "/v1/backends", Some(&tok), None);
+    assert_eq!(st, 200);
+    let total: i64 = v["backends"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|b| b["account_count"].as_i64().unwrap())
+        .sum();
+    assert_eq!(total, 2);
+
+    // A domain with accounts cannot go; accounts go, then it can.
+    let (st, v) = req(
+        &s,
+        "DELETE",
+        "/v1/domains/api.example.com",
+        Some(&tok),
+        None,
+    );
+    assert_eq!((st, code(&v)), (409, "not_empty"));
+    assert_eq!(
+        req(
+            &s,
+            "DELETE",
+            "/v1/accounts/alice@api.example.com",
+            Some(&tok),
+            None
+        )
+        .0,
+        200
+    );
+    assert_eq!(
+        req(
+            &s,
+            "DELETE",
+            "/v1/accounts/alice@api.example.com",
+            Some(&tok),
+            None
+        )
+        .0,
+        404
+    );
+    assert_eq!(
+        req(
+            &s,
+            "DELETE",
+            "/v1/accounts/a%2Bb@api.example.com",
+            Some(&tok),
+            None
+        )
+        .0,
+        200
+    );
+    assert!(lab.sim(&be).accounts("api.example.com").is_empty());
+    assert_eq!(
+        req(
+            &s,
+            "DELETE",
+            "/v1/domains/api.example.com",
+            Some(&tok),
+            None
+        )
+        .0,
+        200
+    );
+    assert_eq!(
+        req(&s, "GET", "/v1/domains/api.example.com", Some(&tok), None).0,
+        404
+    );
+
+    // The directory down: 503 with a JSON error; back: served again.
+    let mut lab = lab;
+    lab.slapd.stop();
+    let (st, v) = req(&s, "GET", "/v1/backends", Some(&tok), None);
+    assert_eq!((st, code(&v)), (503, "directory_unavailable"), "{v}");
+    assert_eq!(req(&s, "GET", "/v1/health", None, None).0, 503);
+    lab.slapd.start_again();
+    wait_for("API served again", Duration::from_secs(20), || {
+        req(&s, "GET", "/v1/backends", Some(&tok), None).0 == 200
+    });
+
+    // No secret in the log.
+    let log = std::fs::read_to_string(&s.log).unwrap();
+    for secret in [
+        tok.as_str(),
+        "s3cret pw",
+        provision_common::ADMIN_PW,
+        "postmaster-pw",
+    ] {
+        assert!(!log.contains(secret), "{secret:?} in the log:\n{log}");
+    }
+    assert!(log.contains("POST /v1/accounts 201"), "{log}");
+}
