@@ -9,7 +9,8 @@ use std::net::TcpStream;
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
-use axha_e2e::{bin, wait_for};
+use axha_e2e::wait_for;
+use provision_common::bin;
 use provision_common::Lab;
 use serde_json::{json, Value};
 

@@ -12,10 +12,19 @@ use std::time::Duration;
 
 use axha_axigen::cli::CliClient;
 use axha_e2e::slapd::{Slapd, BASE_DN};
-use axha_e2e::{bin, Cmd, Deadline};
+use axha_e2e::{Cmd, Deadline};
 use axha_exec::{read_identity, ProcessIdentity};
 
 static LAB: AtomicU32 = AtomicU32::new(0);
+
+/// A workspace binary: from `AXHA_BIN_DIR` when set (the benchmark runs release builds),
+/// else the debug build.
+pub fn bin(name: &str) -> PathBuf {
+    match std::env::var_os("AXHA_BIN_DIR") {
+        Some(d) => PathBuf::from(d).join(name),
+        None => axha_e2e::bin(name),
+    }
+}
 pub const ADMIN_PW: &str = "sim-admin-pw";
 
 fn write_private(path: &Path, data: &str) {
@@ -157,12 +166,16 @@ pub struct Lab {
 impl Lab {
     /// A lab with back-ends `be1..beN` (weights given), registered, policy default least-used.
     pub fn new(weights: &[u32]) -> Lab {
+        Lab::with_slapd(Slapd::start(), weights)
+    }
+
+    /// A lab on a given slapd (e.g. [`Slapd::start_durable`] for benchmarks).
+    pub fn with_slapd(slapd: Slapd, weights: &[u32]) -> Lab {
         let n = LAB.fetch_add(1, Ordering::SeqCst);
         let pid = std::process::id();
         let dir = std::env::temp_dir().join(format!("axha-prov-{pid}-{n}"));
         let _ = std::fs::remove_dir_all(&dir);
         std::fs::create_dir_all(dir.join("backends")).unwrap();
-        let slapd = Slapd::start();
         let mut sims = Vec::new();
         for (i, _) in weights.iter().enumerate() {
             let name = format!("be{}", i + 1);

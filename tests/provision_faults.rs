@@ -8,7 +8,8 @@ mod provision_common;
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
-use axha_e2e::{bin, wait_for};
+use axha_e2e::wait_for;
+use provision_common::bin;
 use provision_common::Lab;
 
 #[test]
