@@ -59,12 +59,27 @@ fn time_us(rounds: usize, mut f: impl FnMut()) -> (f64, f64) {
 }
 
 fn main() {
-    let n: usize = std::env::args().nth(1).and_then(|a| a.parse().ok()).unwrap_or(10_000);
+    let n: usize = std::env::args()
+        .nth(1)
+        .and_then(|a| a.parse().ok())
+        .unwrap_or(10_000);
 
     // 1. Import through axigen-provision vs raw ldapadd, same durable slapd.
     let lab = Lab::with_slapd(Slapd::start_durable(), &[1, 1, 1]);
-    lab.ok(&["domain", "create", "bench.example.com", "--policy", "least-used"]);
-    lab.ok(&["domain", "create", "raw.example.com", "--policy", "least-used"]);
+    lab.ok(&[
+        "domain",
+        "create",
+        "bench.example.com",
+        "--policy",
+        "least-used",
+    ]);
+    lab.ok(&[
+        "domain",
+        "create",
+        "raw.example.com",
+        "--policy",
+        "least-used",
+    ]);
     let csv = lab.csv("bench.csv", "bench.example.com", n);
     let t = Instant::now();
     let out = lab.ok(&["import", csv.to_str().unwrap()]);
@@ -77,9 +92,16 @@ fn main() {
     assert!(ok, "{err}");
     let prov_rate = n as f64 / prov;
     let raw_rate = n as f64 / raw_s;
-    println!("import of {n} accounts through axigen-provision: {prov:.1} s, {prov_rate:.0} accounts/s");
-    println!("raw ldapadd of the same {n} entries:              {raw_s:.1} s, {raw_rate:.0} entries/s");
-    println!("ratio raw ldapadd / axigen-provision: {:.2}", raw_rate / prov_rate);
+    println!(
+        "import of {n} accounts through axigen-provision: {prov:.1} s, {prov_rate:.0} accounts/s"
+    );
+    println!(
+        "raw ldapadd of the same {n} entries:              {raw_s:.1} s, {raw_rate:.0} entries/s"
+    );
+    println!(
+        "ratio raw ldapadd / axigen-provision: {:.2}",
+        raw_rate / prov_rate
+    );
     drop(lab);
 
     // 2. Least-used placement cost as the directory grows (dbnosync slapd: only reads are timed).
