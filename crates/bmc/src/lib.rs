@@ -44,6 +44,8 @@ pub use state::{
 
 /// Name of the chassis helper binary ipmi_sim calls for power control.
 pub const CHASSIS_BIN: &str = "axha-bmc-chassis";
+/// Identity (`pid start_time exe`) of the running ipmi_sim, in the BMC's directory.
+pub const PID_FILE: &str = "ipmi_sim.pid";
 /// Where an installed `axha-bmc-chassis` lives.
 pub const INSTALLED_DIR: &str = "/usr/lib/axigen-ha";
 /// How long [`Bmc::start`] waits for the UDP port to answer.
@@ -388,6 +390,10 @@ impl Bmc {
             Ok(()) => {
                 // Identity after the exec of `ip netns exec` (same pid, ipmi_sim's exe).
                 bmc.process = read_identity(pid);
+                if let Some(p) = &bmc.process {
+                    let f = bmc.spec.dir.join(PID_FILE);
+                    std::fs::write(&f, format!("{}\n", p.to_line())).map_err(io_err(&f))?;
+                }
                 Ok(bmc)
             }
             Err(e) => {
@@ -477,6 +483,12 @@ impl Bmc {
         }
     }
 
+    /// Leave ipmi_sim running past this value (a lab that outlives the command that built
+    /// it). Its identity is also in `DIR/ipmi_sim.pid` for [`stop_recorded`].
+    pub fn detach(mut self) -> Option<ProcessIdentity> {
+        self.process.take()
+    }
+
     /// Stop ipmi_sim (SIGTERM, then SIGKILL after a grace period), by pid, only if it is
     /// still the process that was started.
     pub fn stop(mut self) -> Result<(), BmcError> {
@@ -504,6 +516,30 @@ impl Bmc {
         }
         Ok(())
     }
+}
+
+/// Stop the ipmi_sim recorded in `dir` (by an earlier [`Bmc::start`], typically of a
+/// [`Bmc::detach`]ed BMC), if that very process (pid and start time) still runs. Returns
+/// whether one was stopped.
+pub fn stop_recorded(dir: &Path) -> Result<bool, BmcError> {
+    let f = dir.join(PID_FILE);
+    let text = match std::fs::read_to_string(&f) {
+        Ok(t) => t,
+        Err(e) if e.kind() == ErrorKind::NotFound => return Ok(false),
+        Err(e) => return Err(io_err(&f)(e)),
+    };
+    let Some(p) = ProcessIdentity::parse_line(&text) else {
+        return Ok(false);
+    };
+    if !p.is_alive() {
+        return Ok(false);
+    }
+    let mut bmc = Bmc {
+        spec: BmcSpec::new(dir, IpAddr::from([127, 0, 0, 1]), 1),
+        process: Some(p),
+    };
+    bmc.stop_inner()?;
+    Ok(true)
 }
 
 impl Drop for Bmc {

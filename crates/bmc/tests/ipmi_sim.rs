@@ -8,7 +8,7 @@ use axha_exec::{Cmd, Deadline};
 
 /// A UDP port derived from the pid, so parallel runs do not clash.
 fn port(offset: u16) -> u16 {
-    30000 + (std::process::id() % 8000) as u16 * 4 + offset
+    30000 + (std::process::id() % 4000) as u16 * 8 + offset
 }
 
 fn localhost() -> IpAddr {
@@ -139,6 +139,21 @@ fn power_hook_runs_after_state_is_recorded() {
 }
 
 #[test]
+fn detached_bmc_keeps_running_until_stopped_by_its_record() {
+    let tmp = tempfile::tempdir().unwrap();
+    let bmc = Bmc::start(spec(tmp.path(), 4)).expect("bmc starts");
+    let dir = bmc.dir().to_owned();
+    let id = bmc.detach().expect("identity");
+    assert!(id.is_alive(), "detach leaves it running");
+    assert!(axha_bmc::stop_recorded(&dir).unwrap());
+    assert!(!id.is_alive());
+    assert!(
+        !axha_bmc::stop_recorded(&dir).unwrap(),
+        "nothing left to stop"
+    );
+}
+
+#[test]
 fn failing_hook_keeps_power_on_and_fails_the_command() {
     let tmp = tempfile::tempdir().unwrap();
     let s = spec(tmp.path(), 2).power_hook(vec!["false".into()]);
@@ -204,7 +219,7 @@ fn serves_inside_a_network_namespace() {
         .run_ok(&d)
         .unwrap();
     let tmp = tempfile::tempdir().unwrap();
-    let bmc = Bmc::start(spec(tmp.path(), 3).netns(ns.0.clone())).expect("bmc starts in netns");
+    let bmc = Bmc::start(spec(tmp.path(), 5).netns(ns.0.clone())).expect("bmc starts in netns");
     // Not reachable from the host namespace: that port is not bound here.
     let sock = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
     sock.set_read_timeout(Some(Duration::from_millis(300)))
