@@ -32,6 +32,9 @@ use std::io::Write;
 use std::net::{IpAddr, SocketAddr};
 use std::path::{Path, PathBuf};
 
+/// Largest file [`Config::read`] accepts (Axigen's own are well under a megabyte); a wrong
+/// path to a huge file must not exhaust memory.
+const MAX_FILE: u64 = 16 << 20;
 /// How much of an offending token an error keeps.
 const ERR_TEXT_MAX: usize = 60;
 
@@ -290,7 +293,11 @@ impl Config {
     /// Parse the text of a configuration file (see the module documentation for the syntax).
     pub fn parse(text: &str) -> Result<Config, ConfigError> {
         let tokens = lex(text)?;
-        let mut p = Parser { tokens, pos: 0 };
+        let mut p = Parser {
+            tokens,
+            pos: 0,
+            depth: 0,
+        };
         let root = p.group_body(None)?;
         let cfg = Config { root };
         cfg.validate()?;
@@ -299,11 +306,24 @@ impl Config {
 
     /// Read and parse a file; errors name the file.
     pub fn read(path: impl AsRef<Path>) -> Result<Config, ConfigError> {
+        use std::io::Read;
         let path = path.as_ref();
-        let bytes = std::fs::read(path).map_err(|source| ConfigError::Io {
+        let io = |source| ConfigError::Io {
             path: path.to_path_buf(),
             source,
-        })?;
+        };
+        let mut bytes = Vec::new();
+        std::fs::File::open(path)
+            .and_then(|f| f.take(MAX_FILE + 1).read_to_end(&mut bytes))
+            .map_err(io)?;
+        if bytes.len() as u64 > MAX_FILE {
+            return Err(ConfigError::Invalid {
+                path: Some(path.to_path_buf()),
+                line: 1,
+                text: format!("more than {MAX_FILE} bytes"),
+                message: "not a configuration file (too large)",
+            });
+        }
         let text = String::from_utf8(bytes).map_err(|e| ConfigError::Syntax {
             path: Some(path.to_path_buf()),
             line: 1 + e.as_bytes()[..e.utf8_error().valid_up_to()]
@@ -730,9 +750,14 @@ fn lex(text: &str) -> Result<Vec<(Tok, usize)>, ConfigError> {
     Ok(out)
 }
 
+/// Deepest nesting of groups and lists accepted (Axigen's own files nest a handful of
+/// levels); bounds the parser's recursion so that garbage cannot exhaust the stack.
+const MAX_DEPTH: usize = 64;
+
 struct Parser {
     tokens: Vec<(Tok, usize)>,
     pos: usize,
+    depth: usize,
 }
 
 impl Parser {
@@ -756,6 +781,7 @@ impl Parser {
     /// Entries until `close` (a `}`) or, at top level, the end of the input.
     fn group_body(&mut self, close: Option<char>) -> Result<Group, ConfigError> {
         let mut g = Group::default();
+        let mut seen = std::collections::HashSet::new();
         loop {
             let t = self.next();
             let (key, line) = match (&t.0, close) {
@@ -774,7 +800,7 @@ impl Parser {
                     message: "expected '=' after the name",
                 });
             }
-            if g.entry(&key).is_some() {
+            if !seen.insert(key.to_ascii_lowercase()) {
                 return Err(ConfigError::Syntax {
                     path: None,
                     line,
@@ -789,6 +815,21 @@ impl Parser {
 
     fn value(&mut self) -> Result<Value, ConfigError> {
         let t = self.next();
+        let nested = matches!(t.0, Tok::Punct('{' | '('));
+        if nested {
+            if self.depth >= MAX_DEPTH {
+                return Err(self.err(&t, "nested too deeply"));
+            }
+            self.depth += 1;
+        }
+        let v = self.value_after(t);
+        if nested {
+            self.depth -= 1;
+        }
+        v
+    }
+
+    fn value_after(&mut self, t: (Tok, usize)) -> Result<Value, ConfigError> {
         match t.0 {
             Tok::Word(w) | Tok::Quoted(w) => Ok(Value::Scalar(w)),
             Tok::Punct('{') => Ok(Value::Group(self.group_body(Some('}'))?)),
@@ -987,6 +1028,13 @@ processing = { maxThreads = 8 unknownThing = ( a b "c d" ) }
         let long = "x".repeat(10_000);
         let e = err_of(&long);
         assert!(e.to_string().len() < 200);
+        let deep = format!("a = {}", "(".repeat(100_000));
+        assert!(err_of(&deep).to_string().contains("nested too deeply"));
+        let ok_depth = format!("a = {}x{}", "(".repeat(60), ")".repeat(60));
+        assert!(Config::parse(&ok_depth).is_ok());
+        // Many entries parse in linear time.
+        let many: String = (0..50_000).map(|i| format!("k{i} = v\n")).collect();
+        assert_eq!(Config::parse(&many).unwrap().root().entries.len(), 50_000);
     }
 
     #[test]
