@@ -43,7 +43,11 @@
 //! Every exchange resends its request (with a fresh session sequence number inside a
 //! session) after [`SessionConfig::retransmit`], doubling to [`SessionConfig::max_retransmit`],
 //! until the caller's [`Deadline`]. Chassis commands are idempotent in effect (power off twice
-//! is off), so a duplicate execution after a lost reply is harmless.
+//! is off), so a duplicate execution after a lost reply is harmless. A handshake that loses
+//! more than one step's retransmissions can repair (BMCs ignore a repeated RAKP 3) starts over
+//! with a new session; the half-open sessions left behind cannot be closed (they have no keys
+//! yet) and expire on the BMC (ipmi_sim: after its session timeout). Replies must carry
+//! increasing session sequence numbers; late duplicates and replays are dropped.
 
 mod crypto;
 mod error;
