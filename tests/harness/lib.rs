@@ -1,6 +1,7 @@
 //! Shared helpers of the end-to-end suites. Each suite is one `[[test]]` in `tests/Cargo.toml`;
 //! the components they need (Pacemaker, Corosync, ipmi_sim, slapd, QEMU) run for real.
 
+pub mod cib;
 pub mod instance;
 pub mod slapd;
 

@@ -1,11 +1,12 @@
 //! `axigen-ha`: the operator CLI. Thin: each subcommand turns its arguments into a typed
 //! request and calls a library (`axha-lab` for the lab, the template engine for `cib`).
 
-use clap::{Parser, Subcommand};
+use clap::{Parser, Subcommand, ValueEnum};
 
 mod cib;
 mod lab;
 mod man;
+mod status;
 
 #[derive(Parser)]
 #[command(
@@ -28,6 +29,15 @@ enum Command {
     Cib(cib::CibCmd),
     /// Write the agents' man pages, generated from their meta-data.
     Man(man::ManArgs),
+    /// Nodes, Axigen instances and recent fencing of the running cluster (crm_mon).
+    Status(status::StatusArgs),
+}
+
+/// How a command prints its result.
+#[derive(Clone, Copy, ValueEnum)]
+pub enum OutputFormat {
+    Table,
+    Json,
 }
 
 fn main() {
@@ -36,6 +46,7 @@ fn main() {
         Command::Lab(c) => lab::run(c),
         Command::Cib(c) => cib::run(c),
         Command::Man(a) => man::run(a),
+        Command::Status(a) => status::run(a),
     };
     if let Err(e) = result {
         eprintln!("axigen-ha: {e:#}");

@@ -1,0 +1,101 @@
+//! CIB templates of the two reference architectures, and the read side of a running cluster.
+//!
+//! - [`values`]: the operator's values file (TOML), typed and validated field by field.
+//! - [`templates`]: [`Template`] (`two-node-active-passive`, `multi-tier-n-plus-1`) and
+//!   [`build`], which turns [`Values`] into a [`model::Cib`].
+//! - [`xml`], [`script`]: one model rendered as CIB XML, pcs and crm scripts, corosync.conf.
+//! - [`tools`]: `crm_verify` and `crm_simulate` (every node failure, the resulting placement).
+//! - [`status`]: `crm_mon --output-as=xml` parsed into nodes, instances and fencing history.
+//! - [`doctor`]: checks of one node (agents and their metadata, BMC, node names, versions).
+//!
+//! ```no_run
+//! use axha_cib::{build, read_values, xml, Template};
+//! let values = read_values("values.toml".as_ref())?;
+//! let cib = build(Template::MultiTierNPlus1, &values)?;
+//! print!("{}", xml::render(&cib));
+//! # Ok::<(), axha_cib::CibError>(())
+//! ```
+
+use std::fmt;
+use std::path::PathBuf;
+
+pub mod doctor;
+pub mod model;
+pub mod script;
+pub mod status;
+pub mod templates;
+pub mod tools;
+pub mod values;
+pub mod xml;
+
+pub use templates::{build, Template};
+pub use values::{parse_values, read_values, Values};
+
+/// Everything that can go wrong in this crate; each variant carries the offending value.
+#[derive(Debug)]
+pub enum CibError {
+    /// A file could not be read.
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    /// A file could not be written.
+    Write {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    /// The values file is wrong: one line per problem, each naming its field.
+    Values {
+        problems: Vec<String>,
+        /// Byte range of a syntax error in the file, when known.
+        span: Option<std::ops::Range<usize>>,
+    },
+    UnknownTemplate(String),
+    /// A Pacemaker tool could not be run or failed.
+    Tool(axha_exec::ExecError),
+    /// A Pacemaker tool failed a check (crm_verify errors): its own words.
+    Rejected {
+        tool: String,
+        output: String,
+    },
+    /// A tool's XML output could not be understood.
+    Parse {
+        what: String,
+        detail: String,
+    },
+}
+
+impl fmt::Display for CibError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            CibError::Read { path, source } => {
+                write!(f, "cannot read {}: {source}", path.display())
+            }
+            CibError::Write { path, source } => {
+                write!(f, "cannot write {}: {source}", path.display())
+            }
+            CibError::Values { problems, .. } => {
+                write!(f, "invalid values: {}", problems.join("; "))
+            }
+            CibError::UnknownTemplate(t) => {
+                let names: Vec<_> = Template::all().map(|t| t.name()).collect();
+                write!(f, "unknown template {t:?} (known: {})", names.join(", "))
+            }
+            CibError::Tool(e) => write!(f, "{e}"),
+            CibError::Rejected { tool, output } => {
+                write!(f, "{tool} rejected the CIB:\n{}", output.trim_end())
+            }
+            CibError::Parse { what, detail } => write!(f, "cannot parse {what}: {detail}"),
+        }
+    }
+}
+
+/// The message already includes the underlying error, so `source` stays empty (an error
+/// chain printer would repeat it otherwise).
+impl std::error::Error for CibError {}
+
+impl From<axha_exec::ExecError> for CibError {
+    fn from(e: axha_exec::ExecError) -> Self {
+        CibError::Tool(e)
+    }
+}

@@ -1,0 +1,380 @@
+//! Pacemaker's own checks of a rendered CIB, without a cluster: `crm_verify -x FILE -V` and
+//! `crm_simulate` (LAB-RECIPES.md §6). The simulation starts from every node online with all
+//! resources placed, then fails each node (or each set of up to N nodes) and reports where
+//! every Axigen instance ends up.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::time::Duration;
+
+use axha_exec::{Cmd, Deadline};
+use serde::Serialize;
+
+use crate::model::Cib;
+use crate::status::{parse_simulation, ClusterStatus};
+use crate::xml::render_for_simulation;
+use crate::CibError;
+
+/// crm_simulate runs at once.
+const PARALLEL_RUNS: usize = 4;
+
+/// What crm_verify said about a CIB that it accepted (warnings, if any).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Verified {
+    pub output: String,
+}
+
+/// `crm_verify -x FILE -V`: Ok with its (warning) output, or [`CibError::Rejected`] with its
+/// error output when the configuration has errors.
+pub fn verify_file(path: &Path, timeout: Duration) -> Result<Verified, CibError> {
+    let out = Cmd::new("crm_verify")
+        .arg("-x")
+        .arg(path)
+        .arg("-V")
+        .run(&Deadline::after(timeout))?;
+    let text = format!("{}{}", out.stdout_str(), out.stderr_str());
+    if out.status.success() {
+        Ok(Verified { output: text })
+    } else {
+        Err(CibError::Rejected {
+            tool: "crm_verify".into(),
+            output: text,
+        })
+    }
+}
+
+/// `crm_verify` on the XML of `cib` as a running cluster would hold it: every node online
+/// and quorate. (With an empty status section crm_verify sees every node as unclean and
+/// without quorum, and warns about that instead of the configuration.)
+pub fn verify(cib: &Cib, timeout: Duration) -> Result<Verified, CibError> {
+    let dir = tempdir()?;
+    let path = dir.path().join("cib.xml");
+    let online: Vec<&str> = cib.nodes.iter().map(|n| n.name.as_str()).collect();
+    write(&path, &render_for_simulation(cib, &online, true))?;
+    verify_file(&path, timeout)
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SimulateOptions {
+    /// Fail every set of 1..=max_failures nodes.
+    pub max_failures: usize,
+    /// Keep quorum whatever fails (capacity planning: as with corosync `last_man_standing`
+    /// after failures one at a time). Otherwise quorum is a strict majority of votes, or one
+    /// node of two under `two_node`.
+    pub assume_quorum: bool,
+    /// Budget for each crm_simulate run.
+    pub timeout: Duration,
+    /// Only these failure sets (instead of every set up to `max_failures`).
+    pub only: Vec<Vec<String>>,
+}
+
+impl Default for SimulateOptions {
+    fn default() -> Self {
+        SimulateOptions {
+            max_failures: 1,
+            assume_quorum: false,
+            timeout: Duration::from_secs(60),
+            only: Vec::new(),
+        }
+    }
+}
+
+/// One failure scenario and its outcome.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Scenario {
+    /// Nodes that failed (empty: the starting placement).
+    pub failed: Vec<String>,
+    pub quorate: bool,
+    /// Instance id -> surviving nodes where it is active (empty: not running anywhere).
+    pub placement: BTreeMap<String, Vec<String>>,
+    /// Instance id -> failed nodes still holding it: not fenced (no quorum, no device), so
+    /// the cluster cannot recover it elsewhere.
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub unclean: BTreeMap<String, Vec<String>>,
+}
+
+impl Scenario {
+    /// Number of instances active on `node`.
+    pub fn load(&self, node: &str) -> usize {
+        self.placement
+            .values()
+            .filter(|nodes| nodes.iter().any(|n| n == node))
+            .count()
+    }
+    pub fn stopped(&self) -> Vec<&str> {
+        self.placement
+            .iter()
+            .filter(|(_, n)| n.is_empty())
+            .map(|(i, _)| i.as_str())
+            .collect()
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Simulation {
+    pub nodes: Vec<String>,
+    pub instances: Vec<String>,
+    pub scenarios: Vec<Scenario>,
+}
+
+impl Simulation {
+    /// The scenario in which exactly `failed` failed.
+    pub fn scenario(&self, failed: &[&str]) -> Option<&Scenario> {
+        self.scenarios.iter().find(|s| {
+            s.failed.len() == failed.len() && failed.iter().all(|f| s.failed.iter().any(|x| x == f))
+        })
+    }
+}
+
+fn tempdir() -> Result<tempfile::TempDir, CibError> {
+    tempfile::Builder::new()
+        .prefix("axha-cib-")
+        .tempdir()
+        .map_err(|source| CibError::Write {
+            path: std::env::temp_dir(),
+            source,
+        })
+}
+
+fn write(path: &Path, text: &str) -> Result<(), CibError> {
+    std::fs::write(path, text).map_err(|source| CibError::Write {
+        path: path.to_owned(),
+        source,
+    })
+}
+
+/// All subsets of `items` with `k` elements, in lexicographic order.
+fn combinations(items: &[String], k: usize) -> Vec<Vec<String>> {
+    fn rec(
+        items: &[String],
+        k: usize,
+        start: usize,
+        cur: &mut Vec<String>,
+        out: &mut Vec<Vec<String>>,
+    ) {
+        if cur.len() == k {
+            out.push(cur.clone());
+            return;
+        }
+        for i in start..items.len() {
+            cur.push(items[i].clone());
+            rec(items, k, i + 1, cur, out);
+            cur.pop();
+        }
+    }
+    let mut out = Vec::new();
+    rec(items, k, 0, &mut Vec::new(), &mut out);
+    out
+}
+
+fn run_simulate(
+    input: &Path,
+    save: Option<&Path>,
+    quorate: bool,
+    failed: &[String],
+    timeout: Duration,
+) -> Result<ClusterStatus, CibError> {
+    let mut cmd = Cmd::new("crm_simulate").arg("-x").arg(input).args([
+        "-S",
+        "--output-as=xml",
+        "-q",
+        if quorate { "1" } else { "0" },
+    ]);
+    if let Some(s) = save {
+        cmd = cmd.arg("-O").arg(s);
+    }
+    for f in failed {
+        cmd = cmd.args(["-f", f]);
+    }
+    // Without quorum the transition is blocked and crm_simulate exits 1, yet still reports
+    // the resulting state: that state is the answer.
+    let out = cmd.run(&Deadline::after(timeout))?;
+    match parse_simulation(&out.stdout_str()) {
+        Ok(st) => Ok(st),
+        Err(e) if out.status.success() => Err(e),
+        Err(_) => Err(CibError::Rejected {
+            tool: "crm_simulate".into(),
+            output: format!("{}{}", out.stdout_str(), out.stderr_str()),
+        }),
+    }
+}
+
+fn scenario(
+    status: &ClusterStatus,
+    instances: &[String],
+    failed: Vec<String>,
+    quorate: bool,
+) -> Scenario {
+    let mut placement = BTreeMap::new();
+    let mut unclean = BTreeMap::new();
+    for i in instances {
+        let (dead, alive): (Vec<String>, Vec<String>) = status
+            .placement(i)
+            .into_iter()
+            .partition(|n| failed.contains(n));
+        if !dead.is_empty() {
+            unclean.insert(i.clone(), dead);
+        }
+        placement.insert(i.clone(), alive);
+    }
+    Scenario {
+        failed,
+        quorate,
+        placement,
+        unclean,
+    }
+}
+
+/// Simulate the cluster of `cib` with every node online, then each failure set.
+pub fn simulate(cib: &Cib, opts: &SimulateOptions) -> Result<Simulation, CibError> {
+    let nodes: Vec<String> = cib.nodes.iter().map(|n| n.name.clone()).collect();
+    let instances = cib.instance_ids();
+    let dir = tempdir()?;
+    let base = dir.path().join("all-online.xml");
+    let started = dir.path().join("started.xml");
+    let online: Vec<&str> = nodes.iter().map(String::as_str).collect();
+    write(&base, &render_for_simulation(cib, &online, true))?;
+    let first = run_simulate(&base, Some(&started), true, &[], opts.timeout)?;
+    let mut scenarios = vec![scenario(&first, &instances, vec![], true)];
+    let total = nodes.len();
+    let sets: Vec<Vec<String>> = if opts.only.is_empty() {
+        // At least one node must survive to place anything.
+        (1..=opts.max_failures.min(total - 1))
+            .flat_map(|k| combinations(&nodes, k))
+            .collect()
+    } else {
+        for set in &opts.only {
+            if let Some(bad) = set.iter().find(|n| !nodes.contains(n)) {
+                return Err(CibError::Values {
+                    problems: vec![format!("failure scenario: {bad:?} is not one of the nodes")],
+                    span: None,
+                });
+            }
+        }
+        opts.only.clone()
+    };
+    // crm_simulate spends most of its time idle (simulated transition timers): a few runs
+    // at once cost little CPU and save most of the wall time.
+    for chunk in sets.chunks(PARALLEL_RUNS) {
+        let results: Vec<Result<Scenario, CibError>> = std::thread::scope(|scope| {
+            let handles: Vec<_> = chunk
+                .iter()
+                .map(|failed| {
+                    let started = &started;
+                    let instances = &instances;
+                    scope.spawn(move || {
+                        let alive = total - failed.len();
+                        let quorate =
+                            opts.assume_quorum || alive * 2 > total || (cib.two_node && alive >= 1);
+                        let st = run_simulate(started, None, quorate, failed, opts.timeout)?;
+                        Ok(scenario(&st, instances, failed.clone(), quorate))
+                    })
+                })
+                .collect();
+            handles
+                .into_iter()
+                .map(|h| h.join().expect("a simulation thread does not panic"))
+                .collect()
+        });
+        for r in results {
+            scenarios.push(r?);
+        }
+    }
+    Ok(Simulation {
+        nodes,
+        instances,
+        scenarios,
+    })
+}
+
+/// The simulation as a table: one row per scenario, one column per instance.
+pub fn format_table(sim: &Simulation) -> String {
+    let mut rows: Vec<Vec<String>> = vec![{
+        let mut h = vec!["failed".to_string(), "quorum".to_string()];
+        h.extend(sim.instances.iter().cloned());
+        h
+    }];
+    for s in &sim.scenarios {
+        let mut r = vec![
+            if s.failed.is_empty() {
+                "(none)".to_string()
+            } else {
+                s.failed.join("+")
+            },
+            if s.quorate { "yes" } else { "no" }.to_string(),
+        ];
+        r.extend(sim.instances.iter().map(|i| {
+            let mut at: Vec<String> = s.placement.get(i).cloned().unwrap_or_default();
+            if let Some(u) = s.unclean.get(i) {
+                at.extend(u.iter().map(|n| format!("{n}(unclean)")));
+            }
+            if at.is_empty() {
+                "stopped".to_string()
+            } else {
+                at.join(",")
+            }
+        }));
+        rows.push(r);
+    }
+    let cols = rows[0].len();
+    let widths: Vec<usize> = (0..cols)
+        .map(|c| rows.iter().map(|r| r[c].len()).max().unwrap_or(0))
+        .collect();
+    let mut out = String::new();
+    for r in rows {
+        let line: Vec<String> = r
+            .iter()
+            .zip(&widths)
+            .map(|(v, w)| format!("{v:<w$}"))
+            .collect();
+        out += line.join("  ").trim_end();
+        out.push('\n');
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn combinations_are_complete() {
+        let n: Vec<String> = ["a", "b", "c"].iter().map(|s| s.to_string()).collect();
+        assert_eq!(combinations(&n, 1).len(), 3);
+        assert_eq!(
+            combinations(&n, 2),
+            vec![vec!["a", "b"], vec!["a", "c"], vec!["b", "c"]]
+        );
+        assert_eq!(combinations(&n, 3).len(), 1);
+    }
+
+    #[test]
+    fn table_layout() {
+        let sim = Simulation {
+            nodes: vec!["n1".into(), "n2".into()],
+            instances: vec!["mail1".into()],
+            scenarios: vec![
+                Scenario {
+                    failed: vec![],
+                    quorate: true,
+                    placement: [("mail1".to_string(), vec!["n1".to_string()])].into(),
+                    unclean: BTreeMap::new(),
+                },
+                Scenario {
+                    failed: vec!["n1".into(), "n2".into()],
+                    quorate: false,
+                    placement: [("mail1".to_string(), vec![])].into(),
+                    unclean: [("mail1".to_string(), vec!["n2".to_string()])].into(),
+                },
+            ],
+        };
+        assert_eq!(
+            format_table(&sim),
+            "failed  quorum  mail1\n(none)  yes     n1\nn1+n2   no      n2(unclean)\n"
+        );
+        assert_eq!(sim.scenarios[1].stopped(), vec!["mail1"]);
+        assert_eq!(sim.scenarios[1].load("n2"), 0);
+        assert_eq!(sim.scenarios[0].load("n1"), 1);
+        assert!(sim.scenario(&["n2", "n1"]).is_some());
+    }
+}
