@@ -671,3 +671,62 @@ fn pcs_script_builds_the_same_configuration() {
         assert_same_configuration(&loaded, &xml, &format!("pcs script of {t} ({v})"));
     }
 }
+
+/// The meta-data of an agent the templates use: our built agents, heartbeat's installed ones.
+fn agent_metadata(class: &str, provider: Option<&str>, kind: &str) -> String {
+    let cmd = match (class, provider, kind) {
+        ("ocf", Some("axigen"), "instance") => Cmd::new(bin("instance")).arg("meta-data"),
+        ("ocf", Some("axigen"), "drbd") => Cmd::new(bin("drbd")).arg("meta-data"),
+        ("stonith", None, "fence_axigen_ipmi") => {
+            Cmd::new(bin("fence_axigen_ipmi")).args(["-o", "metadata"])
+        }
+        ("ocf", Some("heartbeat"), k) => {
+            Cmd::new(format!("/usr/lib/ocf/resource.d/heartbeat/{k}")).arg("meta-data")
+        }
+        other => panic!("no meta-data source for {other:?}"),
+    };
+    cmd.env("OCF_ROOT", "/usr/lib/ocf")
+        .run_ok(&Deadline::after(Duration::from_secs(30)))
+        .expect("meta-data")
+        .stdout_str()
+}
+
+/// Every parameter the templates set is one the agent declares (Pacemaker passes unknown
+/// parameters silently; the agent would never see what the operator meant).
+#[test]
+fn template_parameters_are_declared_by_the_agents() {
+    for t in TEMPLATES {
+        let v = example_values(t);
+        let xml = ok(&["cib", "render", t, "--values", v.to_str().unwrap()]);
+        let doc = roxmltree::Document::parse(&xml).expect("XML");
+        for p in doc.descendants().filter(|n| n.has_tag_name("primitive")) {
+            let (class, kind) = (p.attribute("class").unwrap(), p.attribute("type").unwrap());
+            let meta = agent_metadata(class, p.attribute("provider"), kind);
+            // OCF meta-data carries a DOCTYPE line (ra-api-1.dtd).
+            let opts = roxmltree::ParsingOptions {
+                allow_dtd: true,
+                ..Default::default()
+            };
+            let meta = roxmltree::Document::parse_with_options(&meta, opts).expect("meta-data XML");
+            let declared: Vec<&str> = meta
+                .descendants()
+                .filter(|n| n.has_tag_name("parameter"))
+                .filter_map(|n| n.attribute("name"))
+                .collect();
+            let set = p
+                .children()
+                .filter(|c| c.has_tag_name("instance_attributes"))
+                .flat_map(|c| c.children().filter(|x| x.has_tag_name("nvpair")))
+                .filter_map(|x| x.attribute("name"))
+                // pcmk_* are Pacemaker's own fencing parameters.
+                .filter(|n| !n.starts_with("pcmk_"));
+            for name in set {
+                assert!(
+                    declared.contains(&name),
+                    "{t}: {} ({class}:{kind}) sets {name:?}, not in the agent's meta-data {declared:?}",
+                    p.attribute("id").unwrap()
+                );
+            }
+        }
+    }
+}

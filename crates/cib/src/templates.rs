@@ -120,12 +120,12 @@ fn fence_devices(v: &Values) -> (Vec<Resource>, Vec<Constraint>) {
             ("ip", n.bmc_ip.to_string()),
             ("ipport", n.bmc_port.to_string()),
             ("username", n.bmc_user.clone()),
-            // The password stays in its file: the agent runs this to read it
-            // (fence-agents' password_script), so it is never in the CIB.
-            (
-                "password_script",
-                format!("/bin/cat {}", n.bmc_password_file),
-            ),
+            // The password stays in its file (the agent reads its first line), so it is
+            // never in the CIB.
+            ("password_file", n.bmc_password_file.clone()),
+            // The agent refuses to act on any other node than this one: a wrong host map
+            // can never power off the wrong machine.
+            ("bound_node", n.name.clone()),
             ("pcmk_host_list", n.name.clone()),
             ("pcmk_host_check", "static-list".to_string()),
         ]);
@@ -304,8 +304,8 @@ fn two_node(v: &Values) -> Result<Cib, Vec<String>> {
                     Op::new("promote", 0, 90),
                     Op::new("demote", 0, 90),
                     Op::new("notify", 0, 90),
-                    Op::new("monitor", 29, 20).with_role(Role::Promoted),
-                    Op::new("monitor", 31, 20).with_role(Role::Unpromoted),
+                    Op::new("monitor", 20, 20).with_role(Role::Promoted),
+                    Op::new("monitor", 30, 20).with_role(Role::Unpromoted),
                 ],
             },
             meta: pairs([
@@ -587,10 +587,12 @@ pub(crate) mod tests {
         assert!(cib.constraints.iter().any(|c| matches!(c,
             Constraint::Colocation { with_role: Some(Role::Promoted), with_rsc, .. } if with_rsc == "drbd-r0-clone")));
         // No secret in the configuration: only the path of the file that holds it.
-        assert!(fence_n1.params.contains(&(
-            "password_script".into(),
-            "/bin/cat /etc/axigen-ha/bmc-n1".into()
-        )));
+        assert!(fence_n1
+            .params
+            .contains(&("password_file".into(), "/etc/axigen-ha/bmc-n1".into())));
+        assert!(fence_n1
+            .params
+            .contains(&("bound_node".into(), "n1".into())));
     }
 
     #[test]

@@ -232,8 +232,8 @@ fn check_path(p: &mut Problems, field: &str, v: &str) {
     }
 }
 
-/// A path that ends up inside a shell command (`password_script`): only characters that need
-/// no quoting, so the command cannot be bent by the value.
+/// A path handed to a fence agent: only characters that need no quoting anywhere (stonith
+/// parameters also travel as `key=value` lines and through pcs/crm scripts).
 fn check_plain_path(p: &mut Problems, field: &str, v: &str) {
     check_path(p, field, v);
     if v.starts_with('/')
