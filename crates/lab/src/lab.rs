@@ -15,6 +15,7 @@ use crate::fencing::{
     BMC_PORT, BMC_USER,
 };
 use crate::procs::{kill_netns, netns_id_of_path, netns_of, pids_in_netns};
+use crate::service::{service_ip, Instance};
 use crate::spec::{
     default_state_dir, node_addr, node_index, node_mgmt_addr, node_names, validate_name, Fencing,
     LabSpec, DEFAULT_STATE_ROOT, LAB_PREFIX,
@@ -64,6 +65,15 @@ pub struct Lab {
     conf: LabConf,
     state_dir: PathBuf,
     teardown_on_drop: bool,
+}
+
+/// A loop device made by [`Lab::add_disk`]: a sparse image file in the lab's state
+/// directory, attached to a loop device, with an ext4 filesystem.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Disk {
+    pub name: String,
+    pub image: PathBuf,
+    pub device: PathBuf,
 }
 
 /// One node's state, for status displays.
@@ -266,7 +276,14 @@ impl Lab {
         };
         lab.install_binaries(spec.binaries.as_deref())?;
         if spec.fencing == Fencing::Ipmi {
-            lab.conf.fence_agent = choose_fence_agent(lab.conf.sbin.as_deref()).to_string();
+            // Asked of the source binary: the fresh copy may still be open for writing in a
+            // child another thread is forking (ETXTBSY).
+            let installed = lab.conf.sbin.is_some();
+            lab.conf.fence_agent = match spec.binaries.as_deref() {
+                Some(src) if installed => choose_fence_agent(Some(src)),
+                _ => choose_fence_agent(None),
+            }
+            .to_string();
         }
         lab.conf.write(&lab.state_dir)?;
         lab.build(&spec)?;
@@ -733,6 +750,169 @@ impl Lab {
         }
     }
 
+    /// A new ext4 filesystem of `size_mb` MiB on a loop device (a SAN LUN stand-in), its
+    /// root populated from `populate` if given (`mke2fs -d`, nothing is mounted on the host).
+    /// Teardown detaches it.
+    pub fn add_disk(
+        &self,
+        name: &str,
+        size_mb: u64,
+        populate: Option<&Path>,
+    ) -> Result<Disk, LabError> {
+        validate_name(name).map_err(|_| LabError::InvalidSpec {
+            field: "disk name",
+            value: name.to_string(),
+            reason: "a-z, 0-9 and -, up to 12 characters",
+        })?;
+        let dir = self.state_dir.join("disks");
+        mkdir_mode(&dir, 0o700, None)?;
+        let image = dir.join(format!("{name}.img"));
+        if image.exists() {
+            return Err(LabError::InvalidSpec {
+                field: "disk name",
+                value: name.to_string(),
+                reason: "a disk of that name exists",
+            });
+        }
+        let f = std::fs::File::create(&image).map_err(|e| LabError::io(&image, e))?;
+        f.set_len(size_mb * 1024 * 1024)
+            .map_err(|e| LabError::io(&image, e))?;
+        drop(f);
+        let d = Deadline::after(Duration::from_secs(60));
+        let mut mkfs = Cmd::new("mkfs.ext4").args(["-q", "-F", "-L", name]);
+        if let Some(p) = populate {
+            mkfs = mkfs.arg("-d").arg(p);
+        }
+        mkfs.arg(&image)
+            .run_ok(&d)
+            .map_err(|e| LabError::exec(format!("making the filesystem of disk {name}"), e))?;
+        let out = Cmd::new("losetup")
+            .args(["--find", "--show"])
+            .arg(&image)
+            .run_ok(&d)
+            .map_err(|e| LabError::exec(format!("attaching disk {name}"), e))?;
+        let device = PathBuf::from(out.stdout_str().trim());
+        let rec = dir.join(format!("{name}.loop"));
+        std::fs::write(&rec, format!("{}\n", device.display()))
+            .map_err(|e| LabError::io(&rec, e))?;
+        Ok(Disk {
+            name: name.to_string(),
+            image,
+            device,
+        })
+    }
+
+    /// The disks made by [`Lab::add_disk`] that are still attached to their image.
+    pub fn disks(&self) -> Vec<Disk> {
+        let dir = self.state_dir.join("disks");
+        let Ok(rd) = std::fs::read_dir(&dir) else {
+            return Vec::new();
+        };
+        let mut v: Vec<Disk> = rd
+            .flatten()
+            .filter_map(|e| {
+                let name = e.file_name().to_str()?.strip_suffix(".loop")?.to_string();
+                let device = PathBuf::from(std::fs::read_to_string(e.path()).ok()?.trim());
+                let image = dir.join(format!("{name}.img"));
+                // Attached to *our* image: the loop device may have been reused since.
+                let dev = device.file_name()?.to_str()?.to_string();
+                let backing =
+                    std::fs::read_to_string(format!("/sys/block/{dev}/loop/backing_file")).ok()?;
+                (Path::new(backing.trim()) == image).then_some(Disk {
+                    name,
+                    image,
+                    device,
+                })
+            })
+            .collect();
+        v.sort_by(|a, b| a.name.cmp(&b.name));
+        v
+    }
+
+    /// A service instance (see [`crate::service`]): number `k` (service IP 10.231.0.(100+k)),
+    /// preferring node `home`, served by `server` (the `axigen-sim` binary: Axigen itself
+    /// cannot be installed here). Its workdir is made with `server init` and put on a new
+    /// disk; the returned value renders the CIB group and home preference.
+    pub fn add_instance(
+        &self,
+        id: &str,
+        k: usize,
+        home: Option<&str>,
+        server: &Path,
+    ) -> Result<Instance, LabError> {
+        if let Some(h) = home {
+            self.check_node(h)?;
+        }
+        if !(1..=99).contains(&k) {
+            return Err(LabError::InvalidSpec {
+                field: "instance number",
+                value: k.to_string(),
+                reason: "1 to 99",
+            });
+        }
+        let dir = self.state_dir.join("instances").join(id);
+        let seed = dir.join("seed");
+        mkdir_mode(&dir, 0o700, None)?;
+        let password_file = dir.join("admin.pw");
+        let password = random_password().map_err(|e| LabError::io("/dev/urandom", e))?;
+        std::fs::write(&password_file, format!("{password}\n"))
+            .map_err(|e| LabError::io(&password_file, e))?;
+        std::fs::set_permissions(&password_file, std::fs::Permissions::from_mode(0o600))
+            .map_err(|e| LabError::io(&password_file, e))?;
+        let ip = service_ip(k);
+        Cmd::new(server)
+            .args(["init", "-W"])
+            .arg(&seed)
+            .args(["--address", &ip.to_string(), "--admin-password-file"])
+            .arg(&password_file)
+            .run_ok(&Deadline::after(Duration::from_secs(30)))
+            .map_err(|e| LabError::exec(format!("making the workdir of {id}"), e))?;
+        let disk = self.add_disk(id, 64, Some(&seed))?;
+        let workdir = self.state_dir.join("mnt").join(id);
+        mkdir_mode(&workdir, 0o755, None)?;
+        Ok(Instance {
+            id: id.to_string(),
+            ip,
+            device: disk.device,
+            workdir,
+            password_file,
+            binary: server.to_path_buf(),
+            home: home.map(str::to_string),
+        })
+    }
+
+    /// Add XML to a CIB section (`resources`, `constraints`, ...) through the first live node;
+    /// the XML goes on stdin (it may hold passwords).
+    pub fn cib_create(&self, section: &str, xml: &str) -> Result<(), LabError> {
+        let node = self
+            .alive_nodes()
+            .into_iter()
+            .next()
+            .ok_or_else(|| LabError::NodeDown {
+                node: "(every node)".into(),
+            })?;
+        self.cmd(
+            &node,
+            &["cibadmin", "--create", "-o", section, "--xml-pipe"],
+        )?
+        .stdin(xml)
+        .run_ok(&Deadline::after(Duration::from_secs(30)))
+        .map(|_| ())
+        .map_err(|e| LabError::exec(format!("adding to the CIB {section}"), e))
+    }
+
+    /// The first line a TCP service at `ip:port` sends, read from inside `node` (an IMAP
+    /// greeting, the Axigen CLI banner); `None` when nothing answers within 2 s.
+    pub fn greeting(&self, node: &str, ip: Ipv4Addr, port: u16) -> Option<String> {
+        let script =
+            format!("exec 3<>/dev/tcp/{ip}/{port} && read -t 2 line <&3 && echo \"$line\"");
+        let out = self
+            .run(node, &["bash", "-c", &script], Duration::from_secs(5))
+            .ok()?;
+        let line = out.stdout_str().trim().to_string();
+        (out.status.success() && !line.is_empty()).then_some(line)
+    }
+
     // ------------------------------------------------------------------ building
 
     fn start_bmcs(&self) -> Result<(), LabError> {
@@ -1087,6 +1267,17 @@ impl Lab {
                 }
             }
             keep(ip(&["netns", "del", ns]).map(|_| ()));
+        }
+        // Disks last: their filesystems were mounted only inside the nodes' mount
+        // namespaces, which ended with the nodes' processes.
+        for disk in self.disks() {
+            let r = Cmd::new("losetup")
+                .arg("-d")
+                .arg(&disk.device)
+                .run_ok(&Deadline::after(Duration::from_secs(10)))
+                .map(|_| ())
+                .map_err(|e| LabError::exec(format!("detaching disk {}", disk.name), e));
+            keep(r);
         }
         let mut conf = self.conf.clone();
         conf.phase = Phase::Down;

@@ -40,10 +40,13 @@ mod error;
 pub mod fencing;
 mod lab;
 pub mod procs;
+pub mod service;
 pub mod spec;
 pub mod state;
 
 pub use crm::{parse_crm_mon, ClusterView, FenceEvent, NodeView, ResourceView};
 pub use error::LabError;
+pub use lab::Disk;
 pub use lab::{reap_stale_labs, resolve_helper, Lab, NodeStatus, HELPER_NAME, NODE_PATH};
+pub use service::Instance;
 pub use spec::{Fencing, LabSpec};
