@@ -21,7 +21,7 @@
 //!
 //! Workdir layout ([`workdir::Workdir`]): `run/axigen.cfg`, `run/axigen.pid`, `run/admin.pw`
 //! (the CLI admin password, mode 0600), `log/axigen-sim.log` (daemon output), `domains/<domain>/
-//! accounts`, `faults/<name>`.
+//! accounts/<account>`, `faults/<name>`.
 
 use std::fmt;
 use std::net::SocketAddr;

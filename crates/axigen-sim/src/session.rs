@@ -58,10 +58,14 @@ enum State {
     Domain(DomainCtx),
 }
 
+/// A domain being created or changed: what `COMMIT` will apply. Only the changes are kept
+/// (never the domain's whole account list), so a context on a domain of any size is cheap.
 #[derive(Debug)]
 struct DomainCtx {
     name: String,
-    accounts: BTreeSet<String>,
+    is_new: bool,
+    added: BTreeSet<String>,
+    removed: BTreeSet<String>,
 }
 
 /// What to send, and whether to close the connection after it.
@@ -179,13 +183,7 @@ impl<'a> CliSession<'a> {
             }
             ("ADD", "ACCOUNT") => self.add_account(params),
             ("REMOVE", "ACCOUNT") => self.remove_account(params),
-            ("LIST", "ACCOUNTS") => match &self.state {
-                State::Domain(c) => {
-                    let names: Vec<String> = c.accounts.iter().cloned().collect();
-                    self.body_reply(&table("accounts", &names), OK)
-                }
-                _ => self.reply("-ERR: No domain context (UPDATE Domain name D first)"),
-            },
+            ("LIST", "ACCOUNTS") => self.list_accounts(),
             _ => self.reply("-ERR: Invalid command"),
         }
     }
@@ -225,16 +223,16 @@ impl<'a> CliSession<'a> {
         if !valid_domain(&name) {
             return self.reply("-ERR: Invalid domain name");
         }
-        match self.env.store.accounts(&name) {
-            Ok(Some(_)) => self.reply("-ERR: Domain already exists"),
-            Ok(None) => {
-                let mut accounts = BTreeSet::new();
-                accounts.insert("postmaster".to_string());
-                self.state = State::Domain(DomainCtx { name, accounts });
-                self.reply("+OK: Domain context entered (COMMIT to create it)")
-            }
-            Err(e) => self.reply(&format!("-ERR: {e}")),
+        if self.env.store.domain_exists(&name) {
+            return self.reply("-ERR: Domain already exists");
         }
+        self.state = State::Domain(DomainCtx {
+            name,
+            is_new: true,
+            added: BTreeSet::from(["postmaster".to_string()]),
+            removed: BTreeSet::new(),
+        });
+        self.reply("+OK: Domain context entered (COMMIT to create it)")
     }
 
     fn update_domain(&mut self, params: &[String]) -> Answer {
@@ -248,14 +246,16 @@ impl<'a> CliSession<'a> {
         let Some(name) = p.get("name").map(|n| n.to_ascii_lowercase()) else {
             return self.reply("-ERR: UPDATE Domain needs 'name D'");
         };
-        match self.env.store.accounts(&name) {
-            Ok(Some(accounts)) => {
-                self.state = State::Domain(DomainCtx { name, accounts });
-                self.reply("+OK: Entered domain context")
-            }
-            Ok(None) => self.reply("-ERR: No such domain"),
-            Err(e) => self.reply(&format!("-ERR: {e}")),
+        if !self.env.store.domain_exists(&name) {
+            return self.reply("-ERR: No such domain");
         }
+        self.state = State::Domain(DomainCtx {
+            name,
+            is_new: false,
+            added: BTreeSet::new(),
+            removed: BTreeSet::new(),
+        });
+        self.reply("+OK: Entered domain context")
     }
 
     fn delete_domain(&mut self, params: &[String]) -> Answer {
@@ -269,7 +269,7 @@ impl<'a> CliSession<'a> {
         let Some(name) = p.get("name").map(|n| n.to_ascii_lowercase()) else {
             return self.reply("-ERR: DELETE Domain needs 'name D'");
         };
-        match self.env.store.delete(&name) {
+        match self.env.store.delete_domain(&name) {
             Ok(true) => self.reply("+OK: Domain deleted"),
             Ok(false) => self.reply("-ERR: No such domain"),
             Err(e) => self.reply(&format!("-ERR: {e}")),
@@ -295,14 +295,19 @@ impl<'a> CliSession<'a> {
             Ok(n) => n,
             Err(a) => return a,
         };
+        let store = &self.env.store;
         let State::Domain(c) = &mut self.state else {
             return self.reply("-ERR: No domain context");
         };
-        if c.accounts.insert(name) {
-            self.reply("+OK: Account added (saved at COMMIT)")
-        } else {
-            self.reply("-ERR: Account already exists")
+        let exists = c.added.contains(&name)
+            || (!c.is_new && !c.removed.contains(&name) && store.account_exists(&c.name, &name));
+        if exists {
+            return self.reply("-ERR: Account already exists");
         }
+        if !c.removed.remove(&name) {
+            c.added.insert(name);
+        }
+        self.reply("+OK: Account added (saved at COMMIT)")
     }
 
     fn remove_account(&mut self, params: &[String]) -> Answer {
@@ -310,25 +315,77 @@ impl<'a> CliSession<'a> {
             Ok(n) => n,
             Err(a) => return a,
         };
+        let store = &self.env.store;
         let State::Domain(c) = &mut self.state else {
             return self.reply("-ERR: No domain context");
         };
-        if c.accounts.remove(&name) {
+        let removed = c.added.remove(&name)
+            || (!c.is_new
+                && !c.removed.contains(&name)
+                && store.account_exists(&c.name, &name)
+                && c.removed.insert(name));
+        if removed {
             self.reply("+OK: Account removed (saved at COMMIT)")
         } else {
             self.reply("-ERR: No such account")
         }
     }
 
+    /// The domain's accounts as the context sees them (saved ones with its changes).
+    fn list_accounts(&self) -> Answer {
+        let State::Domain(c) = &self.state else {
+            return self.reply("-ERR: No domain context (UPDATE Domain name D first)");
+        };
+        let saved = if c.is_new {
+            Ok(Vec::new())
+        } else {
+            self.env
+                .store
+                .accounts(&c.name)
+                .map(Option::unwrap_or_default)
+        };
+        match saved {
+            Ok(saved) => {
+                let mut all: BTreeSet<String> = saved
+                    .into_iter()
+                    .filter(|a| !c.removed.contains(a))
+                    .collect();
+                all.extend(c.added.iter().cloned());
+                let names: Vec<String> = all.into_iter().collect();
+                self.body_reply(&table("accounts", &names), OK)
+            }
+            Err(e) => self.reply(&format!("-ERR: {e}")),
+        }
+    }
+
+    /// Apply the context's changes and leave it.
     fn commit(&mut self) -> Answer {
         let State::Domain(c) = &self.state else {
             return self.reply("+OK: Nothing to commit");
         };
-        match self.env.store.save(&c.name, &c.accounts) {
-            Ok(()) => {
-                self.state = State::Admin;
-                self.reply("+OK: Committed")
-            }
+        let store = &self.env.store;
+        let result = if c.is_new {
+            store.create_domain(&c.name, &c.added).and_then(|created| {
+                if created {
+                    Ok(())
+                } else {
+                    Err(crate::SimError::Usage("Domain already exists".into()))
+                }
+            })
+        } else {
+            (|| {
+                for a in &c.removed {
+                    store.remove_account(&c.name, a)?;
+                }
+                for a in &c.added {
+                    store.add_account(&c.name, a)?;
+                }
+                Ok(())
+            })()
+        };
+        self.state = State::Admin;
+        match result {
+            Ok(()) => self.reply("+OK: Committed"),
             Err(e) => self.reply(&format!("-ERR: Commit failed: {e}")),
         }
     }
@@ -497,9 +554,26 @@ mod tests {
         s.handle("REMOVE Account name bob");
         s.handle("BACK");
         assert_eq!(
-            e.store.accounts("example.com").unwrap().unwrap().len(),
-            2,
+            e.store.accounts("example.com").unwrap().unwrap(),
+            vec!["bob", "postmaster"],
             "BACK discards"
+        );
+        // Changes of an existing domain: remove then re-add, add then remove.
+        s.handle("UPDATE Domain name example.com");
+        assert!(status(&s.handle("REMOVE Account name bob")).starts_with("+OK"));
+        assert!(status(&s.handle("REMOVE Account name bob")).starts_with("-ERR"));
+        assert!(status(&s.handle("ADD Account name bob password x")).starts_with("+OK"));
+        assert!(status(&s.handle("ADD Account name carol password x")).starts_with("+OK"));
+        assert!(status(&s.handle("REMOVE Account name postmaster")).starts_with("+OK"));
+        assert!(status(&s.handle("ADD Account name dave password x")).starts_with("+OK"));
+        assert!(status(&s.handle("REMOVE Account name dave")).starts_with("+OK"));
+        assert!(status(&s.handle("REMOVE Account name nobody")).starts_with("-ERR"));
+        let l = s.handle("LIST Accounts");
+        assert!(l.text.contains("\r\nbob\r\ncarol\r\n+OK"), "{}", l.text);
+        assert_eq!(s.handle("COMMIT").text, "+OK: Committed\r\n<#> ");
+        assert_eq!(
+            e.store.accounts("example.com").unwrap().unwrap(),
+            vec!["bob", "carol"]
         );
         assert!(status(&s.handle("FROB")).starts_with("-ERR: Invalid command"));
         s.handle("CREATE Domain name gone.example");

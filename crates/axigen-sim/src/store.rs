@@ -1,12 +1,18 @@
-//! Domains and accounts, persisted under `DIR/domains/<domain>/accounts` (one account name a
-//! line, written atomically). A domain exists when its `accounts` file does. Passwords are
-//! accepted by the CLI but not stored: nothing here authenticates mail users.
+//! Domains and accounts, persisted under `DIR/domains/<domain>/accounts/<account>` (one empty
+//! file per account). A domain exists when its `accounts` directory does.
+//!
+//! Every change is atomic and costs O(1) whatever the size of the domain, so bulk provisioning
+//! measures the provisioning code, not the stand-in: a new domain appears whole (its directory
+//! is filled under a temporary name, then renamed), an account is one `create`/`unlink`, and a
+//! deleted domain disappears at one rename. Changes survive the death of the process at any
+//! point (the kernel keeps them); they are not fsync'd, since no test crashes the kernel under
+//! the stand-in and an fsync per account would make it the bottleneck of every import.
+//! Passwords are accepted by the CLI but not stored: nothing here authenticates mail users.
 
 use std::collections::BTreeSet;
-use std::path::PathBuf;
-use std::sync::Mutex;
+use std::io::ErrorKind;
+use std::path::{Path, PathBuf};
 
-use crate::workdir::write_atomic;
 use crate::SimError;
 
 pub const MAX_DOMAIN_LEN: usize = 253;
@@ -35,97 +41,166 @@ pub fn valid_account(name: &str) -> bool {
             .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-' | b'+'))
 }
 
-/// The data store of one workdir; one lock serialises writers of this process (the worker is
-/// the only writer).
+/// The data store of one workdir.
 #[derive(Debug)]
 pub struct Store {
     dir: PathBuf,
-    lock: Mutex<()>,
+}
+
+fn io(what: &'static str, path: &Path) -> impl FnOnce(std::io::Error) -> SimError {
+    let path = path.to_path_buf();
+    move |source| SimError::Io { what, path, source }
+}
+
+/// Names of the visible entries of a directory (temporary ones start with `.`), sorted.
+fn names(dir: &Path) -> Result<Vec<String>, SimError> {
+    let rd = match std::fs::read_dir(dir) {
+        Ok(rd) => rd,
+        Err(e) if e.kind() == ErrorKind::NotFound => return Ok(Vec::new()),
+        Err(e) => return Err(io("listing", dir)(e)),
+    };
+    let mut out: Vec<String> = rd
+        .filter_map(Result::ok)
+        .filter_map(|e| e.file_name().into_string().ok())
+        .filter(|n| !n.starts_with('.'))
+        .collect();
+    out.sort();
+    Ok(out)
 }
 
 impl Store {
     pub fn new(dir: PathBuf) -> Store {
-        Store {
-            dir,
-            lock: Mutex::new(()),
-        }
+        Store { dir }
     }
 
-    fn accounts_path(&self, domain: &str) -> PathBuf {
+    fn accounts_dir(&self, domain: &str) -> PathBuf {
         self.dir.join(domain).join("accounts")
     }
 
-    fn io(&self, what: &'static str, path: PathBuf) -> impl FnOnce(std::io::Error) -> SimError {
-        move |source| SimError::Io { what, path, source }
+    fn tmp_name(&self, what: &str) -> PathBuf {
+        self.dir.join(format!(
+            ".{what}.{}.{:?}",
+            std::process::id(),
+            std::thread::current().id()
+        ))
     }
 
     /// Every domain, sorted.
     pub fn domains(&self) -> Result<Vec<String>, SimError> {
-        let rd = match std::fs::read_dir(&self.dir) {
-            Ok(rd) => rd,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
-            Err(e) => return Err(self.io("listing", self.dir.clone())(e)),
-        };
-        let mut out: Vec<String> = rd
-            .filter_map(Result::ok)
-            .filter_map(|e| e.file_name().into_string().ok())
-            .filter(|n| valid_domain(n) && self.accounts_path(n).is_file())
-            .collect();
-        out.sort();
-        Ok(out)
+        Ok(names(&self.dir)?
+            .into_iter()
+            .filter(|n| valid_domain(n) && self.accounts_dir(n).is_dir())
+            .collect())
     }
 
-    /// The accounts of a domain; `None` when it does not exist.
-    pub fn accounts(&self, domain: &str) -> Result<Option<BTreeSet<String>>, SimError> {
-        if !valid_domain(domain) {
+    pub fn domain_exists(&self, domain: &str) -> bool {
+        valid_domain(domain) && self.accounts_dir(domain).is_dir()
+    }
+
+    pub fn account_exists(&self, domain: &str, account: &str) -> bool {
+        valid_domain(domain)
+            && valid_account(account)
+            && self.accounts_dir(domain).join(account).is_file()
+    }
+
+    /// The accounts of a domain, sorted; `None` when it does not exist.
+    pub fn accounts(&self, domain: &str) -> Result<Option<Vec<String>>, SimError> {
+        if !self.domain_exists(domain) {
             return Ok(None);
         }
-        let p = self.accounts_path(domain);
-        match std::fs::read_to_string(&p) {
-            Ok(text) => Ok(Some(
-                text.lines()
-                    .map(str::trim)
-                    .filter(|l| valid_account(l))
-                    .map(str::to_string)
-                    .collect(),
-            )),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
-            Err(e) => Err(self.io("reading", p)(e)),
-        }
+        Ok(Some(
+            names(&self.accounts_dir(domain))?
+                .into_iter()
+                .filter(|n| valid_account(n))
+                .collect(),
+        ))
     }
 
-    /// Delete a domain: its `accounts` file first (from then on it does not exist), then its
-    /// directory. Ok(false) when there was no such domain.
-    pub fn delete(&self, domain: &str) -> Result<bool, SimError> {
-        if !valid_domain(domain) {
-            return Ok(false);
-        }
-        let _guard = self.lock.lock().unwrap_or_else(|p| p.into_inner());
-        let p = self.accounts_path(domain);
-        match std::fs::remove_file(&p) {
-            Ok(()) => {}
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(false),
-            Err(e) => return Err(self.io("removing", p)(e)),
-        }
-        let d = self.dir.join(domain);
-        std::fs::remove_dir_all(&d).map_err(self.io("removing", d))?;
-        Ok(true)
-    }
-
-    /// Create or replace a domain's account list, atomically.
-    pub fn save(&self, domain: &str, accounts: &BTreeSet<String>) -> Result<(), SimError> {
+    /// Create a domain with its first accounts, all at once; Ok(false) when it exists.
+    pub fn create_domain(
+        &self,
+        domain: &str,
+        accounts: &BTreeSet<String>,
+    ) -> Result<bool, SimError> {
         if !valid_domain(domain) {
             return Err(SimError::Usage(format!("invalid domain name '{domain}'")));
         }
-        let _guard = self.lock.lock().unwrap_or_else(|p| p.into_inner());
-        let d = self.dir.join(domain);
-        std::fs::create_dir_all(&d).map_err(self.io("creating", d.clone()))?;
-        let mut text = String::new();
-        for a in accounts {
-            text.push_str(a);
-            text.push('\n');
+        if self.domain_exists(domain) {
+            return Ok(false);
         }
-        write_atomic(&self.accounts_path(domain), text.as_bytes(), 0o640)
+        std::fs::create_dir_all(&self.dir).map_err(io("creating", &self.dir))?;
+        let tmp = self.tmp_name(domain);
+        let _ = std::fs::remove_dir_all(&tmp);
+        let built = (|| {
+            let acc = tmp.join("accounts");
+            std::fs::create_dir_all(&acc)?;
+            for a in accounts.iter().filter(|a| valid_account(a)) {
+                std::fs::File::create(acc.join(a))?;
+            }
+            // rename(2) onto an existing non-empty directory fails (ENOTEMPTY/EEXIST): a
+            // domain created meanwhile by someone else is never overwritten.
+            std::fs::rename(&tmp, self.dir.join(domain))
+        })();
+        match built {
+            Ok(()) => Ok(true),
+            Err(e) => {
+                let _ = std::fs::remove_dir_all(&tmp);
+                if self.domain_exists(domain) {
+                    Ok(false)
+                } else {
+                    Err(io("creating domain", &self.dir.join(domain))(e))
+                }
+            }
+        }
+    }
+
+    /// Add an account; Ok(false) when it exists.
+    pub fn add_account(&self, domain: &str, account: &str) -> Result<bool, SimError> {
+        if !self.domain_exists(domain) || !valid_account(account) {
+            return Err(SimError::Usage(format!(
+                "cannot add '{account}' to '{domain}'"
+            )));
+        }
+        let p = self.accounts_dir(domain).join(account);
+        match std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .open(&p)
+        {
+            Ok(_) => Ok(true),
+            Err(e) if e.kind() == ErrorKind::AlreadyExists => Ok(false),
+            Err(e) => Err(io("creating", &p)(e)),
+        }
+    }
+
+    /// Remove an account; Ok(false) when there was none.
+    pub fn remove_account(&self, domain: &str, account: &str) -> Result<bool, SimError> {
+        if !valid_domain(domain) || !valid_account(account) {
+            return Ok(false);
+        }
+        let p = self.accounts_dir(domain).join(account);
+        match std::fs::remove_file(&p) {
+            Ok(()) => Ok(true),
+            Err(e) if e.kind() == ErrorKind::NotFound => Ok(false),
+            Err(e) => Err(io("removing", &p)(e)),
+        }
+    }
+
+    /// Delete a domain: renamed out of sight at once, then removed. Ok(false) when there was
+    /// no such domain.
+    pub fn delete_domain(&self, domain: &str) -> Result<bool, SimError> {
+        if !self.domain_exists(domain) {
+            return Ok(false);
+        }
+        let d = self.dir.join(domain);
+        let tmp = self.tmp_name(&format!("deleted.{domain}"));
+        match std::fs::rename(&d, &tmp) {
+            Ok(()) => {}
+            Err(e) if e.kind() == ErrorKind::NotFound => return Ok(false),
+            Err(e) => return Err(io("removing", &d)(e)),
+        }
+        std::fs::remove_dir_all(&tmp).map_err(io("removing", &tmp))?;
+        Ok(true)
     }
 }
 
@@ -134,7 +209,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn names() {
+    fn names_are_checked() {
         assert!(valid_domain("example.com"));
         assert!(valid_domain("a-1.b"));
         for bad in [
@@ -157,25 +232,44 @@ mod tests {
     }
 
     #[test]
-    fn save_and_read_back() {
+    fn domains_and_accounts() {
         let d = std::env::temp_dir().join(format!("axsim-store-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&d);
         let s = Store::new(d.clone());
         assert!(s.domains().unwrap().is_empty());
-        let mut acc = BTreeSet::new();
-        acc.insert("postmaster".to_string());
-        acc.insert("bob".to_string());
-        s.save("b.example", &acc).unwrap();
-        s.save("a.example", &BTreeSet::new()).unwrap();
+        let first: BTreeSet<String> = ["postmaster", "bob"].map(String::from).into();
+        assert!(s.create_domain("b.example", &first).unwrap());
+        assert!(!s.create_domain("b.example", &BTreeSet::new()).unwrap());
+        assert!(s.create_domain("a.example", &BTreeSet::new()).unwrap());
         std::fs::create_dir_all(d.join("half.example")).unwrap();
         assert_eq!(s.domains().unwrap(), vec!["a.example", "b.example"]);
-        assert_eq!(s.accounts("b.example").unwrap().unwrap(), acc);
+        assert_eq!(
+            s.accounts("b.example").unwrap().unwrap(),
+            vec!["bob", "postmaster"]
+        );
+        assert!(s.add_account("b.example", "carol").unwrap());
+        assert!(!s.add_account("b.example", "carol").unwrap());
+        assert!(s.account_exists("b.example", "carol"));
+        assert!(s.remove_account("b.example", "bob").unwrap());
+        assert!(!s.remove_account("b.example", "bob").unwrap());
+        assert_eq!(
+            s.accounts("b.example").unwrap().unwrap(),
+            vec!["carol", "postmaster"]
+        );
         assert_eq!(s.accounts("half.example").unwrap(), None);
         assert_eq!(s.accounts("../etc").unwrap(), None);
-        assert!(s.save("../x", &acc).is_err());
-        assert!(s.delete("b.example").unwrap());
-        assert!(!s.delete("b.example").unwrap());
+        assert!(s.create_domain("../x", &first).is_err());
+        assert!(s.add_account("nope.example", "x").is_err());
+        assert!(s.delete_domain("b.example").unwrap());
+        assert!(!s.delete_domain("b.example").unwrap());
         assert!(!d.join("b.example").exists());
         assert_eq!(s.domains().unwrap(), vec!["a.example"]);
+        let leftovers: Vec<_> = std::fs::read_dir(&d)
+            .unwrap()
+            .filter_map(|e| e.ok())
+            .filter(|e| e.file_name().to_string_lossy().starts_with('.'))
+            .collect();
+        assert!(leftovers.is_empty(), "{leftovers:?}");
         std::fs::remove_dir_all(&d).unwrap();
     }
 }
