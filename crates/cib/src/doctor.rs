@@ -1,1 +1,544 @@
-//! Checks of one cluster node.
+//! Checks of one cluster node, each ending in ok / warn / fail with a one-line reason:
+//!
+//! - our three agents are installed and their meta-data is valid: OCF agents against the
+//!   OCF 1.0 DTD shipped by resource-agents (`ra-api-1.dtd`), the fence agent against the
+//!   fence-agents RelaxNG schema (`metadata.rng`), both with `xmllint`;
+//! - every `fence_axigen_ipmi` device of the CIB (or the BMC given on the command line)
+//!   answers the agent's `monitor` action with its configured credentials: the agent logs in
+//!   to the BMC; the password goes to the agent on stdin, never on a command line;
+//! - the node's name is the same for corosync (`nodelist` entry of the local node id),
+//!   Pacemaker (`crm_node -n`) and the host (`/proc/sys/kernel/hostname`);
+//! - versions of Pacemaker, Corosync and drbd-utils.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use axha_exec::{Cmd, Deadline};
+use serde::Serialize;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Level {
+    Ok,
+    Warn,
+    Fail,
+}
+
+impl Level {
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            Level::Ok => "ok",
+            Level::Warn => "warn",
+            Level::Fail => "fail",
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Check {
+    pub name: String,
+    pub level: Level,
+    pub reason: String,
+}
+
+fn check(name: impl Into<String>, level: Level, reason: impl Into<String>) -> Check {
+    let reason: String = reason.into();
+    Check {
+        name: name.into(),
+        level,
+        // One line: the last non-empty one is where tools put the cause.
+        reason: reason
+            .lines()
+            .map(str::trim)
+            .rfind(|l| !l.is_empty())
+            .unwrap_or("")
+            .to_string(),
+    }
+}
+
+/// A BMC to check with the fence agent's `monitor`: the device's parameters as the agent
+/// reads them on stdin (`ip`, `ipport`, `username`, `password_file`...).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BmcTarget {
+    pub name: String,
+    pub params: Vec<(String, String)>,
+}
+
+#[derive(Debug, Clone)]
+pub struct DoctorOptions {
+    pub ocf_root: PathBuf,
+    pub sbin: PathBuf,
+    pub ra_dtd: PathBuf,
+    pub fence_rng: PathBuf,
+    /// BMCs to check; empty: every fence_axigen_ipmi device in the CIB.
+    pub bmcs: Vec<BmcTarget>,
+    /// Budget of each command.
+    pub timeout: Duration,
+}
+
+impl Default for DoctorOptions {
+    fn default() -> Self {
+        DoctorOptions {
+            ocf_root: "/usr/lib/ocf".into(),
+            sbin: "/usr/sbin".into(),
+            ra_dtd: "/usr/share/resource-agents/ra-api-1.dtd".into(),
+            fence_rng: "/usr/share/cluster/relaxng/metadata.rng".into(),
+            bmcs: Vec::new(),
+            timeout: Duration::from_secs(30),
+        }
+    }
+}
+
+pub const FENCE_AGENT: &str = "fence_axigen_ipmi";
+
+/// Run every check; the order is the order of the report.
+pub fn run_checks(opts: &DoctorOptions) -> Vec<Check> {
+    let mut out = vec![
+        ocf_agent(opts, "instance", Level::Fail),
+        // Only the two-node template with DRBD storage uses it.
+        ocf_agent(opts, "drbd", Level::Warn),
+        fence_agent(opts),
+    ];
+    out.extend(bmcs(opts));
+    out.extend(node_names(opts));
+    out.extend(versions(opts));
+    out
+}
+
+fn deadline(opts: &DoctorOptions) -> Deadline {
+    Deadline::after(opts.timeout)
+}
+
+/// `xmllint --noout <schema args> -` on `xml`.
+fn xmllint(opts: &DoctorOptions, schema: &[&str], xml: &[u8]) -> Result<(), String> {
+    let out = Cmd::new("xmllint")
+        .arg("--noout")
+        .args(schema)
+        .arg("-")
+        .stdin(xml.to_vec())
+        .run(&deadline(opts))
+        .map_err(|e| e.to_string())?;
+    if out.status.success() {
+        Ok(())
+    } else {
+        Err(out.stderr_str())
+    }
+}
+
+fn ocf_agent(opts: &DoctorOptions, kind: &str, missing: Level) -> Check {
+    let name = format!("agent ocf:axigen:{kind}");
+    let path = opts.ocf_root.join("resource.d/axigen").join(kind);
+    if !is_executable(&path) {
+        return check(
+            name,
+            missing,
+            format!("{} is not installed", path.display()),
+        );
+    }
+    let out = match Cmd::new(&path)
+        .arg("meta-data")
+        .env("OCF_ROOT", &opts.ocf_root)
+        .run_ok(&deadline(opts))
+    {
+        Ok(o) => o,
+        Err(e) => return check(name, Level::Fail, format!("meta-data: {e}")),
+    };
+    let dtd = opts.ra_dtd.to_string_lossy().into_owned();
+    match xmllint(opts, &["--dtdvalid", &dtd], &out.stdout) {
+        Ok(()) => check(
+            name,
+            Level::Ok,
+            format!(
+                "{}: meta-data valid against {}",
+                path.display(),
+                opts.ra_dtd.display()
+            ),
+        ),
+        Err(e) => check(name, Level::Fail, format!("meta-data invalid: {e}")),
+    }
+}
+
+fn fence_agent(opts: &DoctorOptions) -> Check {
+    let name = format!("agent stonith:{FENCE_AGENT}");
+    let path = opts.sbin.join(FENCE_AGENT);
+    if !is_executable(&path) {
+        return check(
+            name,
+            Level::Fail,
+            format!("{} is not installed", path.display()),
+        );
+    }
+    let out = match Cmd::new(&path)
+        .args(["-o", "metadata"])
+        .run_ok(&deadline(opts))
+    {
+        Ok(o) => o,
+        Err(e) => return check(name, Level::Fail, format!("metadata: {e}")),
+    };
+    let rng = opts.fence_rng.to_string_lossy().into_owned();
+    match xmllint(opts, &["--relaxng", &rng], &out.stdout) {
+        Ok(()) => check(
+            name,
+            Level::Ok,
+            format!(
+                "{}: metadata valid against {}",
+                path.display(),
+                opts.fence_rng.display()
+            ),
+        ),
+        Err(e) => check(name, Level::Fail, format!("metadata invalid: {e}")),
+    }
+}
+
+fn is_executable(p: &Path) -> bool {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::metadata(p).is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
+}
+
+/// The fence_axigen_ipmi devices of a CIB (`cibadmin --query` output): id and parameters,
+/// without Pacemaker's own `pcmk_*` ones.
+pub fn parse_fence_devices(cib_xml: &str) -> Result<Vec<BmcTarget>, String> {
+    let doc = roxmltree::Document::parse(cib_xml).map_err(|e| e.to_string())?;
+    Ok(doc
+        .descendants()
+        .filter(|n| {
+            n.has_tag_name("primitive")
+                && n.attribute("class") == Some("stonith")
+                && n.attribute("type") == Some(FENCE_AGENT)
+        })
+        .map(|p| BmcTarget {
+            name: p.attribute("id").unwrap_or_default().to_string(),
+            params: p
+                .children()
+                .filter(|c| c.has_tag_name("instance_attributes"))
+                .flat_map(|c| c.children().filter(|x| x.has_tag_name("nvpair")))
+                .filter_map(|x| Some((x.attribute("name")?, x.attribute("value")?)))
+                .filter(|(k, _)| !k.starts_with("pcmk_"))
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
+        })
+        .collect())
+}
+
+/// The agent's stdin for `monitor` (fence-agents' `key=value` lines).
+fn monitor_input(t: &BmcTarget) -> String {
+    let mut s = String::from("action=monitor\n");
+    for (k, v) in &t.params {
+        if k != "action" && !v.contains('\n') {
+            s += &format!("{k}={v}\n");
+        }
+    }
+    s
+}
+
+fn bmcs(opts: &DoctorOptions) -> Vec<Check> {
+    let targets = if opts.bmcs.is_empty() {
+        let cib = Cmd::new("cibadmin")
+            .args(["--query", "--scope", "resources"])
+            .run_ok(&deadline(opts));
+        match cib
+            .map_err(|e| e.to_string())
+            .and_then(|o| parse_fence_devices(&o.stdout_str()))
+        {
+            Ok(t) if t.is_empty() => {
+                return vec![check(
+                    "bmc",
+                    Level::Warn,
+                    format!("no {FENCE_AGENT} device in the CIB and no --bmc given"),
+                )]
+            }
+            Ok(t) => t,
+            Err(e) => {
+                return vec![check(
+                    "bmc",
+                    Level::Warn,
+                    format!(
+                        "cannot read the fence devices from the CIB ({e}); give --bmc to check one"
+                    ),
+                )]
+            }
+        }
+    } else {
+        opts.bmcs.clone()
+    };
+    let agent = opts.sbin.join(FENCE_AGENT);
+    targets
+        .iter()
+        .map(|t| {
+            let name = format!("bmc {}", t.name);
+            let at = t
+                .params
+                .iter()
+                .find(|(k, _)| k == "ip" || k == "ipaddr")
+                .map(|(_, v)| v.as_str())
+                .unwrap_or("?");
+            // Secrets reach the agent on stdin only (never argv, never the environment).
+            match Cmd::new(&agent)
+                .stdin(monitor_input(t))
+                .run(&deadline(opts))
+            {
+                Ok(o) if o.status.success() => {
+                    check(name, Level::Ok, format!("{at}: reachable, login accepted"))
+                }
+                Ok(o) => check(
+                    name,
+                    Level::Fail,
+                    format!(
+                        "{at}: monitor failed (exit {}): {}",
+                        o.code()
+                            .map(|c| c.to_string())
+                            .unwrap_or_else(|| "signal".into()),
+                        o.stderr_str()
+                    ),
+                ),
+                Err(e) => check(name, Level::Fail, format!("{at}: {e}")),
+            }
+        })
+        .collect()
+}
+
+/// `corosync-cmapctl nodelist` lines (`nodelist.node.0.name (str) = n1`): (nodeid, name).
+pub fn parse_cmap_nodelist(text: &str) -> Vec<(u32, String)> {
+    let mut entries: std::collections::BTreeMap<String, (Option<u32>, Option<String>)> =
+        Default::default();
+    for line in text.lines() {
+        let Some((key, value)) = line.split_once(" = ") else {
+            continue;
+        };
+        let key = key.split_whitespace().next().unwrap_or("");
+        let Some(rest) = key.strip_prefix("nodelist.node.") else {
+            continue;
+        };
+        let Some((idx, field)) = rest.split_once('.') else {
+            continue;
+        };
+        let e = entries.entry(idx.to_string()).or_default();
+        match field {
+            "nodeid" => e.0 = value.trim().parse().ok(),
+            "name" => e.1 = Some(value.trim().to_string()),
+            _ => {}
+        }
+    }
+    entries
+        .into_values()
+        .filter_map(|(id, name)| Some((id?, name?)))
+        .collect()
+}
+
+/// The value of a `corosync-cmapctl -g KEY` line (`KEY (u32) = 1`).
+pub fn parse_cmap_value(text: &str) -> Option<String> {
+    text.lines()
+        .find_map(|l| l.split_once(" = ").map(|(_, v)| v.trim().to_string()))
+}
+
+fn node_names(opts: &DoctorOptions) -> Vec<Check> {
+    let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .map(|s| s.trim().to_string())
+        .unwrap_or_default();
+    let corosync = (|| -> Result<String, String> {
+        let run = |args: &[&str]| {
+            Cmd::new("corosync-cmapctl")
+                .args(args)
+                .run_ok(&deadline(opts))
+                .map(|o| o.stdout_str())
+                .map_err(|e| e.to_string())
+        };
+        let id: u32 = parse_cmap_value(&run(&["-g", "runtime.votequorum.this_node_id"])?)
+            .and_then(|v| v.parse().ok())
+            .ok_or("no runtime.votequorum.this_node_id")?;
+        parse_cmap_nodelist(&run(&["nodelist"])?)
+            .into_iter()
+            .find(|(i, _)| *i == id)
+            .map(|(_, n)| n)
+            .ok_or_else(|| format!("node id {id} has no name in corosync's nodelist"))
+    })();
+    let pacemaker = Cmd::new("crm_node")
+        .arg("-n")
+        .run_ok(&deadline(opts))
+        .map(|o| o.stdout_str().trim().to_string())
+        .map_err(|e| e.to_string());
+    vec![compare_names(&host, corosync, pacemaker)]
+}
+
+/// The verdict on the three names of this node.
+pub fn compare_names(
+    host: &str,
+    corosync: Result<String, String>,
+    pacemaker: Result<String, String>,
+) -> Check {
+    let name = "node names";
+    match (corosync, pacemaker) {
+        (Err(e), _) => check(name, Level::Fail, format!("corosync: {e}")),
+        (_, Err(e)) => check(name, Level::Fail, format!("pacemaker (crm_node -n): {e}")),
+        (Ok(c), Ok(p)) if c != p => check(
+            name,
+            Level::Fail,
+            format!("corosync calls this node {c:?}, Pacemaker {p:?}"),
+        ),
+        (Ok(c), Ok(_)) if c != host => check(
+            name,
+            Level::Warn,
+            format!("cluster name {c:?} differs from the host name {host:?} (the cluster uses corosync's)"),
+        ),
+        (Ok(c), Ok(_)) => check(
+            name,
+            Level::Ok,
+            format!("{c:?} for corosync, Pacemaker and the host"),
+        ),
+    }
+}
+
+/// "Pacemaker 2.1.5" (pacemakerd --version), "Corosync Cluster Engine, version '3.1.7'"
+/// (corosync -v), "DRBDADM_VERSION=9.22.0" (drbdadm --version).
+pub fn parse_version(tool: &str, text: &str) -> Option<String> {
+    match tool {
+        "pacemaker" => text
+            .lines()
+            .find_map(|l| l.strip_prefix("Pacemaker "))
+            .map(|v| v.trim().to_string()),
+        "corosync" => text
+            .lines()
+            .find_map(|l| l.split_once("version '"))
+            .and_then(|(_, v)| v.split('\'').next())
+            .map(str::to_string),
+        "drbd-utils" => text
+            .lines()
+            .find_map(|l| l.strip_prefix("DRBDADM_VERSION="))
+            .map(|v| v.trim().to_string()),
+        _ => None,
+    }
+}
+
+fn versions(opts: &DoctorOptions) -> Vec<Check> {
+    let tools: [(&str, &[&str], Level); 3] = [
+        ("pacemaker", &["pacemakerd", "--version"], Level::Fail),
+        ("corosync", &["corosync", "-v"], Level::Fail),
+        // Needed only with DRBD storage.
+        ("drbd-utils", &["drbdadm", "--version"], Level::Warn),
+    ];
+    tools
+        .iter()
+        .map(|(tool, argv, missing)| {
+            let name = format!("version {tool}");
+            match Cmd::from_argv(*argv).run(&deadline(opts)) {
+                Ok(o) => match parse_version(tool, &o.stdout_str()) {
+                    Some(v) => check(name, Level::Ok, v),
+                    None => check(name, *missing, format!("{} printed no version", argv[0])),
+                },
+                Err(e) if e.is_not_found() => {
+                    check(name, *missing, format!("{} is not installed", argv[0]))
+                }
+                Err(e) => check(name, *missing, e.to_string()),
+            }
+        })
+        .collect()
+}
+
+/// The worst level of a report (what the exit code reflects).
+pub fn worst(checks: &[Check]) -> Level {
+    checks.iter().map(|c| c.level).max().unwrap_or(Level::Ok)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cmap_nodelist() {
+        let text = "nodelist.local_node_pos (u32) = 1\n\
+                    nodelist.node.0.name (str) = n1\n\
+                    nodelist.node.0.nodeid (u32) = 1\n\
+                    nodelist.node.0.ring0_addr (str) = 10.231.0.1\n\
+                    nodelist.node.1.name (str) = n2\n\
+                    nodelist.node.1.nodeid (u32) = 2\n\
+                    nodelist.node.2.ring0_addr (str) = 10.231.0.3\n";
+        assert_eq!(
+            parse_cmap_nodelist(text),
+            vec![(1, "n1".to_string()), (2, "n2".to_string())]
+        );
+        assert_eq!(
+            parse_cmap_value("runtime.votequorum.this_node_id (u32) = 2\n").as_deref(),
+            Some("2")
+        );
+        assert!(parse_cmap_nodelist("garbage").is_empty());
+    }
+
+    #[test]
+    fn versions_parse() {
+        assert_eq!(
+            parse_version("pacemaker", "Pacemaker 2.1.5\nWritten by Andrew Beekhof").as_deref(),
+            Some("2.1.5")
+        );
+        assert_eq!(
+            parse_version(
+                "corosync",
+                "Corosync Cluster Engine, version '3.1.7'\nCopyright"
+            )
+            .as_deref(),
+            Some("3.1.7")
+        );
+        assert_eq!(
+            parse_version(
+                "drbd-utils",
+                "DRBDADM_API_VERSION=2\nDRBDADM_VERSION=9.22.0\n"
+            )
+            .as_deref(),
+            Some("9.22.0")
+        );
+        assert_eq!(parse_version("corosync", "nothing"), None);
+    }
+
+    #[test]
+    fn names() {
+        let ok = compare_names("n1", Ok("n1".into()), Ok("n1".into()));
+        assert_eq!(ok.level, Level::Ok);
+        let w = compare_names("host", Ok("n1".into()), Ok("n1".into()));
+        assert_eq!(w.level, Level::Warn);
+        let f = compare_names("n1", Ok("n1".into()), Ok("n2".into()));
+        assert_eq!(f.level, Level::Fail);
+        assert!(f.reason.contains("\"n2\""));
+        let f = compare_names(
+            "n1",
+            Err("cannot run corosync-cmapctl".into()),
+            Ok("n1".into()),
+        );
+        assert_eq!(f.level, Level::Fail);
+        assert!(f.reason.starts_with("corosync:"));
+    }
+
+    #[test]
+    fn fence_devices_from_cib() {
+        let cib = r#"<resources>
+          <primitive id="fence-n1" class="stonith" type="fence_axigen_ipmi">
+            <instance_attributes id="a"><nvpair id="1" name="ip" value="10.0.1.1"/>
+            <nvpair id="2" name="password_file" value="/etc/p"/>
+            <nvpair id="3" name="pcmk_host_list" value="n1"/></instance_attributes></primitive>
+          <primitive id="fence-other" class="stonith" type="fence_ipmilan"/>
+          <primitive id="d" class="ocf" provider="heartbeat" type="Dummy"/>
+        </resources>"#;
+        let t = parse_fence_devices(cib).unwrap();
+        assert_eq!(t.len(), 1);
+        assert_eq!(t[0].name, "fence-n1");
+        assert_eq!(
+            t[0].params,
+            vec![
+                ("ip".to_string(), "10.0.1.1".to_string()),
+                ("password_file".to_string(), "/etc/p".to_string())
+            ]
+        );
+        assert_eq!(
+            monitor_input(&t[0]),
+            "action=monitor\nip=10.0.1.1\npassword_file=/etc/p\n"
+        );
+        assert!(parse_fence_devices("<bad").is_err());
+    }
+
+    #[test]
+    fn one_line_reasons_and_worst() {
+        let c = check("x", Level::Warn, "first\n\nthe cause\n");
+        assert_eq!(c.reason, "the cause");
+        assert_eq!(worst(std::slice::from_ref(&c)), Level::Warn);
+        assert_eq!(worst(&[]), Level::Ok);
+        assert_eq!(worst(&[c, check("y", Level::Fail, "z")]), Level::Fail);
+    }
+}

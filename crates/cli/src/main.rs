@@ -4,6 +4,7 @@
 use clap::{Parser, Subcommand, ValueEnum};
 
 mod cib;
+mod doctor;
 mod lab;
 mod man;
 mod status;
@@ -31,6 +32,8 @@ enum Command {
     Man(man::ManArgs),
     /// Nodes, Axigen instances and recent fencing of the running cluster (crm_mon).
     Status(status::StatusArgs),
+    /// Check this node: agents and their meta-data, BMCs, node names, versions.
+    Doctor(doctor::DoctorArgs),
 }
 
 /// How a command prints its result.
@@ -47,6 +50,7 @@ fn main() {
         Command::Cib(c) => cib::run(c),
         Command::Man(a) => man::run(a),
         Command::Status(a) => status::run(a),
+        Command::Doctor(a) => doctor::run(a),
     };
     if let Err(e) = result {
         eprintln!("axigen-ha: {e:#}");

@@ -1,0 +1,61 @@
+//! `axigen-ha doctor`: checks of this node (library: axha_cib::doctor).
+
+use anyhow::bail;
+use axha_cib::doctor::{run_checks, worst, BmcTarget, DoctorOptions, Level};
+use clap::Args;
+
+use crate::OutputFormat;
+
+#[derive(Args)]
+pub struct DoctorArgs {
+    #[arg(long, value_enum, default_value = "table")]
+    output: OutputFormat,
+    /// Check this BMC (IP or IP:PORT) instead of the fence devices in the CIB.
+    #[arg(long, value_name = "IP[:PORT]", requires_all = ["bmc_user", "bmc_password_file"])]
+    bmc: Option<String>,
+    #[arg(long, value_name = "USER")]
+    bmc_user: Option<String>,
+    /// File whose first line is the BMC password.
+    #[arg(long, value_name = "FILE")]
+    bmc_password_file: Option<String>,
+}
+
+pub fn run(a: DoctorArgs) -> anyhow::Result<()> {
+    let mut opts = DoctorOptions::default();
+    if let (Some(bmc), Some(user), Some(pw)) = (a.bmc, a.bmc_user, a.bmc_password_file) {
+        let (ip, port) = match bmc.split_once(':') {
+            Some((ip, port)) => (ip.to_string(), port.to_string()),
+            None => (bmc.clone(), "623".to_string()),
+        };
+        if ip.parse::<std::net::Ipv4Addr>().is_err() || port.parse::<u16>().is_err() {
+            bail!("--bmc {bmc:?}: expected IPv4[:PORT]");
+        }
+        opts.bmcs.push(BmcTarget {
+            name: bmc.clone(),
+            params: vec![
+                ("ip".into(), ip),
+                ("ipport".into(), port),
+                ("username".into(), user),
+                ("password_file".into(), pw),
+            ],
+        });
+    }
+    let checks = run_checks(&opts);
+    match a.output {
+        OutputFormat::Json => {
+            let v = serde_json::json!({ "result": worst(&checks), "checks": checks });
+            println!("{}", serde_json::to_string_pretty(&v)?);
+        }
+        OutputFormat::Table => {
+            let w = checks.iter().map(|c| c.name.len()).max().unwrap_or(0);
+            for c in &checks {
+                println!("{:<4}  {:<w$}  {}", c.level.as_str(), c.name, c.reason);
+            }
+        }
+    }
+    let failed = checks.iter().filter(|c| c.level == Level::Fail).count();
+    if failed > 0 {
+        bail!("{failed} check(s) failed");
+    }
+    Ok(())
+}
