@@ -425,3 +425,17 @@ fn slow_start_is_waited_for_within_the_timeout() {
     inst.fault("slow-start", None);
     assert_eq!(run_agent("stop", &env, &[]).code, 0);
 }
+
+#[test]
+fn explicit_config_file_is_passed_to_the_server() {
+    let inst = SimInstance::new("cfg", "127.0.0.1");
+    let moved = inst.dir.path().join("elsewhere.cfg");
+    std::fs::rename(inst.workdir.join("run/axigen.cfg"), &moved).unwrap();
+    let env = inst.env();
+    let cfg = [("OCF_RESKEY_config", moved.to_str().unwrap())];
+    let s = run_agent("start", &env, &cfg);
+    assert_eq!(s.code, 0, "{s:?}");
+    let m = run_agent("monitor", &env, &[cfg[0], RECURRING, depth("10")]);
+    assert_eq!(m.code, 0, "{m:?}");
+    assert_eq!(run_agent("stop", &env, &cfg).code, 0);
+}

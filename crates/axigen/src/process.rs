@@ -17,7 +17,7 @@ use axha_exec::{Cmd, Deadline, ExecError, ProcessIdentity};
 pub struct ServerCommand {
     pub binary: PathBuf,
     pub workdir: PathBuf,
-    /// Passed as `--config PATH` only when it is not the server's default
+    /// Passed as `-C PATH` (Axigen's `--configfile`) only when it is not the server's default
     /// (`<workdir>/run/axigen.cfg`).
     pub config: Option<PathBuf>,
 }
@@ -57,7 +57,7 @@ impl fmt::Display for ProcessError {
 impl std::error::Error for ProcessError {}
 
 impl ServerCommand {
-    /// The argv: `binary -W workdir --foreground [--config PATH]`. Foreground keeps the
+    /// The argv: `binary -W workdir --foreground [-C PATH]`. Foreground keeps the
     /// supervisor the process we started, so its identity is known without a pid file.
     pub fn argv(&self) -> Vec<String> {
         let mut v = vec![
@@ -67,7 +67,7 @@ impl ServerCommand {
             "--foreground".to_string(),
         ];
         if let Some(c) = &self.config {
-            v.push("--config".to_string());
+            v.push("-C".to_string());
             v.push(c.display().to_string());
         }
         v
@@ -287,7 +287,7 @@ mod tests {
                 "-W",
                 "/srv/a",
                 "--foreground",
-                "--config",
+                "-C",
                 "/srv/a/other.cfg"
             ]
         );
