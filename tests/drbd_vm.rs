@@ -321,14 +321,24 @@ fn drbd84_agent_scenarios() {
     expect_rc(pair.vm(2), "stop", 0, 0);
     expect_rc(pair.vm(2), "monitor", 0, 7);
     assert_eq!(score(pair.vm(2)), "none");
-    expect_rc(pair.vm(1), "monitor", 30_000, 0);
+    // Pacemaker tells node1 that node2's instance stopped: the score follows at once.
+    let r = agent(
+        pair.vm(1),
+        "notify",
+        0,
+        20_000,
+        "OCF_RESKEY_CRM_meta_notify_type=post OCF_RESKEY_CRM_meta_notify_operation=stop \
+         OCF_RESKEY_CRM_meta_notify_stop_uname=node2 OCF_RESKEY_CRM_meta_notify_stop_resource=drbd_r0:1",
+    );
+    assert_eq!(r.rc, 0, "{}", r.out);
     assert_eq!(
         score(pair.vm(1)),
         "10",
         "node1 is UpToDate with no peer connected"
     );
+    expect_rc(pair.vm(1), "monitor", 30_000, 0);
     steps.done(&format!(
-        "stop while held open: rc 1 in {:.1}s naming the holder; then stop 0, probe 7",
+        "stop while held open: rc 1 in {:.1}s naming the holder; then stop 0, probe 7; post-stop notify",
         took.as_secs_f64()
     ));
 
