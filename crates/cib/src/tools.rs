@@ -25,8 +25,54 @@ pub struct Verified {
 }
 
 /// `crm_verify -x FILE -V`: Ok with its (warning) output, or [`CibError::Rejected`] with its
-/// error output when the configuration has errors.
+/// error output when the configuration has errors. A CIB without node states (as rendered)
+/// is checked as a running cluster would hold it: every node of its `<nodes>` online, with
+/// quorum (see [`verify`]).
 pub fn verify_file(path: &Path, timeout: Duration) -> Result<Verified, CibError> {
+    let text = std::fs::read_to_string(path).map_err(|source| CibError::Read {
+        path: path.to_owned(),
+        source,
+    })?;
+    match with_cluster_view(&text) {
+        Some(live) => {
+            let dir = tempdir()?;
+            let p = dir.path().join("cib.xml");
+            write(&p, &live)?;
+            run_crm_verify(&p, timeout)
+        }
+        None => run_crm_verify(path, timeout),
+    }
+}
+
+/// The CIB with every configured node online and quorum, when its status is empty.
+fn with_cluster_view(xml: &str) -> Option<String> {
+    if xml.contains("<node_state") || !xml.contains("<status/>") {
+        return None;
+    }
+    let doc = roxmltree::Document::parse(xml).ok()?;
+    let states: String = doc
+        .descendants()
+        .filter(|n| n.has_tag_name("node") && n.parent().is_some_and(|p| p.has_tag_name("nodes")))
+        .filter_map(|n| Some((n.attribute("id")?, n.attribute("uname")?)))
+        .map(|(id, uname)| {
+            format!(
+                r#"<node_state id="{}" uname="{}" in_ccm="true" crmd="online" join="member" expected="member"/>"#,
+                quick_xml::escape::escape(id),
+                quick_xml::escape::escape(uname)
+            )
+        })
+        .collect();
+    if states.is_empty() {
+        return None;
+    }
+    let mut out = xml.replacen("<status/>", &format!("<status>{states}</status>"), 1);
+    if doc.root_element().attribute("have-quorum").is_none() {
+        out = out.replacen("<cib ", "<cib have-quorum=\"1\" ", 1);
+    }
+    Some(out)
+}
+
+fn run_crm_verify(path: &Path, timeout: Duration) -> Result<Verified, CibError> {
     let out = Cmd::new("crm_verify")
         .arg("-x")
         .arg(path)
@@ -51,7 +97,7 @@ pub fn verify(cib: &Cib, timeout: Duration) -> Result<Verified, CibError> {
     let path = dir.path().join("cib.xml");
     let online: Vec<&str> = cib.nodes.iter().map(|n| n.name.as_str()).collect();
     write(&path, &render_for_simulation(cib, &online, true))?;
-    verify_file(&path, timeout)
+    run_crm_verify(&path, timeout)
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -336,6 +382,22 @@ pub fn format_table(sim: &Simulation) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn cluster_view_added_only_to_an_empty_status() {
+        let x = r#"<cib epoch="1"><configuration><nodes><node id="1" uname="a&amp;b"/></nodes></configuration><status/></cib>"#;
+        let v = with_cluster_view(x).unwrap();
+        assert!(v.starts_with(r#"<cib have-quorum="1" epoch="1">"#), "{v}");
+        assert!(
+            v.contains(r#"<node_state id="1" uname="a&amp;b" in_ccm="true""#),
+            "{v}"
+        );
+        assert!(with_cluster_view(&v).is_none());
+        assert!(
+            with_cluster_view("<cib><configuration><nodes/></configuration><status/></cib>")
+                .is_none()
+        );
+    }
 
     #[test]
     fn combinations_are_complete() {

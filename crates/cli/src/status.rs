@@ -104,3 +104,30 @@ pub fn format_status(st: &ClusterStatus) -> String {
     }
     s
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn table_of_a_recorded_cluster() {
+        // crm_mon of a real single-node Pacemaker 2.1.5 (crates/cib/testdata/README.md).
+        let xml = include_str!("../../cib/testdata/crm_mon-1-node-fenced-failure.xml");
+        let st = axha_cib::status::parse_crm_mon(xml).unwrap();
+        let t = format_status(&st);
+        assert!(t.starts_with("Cluster: DC n1 (with quorum)\n"), "{t}");
+        assert!(t.contains("  n1                   online      DC\n"), "{t}");
+        assert!(t.contains("  mail1                Started     n1"), "{t}");
+        assert!(t.contains("  mail2                Stopped     -"), "{t}");
+        assert!(
+            t.contains(
+                "failure: mail1_monitor_10000 on n1: not running (7): No process state file found"
+            ),
+            "{t}"
+        );
+        assert!(
+            t.contains("off of n2 by n1 for n1: success at 2026-11-22 02:33:10Z"),
+            "{t}"
+        );
+    }
+}
