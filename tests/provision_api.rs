@@ -377,3 +377,41 @@ fn api_status_codes_and_hostile_input() {
     }
     assert!(log.contains("POST /v1/accounts 201"), "{log}");
 }
+
+/// The CLI over ldaps and over StartTLS, trusting the CA from the configured file only.
+#[test]
+fn cli_over_ldaps_and_starttls() {
+    let lab = Lab::with_slapd(axha_e2e::slapd::Slapd::start_with_tls(), &[1]);
+    let plain = std::fs::read_to_string(&lab.config).unwrap();
+    let ldaps = lab.slapd.ldaps_url().unwrap();
+    let ca = lab.slapd.ca_file();
+    let variants = [
+        (plain.replace(&lab.slapd.url(), &ldaps), true),
+        (plain.replace("[ldap]\n", "[ldap]\nstarttls = true\n"), true),
+        (plain.replace(&lab.slapd.url(), &ldaps), false),
+    ];
+    for (i, (text, with_ca)) in variants.iter().enumerate() {
+        let text = if *with_ca {
+            text.replace(
+                "[ldap]\n",
+                &format!("[ldap]\nca_file = \"{}\"\n", ca.display()),
+            )
+        } else {
+            text.clone()
+        };
+        let cfg = lab.dir.join(format!("tls{i}.toml"));
+        std::fs::write(&cfg, text).unwrap();
+        let out = lab.run_cmd(
+            axha_e2e::Cmd::new(bin("axigen-provision"))
+                .arg("--config")
+                .arg(&cfg)
+                .args(["backend", "list"]),
+        );
+        if *with_ca {
+            assert_eq!(out.0, 0, "{out:?}");
+            assert!(out.1.contains("be1"), "{out:?}");
+        } else {
+            assert_eq!(out.0, 3, "untrusted certificate must be refused: {out:?}");
+        }
+    }
+}

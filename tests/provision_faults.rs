@@ -71,6 +71,31 @@ fn slapd_stopped_mid_import_then_import_resumes() {
     let (code, out, _) = lab.run(&["reconcile", "--check-backends"]);
     assert_eq!(code, 0, "{out}");
     assert!(out.contains("agree"), "{out}");
+
+    // An account made behind the service's back is found, and so is a drifted counter.
+    {
+        let sim = lab.sim("be1");
+        let d = axha_e2e::Deadline::after(Duration::from_secs(10));
+        let mut c = axha_axigen::cli::CliClient::connect(sim.cli, &d).unwrap();
+        c.login("admin", provision_common::ADMIN_PW).unwrap();
+        c.update_domain("f.example.com").unwrap();
+        c.add_account("stray", "pw").unwrap();
+        c.commit().unwrap();
+    }
+    let mut st = axha_directory::LdapSettings::new(lab.slapd.url(), axha_e2e::slapd::BASE_DN);
+    st.bind_dn = Some(lab.slapd.root_dn().into());
+    st.bind_password = Some(axha_directory::Secret::from_file(&lab.slapd.password_file()).unwrap());
+    let mut dir = axha_directory::Directory::connect(&st).unwrap();
+    dir.set_count("be2", 999).unwrap();
+    let (code, out, _) = lab.run(&["reconcile", "--check-backends"]);
+    assert_eq!(code, 1, "{out}");
+    assert!(
+        out.contains("account without entry: stray@f.example.com on back-end be1"),
+        "{out}"
+    );
+    assert!(out.contains("counter of be2: 999 -> "), "{out}");
+    let be2 = dir.backend("be2").unwrap().unwrap().account_count;
+    assert_eq!(be2 as u64, dir.count_accounts_on("be2").unwrap());
 }
 
 #[test]
