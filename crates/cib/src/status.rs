@@ -10,6 +10,9 @@ use serde::Serialize;
 
 use crate::CibError;
 
+/// Pacemaker's INFINITY for scores and fail counts.
+pub const SCORE_INFINITY: u32 = 1_000_000;
+
 /// The agent of an Axigen service instance.
 pub const INSTANCE_AGENT: &str = "ocf:axigen:instance";
 
@@ -107,7 +110,8 @@ pub struct InstanceView {
     pub nodes: Vec<String>,
     pub failed: bool,
     pub group: Option<String>,
-    /// Fail count summed over all nodes (migration-threshold applies per node).
+    /// Fail count summed over all nodes (migration-threshold applies per node), capped at
+    /// Pacemaker's INFINITY (1000000), which a failed start sets.
     pub fail_count: u32,
     pub failures: Vec<Failure>,
 }
@@ -128,8 +132,8 @@ impl ClusterStatus {
                     .fail_counts
                     .iter()
                     .filter(|(rsc, _, _)| *rsc == r.id)
-                    .map(|(_, _, c)| c)
-                    .sum(),
+                    .fold(0u32, |acc, (_, _, c)| acc.saturating_add(*c))
+                    .min(SCORE_INFINITY),
                 failures: self
                     .failures
                     .iter()
@@ -436,6 +440,50 @@ mod tests {
         assert_eq!(inst[1].fail_count, 0);
         // The fence device is not an instance.
         assert!(s.resources.iter().any(|r| r.id == "fence-n2"));
+    }
+
+    /// Recorded on a real 3-node cluster (the lab) right after n3 was cut off, before it
+    /// was fenced, and after; mail1's start failed on n1 and n2 (binary missing).
+    const UNCLEAN: &str = include_str!("../testdata/crm_mon-3-nodes-n3-unclean.xml");
+    const FENCED: &str = include_str!("../testdata/crm_mon-3-nodes-n3-fenced.xml");
+
+    #[test]
+    fn real_three_nodes_unclean_then_fenced() {
+        let s = parse_crm_mon(UNCLEAN).unwrap();
+        let states: Vec<_> = s.nodes.iter().map(|n| (n.name.as_str(), n.state)).collect();
+        assert_eq!(
+            states,
+            vec![
+                ("n1", NodeState::Online),
+                ("n2", NodeState::Online),
+                ("n3", NodeState::Unclean)
+            ]
+        );
+        let s = parse_crm_mon(FENCED).unwrap();
+        assert_eq!(s.nodes[2].state, NodeState::Offline);
+        assert_eq!(s.dc.as_deref(), Some("n1"));
+        assert_eq!(s.fencing.len(), 1);
+        let f = &s.fencing[0];
+        assert_eq!(
+            (f.action.as_str(), f.target.as_str(), f.status.as_str()),
+            ("reboot", "n3", "success")
+        );
+        assert_eq!(f.delegate.as_deref(), Some("n1"));
+        let inst = s.instances();
+        assert_eq!(inst.len(), 1);
+        assert_eq!(inst[0].id, "mail1");
+        assert_eq!(inst[0].role, "Stopped");
+        assert!(inst[0].nodes.is_empty());
+        assert_eq!(inst[0].group.as_deref(), Some("grp-mail1"));
+        assert_eq!(inst[0].fail_count, SCORE_INFINITY);
+        let nodes: Vec<_> = inst[0].failures.iter().map(|f| f.node.as_str()).collect();
+        assert_eq!(nodes, vec!["n1", "n2"]);
+        assert_eq!(inst[0].failures[0].exitcode, Some(5));
+        assert_eq!(
+            inst[0].failures[0].exitreason,
+            "binary /nonexistent/axigen not found"
+        );
+        assert_eq!(s.placement("ip-mail1"), vec!["n1"]);
     }
 
     #[test]

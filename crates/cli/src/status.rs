@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use axha_cib::status::{query_status, ClusterStatus};
+use axha_cib::status::{query_status, ClusterStatus, SCORE_INFINITY};
 use clap::Args;
 
 use crate::OutputFormat;
@@ -62,8 +62,13 @@ pub fn format_status(st: &ClusterStatus) -> String {
         } else {
             i.nodes.join(",")
         };
+        let fails = match i.fail_count {
+            0 => String::new(),
+            c if c >= SCORE_INFINITY => " fail-count INFINITY".to_string(),
+            c => format!(" fail-count {c}"),
+        };
         s += &format!(
-            "  {:<20} {:<11} {:<16}{}\n",
+            "  {:<20} {:<11} {:<16}{}{fails}\n",
             i.id,
             i.role,
             at,
@@ -117,7 +122,10 @@ mod tests {
         let t = format_status(&st);
         assert!(t.starts_with("Cluster: DC n1 (with quorum)\n"), "{t}");
         assert!(t.contains("  n1                   online      DC\n"), "{t}");
-        assert!(t.contains("  mail1                Started     n1"), "{t}");
+        assert!(
+            t.contains("  mail1                Started     n1               fail-count 1\n"),
+            "{t}"
+        );
         assert!(t.contains("  mail2                Stopped     -"), "{t}");
         assert!(
             t.contains(
