@@ -236,3 +236,41 @@ fn malformed_csv_rows_are_reported_never_dropped() {
     assert_eq!(entries, ["ok1@csv.example.com", "ok2@csv.example.com"]);
     lab.assert_consistent("csv.example.com");
 }
+
+/// A back-end enabled after a spread domain was created gets the domain with its first
+/// account there.
+#[test]
+fn backend_enabled_later_gets_the_domain_on_first_use() {
+    let lab = Lab::new(&[1, 1]);
+    lab.ok(&["backend", "set", "be2", "--disable"]);
+    lab.ok(&[
+        "domain",
+        "create",
+        "late.example.com",
+        "--policy",
+        "least-used",
+    ]);
+    assert!(lab
+        .sim("be1")
+        .domains()
+        .iter()
+        .any(|d| d == "late.example.com"));
+    assert!(!lab
+        .sim("be2")
+        .domains()
+        .iter()
+        .any(|d| d == "late.example.com"));
+    lab.ok(&["backend", "set", "be2", "--enable"]);
+    let (code, out, err) = lab.run(&[
+        "import",
+        lab.csv("late.csv", "late.example.com", 4).to_str().unwrap(),
+    ]);
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(lab
+        .sim("be2")
+        .domains()
+        .iter()
+        .any(|d| d == "late.example.com"));
+    assert_eq!(lab.sim("be2").accounts("late.example.com").len(), 2);
+    lab.assert_consistent("late.example.com");
+}
