@@ -58,6 +58,12 @@ pub enum CibError {
         tool: String,
         output: String,
     },
+    /// The cluster could not be asked (Pacemaker not running on this node, no permission).
+    ClusterUnavailable {
+        tool: String,
+        code: Option<i32>,
+        message: String,
+    },
     /// A tool's XML output could not be understood.
     Parse {
         what: String,
@@ -84,6 +90,16 @@ impl fmt::Display for CibError {
             CibError::Tool(e) => write!(f, "{e}"),
             CibError::Rejected { tool, output } => {
                 write!(f, "{tool} rejected the CIB:\n{}", output.trim_end())
+            }
+            CibError::ClusterUnavailable {
+                tool,
+                code,
+                message,
+            } => {
+                let code = code
+                    .map(|c| format!("exit code {c}"))
+                    .unwrap_or_else(|| "killed".into());
+                write!(f, "{tool} cannot read the cluster state ({code}): {message}; is Pacemaker running on this node?")
             }
             CibError::Parse { what, detail } => write!(f, "cannot parse {what}: {detail}"),
         }

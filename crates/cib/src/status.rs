@@ -369,9 +369,10 @@ pub fn query_status(timeout: Duration) -> Result<ClusterStatus, CibError> {
                     .and_then(|s| s.attribute("message").map(str::to_string))
             })
             .unwrap_or_else(|| out.stderr_str().trim().to_string());
-        return Err(CibError::Rejected {
+        return Err(CibError::ClusterUnavailable {
             tool: "crm_mon".into(),
-            output: format!("exit code {:?}: {why}", out.code()),
+            code: out.code(),
+            message: why,
         });
     }
     parse_crm_mon(&text)
