@@ -16,7 +16,7 @@ use provision_common::Lab;
 fn slapd_stopped_mid_import_then_import_resumes() {
     let mut lab = Lab::new(&[1, 1]);
     lab.ok(&["domain", "create", "f.example.com", "--policy", "random"]);
-    let csv = lab.csv("f.csv", "f.example.com", 500);
+    let csv = lab.csv("f.csv", "f.example.com", 1000);
     let progress = lab.dir.join("f.csv.progress");
     let child = Command::new(bin("axigen-provision"))
         .arg("--config")
@@ -48,7 +48,7 @@ fn slapd_stopped_mid_import_then_import_resumes() {
         .trim()
         .parse()
         .unwrap();
-    assert!(done < 501, "{done}");
+    assert!(done < 1001, "{done}");
 
     lab.slapd.start_again();
     // No orphan on either side: the row in flight was undone on its back-end.
@@ -65,8 +65,8 @@ fn slapd_stopped_mid_import_then_import_resumes() {
     let (code, out, err) = lab.run(&["import", csv.to_str().unwrap()]);
     assert_eq!(code, 0, "{out}{err}");
     assert!(out.contains(&format!("resumed after row {done}")), "{out}");
-    assert!(out.contains(&format!("{} created", 500 - before)), "{out}");
-    assert_eq!(lab.entries("f.example.com").len(), 500);
+    assert!(out.contains(&format!("{} created", 1000 - before)), "{out}");
+    assert_eq!(lab.entries("f.example.com").len(), 1000);
     lab.assert_consistent("f.example.com");
     let (code, out, _) = lab.run(&["reconcile", "--check-backends"]);
     assert_eq!(code, 0, "{out}");
