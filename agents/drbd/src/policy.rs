@@ -321,6 +321,48 @@ mod tests {
         );
     }
 
+    fn nine(name: &str) -> Resource {
+        let text = match name {
+            "three" => {
+                include_str!("../../../crates/drbd/tests/fixtures/9/three-node-primary.events2.txt")
+            }
+            "quorum" => {
+                include_str!("../../../crates/drbd/tests/fixtures/9/lost-quorum.events2.txt")
+            }
+            "client" => {
+                include_str!("../../../crates/drbd/tests/fixtures/9/diskless-client.events2.txt")
+            }
+            _ => include_str!(
+                "../../../crates/drbd/tests/fixtures/9/secondary-outdated-peer-primary.events2.txt"
+            ),
+        };
+        parse_resource(text, "mail").unwrap().unwrap()
+    }
+
+    #[test]
+    fn drbd9_samples() {
+        let l = ladder();
+        // Primary with one UpToDate peer and one still syncing: replicated.
+        assert_eq!(promotion_score(&nine("three"), &l), Some(10000));
+        assert_eq!(
+            monitor_status(&nine("three")),
+            Ok(OcfStatus::RunningPromoted)
+        );
+        // Lost quorum: no score, promotion refused, but still honestly Primary.
+        let q = nine("quorum");
+        assert_eq!(promotion_score(&q, &l), None);
+        assert!(promotion_refusal(&q).unwrap().contains("quorum"));
+        assert_eq!(monitor_status(&q), Ok(OcfStatus::RunningPromoted));
+        // A diskless client is healthy, but holds no data of its own: never scored.
+        let c = nine("client");
+        assert_eq!(promotion_score(&c, &l), None);
+        assert_eq!(monitor_status(&c), Ok(OcfStatus::Success));
+        // Outdated: no score, refused.
+        let o = nine("outdated");
+        assert_eq!(promotion_score(&o, &l), None);
+        assert!(promotion_refusal(&o).unwrap().contains("Outdated"));
+    }
+
     #[test]
     fn clone_meta_rules() {
         let good = CloneMeta {
