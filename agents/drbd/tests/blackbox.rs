@@ -1,0 +1,122 @@
+//! The built agent run as Pacemaker runs it, on a host without DRBD (the real-DRBD paths run in
+//! the VM suite, tests/drbd_vm.rs): meta-data, parameter errors, and the answers that must hold
+//! where the module is not even loaded.
+
+use std::path::Path;
+use std::time::Duration;
+
+use axha_exec::{Cmd, Deadline, Output};
+
+fn agent(action: &str, env: &[(&str, &str)]) -> Output {
+    let mut c = Cmd::new(env!("CARGO_BIN_EXE_drbd")).arg(action);
+    for (k, v) in env {
+        c = c.env(k, v);
+    }
+    c.run(&Deadline::after(Duration::from_secs(30)))
+        .expect("agent runs")
+}
+
+fn reason(o: &Output) -> String {
+    o.stderr_str()
+        .lines()
+        .rev()
+        .find_map(|l| l.strip_prefix("ocf-exit-reason:"))
+        .unwrap_or("")
+        .to_string()
+}
+
+#[test]
+fn meta_data_is_valid_against_the_ocf_dtd() {
+    let o = agent("meta-data", &[]);
+    assert_eq!(o.code(), Some(0));
+    let xml = o.stdout_str();
+    assert!(xml.contains("<!DOCTYPE resource-agent SYSTEM \"ra-api-1.dtd\">"));
+    let dtd = Path::new("/usr/share/resource-agents/ra-api-1.dtd");
+    assert!(dtd.exists(), "resource-agents is required");
+    let v = Cmd::new("xmllint")
+        .args(["--noout", "--dtdvalid"])
+        .arg(dtd)
+        .arg("-")
+        .stdin(xml)
+        .run(&Deadline::after(Duration::from_secs(30)))
+        .expect("xmllint runs");
+    assert_eq!(v.code(), Some(0), "{}", v.stderr_str());
+}
+
+#[test]
+fn parameter_errors_are_not_configured() {
+    let o = agent("validate-all", &[]);
+    assert_eq!(o.code(), Some(6));
+    assert!(reason(&o).contains("drbd_resource"), "{}", o.stderr_str());
+    let o = agent(
+        "validate-all",
+        &[
+            ("OCF_RESKEY_drbd_resource", "r0"),
+            ("OCF_RESKEY_adjust_promotion_score", "100 10 1"),
+        ],
+    );
+    assert_eq!(o.code(), Some(6));
+    assert!(reason(&o).contains("\"100 10 1\""), "{}", o.stderr_str());
+    let o = agent(
+        "validate-all",
+        &[
+            ("OCF_RESKEY_drbd_resource", "r0"),
+            ("OCF_RESKEY_require_drbd_version", "9.2-8.4"),
+        ],
+    );
+    assert_eq!(o.code(), Some(6));
+    assert!(reason(&o).contains("9.2-8.4"), "{}", o.stderr_str());
+    let o = agent(
+        "validate-all",
+        &[
+            ("OCF_RESKEY_drbd_resource", "r0"),
+            ("OCF_RESKEY_connect_wait", "soon"),
+        ],
+    );
+    assert_eq!(o.code(), Some(6));
+}
+
+#[test]
+fn unknown_action_and_no_action() {
+    assert_eq!(agent("migrate_to", &[]).code(), Some(3));
+    let o = Cmd::new(env!("CARGO_BIN_EXE_drbd"))
+        .run(&Deadline::after(Duration::from_secs(10)))
+        .unwrap();
+    assert_eq!(o.code(), Some(2));
+}
+
+#[test]
+fn stop_never_fails_on_configuration() {
+    // No drbd_resource at all: nothing can have been started.
+    assert_eq!(agent("stop", &[]).code(), Some(0));
+    // A broken ladder does not matter to stop.
+    let o = agent(
+        "stop",
+        &[
+            ("OCF_RESKEY_drbd_resource", "r0"),
+            ("OCF_RESKEY_adjust_promotion_score", "x"),
+            ("OCF_RESKEY_CRM_meta_timeout", "5000"),
+        ],
+    );
+    if !Path::new("/proc/drbd").exists() {
+        assert_eq!(o.code(), Some(0), "{}", o.stderr_str());
+    }
+}
+
+#[test]
+fn probe_without_the_module_is_not_running() {
+    if Path::new("/proc/drbd").exists() {
+        eprintln!(
+            "this host has the drbd module loaded: the probe answer depends on its resources"
+        );
+        return;
+    }
+    let o = agent(
+        "monitor",
+        &[
+            ("OCF_RESKEY_drbd_resource", "r0"),
+            ("OCF_RESKEY_CRM_meta_interval", "0"),
+        ],
+    );
+    assert_eq!(o.code(), Some(7), "{}", o.stderr_str());
+}
