@@ -1,7 +1,7 @@
 //! `axigen-ha lab`: thin wrapper over `axha-lab`.
 
 use std::io::Write;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
@@ -90,6 +90,35 @@ pub enum LabCmd {
         #[command(flatten)]
         which: Which,
         node: String,
+    },
+    /// A 3-node cluster with two instances and a stand-by: power off a node, print the
+    /// failover as a timeline, tear down. The server is axigen-sim, the Axigen stand-in.
+    Demo {
+        #[arg(long, default_value = "demo")]
+        name: String,
+        /// corosync token timeout in ms.
+        #[arg(long, default_value_t = 1000)]
+        token: u32,
+        /// Directory with the built agents and axigen-sim (default: next to this program).
+        #[arg(long)]
+        binaries: Option<PathBuf>,
+        /// Leave the lab running afterwards (`lab down --name NAME` removes it).
+        #[arg(long)]
+        keep: bool,
+    },
+    /// Failover time (power loss -> the instance answering IMAP on its service IP) for each
+    /// corosync token, medians of several runs, beside the floor token + consensus.
+    Bench {
+        #[arg(long, default_value = "bench")]
+        name: String,
+        /// Runs per token.
+        #[arg(long, default_value_t = 5)]
+        runs: usize,
+        /// corosync token timeouts in ms, comma-separated.
+        #[arg(long, default_value = "1000,3000", value_delimiter = ',')]
+        tokens: Vec<u32>,
+        #[arg(long)]
+        binaries: Option<PathBuf>,
     },
 }
 
@@ -199,6 +228,168 @@ pub fn run(cmd: LabCmd) -> anyhow::Result<()> {
             open(&which)?.heal(&node)?;
             println!("{node}: healed");
         }
+        LabCmd::Demo {
+            name,
+            token,
+            binaries,
+            keep,
+        } => demo(&name, token, binaries, keep)?,
+        LabCmd::Bench {
+            name,
+            runs,
+            tokens,
+            binaries,
+        } => bench(&name, runs, &tokens, binaries)?,
+    }
+    Ok(())
+}
+
+fn secs(d: Duration) -> String {
+    format!("{:.1} s", d.as_secs_f64())
+}
+
+/// The binaries directory and the axigen-sim in it (the demo and the benchmark need both).
+fn demo_binaries(binaries: Option<PathBuf>) -> anyhow::Result<(PathBuf, PathBuf)> {
+    let dir = binaries.or_else(default_binaries).ok_or_else(|| {
+        anyhow::anyhow!("no built agents next to this program; pass --binaries DIR (cargo build --workspace --bins)")
+    })?;
+    let sim = dir.join("axigen-sim");
+    for need in [&sim, &dir.join("instance")] {
+        anyhow::ensure!(
+            need.is_file(),
+            "{} is missing (cargo build --workspace --bins)",
+            need.display()
+        );
+    }
+    Ok((dir, sim))
+}
+
+fn lab_spec(name: &str, token: u32, binaries: &Path) -> LabSpec {
+    let mut s = LabSpec::new(name, 3);
+    s.token_ms = Some(token);
+    s.fencing = Fencing::Ipmi;
+    s.binaries = Some(binaries.to_path_buf());
+    s
+}
+
+/// Wait until every instance runs on its home node and answers IMAP.
+fn wait_placed(lab: &Lab, inst: &[axha_lab::Instance]) -> anyhow::Result<()> {
+    let observer = lab.nodes().last().cloned().unwrap_or_default();
+    lab.wait_view("the instances to start", Duration::from_secs(120), |v| {
+        inst.iter().all(|i| {
+            v.resource(&i.server_id()).is_some_and(|r| {
+                r.role == "Started"
+                    && Some(&r.nodes) == i.home.as_ref().map(|h| vec![h.clone()]).as_ref()
+            }) && lab
+                .greeting(&observer, i.ip, axha_lab::service::IMAP_PORT)
+                .is_some()
+        })
+    })?;
+    Ok(())
+}
+
+fn demo(name: &str, token: u32, binaries: Option<PathBuf>, keep: bool) -> anyhow::Result<()> {
+    let (dir, sim) = demo_binaries(binaries)?;
+    println!("axigen-ha lab demo: multi-tier N+1 on a 3-node Pacemaker/Corosync cluster");
+    println!("  (axigen-sim stands in for Axigen; every node has an ipmi_sim BMC)");
+    let t = Instant::now();
+    let lab = Lab::up(lab_spec(name, token, &dir))?;
+    println!(
+        "cluster up: n1 n2 n3 online, corosync token {token} ms, fence agent {} ({})",
+        lab.fence_agent(),
+        secs(t.elapsed())
+    );
+    let inst = axha_lab::scenario::n_plus_1(&lab, &["n1", "n2"], &sim)?;
+    wait_placed(&lab, &inst)?;
+    for i in &inst {
+        println!(
+            "  {} on {} (loop device {}, service IP {})",
+            i.id,
+            i.home.as_deref().unwrap_or("?"),
+            i.device.display(),
+            i.ip
+        );
+    }
+    println!("  n3: hot stand-by (takes at most two instances)");
+    println!();
+    println!("power loss of n1:");
+    let f = axha_lab::scenario::power_loss(&lab, &inst[0], Duration::from_secs(120))?;
+    for m in &f.moments {
+        println!("  [{:>6.2} s] {}", m.at.as_secs_f64(), m.what);
+    }
+    println!();
+    println!(
+        "failover: {} answers again on {} after {} (corosync floor token + consensus: {})",
+        inst[0].id,
+        f.new_node,
+        secs(f.answering),
+        secs(axha_lab::scenario::detection_floor(Some(token)))
+    );
+    if keep {
+        println!("lab {name} left running: axigen-ha lab status --name {name}");
+        lab.detach()?;
+    } else {
+        let t = Instant::now();
+        lab.down()?;
+        println!("torn down in {}", secs(t.elapsed()));
+    }
+    Ok(())
+}
+
+fn bench(name: &str, runs: usize, tokens: &[u32], binaries: Option<PathBuf>) -> anyhow::Result<()> {
+    use axha_lab::scenario::{detection_floor, median, power_loss};
+    anyhow::ensure!(runs >= 1, "--runs must be at least 1");
+    let (dir, sim) = demo_binaries(binaries)?;
+    let mut rows = Vec::new();
+    for &token in tokens {
+        let lab = Lab::up(lab_spec(name, token, &dir))?;
+        let (rt_token, rt_consensus) = axha_lab::scenario::corosync_runtime(&lab, "n1")?;
+        let effective = Duration::from_millis(u64::from(rt_token) + u64::from(rt_consensus));
+        let inst = axha_lab::scenario::n_plus_1(&lab, &["n1"], &sim)?;
+        wait_placed(&lab, &inst)?;
+        let (mut answering, mut fenced, mut detected) = (Vec::new(), Vec::new(), Vec::new());
+        for run in 1..=runs {
+            let f = power_loss(&lab, &inst[0], Duration::from_secs(180))?;
+            eprintln!(
+                "token {token} run {run}: {} lost power; detected {:?}, fenced {:?}, running {}, answering {} on {}",
+                f.victim,
+                f.detected.map(secs),
+                f.fenced.map(secs),
+                secs(f.running),
+                secs(f.answering),
+                f.new_node
+            );
+            answering.push(f.answering);
+            fenced.extend(f.fenced);
+            detected.extend(f.detected);
+            // the fence action was a reboot: wait for the node to rejoin, then let it settle
+            lab.wait_online(Duration::from_secs(180))?;
+            std::thread::sleep(Duration::from_secs(3));
+        }
+        lab.down()?;
+        let floor = detection_floor(Some(token));
+        let med = median(&answering).expect("runs >= 1");
+        let range = format!(
+            "{}-{}",
+            secs(*answering.iter().min().expect("runs >= 1")),
+            secs(*answering.iter().max().expect("runs >= 1"))
+        );
+        rows.push(format!(
+            "| {token} ms | {} | {} ({rt_token} + {rt_consensus} ms) | {} | {} | {} | {} | {} | {} | {runs} |",
+            secs(floor),
+            secs(effective),
+            median(&detected).map_or("-".into(), secs),
+            median(&fenced).map_or("-".into(), secs),
+            secs(med),
+            secs(med.saturating_sub(floor)),
+            secs(med.saturating_sub(effective)),
+            range,
+        ));
+    }
+    println!("| corosync token | floor: token + consensus | effective floor (runtime token + consensus, 3 nodes) | seen offline | fenced | answering IMAP (median) | above floor | above effective floor | range | runs |");
+    println!("|---|---|---|---|---|---|---|---|---|---|");
+    for r in rows {
+        println!("{r}");
     }
     Ok(())
 }

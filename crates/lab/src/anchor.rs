@@ -230,7 +230,7 @@ pub fn record_identity(node_dir: &Path) -> Result<(), String> {
 
 /// `axha-lab-node power STATE_DIR NODE off|on|reset`: the power hook of a node's BMC.
 pub fn power_main(args: &[String]) -> Result<(), String> {
-    let usage = "usage: axha-lab-node power STATE_DIR NODE off|on|reset";
+    let usage = "usage: axha-lab-node power STATE_DIR NODE off|on|reset|boot";
     let [cmd, dir, node, action] = args else {
         return Err(usage.into());
     };

@@ -138,6 +138,8 @@ pub enum PowerAction {
     Off,
     On,
     Reset,
+    /// The boot a power-on starts in the background.
+    Boot,
 }
 
 impl PowerAction {
@@ -146,6 +148,7 @@ impl PowerAction {
             "off" => Some(PowerAction::Off),
             "on" => Some(PowerAction::On),
             "reset" => Some(PowerAction::Reset),
+            "boot" => Some(PowerAction::Boot),
             _ => None,
         }
     }

@@ -736,18 +736,39 @@ impl Lab {
         &self.conf.fence_agent
     }
 
-    /// What a BMC power change does to its node: off = power cut, on = boot (when off),
-    /// reset = power cut then boot.
+    /// What a BMC power change does to its node: off = power cut; on = boot, in the
+    /// background (a real BMC acknowledges power-on at once; the node boots afterwards);
+    /// reset = power cut, then boot in the background; boot = the boot itself, unless the
+    /// BMC has been switched off again meanwhile.
     pub fn apply_power(&self, node: &str, action: PowerAction) -> Result<(), LabError> {
+        self.check_node(node)?;
         match action {
             PowerAction::Off => self.kill(node),
             PowerAction::On if self.is_alive(node) => Ok(()),
-            PowerAction::On => self.start(node),
+            PowerAction::On => self.boot_in_background(node),
             PowerAction::Reset => {
                 self.kill(node)?;
+                self.boot_in_background(node)
+            }
+            PowerAction::Boot => {
+                let off = self.conf.fencing == Fencing::Ipmi && !self.bmc_power(node)?;
+                if off || self.is_alive(node) {
+                    return Ok(());
+                }
                 self.start(node)
             }
         }
+    }
+
+    fn boot_in_background(&self, node: &str) -> Result<(), LabError> {
+        let log = self.node_dir(node).join("boot.log");
+        Cmd::new(&self.conf.helper)
+            .arg("power")
+            .arg(&self.state_dir)
+            .args([node, "boot"])
+            .spawn_detached(Some(&log))
+            .map(|_| ())
+            .map_err(|e| LabError::exec(format!("booting {node}"), e))
     }
 
     /// A new ext4 filesystem of `size_mb` MiB on a loop device (a SAN LUN stand-in), its
@@ -899,6 +920,38 @@ impl Lab {
         .run_ok(&Deadline::after(Duration::from_secs(30)))
         .map(|_| ())
         .map_err(|e| LabError::exec(format!("adding to the CIB {section}"), e))
+    }
+
+    /// Replace the cluster's whole configuration with the `<configuration>` of a CIB document
+    /// (e.g. one rendered by `axigen-ha cib render`), through the first live node.
+    pub fn load_configuration(&self, cib_xml: &str) -> Result<(), LabError> {
+        let doc = roxmltree::Document::parse(cib_xml).map_err(|e| LabError::Xml {
+            what: "CIB".into(),
+            reason: e.to_string(),
+        })?;
+        let conf = doc
+            .descendants()
+            .find(|n| n.has_tag_name("configuration"))
+            .ok_or_else(|| LabError::Xml {
+                what: "CIB".into(),
+                reason: "no <configuration> element".into(),
+            })?;
+        let xml = &cib_xml[conf.range()];
+        let node = self
+            .alive_nodes()
+            .into_iter()
+            .next()
+            .ok_or_else(|| LabError::NodeDown {
+                node: "(every node)".into(),
+            })?;
+        self.cmd(
+            &node,
+            &["cibadmin", "--replace", "-o", "configuration", "--xml-pipe"],
+        )?
+        .stdin(xml)
+        .run_ok(&Deadline::after(Duration::from_secs(30)))
+        .map(|_| ())
+        .map_err(|e| LabError::exec("replacing the CIB configuration", e))
     }
 
     /// The first line a TCP service at `ip:port` sends, read from inside `node` (an IMAP

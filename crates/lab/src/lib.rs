@@ -40,6 +40,7 @@ mod error;
 pub mod fencing;
 mod lab;
 pub mod procs;
+pub mod scenario;
 pub mod service;
 pub mod spec;
 pub mod state;

@@ -1,0 +1,377 @@
+//! Ready-made lab scenarios: the multi-tier N+1 layout (back-end instances on their home
+//! nodes, hot stand-bys that take at most two instances each) and a timed power-loss failover
+//! of one instance, as the demo and the benchmark run them.
+
+use std::net::Ipv4Addr;
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use crate::service::{Instance, IMAP_PORT};
+use crate::{Lab, LabError};
+
+/// Create instances `inst1..` with the given home nodes, in the N+1 layout: each instance
+/// may run on its home node or on a stand-by (any node that is nobody's home), never on
+/// another back-end; back-ends hold one instance, stand-bys at most two (utilization
+/// placement); stickiness 200 (above the home preference of 100) so a returning node causes
+/// no needless move; two failures on a node move an instance away (migration-threshold).
+pub fn n_plus_1(lab: &Lab, homes: &[&str], server: &Path) -> Result<Vec<Instance>, LabError> {
+    let nodes = lab.nodes();
+    let d = Duration::from_secs(30);
+    let first = lab
+        .alive_nodes()
+        .into_iter()
+        .next()
+        .ok_or_else(|| LabError::NodeDown {
+            node: "(every node)".into(),
+        })?;
+    for n in &nodes {
+        let cap = if homes.contains(&n.as_str()) {
+            "1"
+        } else {
+            "2"
+        };
+        lab.run_ok(
+            &first,
+            &["crm_attribute", "-N", n, "-z", "-n", "instances", "-v", cap],
+            d,
+        )?;
+    }
+    lab.run_ok(
+        &first,
+        &[
+            "crm_attribute",
+            "-n",
+            "placement-strategy",
+            "-v",
+            "utilization",
+        ],
+        d,
+    )?;
+    let mut out = Vec::new();
+    for (k, home) in homes.iter().enumerate() {
+        let i = lab.add_instance(&format!("inst{}", k + 1), k + 1, Some(home), server)?;
+        let xml = group_with_meta(&i);
+        lab.cib_create("resources", &xml)?;
+        let mut cons = String::from("<constraints>");
+        if let Some(l) = i.location_xml() {
+            cons.push_str(&l);
+        }
+        for other in homes.iter().filter(|h| *h != home) {
+            cons.push_str(&format!(
+                r#"<rsc_location id="{0}-not-{other}" rsc="{0}" node="{other}" score="-INFINITY"/>"#,
+                i.id
+            ));
+        }
+        cons.push_str("</constraints>");
+        lab.cib_create("constraints", &cons)?;
+        out.push(i);
+    }
+    Ok(out)
+}
+
+/// The instance's group with the N+1 meta attributes and the utilization of its server.
+fn group_with_meta(i: &Instance) -> String {
+    let id = &i.id;
+    let g = i.group_xml();
+    let g = g.replacen(
+        &format!(r#"<group id="{id}">"#),
+        &format!(
+            r#"<group id="{id}"><meta_attributes id="{id}-meta"><nvpair id="{id}-meta-stickiness" name="resource-stickiness" value="200"/><nvpair id="{id}-meta-mt" name="migration-threshold" value="2"/></meta_attributes>"#
+        ),
+        1,
+    );
+    g.replacen(
+        &format!(r#"<instance_attributes id="{id}-server-ia">"#),
+        &format!(
+            r#"<utilization id="{id}-server-util"><nvpair id="{id}-server-util-instances" name="instances" value="1"/></utilization><instance_attributes id="{id}-server-ia">"#
+        ),
+        1,
+    )
+}
+
+/// The `[[nodes]]` and `[[instances]]` tables of a values file for `axigen-ha cib render`
+/// describing this lab: node addresses, BMCs (the lab's password file), and the instances'
+/// devices, mount points, service IPs, password files and server binary.
+pub fn values_toml(lab: &Lab, instances: &[Instance]) -> String {
+    let q = |s: &str| format!("\"{}\"", s.replace('\\', "\\\\").replace('"', "\\\""));
+    let pw = lab.state_dir().join("bmc").join("password");
+    let mut t = String::new();
+    for n in lab.nodes() {
+        let bmc = lab.bmc_addr(&n);
+        t.push_str(&format!(
+            "[[nodes]]\nname = {}\naddress = {}\nbmc = {{ ip = {}, port = {}, user = {}, password_file = {} }}\n\n",
+            q(&n),
+            q(&lab.node_addr(&n).to_string()),
+            q(&bmc.ip().to_string()),
+            bmc.port(),
+            q(crate::fencing::BMC_USER),
+            q(&pw.display().to_string())
+        ));
+    }
+    for i in instances {
+        let wd = i.workdir.display().to_string();
+        t.push_str(&format!(
+            "[[instances]]\nid = {}\nworkdir = {}\nip = {}\ncidr = {}\ndevice = {}\nmountpoint = {}\nfstype = \"ext4\"\ncli_password_file = {}\nbinary = {}\n",
+            q(&i.id),
+            q(&wd),
+            q(&i.ip.to_string()),
+            crate::spec::LAB_PREFIX,
+            q(&i.device.display().to_string()),
+            q(&wd),
+            q(&i.password_file.display().to_string()),
+            q(&i.binary.display().to_string())
+        ));
+        if let Some(h) = &i.home {
+            t.push_str(&format!("preferred_node = {}\n", q(h)));
+        }
+        t.push('\n');
+    }
+    t
+}
+
+/// One moment of a failover, relative to the power loss.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Moment {
+    pub at: Duration,
+    pub what: String,
+}
+
+/// A timed power-loss failover of one instance.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Failover {
+    pub victim: String,
+    pub new_node: String,
+    /// The survivors see the victim offline.
+    pub detected: Option<Duration>,
+    /// The victim's fencing completed.
+    pub fenced: Option<Duration>,
+    /// The instance's server is started on the new node.
+    pub running: Duration,
+    /// The instance answers IMAP on its service IP (asked from another node).
+    pub answering: Duration,
+    pub moments: Vec<Moment>,
+}
+
+fn imap_ok(lab: &Lab, from: &str, ip: Ipv4Addr) -> Option<String> {
+    lab.greeting(from, ip, IMAP_PORT)
+        .filter(|g| g.starts_with("* OK"))
+}
+
+/// Cut the power of the node running `inst` and time the recovery until the instance answers
+/// IMAP again on its service IP, watching from a surviving node. Fails if the instance is
+/// ever seen active on two nodes.
+pub fn power_loss(lab: &Lab, inst: &Instance, timeout: Duration) -> Result<Failover, LabError> {
+    power_loss_of(lab, &inst.server_id(), inst.ip, timeout)
+}
+
+/// [`power_loss`] for any resource layout: `server` is the id of the `ocf:axigen:instance`
+/// primitive (its group's other members are timed too), `ip` its service IP.
+pub fn power_loss_of(
+    lab: &Lab,
+    server: &str,
+    ip: Ipv4Addr,
+    timeout: Duration,
+) -> Result<Failover, LabError> {
+    let server = server.to_string();
+    let before = lab.view_any()?;
+    // the members of the server's group, in the order crm_mon lists them
+    let members: Vec<String> = match before.resource(&server).and_then(|r| r.parents.first()) {
+        Some(group) => before
+            .resources
+            .iter()
+            .filter(|r| r.parents.first() == Some(group))
+            .map(|r| r.id.clone())
+            .collect(),
+        None => vec![server.clone()],
+    };
+    let victim = before
+        .locate(&server)
+        .into_iter()
+        .next()
+        .ok_or_else(|| LabError::Timeout {
+            what: format!("{server} to run somewhere before the power loss"),
+            last: String::new(),
+        })?;
+    let observer = lab
+        .alive_nodes()
+        .into_iter()
+        .find(|n| *n != victim)
+        .ok_or_else(|| LabError::NodeDown {
+            node: "(every other node)".into(),
+        })?;
+    // The fencing history as the observer knows it (a node that just rebooted may not have
+    // synchronised the older entries yet).
+    let fenced_before = lab.view(&observer)?.fenced(&victim).len();
+    let mut moments = vec![Moment {
+        at: Duration::ZERO,
+        what: format!("{victim} loses power ({server} was running there)"),
+    }];
+    let t0 = Instant::now();
+    lab.kill(&victim)?;
+    let (mut detected, mut fenced, mut running) = (None, None, None);
+    let mut started: Vec<String> = Vec::new();
+    let mut new_node = String::new();
+    loop {
+        let at = t0.elapsed();
+        if at > timeout {
+            return Err(LabError::Timeout {
+                what: format!("{server} to answer again after {victim} lost power"),
+                last: moments.last().map(|m| m.what.clone()).unwrap_or_default(),
+            });
+        }
+        if let Ok(v) = lab.view(&observer) {
+            let on = v.locate(&server);
+            if on.len() > 1 {
+                return Err(LabError::BadState {
+                    path: lab.state_dir().to_path_buf(),
+                    reason: format!("{server} active on {on:?} at once"),
+                });
+            }
+            if detected.is_none() && v.node(&victim).is_some_and(|n| !n.online) {
+                detected = Some(at);
+                moments.push(Moment {
+                    at,
+                    what: format!("{observer} sees {victim} offline"),
+                });
+            }
+            if fenced.is_none() && v.fenced(&victim).len() > fenced_before {
+                fenced = Some(at);
+                let by = v.fenced(&victim).last().and_then(|f| f.delegate.clone());
+                moments.push(Moment {
+                    at,
+                    what: format!(
+                        "{victim} fenced over IPMI (BMC {}) by {}",
+                        lab.bmc_addr(&victim),
+                        by.unwrap_or_else(|| "?".into())
+                    ),
+                });
+            }
+            for id in &members {
+                if started.contains(id) {
+                    continue;
+                }
+                if let Some(r) = v.resource(id) {
+                    if r.role == "Started" && r.nodes.len() == 1 && r.nodes[0] != victim {
+                        started.push(id.clone());
+                        moments.push(Moment {
+                            at,
+                            what: format!("{id} ({}) started on {}", r.agent, r.nodes[0]),
+                        });
+                        if *id == server {
+                            running = Some(at);
+                            new_node = r.nodes[0].clone();
+                        }
+                    }
+                }
+            }
+        }
+        if running.is_some() {
+            if let Some(g) = imap_ok(lab, &observer, ip) {
+                let at = t0.elapsed();
+                moments.push(Moment {
+                    at,
+                    what: format!("{server} answers IMAP on {ip}:{IMAP_PORT} ({g})"),
+                });
+                return Ok(Failover {
+                    victim,
+                    new_node,
+                    detected,
+                    fenced,
+                    running: running.unwrap_or(at),
+                    answering: at,
+                    moments,
+                });
+            }
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// corosync's effective timings in ms, read from a node's runtime configuration
+/// (`runtime.config.totem.token` includes `token_coefficient` per node beyond two;
+/// consensus defaults to 1.2 x that token): (token, consensus).
+pub fn corosync_runtime(lab: &Lab, node: &str) -> Result<(u32, u32), LabError> {
+    let out = lab.run_ok(node, &["corosync-cmapctl"], Duration::from_secs(10))?;
+    let text = out.stdout_str();
+    let get = |key: &str| {
+        text.lines().find_map(|l| {
+            let (k, v) = l.split_once(" = ")?;
+            (k.split_whitespace().next()? == key)
+                .then(|| v.trim().parse::<u32>().ok())
+                .flatten()
+        })
+    };
+    match (
+        get("runtime.config.totem.token"),
+        get("runtime.config.totem.consensus"),
+    ) {
+        (Some(t), Some(c)) => Ok((t, c)),
+        _ => Err(LabError::BadState {
+            path: "corosync-cmapctl".into(),
+            reason: "no runtime.config.totem.token/consensus".into(),
+        }),
+    }
+}
+
+/// Median of a non-empty list of durations.
+pub fn median(v: &[Duration]) -> Option<Duration> {
+    let mut v = v.to_vec();
+    v.sort();
+    match v.len() {
+        0 => None,
+        n if n % 2 == 1 => Some(v[n / 2]),
+        n => Some((v[n / 2 - 1] + v[n / 2]) / 2),
+    }
+}
+
+/// corosync's floor for noticing a lost node: token + consensus (consensus defaults to
+/// 1.2 x token, corosync.conf(5)); `None` token = corosync's default of 3000 ms.
+pub fn detection_floor(token_ms: Option<u32>) -> Duration {
+    let t = u64::from(token_ms.unwrap_or(3000));
+    Duration::from_millis(t + t * 12 / 10)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn medians() {
+        let s = |v: &[u64]| {
+            v.iter()
+                .map(|x| Duration::from_millis(*x))
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(median(&s(&[3, 1, 2])), Some(Duration::from_millis(2)));
+        assert_eq!(median(&s(&[4, 1, 2, 3])), Some(Duration::from_micros(2500)));
+        assert_eq!(median(&[]), None);
+    }
+
+    #[test]
+    fn floors() {
+        assert_eq!(detection_floor(Some(1000)), Duration::from_millis(2200));
+        assert_eq!(detection_floor(None), Duration::from_millis(6600));
+    }
+
+    #[test]
+    fn group_meta_and_utilization() {
+        let i = Instance {
+            id: "inst1".into(),
+            ip: crate::service::service_ip(1),
+            device: "/dev/loop1".into(),
+            workdir: "/w".into(),
+            password_file: "/p".into(),
+            binary: "/b".into(),
+            home: Some("n1".into()),
+        };
+        let x = group_with_meta(&i);
+        let doc = roxmltree::Document::parse(&x).expect("well-formed");
+        let server = doc
+            .descendants()
+            .find(|n| n.attribute("id") == Some("inst1-server"))
+            .unwrap();
+        assert!(server.children().any(|c| c.has_tag_name("utilization")));
+        assert!(x.contains(r#"name="resource-stickiness" value="200""#));
+        assert!(x.contains(r#"name="migration-threshold" value="2""#));
+    }
+}

@@ -1,0 +1,165 @@
+//! The CIB templates of both reference architectures, rendered by `axigen-ha cib render` from
+//! a values file that describes a lab, loaded into a real multi-node Pacemaker cluster, and
+//! failed over: power loss of a node -> fenced over IPMI by the template's fence_axigen_ipmi
+//! devices -> its instance answers IMAP on the stand-by / passive node. The server is
+//! `axigen-sim`, the Axigen stand-in (Axigen itself cannot be installed here).
+
+use std::time::{Duration, Instant};
+
+use axha_e2e::lab::{binaries_dir, spec};
+use axha_e2e::{bin, is_root, Cmd, Deadline};
+use axha_lab::scenario::{power_loss_of, values_toml};
+use axha_lab::service::IMAP_PORT;
+use axha_lab::{Fencing, Instance, Lab};
+
+macro_rules! need_root {
+    () => {
+        if !is_root() {
+            eprintln!("SKIP: the lab needs root (namespaces, mounts, loop devices)");
+            return;
+        }
+    };
+}
+
+const T: Duration = Duration::from_secs(120);
+
+/// Render `template` with `values` (TOML text) and load it as the cluster's configuration.
+fn render_and_load(lab: &Lab, template: &str, values: &str) {
+    let file = lab.state_dir().join(format!("{template}.values.toml"));
+    std::fs::write(&file, values).unwrap();
+    let out = Cmd::new(bin("axigen-ha"))
+        .args(["cib", "render", template, "--values"])
+        .arg(&file)
+        .run_ok(&Deadline::after(Duration::from_secs(30)))
+        .unwrap_or_else(|e| panic!("render {template}: {e}\n{values}"));
+    lab.load_configuration(&out.stdout_str())
+        .expect("rendered CIB accepted by Pacemaker");
+}
+
+fn instances(lab: &Lab, homes: &[&str]) -> Vec<Instance> {
+    homes
+        .iter()
+        .enumerate()
+        .map(|(k, h)| {
+            lab.add_instance(
+                &format!("mail{}", k + 1),
+                k + 1,
+                Some(h),
+                &bin("axigen-sim"),
+            )
+            .expect("instance storage")
+        })
+        .collect()
+}
+
+fn wait_home(lab: &Lab, inst: &[Instance], from: &str) {
+    let t = Instant::now();
+    lab.wait_view("instances on their preferred nodes", T, |v| {
+        inst.iter().all(|i| {
+            let home = i.home.clone().unwrap();
+            v.resources.iter().any(|r| {
+                r.agent == "ocf:axigen:instance"
+                    && r.role == "Started"
+                    && r.nodes == [home.clone()]
+                    && (r.id == i.id || r.parents.iter().any(|p| p.contains(&i.id)))
+            }) && lab
+                .greeting(from, i.ip, IMAP_PORT)
+                .is_some_and(|g| g.starts_with("* OK"))
+        })
+    })
+    .unwrap_or_else(|e| {
+        panic!(
+            "{e}\n{}",
+            lab.run("n1", &["crm_mon", "-1", "-r"], Duration::from_secs(10))
+                .map(|o| o.stdout_str())
+                .unwrap_or_default()
+        )
+    });
+    eprintln!(
+        "template loaded, instances answering in {:.1}s",
+        t.elapsed().as_secs_f64()
+    );
+}
+
+/// The id of the instance's server primitive in a rendered template: the group member whose
+/// agent is ocf:axigen:instance.
+fn server_of(lab: &Lab, i: &Instance) -> String {
+    let v = lab.view_any().unwrap();
+    v.resources
+        .iter()
+        .find(|r| {
+            r.agent == "ocf:axigen:instance"
+                && (r.id == i.id || r.parents.iter().any(|p| p.contains(&i.id)))
+        })
+        .unwrap_or_else(|| panic!("no ocf:axigen:instance for {}: {:?}", i.id, v.resources))
+        .id
+        .clone()
+}
+
+#[test]
+fn multi_tier_template_power_loss() {
+    need_root!();
+    let mut s = spec("tm", 3);
+    s.token_ms = Some(1000);
+    s.fencing = Fencing::Ipmi;
+    s.binaries = Some(binaries_dir());
+    let lab = Lab::up(s).expect("lab up");
+    let inst = instances(&lab, &["n1", "n2"]);
+    let values = format!(
+        "standby_nodes = [\"n3\"]\nstandby_capacity = 2\n\n[cluster]\nname = \"lab\"\n\n{}",
+        values_toml(&lab, &inst)
+    );
+    render_and_load(&lab, "multi-tier-n-plus-1", &values);
+    wait_home(&lab, &inst, "n3");
+    let v = lab.view_any().unwrap();
+    assert!(
+        v.resources
+            .iter()
+            .any(|r| r.agent == "stonith:fence_axigen_ipmi" && r.role == "Started"),
+        "the template's fence devices run: {:?}",
+        v.resources
+    );
+
+    let server = server_of(&lab, &inst[0]);
+    match power_loss_of(&lab, &server, inst[0].ip, T) {
+        Ok(f) => {
+            for m in &f.moments {
+                eprintln!("  [{:>6.2}s] {}", m.at.as_secs_f64(), m.what);
+            }
+            assert_eq!(f.victim, "n1");
+            assert_eq!(f.new_node, "n3", "the stand-by takes the instance");
+            assert!(f.fenced.is_some(), "n1 fenced");
+        }
+        Err(e) => panic!("failover: {e}"),
+    }
+    assert!(lab
+        .bmc_chassis_log("n1")
+        .lines()
+        .any(|l| l.ends_with("set power 0")));
+    lab.down().unwrap();
+}
+
+#[test]
+fn two_node_template_shared_storage_power_loss() {
+    need_root!();
+    let mut s = spec("tp", 2);
+    s.token_ms = Some(1000);
+    s.fencing = Fencing::Ipmi;
+    s.binaries = Some(binaries_dir());
+    let lab = Lab::up(s).expect("lab up");
+    let inst = instances(&lab, &["n1"]);
+    let values = format!(
+        "storage = \"shared\"\n\n[fencing]\ndelay_node = \"n1\"\ndelay_seconds = 5\n\n[cluster]\nname = \"lab\"\n\n{}",
+        values_toml(&lab, &inst)
+    );
+    render_and_load(&lab, "two-node-active-passive", &values);
+    wait_home(&lab, &inst, "n2");
+    let server = server_of(&lab, &inst[0]);
+    let f = power_loss_of(&lab, &server, inst[0].ip, T).expect("failover");
+    for m in &f.moments {
+        eprintln!("  [{:>6.2}s] {}", m.at.as_secs_f64(), m.what);
+    }
+    assert_eq!((f.victim.as_str(), f.new_node.as_str()), ("n1", "n2"));
+    assert!(f.fenced.is_some());
+    lab.down().unwrap();
+}
