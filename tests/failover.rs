@@ -105,6 +105,14 @@ fn setup_instances(lab: &Lab, homes: &[&str]) -> Vec<Instance> {
     v
 }
 
+/// How often the node's BMC switched its power off (the BMC is the witness of fencing).
+fn offs(lab: &Lab, node: &str) -> usize {
+    lab.bmc_chassis_log(node)
+        .lines()
+        .filter(|l| l.ends_with("set power 0"))
+        .count()
+}
+
 fn run_ok(lab: &Lab, node: &str, argv: &[&str]) -> String {
     lab.run_ok(node, argv, Duration::from_secs(30))
         .unwrap_or_else(|e| panic!("{argv:?} on {node}: {e}"))
@@ -383,15 +391,20 @@ fn two_node_active_passive() {
     lab.wait_online(T).expect("n1 back");
 
     // Partition: n1 (delay) wins; n2, now active, is fenced; inst1 comes to n1.
+    let n1_offs = offs(&lab, "n1");
     let t = Instant::now();
     lab.partition("n2").unwrap();
     let v = wait_single(&lab, "n2 fenced, inst1 on n1", &all, |v| {
         !v.fenced("n2").is_empty() && runs_on(v, i1, "n1")
     });
+    assert!(v
+        .fenced("n2")
+        .iter()
+        .all(|f| f.delegate.as_deref() != Some("n2")));
     assert_eq!(
-        v.fenced("n1").len(),
-        1,
-        "only the earlier power-loss fencing of n1"
+        offs(&lab, "n1"),
+        n1_offs,
+        "n1's BMC was not switched off again: n1 won the race"
     );
     eprintln!(
         "2 nodes: partition -> n2 fenced (n1 has the delay), inst1 on n1 in {}",
