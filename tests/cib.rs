@@ -91,9 +91,23 @@ fn simulate(template: &str, values: &Path, extra: &[&str]) -> serde_json::Value 
 
 /// The placement of every instance in the scenario where exactly `failed` failed.
 fn placement<'a>(sim: &'a serde_json::Value, failed: &[&str]) -> &'a serde_json::Value {
+    placement_when(sim, failed, false)
+}
+
+/// The placement once the nodes that failed in `failed` are back.
+fn placement_back<'a>(sim: &'a serde_json::Value, failed: &[&str]) -> &'a serde_json::Value {
+    placement_when(sim, failed, true)
+}
+
+fn placement_when<'a>(
+    sim: &'a serde_json::Value,
+    failed: &[&str],
+    back: bool,
+) -> &'a serde_json::Value {
     let scenarios = sim["scenarios"].as_array().expect("scenarios");
     let s = scenarios
         .iter()
+        .filter(|s| s["back"] == back)
         .find(|s| {
             let f: Vec<&str> = s["failed"]
                 .as_array()
@@ -280,6 +294,30 @@ fn multi_tier_three_nodes_failover_placement() {
             .any(|l| l.split_whitespace().collect::<Vec<_>>() == ["n1", "yes", "n3", "n2"]),
         "{table}"
     );
+}
+
+#[test]
+fn returning_node_pulls_nothing_back() {
+    let v = example_values("multi-tier-n-plus-1");
+    let sim = simulate("multi-tier-n-plus-1", &v, &["--fail", "n1", "--and-back"]);
+    assert_eq!(on(placement(&sim, &["n1"]), "mail1"), vec!["n3"]);
+    // n1 is back: stickiness keeps mail1 on the stand-by (no second interruption).
+    assert_eq!(on(placement_back(&sim, &["n1"]), "mail1"), vec!["n3"]);
+    assert_eq!(on(placement_back(&sim, &["n1"]), "mail2"), vec!["n2"]);
+
+    // Control: without stickiness the preference for n1 pulls it back.
+    let dir = tmp();
+    let text = std::fs::read_to_string(&v)
+        .unwrap()
+        .replace("stickiness = 100", "stickiness = 0");
+    assert!(text.contains("stickiness = 0"));
+    let loose = write(dir.path(), "loose.toml", &text);
+    let sim = simulate(
+        "multi-tier-n-plus-1",
+        &loose,
+        &["--fail", "n1", "--and-back"],
+    );
+    assert_eq!(on(placement_back(&sim, &["n1"]), "mail1"), vec!["n1"]);
 }
 
 #[test]

@@ -15,6 +15,10 @@ use crate::status::{parse_simulation, ClusterStatus};
 use crate::xml::render_for_simulation;
 use crate::CibError;
 
+/// Extra transitions run after an event until the placement stops changing: a node that
+/// joins aborts the first transition after its probes, and the cluster plans again.
+const MAX_SETTLE_PASSES: usize = 3;
+
 /// crm_simulate runs at once.
 const PARALLEL_RUNS: usize = 4;
 
@@ -112,6 +116,9 @@ pub struct SimulateOptions {
     pub timeout: Duration,
     /// Only these failure sets (instead of every set up to `max_failures`).
     pub only: Vec<Vec<String>>,
+    /// After each failure, bring the failed nodes back and report that placement too
+    /// (stickiness: a returning node should pull nothing back).
+    pub and_back: bool,
 }
 
 impl Default for SimulateOptions {
@@ -121,6 +128,7 @@ impl Default for SimulateOptions {
             assume_quorum: false,
             timeout: Duration::from_secs(60),
             only: Vec::new(),
+            and_back: false,
         }
     }
 }
@@ -130,6 +138,8 @@ impl Default for SimulateOptions {
 pub struct Scenario {
     /// Nodes that failed (empty: the starting placement).
     pub failed: Vec<String>,
+    /// The failed nodes are back (the placement after they rejoined).
+    pub back: bool,
     pub quorate: bool,
     /// Instance id -> surviving nodes where it is active (empty: not running anywhere).
     pub placement: BTreeMap<String, Vec<String>>,
@@ -164,10 +174,12 @@ pub struct Simulation {
 }
 
 impl Simulation {
-    /// The scenario in which exactly `failed` failed.
-    pub fn scenario(&self, failed: &[&str]) -> Option<&Scenario> {
+    /// The scenario in which exactly `failed` failed (and, with `back`, came back).
+    pub fn scenario(&self, failed: &[&str], back: bool) -> Option<&Scenario> {
         self.scenarios.iter().find(|s| {
-            s.failed.len() == failed.len() && failed.iter().all(|f| s.failed.iter().any(|x| x == f))
+            s.back == back
+                && s.failed.len() == failed.len()
+                && failed.iter().all(|f| s.failed.iter().any(|x| x == f))
         })
     }
 }
@@ -213,11 +225,19 @@ fn combinations(items: &[String], k: usize) -> Vec<Vec<String>> {
     out
 }
 
+/// A node event of a simulation: `-f NODE` (fails) or `-u NODE` (comes back).
+#[derive(Clone, Copy)]
+enum Event {
+    Fail,
+    Up,
+}
+
 fn run_simulate(
     input: &Path,
     save: Option<&Path>,
     quorate: bool,
-    failed: &[String],
+    nodes: &[String],
+    event: Event,
     timeout: Duration,
 ) -> Result<ClusterStatus, CibError> {
     let mut cmd = Cmd::new("crm_simulate").arg("-x").arg(input).args([
@@ -229,8 +249,12 @@ fn run_simulate(
     if let Some(s) = save {
         cmd = cmd.arg("-O").arg(s);
     }
-    for f in failed {
-        cmd = cmd.args(["-f", f]);
+    let flag = match event {
+        Event::Fail => "-f",
+        Event::Up => "-u",
+    };
+    for n in nodes {
+        cmd = cmd.args([flag, n]);
     }
     // Without quorum the transition is blocked and crm_simulate exits 1, yet still reports
     // the resulting state: that state is the answer.
@@ -243,6 +267,36 @@ fn run_simulate(
             output: format!("{}{}", out.stdout_str(), out.stderr_str()),
         }),
     }
+}
+
+/// Run the event, then further transitions until the state no longer changes. Returns the
+/// final state and the file holding it.
+#[allow(clippy::too_many_arguments)]
+fn simulate_settled(
+    input: &Path,
+    dir: &Path,
+    tag: &str,
+    quorate: bool,
+    nodes: &[String],
+    event: Event,
+    timeout: Duration,
+) -> Result<(ClusterStatus, std::path::PathBuf), CibError> {
+    let mut path = dir.join(format!("{tag}-0.xml"));
+    let mut st = run_simulate(input, Some(&path), quorate, nodes, event, timeout)?;
+    for pass in 1..=MAX_SETTLE_PASSES {
+        if !path.exists() {
+            break;
+        }
+        let next = dir.join(format!("{tag}-{pass}.xml"));
+        let again = run_simulate(&path, Some(&next), quorate, &[], event, timeout)?;
+        let settled = again.resources == st.resources && again.nodes == st.nodes;
+        st = again;
+        path = next;
+        if settled {
+            break;
+        }
+    }
+    Ok((st, path))
 }
 
 fn scenario(
@@ -265,6 +319,7 @@ fn scenario(
     }
     Scenario {
         failed,
+        back: false,
         quorate,
         placement,
         unclean,
@@ -277,10 +332,17 @@ pub fn simulate(cib: &Cib, opts: &SimulateOptions) -> Result<Simulation, CibErro
     let instances = cib.instance_ids();
     let dir = tempdir()?;
     let base = dir.path().join("all-online.xml");
-    let started = dir.path().join("started.xml");
     let online: Vec<&str> = nodes.iter().map(String::as_str).collect();
     write(&base, &render_for_simulation(cib, &online, true))?;
-    let first = run_simulate(&base, Some(&started), true, &[], opts.timeout)?;
+    let (first, started) = simulate_settled(
+        &base,
+        dir.path(),
+        "start",
+        true,
+        &[],
+        Event::Fail,
+        opts.timeout,
+    )?;
     let mut scenarios = vec![scenario(&first, &instances, vec![], true)];
     let total = nodes.len();
     let sets: Vec<Vec<String>> = if opts.only.is_empty() {
@@ -302,18 +364,46 @@ pub fn simulate(cib: &Cib, opts: &SimulateOptions) -> Result<Simulation, CibErro
     // crm_simulate spends most of its time idle (simulated transition timers): a few runs
     // at once cost little CPU and save most of the wall time.
     for chunk in sets.chunks(PARALLEL_RUNS) {
-        let results: Vec<Result<Scenario, CibError>> = std::thread::scope(|scope| {
+        let results: Vec<Result<Vec<Scenario>, CibError>> = std::thread::scope(|scope| {
             let handles: Vec<_> = chunk
                 .iter()
                 .map(|failed| {
                     let started = &started;
                     let instances = &instances;
+                    let dir = dir.path();
+                    let tag = failed.join("+");
                     scope.spawn(move || {
                         let alive = total - failed.len();
                         let quorate =
                             opts.assume_quorum || alive * 2 > total || (cib.two_node && alive >= 1);
-                        let st = run_simulate(started, None, quorate, failed, opts.timeout)?;
-                        Ok(scenario(&st, instances, failed.clone(), quorate))
+                        let (st, after) = simulate_settled(
+                            started,
+                            dir,
+                            &format!("fail-{tag}"),
+                            quorate,
+                            failed,
+                            Event::Fail,
+                            opts.timeout,
+                        )?;
+                        let mut out = vec![scenario(&st, instances, failed.clone(), quorate)];
+                        if opts.and_back {
+                            // Every node is back: quorum again.
+                            let (st, _) = simulate_settled(
+                                &after,
+                                dir,
+                                &format!("back-{tag}"),
+                                true,
+                                failed,
+                                Event::Up,
+                                opts.timeout,
+                            )?;
+                            // Nobody is failed any more: every placement counts.
+                            let mut back = scenario(&st, instances, vec![], true);
+                            back.back = true;
+                            back.failed = failed.clone();
+                            out.push(back);
+                        }
+                        Ok(out)
                     })
                 })
                 .collect();
@@ -323,7 +413,7 @@ pub fn simulate(cib: &Cib, opts: &SimulateOptions) -> Result<Simulation, CibErro
                 .collect()
         });
         for r in results {
-            scenarios.push(r?);
+            scenarios.extend(r?);
         }
     }
     Ok(Simulation {
@@ -342,10 +432,10 @@ pub fn format_table(sim: &Simulation) -> String {
     }];
     for s in &sim.scenarios {
         let mut r = vec![
-            if s.failed.is_empty() {
-                "(none)".to_string()
-            } else {
-                s.failed.join("+")
+            match (s.failed.is_empty(), s.back) {
+                (true, _) => "(none)".to_string(),
+                (false, false) => s.failed.join("+"),
+                (false, true) => format!("{} back", s.failed.join("+")),
             },
             if s.quorate { "yes" } else { "no" }.to_string(),
         ];
@@ -418,12 +508,14 @@ mod tests {
             scenarios: vec![
                 Scenario {
                     failed: vec![],
+                    back: false,
                     quorate: true,
                     placement: [("mail1".to_string(), vec!["n1".to_string()])].into(),
                     unclean: BTreeMap::new(),
                 },
                 Scenario {
                     failed: vec!["n1".into(), "n2".into()],
+                    back: false,
                     quorate: false,
                     placement: [("mail1".to_string(), vec![])].into(),
                     unclean: [("mail1".to_string(), vec!["n2".to_string()])].into(),
@@ -437,6 +529,7 @@ mod tests {
         assert_eq!(sim.scenarios[1].stopped(), vec!["mail1"]);
         assert_eq!(sim.scenarios[1].load("n2"), 0);
         assert_eq!(sim.scenarios[0].load("n1"), 1);
-        assert!(sim.scenario(&["n2", "n1"]).is_some());
+        assert!(sim.scenario(&["n2", "n1"], false).is_some());
+        assert!(sim.scenario(&["n2", "n1"], true).is_none());
     }
 }

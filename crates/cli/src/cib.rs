@@ -64,6 +64,9 @@ pub enum CibCmd {
         /// Only this failure scenario: comma-separated nodes failing at once (repeatable).
         #[arg(long = "fail", value_name = "NODE[,NODE...]")]
         fail: Vec<String>,
+        /// After each failure, bring the failed nodes back and show where instances stay.
+        #[arg(long)]
+        and_back: bool,
         #[arg(long, value_enum, default_value = "table")]
         output: OutputFormat,
     },
@@ -137,6 +140,7 @@ pub fn run(cmd: CibCmd) -> anyhow::Result<()> {
             max_failures,
             assume_quorum,
             fail,
+            and_back,
             output,
         } => {
             let (_, cib) = load(&template, &values)?;
@@ -150,6 +154,7 @@ pub fn run(cmd: CibCmd) -> anyhow::Result<()> {
                         .iter()
                         .map(|f| f.split(',').map(|n| n.trim().to_string()).collect())
                         .collect(),
+                    and_back,
                 },
             )?;
             match output {
