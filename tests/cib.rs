@@ -320,6 +320,60 @@ fn returning_node_pulls_nothing_back() {
     assert_eq!(on(placement_back(&sim, &["n1"]), "mail1"), vec!["n1"]);
 }
 
+/// The architecture's promise, step by step and with quorum all along (3 of 4 nodes): the
+/// stand-by takes over one back-end after another, keeps them when their nodes return, and
+/// takes no third.
+#[test]
+fn failures_one_after_another_fill_the_standby_to_two() {
+    let dir = tmp();
+    let values = write(dir.path(), "v.toml", &multi_tier(3, 1));
+    let sim = simulate(
+        "multi-tier-n-plus-1",
+        &values,
+        &["--steps", "fail:n1,back:n1,fail:n2,back:n2,fail:n3"],
+    );
+    let rows = sim["scenarios"].as_array().expect("scenarios");
+    assert_eq!(rows.len(), 6, "{sim}");
+    let at = |row: usize, i: &str| on(&rows[row]["placement"], i);
+    assert!(rows.iter().all(|r| r["quorate"] == true), "{sim}");
+    assert_eq!(rows[1]["steps"], "fail n1");
+    assert_eq!(at(1, "mail1"), vec!["n4"]);
+    assert_eq!(at(2, "mail1"), vec!["n4"], "n1 back: mail1 stays");
+    assert_eq!(
+        (at(3, "mail1"), at(3, "mail2")),
+        (vec!["n4".to_string()], vec!["n4".to_string()])
+    );
+    assert_eq!(at(4, "mail2"), vec!["n4"], "n2 back: mail2 stays");
+    // Third failure: the stand-by is full, mail3 waits for n3.
+    assert!(at(5, "mail3").is_empty(), "{sim}");
+    assert_eq!(
+        (at(5, "mail1"), at(5, "mail2")),
+        (vec!["n4".to_string()], vec!["n4".to_string()])
+    );
+
+    for (steps, want) in [
+        ("fail:n1,fail:n1", r#"step "fail n1": "n1" is already down"#),
+        ("back:n2", r#"step "back n2": "n2" is not down"#),
+        ("fail:n9", r#"step "fail n9": "n9" is not one of the nodes"#),
+        (
+            "reboot:n1",
+            r#"step "reboot:n1": expected fail:NODE or back:NODE"#,
+        ),
+    ] {
+        let r = axigen_ha(&[
+            "cib",
+            "simulate",
+            "multi-tier-n-plus-1",
+            "--values",
+            values.to_str().unwrap(),
+            "--steps",
+            steps,
+        ]);
+        assert_eq!(r.code, Some(1), "{steps}: {}", r.stderr);
+        assert!(r.stderr.contains(want), "{steps}: {}", r.stderr);
+    }
+}
+
 #[test]
 fn standby_takes_at_most_two_instances() {
     let dir = tmp();

@@ -51,6 +51,8 @@ pub enum CibError {
         span: Option<std::ops::Range<usize>>,
     },
     UnknownTemplate(String),
+    /// A step of a simulated sequence is malformed or impossible (the message says which).
+    InvalidStep(String),
     /// A Pacemaker tool could not be run or failed.
     Tool(axha_exec::ExecError),
     /// A Pacemaker tool failed a check (crm_verify errors): its own words.
@@ -87,6 +89,7 @@ impl fmt::Display for CibError {
                 let names: Vec<_> = Template::all().map(|t| t.name()).collect();
                 write!(f, "unknown template {t:?} (known: {})", names.join(", "))
             }
+            CibError::InvalidStep(m) => f.write_str(m),
             CibError::Tool(e) => write!(f, "{e}"),
             CibError::Rejected { tool, output } => {
                 write!(f, "{tool} rejected the CIB:\n{}", output.trim_end())

@@ -147,6 +147,37 @@ pub struct Scenario {
     /// the cluster cannot recover it elsewhere.
     #[serde(skip_serializing_if = "BTreeMap::is_empty")]
     pub unclean: BTreeMap<String, Vec<String>>,
+    /// In a sequence ([`simulate_steps`]): the steps so far, e.g. "fail n1, back n1".
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub steps: Option<String>,
+}
+
+/// One step of a failure sequence.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub enum Step {
+    /// The node fails (power loss): fenced, its instances recovered elsewhere.
+    Fail(String),
+    /// The node is back and rejoins.
+    Back(String),
+}
+
+impl Step {
+    /// `fail:NODE` or `back:NODE`.
+    pub fn parse(s: &str) -> Result<Step, CibError> {
+        match s.trim().split_once(':') {
+            Some(("fail", n)) if !n.is_empty() => Ok(Step::Fail(n.to_string())),
+            Some(("back", n)) if !n.is_empty() => Ok(Step::Back(n.to_string())),
+            _ => Err(CibError::InvalidStep(format!(
+                "step {s:?}: expected fail:NODE or back:NODE"
+            ))),
+        }
+    }
+    fn label(&self) -> String {
+        match self {
+            Step::Fail(n) => format!("fail {n}"),
+            Step::Back(n) => format!("back {n}"),
+        }
+    }
 }
 
 impl Scenario {
@@ -323,6 +354,7 @@ fn scenario(
         quorate,
         placement,
         unclean,
+        steps: None,
     }
 }
 
@@ -353,10 +385,9 @@ pub fn simulate(cib: &Cib, opts: &SimulateOptions) -> Result<Simulation, CibErro
     } else {
         for set in &opts.only {
             if let Some(bad) = set.iter().find(|n| !nodes.contains(n)) {
-                return Err(CibError::Values {
-                    problems: vec![format!("failure scenario: {bad:?} is not one of the nodes")],
-                    span: None,
-                });
+                return Err(CibError::InvalidStep(format!(
+                    "--fail: {bad:?} is not one of the nodes"
+                )));
             }
         }
         opts.only.clone()
@@ -423,19 +454,104 @@ pub fn simulate(cib: &Cib, opts: &SimulateOptions) -> Result<Simulation, CibErro
     })
 }
 
+/// Simulate a sequence of failures and returns, one after the other, from every node online:
+/// one scenario per step, with the nodes down at that point and quorum by strict majority
+/// (or `two_node`) unless `assume_quorum`.
+pub fn simulate_steps(
+    cib: &Cib,
+    steps: &[Step],
+    opts: &SimulateOptions,
+) -> Result<Simulation, CibError> {
+    let nodes: Vec<String> = cib.nodes.iter().map(|n| n.name.clone()).collect();
+    let instances = cib.instance_ids();
+    let dir = tempdir()?;
+    let base = dir.path().join("all-online.xml");
+    let online: Vec<&str> = nodes.iter().map(String::as_str).collect();
+    write(&base, &render_for_simulation(cib, &online, true))?;
+    let (first, mut current) = simulate_settled(
+        &base,
+        dir.path(),
+        "start",
+        true,
+        &[],
+        Event::Fail,
+        opts.timeout,
+    )?;
+    let mut scenarios = vec![scenario(&first, &instances, vec![], true)];
+    let mut down: Vec<String> = Vec::new();
+    let mut done: Vec<String> = Vec::new();
+    for (i, step) in steps.iter().enumerate() {
+        let (node, event) = match step {
+            Step::Fail(n) | Step::Back(n) if !nodes.contains(n) => {
+                return Err(CibError::InvalidStep(format!(
+                    "step {:?}: {n:?} is not one of the nodes",
+                    step.label()
+                )))
+            }
+            Step::Fail(n) if down.contains(n) => {
+                return Err(CibError::InvalidStep(format!(
+                    "step {:?}: {n:?} is already down",
+                    step.label()
+                )))
+            }
+            Step::Back(n) if !down.contains(n) => {
+                return Err(CibError::InvalidStep(format!(
+                    "step {:?}: {n:?} is not down",
+                    step.label()
+                )))
+            }
+            Step::Fail(n) => {
+                down.push(n.clone());
+                (n, Event::Fail)
+            }
+            Step::Back(n) => {
+                down.retain(|d| d != n);
+                (n, Event::Up)
+            }
+        };
+        let alive = nodes.len() - down.len();
+        let quorate = opts.assume_quorum || alive * 2 > nodes.len() || (cib.two_node && alive >= 1);
+        let (st, next) = simulate_settled(
+            &current,
+            dir.path(),
+            &format!("step-{i}"),
+            quorate,
+            std::slice::from_ref(node),
+            event,
+            opts.timeout,
+        )?;
+        current = next;
+        done.push(step.label());
+        let mut sc = scenario(&st, &instances, down.clone(), quorate);
+        sc.steps = Some(done.join(", "));
+        scenarios.push(sc);
+    }
+    Ok(Simulation {
+        nodes,
+        instances,
+        scenarios,
+    })
+}
+
 /// The simulation as a table: one row per scenario, one column per instance.
 pub fn format_table(sim: &Simulation) -> String {
     let mut rows: Vec<Vec<String>> = vec![{
-        let mut h = vec!["failed".to_string(), "quorum".to_string()];
+        let first = if sim.scenarios.iter().any(|s| s.steps.is_some()) {
+            "steps"
+        } else {
+            "failed"
+        };
+        let mut h = vec![first.to_string(), "quorum".to_string()];
         h.extend(sim.instances.iter().cloned());
         h
     }];
     for s in &sim.scenarios {
         let mut r = vec![
-            match (s.failed.is_empty(), s.back) {
-                (true, _) => "(none)".to_string(),
-                (false, false) => s.failed.join("+"),
-                (false, true) => format!("{} back", s.failed.join("+")),
+            match (&s.steps, s.failed.is_empty(), s.back) {
+                (Some(steps), _, _) => steps.clone(),
+                (None, true, _) => "(none)".to_string(),
+                (None, false, false) => s.failed.join("+"),
+                (None, false, true) => format!("{} back", s.failed.join("+")),
             },
             if s.quorate { "yes" } else { "no" }.to_string(),
         ];
@@ -490,6 +606,15 @@ mod tests {
     }
 
     #[test]
+    fn steps_parse() {
+        assert_eq!(Step::parse("fail:n1").unwrap(), Step::Fail("n1".into()));
+        assert_eq!(Step::parse(" back:n2").unwrap(), Step::Back("n2".into()));
+        assert!(Step::parse("reboot:n1").is_err());
+        assert!(Step::parse("fail:").is_err());
+        assert!(Step::parse("n1").is_err());
+    }
+
+    #[test]
     fn combinations_are_complete() {
         let n: Vec<String> = ["a", "b", "c"].iter().map(|s| s.to_string()).collect();
         assert_eq!(combinations(&n, 1).len(), 3);
@@ -512,6 +637,7 @@ mod tests {
                     quorate: true,
                     placement: [("mail1".to_string(), vec!["n1".to_string()])].into(),
                     unclean: BTreeMap::new(),
+                    steps: None,
                 },
                 Scenario {
                     failed: vec!["n1".into(), "n2".into()],
@@ -519,6 +645,7 @@ mod tests {
                     quorate: false,
                     placement: [("mail1".to_string(), vec![])].into(),
                     unclean: [("mail1".to_string(), vec!["n2".to_string()])].into(),
+                    steps: None,
                 },
             ],
         };

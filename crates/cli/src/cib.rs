@@ -67,6 +67,10 @@ pub enum CibCmd {
         /// After each failure, bring the failed nodes back and show where instances stay.
         #[arg(long)]
         and_back: bool,
+        /// Instead: a sequence of steps, one after the other (fail:NODE, back:NODE),
+        /// comma-separated, e.g. fail:n1,back:n1,fail:n2.
+        #[arg(long, value_name = "STEP[,STEP...]", conflicts_with_all = ["fail", "and_back", "max_failures"])]
+        steps: Option<String>,
         #[arg(long, value_enum, default_value = "table")]
         output: OutputFormat,
     },
@@ -141,22 +145,32 @@ pub fn run(cmd: CibCmd) -> anyhow::Result<()> {
             assume_quorum,
             fail,
             and_back,
+            steps,
             output,
         } => {
             let (_, cib) = load(&template, &values)?;
-            let sim = tools::simulate(
-                &cib,
-                &tools::SimulateOptions {
-                    max_failures,
-                    assume_quorum,
-                    timeout: TOOL_TIMEOUT,
-                    only: fail
-                        .iter()
-                        .map(|f| f.split(',').map(|n| n.trim().to_string()).collect())
-                        .collect(),
-                    and_back,
-                },
-            )?;
+            let opts = tools::SimulateOptions {
+                max_failures,
+                assume_quorum,
+                timeout: TOOL_TIMEOUT,
+                only: fail
+                    .iter()
+                    .map(|f| f.split(',').map(|n| n.trim().to_string()).collect())
+                    .collect(),
+                and_back,
+            };
+            let sim = match steps {
+                Some(list) => {
+                    let steps = list
+                        .split(',')
+                        .map(tools::Step::parse)
+                        .collect::<Result<Vec<_>, _>>()
+                        .map_err(|e| values_error(&values, e))?;
+                    tools::simulate_steps(&cib, &steps, &opts)
+                        .map_err(|e| values_error(&values, e))?
+                }
+                None => tools::simulate(&cib, &opts)?,
+            };
             match output {
                 OutputFormat::Json => println!("{}", serde_json::to_string_pretty(&sim)?),
                 OutputFormat::Table => print!("{}", tools::format_table(&sim)),
