@@ -93,6 +93,12 @@ fn three_nodes_partition_and_power_loss_are_fenced_over_ipmi() {
         .expect("n1 booted by its BMC and rejoined");
 
     let fp = Footprint::of(&lab);
+    assert!(
+        fp.processes
+            .iter()
+            .any(|p| p.exe.as_ref().is_some_and(|e| e.ends_with("ipmi_sim"))),
+        "the BMCs are part of the footprint"
+    );
     lab.down().unwrap();
     fp.assert_gone();
 }

@@ -37,6 +37,15 @@ pub struct Footprint {
     pub state_dir: PathBuf,
 }
 
+/// Processes of the lab's hub namespace (the BMCs).
+fn hub_pids(lab: &axha_lab::Lab) -> Vec<u32> {
+    let handle = std::path::Path::new("/run/netns").join(lab.hub_netns());
+    match axha_lab::procs::netns_id_of_path(&handle) {
+        Ok(id) => axha_lab::procs::pids_in_netns(&id),
+        Err(_) => Vec::new(),
+    }
+}
+
 impl Footprint {
     pub fn of(lab: &axha_lab::Lab) -> Self {
         let mut netns_names: Vec<String> = lab.nodes().iter().map(|n| lab.netns_name(n)).collect();
@@ -48,6 +57,7 @@ impl Footprint {
                 .nodes()
                 .iter()
                 .flat_map(|n| lab.node_pids(n))
+                .chain(hub_pids(lab))
                 .filter_map(axha_exec::read_identity)
                 .collect(),
             state_dir: lab.state_dir().to_path_buf(),
