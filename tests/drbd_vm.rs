@@ -432,6 +432,31 @@ fn drbd84_agent_scenarios() {
     assert_eq!(score(pair.vm(2)), "10000");
     steps.done("peer back: resync, after-resync-target removed only the handler's constraint");
 
+    // A lost backing disk is reported, not hidden: 1 on a Secondary, 9 on a Primary (DRBD
+    // keeps serving the Primary from its peer, but this node holds no data any more).
+    pair.vm(2).ok("drbdadm detach r0");
+    let r = expect_rc(pair.vm(2), "monitor", 30_000, 1);
+    assert!(
+        r.out
+            .contains("ocf-exit-reason:r0 lost its local disk (Diskless)"),
+        "{}",
+        r.out
+    );
+    assert_eq!(score(pair.vm(2)), "none");
+    pair.vm(2).ok("drbdadm attach r0");
+    wait_uptodate_both(pair.vm(2));
+    expect_rc(pair.vm(2), "monitor", 30_000, 0);
+    wait_uptodate_both(pair.vm(1));
+    pair.vm(1).ok("drbdadm detach r0");
+    let r = expect_rc(pair.vm(1), "monitor", 20_000, 9);
+    assert!(
+        r.out
+            .contains("ocf-exit-reason:r0 is Primary but its local disk is Diskless"),
+        "{}",
+        r.out
+    );
+    steps.done("lost backing disk: monitor 1 on the Secondary, 9 on the Primary");
+
     expect_rc(pair.vm(1), "demote", 0, 0);
     // A configuration problem never keeps a resource from stopping.
     pair.vm(2).ok("mv /etc/drbd.conf /etc/drbd.conf.away");
