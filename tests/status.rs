@@ -101,6 +101,39 @@ fn status_and_doctor_on_a_real_cluster() {
     assert_eq!(code, Some(1));
     assert_eq!(doc["result"], "fail");
 
+    // Pre-flight from a values file: every node's BMC with the password file it names.
+    let pw = lab.state_dir().join("bmc").join("password");
+    let mut values = String::new();
+    for n in lab.nodes() {
+        let b = lab.bmc_addr(&n);
+        values += &format!(
+            "[[nodes]]\nname = \"{n}\"\naddress = \"{}\"\nbmc = {{ ip = \"{}\", port = {}, user = \"admin\", password_file = \"{}\" }}\n",
+            lab.node_addr(&n),
+            b.ip(),
+            b.port(),
+            pw.display()
+        );
+    }
+    values += "[[instances]]\nid = \"mail1\"\nworkdir = \"/var/opt/mail1\"\nip = \"10.231.0.100\"\ncidr = 24\ndevice = \"/dev/mail1\"\nmountpoint = \"/var/opt/mail1\"\nfstype = \"ext4\"\npreferred_node = \"n1\"\n";
+    let vfile = lab.node_dir("n1").join("values.toml");
+    std::fs::write(&vfile, values).expect("values");
+    if lab.fence_agent() == "fence_axigen_ipmi" {
+        let (code, doc, stderr) = json(
+            &lab,
+            "n1",
+            &[
+                "doctor",
+                "--output",
+                "json",
+                "--values",
+                vfile.to_str().unwrap(),
+            ],
+        );
+        assert_eq!(level(&doc, "bmc n1").0, "ok", "{doc}");
+        assert_eq!(level(&doc, "bmc n2").0, "ok", "{doc}");
+        assert_eq!(code, Some(0), "{stderr}");
+    }
+
     // An instance whose binary is missing: its start fails for real.
     let rsc = r#"<primitive id="mail1" class="ocf" provider="axigen" type="instance">
       <instance_attributes id="mail1-ia">

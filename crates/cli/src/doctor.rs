@@ -18,6 +18,9 @@ pub struct DoctorArgs {
     /// File whose first line is the BMC password.
     #[arg(long, value_name = "FILE")]
     bmc_password_file: Option<String>,
+    /// Check the BMCs of every node of this values file (before the CIB exists).
+    #[arg(long, value_name = "FILE", conflicts_with = "bmc")]
+    values: Option<std::path::PathBuf>,
 }
 
 pub fn run(a: DoctorArgs) -> anyhow::Result<()> {
@@ -39,6 +42,18 @@ pub fn run(a: DoctorArgs) -> anyhow::Result<()> {
                 ("password_file".into(), pw),
             ],
         });
+    }
+    if let Some(path) = &a.values {
+        let v = axha_cib::read_values(path)?;
+        opts.bmcs.extend(v.nodes.iter().map(|n| BmcTarget {
+            name: n.name.clone(),
+            params: vec![
+                ("ip".into(), n.bmc_ip.to_string()),
+                ("ipport".into(), n.bmc_port.to_string()),
+                ("username".into(), n.bmc_user.clone()),
+                ("password_file".into(), n.bmc_password_file.clone()),
+            ],
+        }));
     }
     let checks = run_checks(&opts);
     match a.output {
