@@ -314,6 +314,27 @@ impl Lab {
         p
     }
 
+    /// Mismatches in a domain: (entries whose account is missing on their back-end, accounts
+    /// on a back-end without an entry naming it), as "address@backend".
+    pub fn mismatches(&self, domain: &str) -> (Vec<String>, Vec<String>) {
+        let entries = self.entries(domain);
+        let (mut no_account, mut no_entry) = (Vec::new(), Vec::new());
+        for s in &self.sims {
+            let on = s.accounts(domain);
+            for (a, b) in &entries {
+                if b == &s.name && !on.contains(a) {
+                    no_account.push(format!("{a}@{b}"));
+                }
+            }
+            for a in &on {
+                if !entries.iter().any(|(e, b)| e == a && b == &s.name) {
+                    no_entry.push(format!("{a}@{}", s.name));
+                }
+            }
+        }
+        (no_account, no_entry)
+    }
+
     /// No orphans: every entry's account exists on its back-end and every account on a
     /// back-end has an entry naming it.
     pub fn assert_consistent(&self, domain: &str) {

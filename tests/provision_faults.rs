@@ -31,7 +31,7 @@ fn slapd_stopped_mid_import_then_import_resumes() {
     wait_for("60 rows imported", Duration::from_secs(120), || {
         std::fs::read_to_string(&progress)
             .ok()
-            .and_then(|s| s.trim().parse::<u64>().ok())
+            .and_then(|s| s.lines().next()?.parse::<u64>().ok())
             .is_some_and(|n| n >= 60)
     });
     lab.slapd.stop();
@@ -45,19 +45,35 @@ fn slapd_stopped_mid_import_then_import_resumes() {
     );
     let done: u64 = std::fs::read_to_string(&progress)
         .unwrap()
-        .trim()
+        .lines()
+        .next()
+        .unwrap()
         .parse()
         .unwrap();
     assert!(done < 1001, "{done}");
 
     lab.slapd.start_again();
-    // No orphan on either side: the row in flight was undone on its back-end.
-    lab.assert_consistent("f.example.com");
-    let before = lab.entries("f.example.com").len();
-    assert_eq!(
-        before as u64,
-        done - 1,
-        "one entry per finished row (row 1 is the header)"
+    // Never an entry without an account. The row in flight was either undone on its
+    // back-end, or (when whether its entry was written could not be known) kept there and
+    // named in the progress file, for the resumed import to complete on that back-end.
+    let (no_account, no_entry) = lab.mismatches("f.example.com");
+    assert!(no_account.is_empty(), "{no_account:?}");
+    let state = std::fs::read_to_string(&progress).unwrap();
+    assert!(no_entry.len() <= 1, "{no_entry:?}");
+    if let Some(a) = no_entry.first() {
+        let (addr, be) = a.rsplit_once('@').unwrap();
+        assert!(
+            state.contains(&format!("pending {addr} {be}")),
+            "{a} not in {state:?}"
+        );
+    }
+    println!("in flight when slapd stopped: {no_entry:?}");
+    let before = lab.entries("f.example.com").len() as u64;
+    // One entry per finished row (row 1 is the header), plus the row in flight when its
+    // entry did reach the directory but the answer did not.
+    assert!(
+        before == done - 1 || (before == done && state.contains("pending")),
+        "{before} entries after {done} rows"
     );
 
     // Counters batched by the stopped import are recounted, then the import resumes.
@@ -65,7 +81,10 @@ fn slapd_stopped_mid_import_then_import_resumes() {
     let (code, out, err) = lab.run(&["import", csv.to_str().unwrap()]);
     assert_eq!(code, 0, "{out}{err}");
     assert!(out.contains(&format!("resumed after row {done}")), "{out}");
-    assert!(out.contains(&format!("{} created", 1000 - before)), "{out}");
+    assert!(
+        out.contains(&format!("{} created", 1000 - before as usize)),
+        "{out}"
+    );
     assert_eq!(lab.entries("f.example.com").len(), 1000);
     lab.assert_consistent("f.example.com");
     let (code, out, _) = lab.run(&["reconcile", "--check-backends"]);

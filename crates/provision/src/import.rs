@@ -80,21 +80,40 @@ fn io_err(what: &str, path: &Path, e: impl std::fmt::Display) -> ProvisionError 
     ProvisionError::new(Kind::Invalid, format!("{what} {}: {e}", path.display()))
 }
 
-fn read_done(path: &Path) -> Result<u64, ProvisionError> {
-    match std::fs::read_to_string(path) {
-        Ok(s) => s
-            .trim()
-            .parse()
-            .map_err(|_| io_err("unreadable progress file", path, format!("{:?}", s.trim()))),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(0),
-        Err(e) => Err(io_err("progress file", path, e)),
-    }
+/// The progress file: the last row dealt with, and possibly a `pending ADDRESS BACKEND` line
+/// for the row in flight when the directory went away (its account stays on that back-end and
+/// the resumed import completes it there).
+type Pending = Option<(String, String)>;
+
+fn read_done(path: &Path) -> Result<(u64, Pending), ProvisionError> {
+    let text = match std::fs::read_to_string(path) {
+        Ok(s) => s,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok((0, None)),
+        Err(e) => return Err(io_err("progress file", path, e)),
+    };
+    let mut lines = text.lines();
+    let first = lines.next().unwrap_or("").trim();
+    let done = first
+        .parse()
+        .map_err(|_| io_err("unreadable progress file", path, format!("{first:?}")))?;
+    let pending = lines.next().and_then(|l| {
+        let mut w = l.split_whitespace();
+        match (w.next(), w.next(), w.next()) {
+            (Some("pending"), Some(a), Some(b)) => Some((a.to_string(), b.to_string())),
+            _ => None,
+        }
+    });
+    Ok((done, pending))
 }
 
-fn write_done(path: &Path, row: u64) -> Result<(), ProvisionError> {
-    // Write then rename: a crash leaves the old or the new number, never a torn one.
+fn write_done(path: &Path, row: u64, pending: &Pending) -> Result<(), ProvisionError> {
+    // Write then rename: a crash leaves the old or the new state, never a torn one.
     let tmp = path.with_extension("progress.tmp");
-    std::fs::write(&tmp, format!("{row}\n")).map_err(|e| io_err("progress file", &tmp, e))?;
+    let mut text = format!("{row}\n");
+    if let Some((a, b)) = pending {
+        text.push_str(&format!("pending {a} {b}\n"));
+    }
+    std::fs::write(&tmp, text).map_err(|e| io_err("progress file", &tmp, e))?;
     std::fs::rename(&tmp, path).map_err(|e| io_err("progress file", path, e))
 }
 
@@ -132,7 +151,10 @@ pub fn import(
     let start = Instant::now();
     let total = count_rows(csv_path)?;
     let progress_path = progress_file(csv_path);
-    let done_before = read_done(&progress_path)?;
+    let (done_before, pending) = read_done(&progress_path)?;
+    if let Some((addr, be)) = &pending {
+        p.prefer_backend(addr, be);
+    }
     let rejected_path = rejected_file(csv_path);
     let mut rejected: Option<std::fs::File> = None;
     let mut s = ImportSummary {
@@ -173,7 +195,7 @@ pub fn import(
                 if row > done_before {
                     reject(&mut s, row, "", &format!("malformed CSV: {e}"))?;
                     s.rows += 1;
-                    write_done(&progress_path, row)?;
+                    write_done(&progress_path, row, &None)?;
                 }
                 continue;
             }
@@ -187,7 +209,7 @@ pub fn import(
                 .get(0)
                 .is_some_and(|f| f.eq_ignore_ascii_case(b"address"))
         {
-            write_done(&progress_path, row)?;
+            write_done(&progress_path, row, &None)?;
             continue;
         }
         s.rows += 1;
@@ -207,6 +229,8 @@ pub fn import(
                 Err(e) if e.kind == Kind::Duplicate => s.present += 1,
                 Err(e) if e.kind == Kind::DirectoryUnavailable => {
                     s.rows -= 1;
+                    let pending = p.take_pending();
+                    write_done(&progress_path, row - 1, &pending)?;
                     s.stopped = Some(format!(
                         "stopped at row {row}: {}; rows up to {} are done, run the same import again to resume",
                         e.message,
@@ -220,7 +244,7 @@ pub fn import(
                 }
             },
         }
-        write_done(&progress_path, row)?;
+        write_done(&progress_path, row, &None)?;
         progress.row(row, s.failed);
     }
     progress.finish();
@@ -309,9 +333,12 @@ mod tests {
         std::fs::create_dir_all(&dir).unwrap();
         let csv = dir.join("a.csv");
         let pf = progress_file(&csv);
-        assert_eq!(read_done(&pf).unwrap(), 0);
-        write_done(&pf, 42).unwrap();
-        assert_eq!(read_done(&pf).unwrap(), 42);
+        assert_eq!(read_done(&pf).unwrap(), (0, None));
+        write_done(&pf, 42, &None).unwrap();
+        assert_eq!(read_done(&pf).unwrap(), (42, None));
+        let pending = Some(("a@b.c".to_string(), "be1".to_string()));
+        write_done(&pf, 7, &pending).unwrap();
+        assert_eq!(read_done(&pf).unwrap(), (7, pending));
         std::fs::write(&pf, "x").unwrap();
         assert!(read_done(&pf).is_err());
         assert_eq!(csv_escape("a,\"b\""), "\"a,\"\"b\"\"\"");

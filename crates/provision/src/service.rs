@@ -61,7 +61,12 @@ pub struct Provisioner {
     cache: Option<(Vec<Backend>, u32)>,
     refresh_every: u32,
     /// Counter increments not yet written (batched while the registry is cached).
-    pending: HashMap<String, i64>,
+    pending_counts: HashMap<String, i64>,
+    /// An account left on a back-end because the directory went away while its entry was
+    /// being written: (address, back-end).
+    pending: Option<(String, String)>,
+    /// Where a retried create of an address must go (the back-end of its pending account).
+    preferred: Option<(String, String)>,
 }
 
 fn store_err(e: StoreError) -> ProvisionError {
@@ -86,7 +91,9 @@ impl Provisioner {
             default_policy,
             cache: None,
             refresh_every: 0,
-            pending: HashMap::new(),
+            pending_counts: HashMap::new(),
+            pending: None,
+            preferred: None,
         }
     }
 
@@ -101,12 +108,16 @@ impl Provisioner {
 
     /// Write the batched counter increments (RFC 4525 increment, one per back-end).
     pub fn flush_counts(&mut self) -> Result<(), ProvisionError> {
-        let pending: Vec<(String, i64)> = self.pending.drain().filter(|(_, d)| *d != 0).collect();
+        let pending: Vec<(String, i64)> = self
+            .pending_counts
+            .drain()
+            .filter(|(_, d)| *d != 0)
+            .collect();
         for (i, (name, delta)) in pending.iter().enumerate() {
             if let Err(e) = self.dir.add_to_count(name, *delta) {
                 // Keep what was not written for the next try.
                 for (n, d) in &pending[i..] {
-                    *self.pending.entry(n.clone()).or_default() += d;
+                    *self.pending_counts.entry(n.clone()).or_default() += d;
                 }
                 return Err(e.into());
             }
@@ -114,9 +125,20 @@ impl Provisioner {
         Ok(())
     }
 
+    /// The account left on a back-end by the last failed create, if any: (address, back-end).
+    pub fn take_pending(&mut self) -> Option<(String, String)> {
+        self.pending.take()
+    }
+
+    /// Place the next create of `address` on `backend` (where an interrupted earlier try
+    /// left it), whatever the policy would choose.
+    pub fn prefer_backend(&mut self, address: &str, backend: &str) {
+        self.preferred = Some((address.to_string(), backend.to_string()));
+    }
+
     fn count(&mut self, backend: &str, delta: i64) {
         if self.refresh_every > 0 {
-            *self.pending.entry(backend.to_string()).or_default() += delta;
+            *self.pending_counts.entry(backend.to_string()).or_default() += delta;
         } else {
             // The counter only steers least-used placement; if this fails, reconcile recounts.
             let _ = self.dir.add_to_count(backend, delta);
@@ -371,13 +393,23 @@ impl Provisioner {
         let mut exclude: Vec<String> = Vec::new();
         let mut failures: Vec<String> = Vec::new();
         let (be, added) = loop {
-            let be = match choose(
-                domain.policy,
-                &backends,
-                domain.home.as_deref(),
-                &exclude,
-                &mut self.rng,
-            ) {
+            let preferred = match &self.preferred {
+                Some((a, b)) if *a == address && !exclude.contains(b) => {
+                    backends.iter().find(|x| &x.name == b)
+                }
+                _ => None,
+            };
+            let chosen = match preferred {
+                Some(b) => Ok(b),
+                None => choose(
+                    domain.policy,
+                    &backends,
+                    domain.home.as_deref(),
+                    &exclude,
+                    &mut self.rng,
+                ),
+            };
+            let be = match chosen {
                 Ok(b) => b.clone(),
                 Err(e) if failures.is_empty() => return Err(e.into()),
                 Err(_) => {
@@ -417,7 +449,36 @@ impl Provisioner {
             mail_host: be.mail_host.clone(),
         };
         if let Err(e) = self.dir.add_account(&account) {
+            let unknown = e.is_unavailable();
             let mut pe: ProvisionError = e.into();
+            if unknown {
+                // The connection went away: the entry may or may not have been written.
+                // Look (this reconnects); only a definite "absent" allows the undo, else an
+                // entry could be left routing to an account that was removed.
+                match self.dir.account(&address) {
+                    Ok(Some(a)) if a.backend == be.name => {
+                        self.count(&be.name, 1);
+                        return Ok(Placed {
+                            address,
+                            backend: be.name,
+                            mail_host: be.mail_host,
+                            created_on_backend: added == Added::Created,
+                        });
+                    }
+                    Ok(_) => {}
+                    Err(_) => {
+                        // Undecidable now: keep the account where it is; a retry of this
+                        // create adopts it there (see `prefer_backend`), and
+                        // `reconcile --check-backends` lists it meanwhile.
+                        self.pending = Some((address.clone(), be.name.clone()));
+                        pe.message.push_str(&format!(
+                            "; the account stays on back-end {} until a retry of this create completes it",
+                            be.name
+                        ));
+                        return Err(pe);
+                    }
+                }
+            }
             if added == Added::Created {
                 if let Err(u) = self.store.remove_account(&be, &domain_name, &local) {
                     pe.kind = Kind::Internal;
