@@ -54,8 +54,8 @@ install: build man
 	install -m 755 $(TARGET)/fence_axigen_ipmi $(SBIN_DIR)/fence_axigen_ipmi
 	install -m 755 $(TARGET)/axigen-ha $(BIN_DIR)/axigen-ha
 	install -m 755 $(TARGET)/axigen-provision $(BIN_DIR)/axigen-provision
-	install -m 755 $(TARGET)/axha-lab-node $(TARGET)/axha-bmc-chassis $(LIBEXEC_DIR)/
-	for f in drbd-fence-peer; do [ ! -f $(TARGET)/$$f ] || install -m 755 $(TARGET)/$$f $(LIBEXEC_DIR)/$$f; done
+	install -m 755 $(TARGET)/drbd-fence-peer $(TARGET)/axha-lab-node $(TARGET)/axha-bmc-chassis \
+	  $(LIBEXEC_DIR)/
 	for f in target/man/*.7; do [ ! -f $$f ] || install -m 644 $$f $(MAN7_DIR)/; done
 	for f in target/man/*.8; do [ ! -f $$f ] || install -m 644 $$f $(MAN8_DIR)/; done
 

@@ -116,9 +116,9 @@ impl Context {
     pub fn meta(&self, name: &str, aliases: &[&str]) -> Option<&str> {
         std::iter::once(name)
             .chain(aliases.iter().copied())
-            .find_map(|n| self.vars.get(&env::meta_key(n)))
+            .filter_map(|n| self.vars.get(&env::meta_key(n)))
             .map(String::as_str)
-            .filter(|v| !v.is_empty())
+            .find(|v| !v.is_empty())
     }
 
     pub fn meta_int(&self, name: &str, aliases: &[&str]) -> Option<i64> {
@@ -237,6 +237,18 @@ mod tests {
         let c = ctx("validate-all", &[("OCF_RESKEY_CRM_meta_master_max", "2")]);
         assert_eq!(c.meta_int("promoted-max", &["master-max"]), Some(2));
         assert_eq!(c.meta_int("promoted-max", &[]), None);
+        let c = ctx(
+            "validate-all",
+            &[
+                ("OCF_RESKEY_CRM_meta_promoted_max", ""),
+                ("OCF_RESKEY_CRM_meta_master_max", "2"),
+            ],
+        );
+        assert_eq!(
+            c.meta_int("promoted-max", &["master-max"]),
+            Some(2),
+            "empty hides nothing"
+        );
     }
 
     #[test]
