@@ -50,6 +50,16 @@ fn xml_escape(s: &str) -> String {
         .replace('"', "&quot;")
 }
 
+/// How a fence device gets the BMC password.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Secret {
+    /// A file only root reads (fence_axigen_ipmi's `password_file`): the password stays out
+    /// of the CIB.
+    File(String),
+    /// In the CIB (`password`), for agents without a password file (fence_ipmilan).
+    Inline(String),
+}
+
 /// One stonith device per node, as a `<resources>` fragment for `cibadmin --create
 /// -o resources --xml-pipe` (stdin: the password never appears on a command line), and the
 /// constraints that keep each device off the node it fences (a node does not fence itself).
@@ -58,7 +68,7 @@ fn xml_escape(s: &str) -> String {
 pub fn fence_devices_xml(
     agent: &str,
     nodes: &[String],
-    password: &str,
+    password: &Secret,
     delay: Option<(&str, u32)>,
 ) -> (String, String) {
     let mut res = String::from("<resources>");
@@ -71,12 +81,19 @@ pub fn fence_devices_xml(
             ("ip", &ip),
             ("ipport", &port),
             ("username", BMC_USER),
-            ("password", password),
+            match password {
+                Secret::File(f) => ("password_file", f.as_str()),
+                Secret::Inline(p) => ("password", p.as_str()),
+            },
             ("lanplus", "1"),
             ("cipher", BMC_CIPHER),
             ("pcmk_host_list", n),
             ("pcmk_host_check", "static-list"),
         ];
+        if agent == "fence_axigen_ipmi" {
+            // the device refuses any request naming another node than its own
+            params.push(("bound_node", n));
+        }
         let delay_s;
         if let Some((target, secs)) = delay {
             if target == n {
@@ -176,7 +193,8 @@ mod tests {
     #[test]
     fn devices_per_node_with_delay_and_constraints() {
         let nodes = vec!["n1".to_string(), "n2".to_string()];
-        let (r, c) = fence_devices_xml("fence_ipmilan", &nodes, "p<&>\"", Some(("n1", 5)));
+        let pw = Secret::Inline("p<&>\"".into());
+        let (r, c) = fence_devices_xml("fence_ipmilan", &nodes, &pw, Some(("n1", 5)));
         let doc = roxmltree::Document::parse(&r).expect("well-formed");
         let prims: Vec<_> = doc
             .descendants()
@@ -203,8 +221,10 @@ mod tests {
         assert_eq!(locs.len(), 2);
         assert_eq!(locs[1].attribute("rsc"), Some("fence-n2"));
         assert_eq!(locs[1].attribute("node"), Some("n2"));
-        let (_, c1) = fence_devices_xml("x", &nodes[..1], "p", None);
+        let (r1, c1) = fence_devices_xml("x", &nodes[..1], &Secret::File("/s/pw".into()), None);
         assert_eq!(c1, "<constraints></constraints>");
+        assert!(r1.contains(r#"name="password_file" value="/s/pw""#), "{r1}");
+        assert!(!r1.contains(r#"name="password""#), "{r1}");
     }
 
     #[test]

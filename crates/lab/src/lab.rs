@@ -11,7 +11,7 @@ use crate::anchor::{AnchorArgs, ANCHOR_FILE, BINDS};
 use crate::config::{pacemaker_ids, render_corosync_conf, write_seed_cib};
 use crate::crm::{parse_crm_mon, ClusterView};
 use crate::fencing::{
-    bmc_addr, bmc_ip, choose_fence_agent, fence_devices_xml, random_password, PowerAction,
+    bmc_addr, bmc_ip, choose_fence_agent, fence_devices_xml, random_password, PowerAction, Secret,
     BMC_PORT, BMC_USER,
 };
 use crate::procs::{kill_netns, netns_id_of_path, netns_of, pids_in_netns};
@@ -1012,9 +1012,14 @@ impl Lab {
     }
 
     fn create_fence_devices(&self, delay: Option<(&str, u32)>) -> Result<(), LabError> {
-        let password = self.bmc_password()?;
+        let secret = if self.fence_agent() == "fence_axigen_ipmi" {
+            let f = self.state_dir.join("bmc").join("password");
+            Secret::File(f.display().to_string())
+        } else {
+            Secret::Inline(self.bmc_password()?)
+        };
         let nodes = self.nodes();
-        let (res, cons) = fence_devices_xml(self.fence_agent(), &nodes, &password, delay);
+        let (res, cons) = fence_devices_xml(self.fence_agent(), &nodes, &secret, delay);
         let d = Deadline::after(Duration::from_secs(30));
         let first = &nodes[0];
         self.cmd(
