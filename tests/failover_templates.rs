@@ -163,3 +163,74 @@ fn two_node_template_shared_storage_power_loss() {
     assert!(f.fenced.is_some());
     lab.down().unwrap();
 }
+
+/// Multi-tier with three back-ends and one stand-by of capacity two: the stand-by fills up
+/// with two failed instances and takes no third.
+#[test]
+fn multi_tier_template_standby_takes_no_third() {
+    need_root!();
+    let mut s = spec("t3", 4);
+    s.token_ms = Some(1000);
+    s.fencing = Fencing::Ipmi;
+    s.binaries = Some(binaries_dir());
+    let lab = Lab::up(s).expect("lab up");
+    let inst = instances(&lab, &["n1", "n2", "n3"]);
+    let values = format!(
+        "standby_nodes = [\"n4\"]\nstandby_capacity = 2\n\n[cluster]\nname = \"lab\"\n\n{}",
+        values_toml(&lab, &inst)
+    );
+    render_and_load(&lab, "multi-tier-n-plus-1", &values);
+    wait_home(&lab, &inst, "n4");
+    let servers: Vec<String> = inst.iter().map(|i| server_of(&lab, i)).collect();
+    let on = |v: &axha_lab::ClusterView, k: usize| v.locate(&servers[k]);
+
+    // n1 and then n2 lose power: their instances fill the stand-by.
+    for (k, node) in ["n1", "n2"].into_iter().enumerate() {
+        let f = power_loss_of(&lab, &servers[k], inst[k].ip, T).expect("failover");
+        assert_eq!((f.victim.as_str(), f.new_node.as_str()), (node, "n4"));
+        eprintln!(
+            "{node} lost -> {} answering on n4 in {:.1}s",
+            servers[k],
+            f.answering.as_secs_f64()
+        );
+        lab.wait_online(T)
+            .expect("the fenced node rebooted and rejoined");
+    }
+    let v = lab.view_any().unwrap();
+    assert_eq!(on(&v, 0), ["n4"], "no needless move back");
+    assert_eq!(on(&v, 1), ["n4"]);
+
+    // n3 loses power: the full stand-by takes no third instance; mail3 waits for n3.
+    let fences = lab
+        .bmc_chassis_log("n3")
+        .lines()
+        .filter(|l| l.ends_with("set power 0"))
+        .count();
+    lab.kill("n3").unwrap();
+    let mut stopped_seen = false;
+    lab.wait_view("n3 fenced and back, mail3 on n3 again", T, |v| {
+        assert!(
+            !on(v, 2).contains(&"n4".to_string()),
+            "the stand-by took a third instance: {:?}",
+            v.resources
+        );
+        assert!(
+            on(v, 0) == ["n4"] && on(v, 1) == ["n4"],
+            "{:?}",
+            v.resources
+        );
+        if on(v, 2).is_empty() {
+            stopped_seen = true;
+        }
+        lab.bmc_chassis_log("n3")
+            .lines()
+            .filter(|l| l.ends_with("set power 0"))
+            .count()
+            > fences
+            && on(v, 2) == ["n3"]
+    })
+    .expect("mail3 back on n3");
+    assert!(stopped_seen, "mail3 was down while n3 was");
+    eprintln!("n3 lost -> stand-by full, mail3 waited for n3 and runs there again");
+    lab.down().unwrap();
+}
