@@ -213,7 +213,7 @@ fn multi_tier_n_plus_1() {
     assert!(runs_on(&v, i2, "n2"), "inst2 did not move");
 
     // n1 comes back (the fence action was a reboot) and takes nothing back.
-    lab.wait_online(T).expect("n1 back");
+    lab.wait_all_online(T).expect("n1 back");
     std::thread::sleep(Duration::from_secs(3));
     let v = lab.view_any().unwrap();
     assert!(runs_on(&v, i1, "n3"), "no needless move back");
@@ -232,7 +232,7 @@ fn multi_tier_n_plus_1() {
         "power loss n2 -> stand-by n3 holds both, answering in {}",
         ms(t.elapsed())
     );
-    lab.wait_online(T).expect("n2 back");
+    lab.wait_all_online(T).expect("n2 back");
 
     // 3. Partition of the node holding both: it is fenced, its instances recover on the
     //    back-ends (one each: their capacity).
@@ -256,7 +256,7 @@ fn multi_tier_n_plus_1() {
         ms(t.elapsed())
     );
     lab.heal("n3").unwrap();
-    lab.wait_online(T).expect("n3 back");
+    lab.wait_all_online(T).expect("n3 back");
 
     // 4. A crash: restarted in place. A second crash reaches migration-threshold=2: moved.
     let node = where_is(&lab, i1).unwrap();
@@ -278,7 +278,27 @@ fn multi_tier_n_plus_1() {
             ],
         )
     };
+    let fail_count = || {
+        lab.run(
+            &node,
+            &[
+                "crm_failcount",
+                "-G",
+                "-q",
+                "-r",
+                &i1.server_id(),
+                "-N",
+                &node,
+            ],
+            Duration::from_secs(10),
+        )
+        .map(|o| o.stdout_str().trim().parse::<u32>().unwrap_or(0))
+        .unwrap_or(0)
+    };
     crash(&node);
+    // the monitor notices the crash first (a fail count), then Pacemaker restarts it
+    lab.wait_view("the crash seen by the monitor", T, |_| fail_count() > 0)
+        .unwrap();
     wait_single(&lab, "inst1 restarted in place", &all, |v| {
         runs_on(v, i1, &node)
             && v.resource(&i1.server_id()).is_some_and(|r| !r.failed)
@@ -388,7 +408,7 @@ fn two_node_active_passive() {
         "2 nodes: power loss of active n1 -> fenced, inst1 answering on n2 in {}",
         ms(t.elapsed())
     );
-    lab.wait_online(T).expect("n1 back");
+    lab.wait_all_online(T).expect("n1 back");
 
     // Partition: n1 (delay) wins; n2, now active, is fenced; inst1 comes to n1.
     let n1_offs = offs(&lab, "n1");
@@ -411,5 +431,5 @@ fn two_node_active_passive() {
         ms(t.elapsed())
     );
     lab.heal("n2").unwrap();
-    lab.wait_online(T).expect("n2 back");
+    lab.wait_all_online(T).expect("n2 back");
 }

@@ -193,7 +193,7 @@ fn multi_tier_template_standby_takes_no_third() {
             servers[k],
             f.answering.as_secs_f64()
         );
-        lab.wait_online(T)
+        lab.wait_all_online(T)
             .expect("the fenced node rebooted and rejoined");
     }
     let v = lab.view_any().unwrap();

@@ -67,7 +67,7 @@ fn three_nodes_partition_and_power_loss_are_fenced_over_ipmi() {
     assert!(v.fenced("n1").is_empty() && v.fenced("n2").is_empty());
     assert_ne!(v.dc.as_deref(), Some("n3"));
     lab.heal("n3").unwrap();
-    lab.wait_online(Duration::from_secs(90))
+    lab.wait_all_online(Duration::from_secs(90))
         .expect("n3 rebooted by its BMC and rejoined");
     assert!(lab.bmc_power("n3").unwrap());
 
@@ -89,7 +89,7 @@ fn three_nodes_partition_and_power_loss_are_fenced_over_ipmi() {
         lab.bmc_chassis_log("n1")
     );
     assert!(v.fenced("n2").is_empty(), "{:?}", v.fencing);
-    lab.wait_online(Duration::from_secs(90))
+    lab.wait_all_online(Duration::from_secs(90))
         .expect("n1 booted by its BMC and rejoined");
 
     let fp = Footprint::of(&lab);
@@ -132,7 +132,7 @@ fn two_node_partition_race_is_decided_by_the_delay() {
         assert_eq!(offs(&lab, "n1"), n1_offs, "n1 has the delay and must win");
         assert!(lab.is_alive("n1"));
         lab.heal(cable).unwrap();
-        lab.wait_online(Duration::from_secs(90))
+        lab.wait_all_online(Duration::from_secs(90))
             .expect("n2 rebooted and rejoined");
     }
 }

@@ -363,7 +363,7 @@ fn bench(name: &str, runs: usize, tokens: &[u32], binaries: Option<PathBuf>) -> 
             fenced.extend(f.fenced);
             detected.extend(f.detected);
             // the fence action was a reboot: wait for the node to rejoin, then let it settle
-            lab.wait_online(Duration::from_secs(180))?;
+            lab.wait_all_online(Duration::from_secs(180))?;
             std::thread::sleep(Duration::from_secs(3));
         }
         lab.down()?;

@@ -167,6 +167,22 @@ pub fn resolve_helper(explicit: Option<&Path>) -> Result<PathBuf, LabError> {
     }
 }
 
+/// True for the namespace names of lab `name` exactly (`axl-<name>-hub`, `axl-<name>-nI`):
+/// lab names may contain `-`, so a plain prefix match would also take lab `<name>-x`'s.
+fn is_lab_netns(name: &str, ns: &str) -> bool {
+    let Some(rest) = ns
+        .strip_prefix("axl-")
+        .and_then(|r| r.strip_prefix(name))
+        .and_then(|r| r.strip_prefix('-'))
+    else {
+        return false;
+    };
+    rest == "hub"
+        || rest
+            .strip_prefix('n')
+            .is_some_and(|i| !i.is_empty() && i.bytes().all(|b| b.is_ascii_digit()))
+}
+
 fn check_state_dir(dir: &Path) -> Result<(), LabError> {
     let bad = |reason| LabError::InvalidSpec {
         field: "state_dir",
@@ -241,9 +257,8 @@ impl Lab {
             old.teardown()?;
         }
         // Namespaces of this name without state (state dir removed by hand): ours by name.
-        let prefix = format!("axl-{}-", spec.name);
         for ns in existing_netns() {
-            if ns.starts_with(&prefix) {
+            if is_lab_netns(&spec.name, &ns) {
                 if let Ok(id) = netns_id_of_path(&Path::new("/run/netns").join(&ns)) {
                     kill_netns(&id, &Deadline::after(KILL_TIMEOUT));
                 }
@@ -605,6 +620,26 @@ impl Lab {
         })
     }
 
+    /// Wait until every node of the lab is powered on, online, and agrees on the DC (after a
+    /// fence-reboot the node boots in the background: [`Lab::wait_online`] alone could
+    /// succeed in the instant the node is still off).
+    pub fn wait_all_online(&self, timeout: Duration) -> Result<(), LabError> {
+        let d = Deadline::after(timeout);
+        let all = self.nodes();
+        d.poll(Duration::from_millis(100), || {
+            (self.alive_nodes() == all).then_some(())
+        })
+        .ok_or_else(|| LabError::Timeout {
+            what: "every node powered on".into(),
+            last: format!("on: {:?}", self.alive_nodes()),
+        })?;
+        self.wait_online(d.remaining())?;
+        if self.alive_nodes() != all {
+            return self.wait_all_online(d.remaining());
+        }
+        Ok(())
+    }
+
     /// Power loss: every process of the node stops at one instant and is killed.
     pub fn kill(&self, node: &str) -> Result<(), LabError> {
         self.check_node(node)?;
@@ -631,6 +666,7 @@ impl Lab {
             });
         }
         self.kill(node)?; // leftovers of a half-dead node
+        self.reset_node_network(node)?;
         self.start_anchor(node)?;
         self.start_corosync(node)?;
         self.wait_corosync(node)?;
@@ -1130,43 +1166,73 @@ impl Lab {
             ip(&["-n", &hub, "link", "set", br, "up"])?;
         }
         for (i, n) in self.nodes().iter().enumerate() {
-            let ns = self.netns_name(n);
-            let veth = format!("v{n}");
-            ip(&["netns", "add", &ns])?;
-            let netid = netns_id_of_path(&Path::new("/run/netns").join(&ns))
-                .map_err(|e| LabError::io(format!("/run/netns/{ns}"), e))?;
-            let dir = self.node_dir(n);
-            mkdir_mode(&dir, 0o755, None)?;
-            std::fs::write(dir.join("netid"), format!("{netid}\n"))
-                .map_err(|e| LabError::io(dir.join("netid"), e))?;
-            ip(&[
-                "-n", &hub, "link", "add", &veth, "type", "veth", "peer", "name", "eth0", "netns",
-                &ns,
-            ])?;
-            ip(&["-n", &hub, "link", "set", &veth, "master", BRIDGE, "up"])?;
-            ip(&["-n", &ns, "link", "set", "lo", "up"])?;
-            let addr = format!("{}/{LAB_PREFIX}", node_addr(i + 1));
-            ip(&["-n", &ns, "addr", "add", &addr, "dev", "eth0"])?;
-            ip(&["-n", &ns, "link", "set", "eth0", "up"])?;
-            let mveth = format!("m{n}");
-            ip(&[
-                "-n", &hub, "link", "add", &mveth, "type", "veth", "peer", "name", "eth1", "netns",
-                &ns,
-            ])?;
+            self.add_node_network(i + 1, n)?;
+        }
+        Ok(())
+    }
+
+    /// A node's network namespace with its two cables (cluster network, management network)
+    /// plugged into the hub's bridges, and its addresses; records the namespace id.
+    fn add_node_network(&self, i: usize, n: &str) -> Result<(), LabError> {
+        let hub = self.hub_netns();
+        let ns = self.netns_name(n);
+        let veth = format!("v{n}");
+        ip(&["netns", "add", &ns])?;
+        let netid = netns_id_of_path(&Path::new("/run/netns").join(&ns))
+            .map_err(|e| LabError::io(format!("/run/netns/{ns}"), e))?;
+        let dir = self.node_dir(n);
+        mkdir_mode(&dir, 0o755, None)?;
+        std::fs::write(dir.join("netid"), format!("{netid}\n"))
+            .map_err(|e| LabError::io(dir.join("netid"), e))?;
+        ip(&[
+            "-n", &hub, "link", "add", &veth, "type", "veth", "peer", "name", "eth0", "netns", &ns,
+        ])?;
+        ip(&["-n", &hub, "link", "set", &veth, "master", BRIDGE, "up"])?;
+        ip(&["-n", &ns, "link", "set", "lo", "up"])?;
+        let addr = format!("{}/{LAB_PREFIX}", node_addr(i));
+        ip(&["-n", &ns, "addr", "add", &addr, "dev", "eth0"])?;
+        ip(&["-n", &ns, "link", "set", "eth0", "up"])?;
+        let mveth = format!("m{n}");
+        ip(&[
+            "-n", &hub, "link", "add", &mveth, "type", "veth", "peer", "name", "eth1", "netns", &ns,
+        ])?;
+        ip(&[
+            "-n",
+            &hub,
+            "link",
+            "set",
+            &mveth,
+            "master",
+            MGMT_BRIDGE,
+            "up",
+        ])?;
+        let maddr = format!("{}/{LAB_PREFIX}", node_mgmt_addr(i));
+        ip(&["-n", &ns, "addr", "add", &maddr, "dev", "eth1"])?;
+        ip(&["-n", &ns, "link", "set", "eth1", "up"])?;
+        Ok(())
+    }
+
+    /// A power cycle clears a machine's network state: addresses an agent added (a service
+    /// IP that IPaddr2 put on eth0 must not come back with the node and answer beside the
+    /// new owner), neighbour entries. The namespace itself stays (its handle is what the
+    /// lab's processes, including a BMC's power hook, can reach); only its state is reset.
+    fn reset_node_network(&self, node: &str) -> Result<(), LabError> {
+        let i = self.check_node(node)?;
+        let ns = self.netns_name(node);
+        for (dev, addr) in [("eth0", node_addr(i)), ("eth1", node_mgmt_addr(i))] {
+            ip(&["-n", &ns, "addr", "flush", "dev", dev])?;
             ip(&[
                 "-n",
-                &hub,
-                "link",
-                "set",
-                &mveth,
-                "master",
-                MGMT_BRIDGE,
-                "up",
+                &ns,
+                "addr",
+                "add",
+                &format!("{addr}/{LAB_PREFIX}"),
+                "dev",
+                dev,
             ])?;
-            let maddr = format!("{}/{LAB_PREFIX}", node_mgmt_addr(i + 1));
-            ip(&["-n", &ns, "addr", "add", &maddr, "dev", "eth1"])?;
-            ip(&["-n", &ns, "link", "set", "eth1", "up"])?;
+            ip(&["-n", &ns, "link", "set", dev, "up"])?;
         }
+        ip(&["-n", &ns, "neigh", "flush", "all"])?;
         Ok(())
     }
 
@@ -1380,6 +1446,17 @@ mod tests {
             let e = check_state_dir(Path::new(bad)).unwrap_err().to_string();
             assert!(e.contains("state_dir") && e.contains(bad), "{e}");
         }
+    }
+
+    #[test]
+    fn lab_netns_names_match_exactly() {
+        assert!(is_lab_netns("a", "axl-a-hub"));
+        assert!(is_lab_netns("a", "axl-a-n3"));
+        assert!(!is_lab_netns("a", "axl-a-b-n1"), "lab a-b is another lab");
+        assert!(!is_lab_netns("a", "axl-a-b-hub"));
+        assert!(!is_lab_netns("a", "axl-a-n"));
+        assert!(!is_lab_netns("a", "axl-ab-n1"));
+        assert!(!is_lab_netns("a", "other"));
     }
 
     #[test]
