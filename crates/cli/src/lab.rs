@@ -318,8 +318,16 @@ fn demo(name: &str, token: u32, binaries: Option<PathBuf>, keep: bool) -> anyhow
         println!("  [{:>6.2} s] {}", m.at.as_secs_f64(), m.what);
     }
     println!();
+    let effective = axha_lab::scenario::corosync_runtime(&lab, &f.new_node)
+        .map(|(t, c)| {
+            format!(
+                ", as corosync runs it on 3 nodes: {}",
+                secs(Duration::from_millis(u64::from(t) + u64::from(c)))
+            )
+        })
+        .unwrap_or_default();
     println!(
-        "failover: {} answers again on {} after {} (corosync floor token + consensus: {})",
+        "failover: {} answers again on {} after {} (floor token + consensus: {}{effective})",
         inst[0].id,
         f.new_node,
         secs(f.answering),
