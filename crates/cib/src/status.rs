@@ -1,7 +1,8 @@
 //! Cluster state from Pacemaker's XML output (`crm_mon --output-as=xml`, and the
 //! `revised_cluster_status` of `crm_simulate --output-as=xml`, which has the same shape).
 //! Pacemaker state is read as XML, never scraped from text (LAB-RECIPES.md §6): 2.1.5 says
-//! Promoted/Unpromoted where older tools say Master/Slave.
+//! Promoted/Unpromoted where older tools say Master/Slave. This is the one parser of that
+//! output: `axigen-ha status`/doctor and the lab both read the cluster through it.
 
 use std::time::Duration;
 
@@ -46,6 +47,9 @@ pub struct NodeStatus {
     pub name: String,
     pub id: String,
     pub state: NodeState,
+    /// crm_mon's `online` flag as is: `state` ranks unclean above it, and an unclean node may
+    /// still be a corosync member.
+    pub online: bool,
     pub is_dc: bool,
     pub resources_running: u32,
 }
@@ -57,13 +61,15 @@ pub struct ResourceStatus {
     pub agent: String,
     /// Started, Stopped, Promoted, Unpromoted, Starting...
     pub role: String,
+    /// crm_mon's `active` flag: running (or believed running) somewhere.
+    pub active: bool,
     /// Nodes it is active on (more than one means it is running twice).
     pub nodes: Vec<String>,
     pub failed: bool,
     pub managed: bool,
     pub blocked: bool,
-    /// The group or clone it belongs to.
-    pub parent: Option<String>,
+    /// The enclosing group/clone/bundle ids, innermost first.
+    pub parents: Vec<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -90,7 +96,7 @@ pub struct FenceEvent {
     pub exit_reason: Option<String>,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize)]
 pub struct ClusterStatus {
     pub dc: Option<String>,
     pub quorate: Option<bool>,
@@ -127,7 +133,7 @@ impl ClusterStatus {
                 role: r.role.clone(),
                 nodes: r.nodes.clone(),
                 failed: r.failed,
-                group: r.parent.clone(),
+                group: r.parents.first().cloned(),
                 fail_count: self
                     .fail_counts
                     .iter()
@@ -152,6 +158,54 @@ impl ClusterStatus {
             .flat_map(|r| r.nodes.iter().cloned())
             .collect()
     }
+
+    /// Names of the nodes crm_mon reports online.
+    pub fn online(&self) -> Vec<String> {
+        self.nodes
+            .iter()
+            .filter(|n| n.online)
+            .map(|n| n.name.clone())
+            .collect()
+    }
+
+    /// The node entry of `name`.
+    pub fn node(&self, name: &str) -> Option<&NodeStatus> {
+        self.nodes.iter().find(|n| n.name == name)
+    }
+
+    /// Nodes where `rsc` is active. `rsc` may name a primitive, a clone instance (`r:0`), or a
+    /// group/clone (then every active member counts), like `crm_resource --locate`.
+    pub fn locate(&self, rsc: &str) -> Vec<String> {
+        let mut out: Vec<String> = Vec::new();
+        for r in &self.resources {
+            let matches = r.id == rsc
+                || r.id.split_once(':').is_some_and(|(base, _)| base == rsc)
+                || r.parents.iter().any(|p| p == rsc);
+            if matches && r.active {
+                for n in &r.nodes {
+                    if !out.contains(n) {
+                        out.push(n.clone());
+                    }
+                }
+            }
+        }
+        out
+    }
+
+    /// The primitive `id` (first match, clone instances included).
+    pub fn resource(&self, id: &str) -> Option<&ResourceStatus> {
+        self.resources
+            .iter()
+            .find(|r| r.id == id || r.id.split_once(':').is_some_and(|(base, _)| base == id))
+    }
+
+    /// Successful fencing actions against `node`.
+    pub fn fenced(&self, node: &str) -> Vec<&FenceEvent> {
+        self.fencing
+            .iter()
+            .filter(|f| f.target == node && f.status == "success")
+            .collect()
+    }
 }
 
 fn perr(what: &str, detail: impl ToString) -> CibError {
@@ -165,7 +219,7 @@ fn flag(n: roxmltree::Node, k: &str) -> bool {
     n.attribute(k) == Some("true")
 }
 
-fn parse_nodes(nodes: roxmltree::Node) -> Vec<NodeStatus> {
+fn parse_nodes(nodes: roxmltree::Node, what: &str) -> Result<Vec<NodeStatus>, CibError> {
     nodes
         .children()
         .filter(|n| n.has_tag_name("node"))
@@ -183,16 +237,21 @@ fn parse_nodes(nodes: roxmltree::Node) -> Vec<NodeStatus> {
             } else {
                 NodeState::Online
             };
-            NodeStatus {
-                name: n.attribute("name").unwrap_or_default().to_string(),
+            // Every node has a name in the crm_mon schema; one without is not crm_mon output.
+            let name = n
+                .attribute("name")
+                .ok_or_else(|| perr(what, "<node> without name"))?;
+            Ok(NodeStatus {
+                name: name.to_string(),
                 id: n.attribute("id").unwrap_or_default().to_string(),
                 state,
+                online: flag(n, "online"),
                 is_dc: flag(n, "is_dc"),
                 resources_running: n
                     .attribute("resources_running")
                     .and_then(|v| v.parse().ok())
                     .unwrap_or(0),
-            }
+            })
         })
         .collect()
 }
@@ -200,7 +259,8 @@ fn parse_nodes(nodes: roxmltree::Node) -> Vec<NodeStatus> {
 /// Flatten `<resources>`: primitives at top level, in groups, in clones (one entry per clone
 /// instance, each with its role), in bundles.
 fn parse_resources(resources: roxmltree::Node) -> Vec<ResourceStatus> {
-    fn walk(n: roxmltree::Node, parent: Option<&str>, out: &mut Vec<ResourceStatus>) {
+    /// `stack` holds the enclosing ids, outermost first.
+    fn walk(n: roxmltree::Node, stack: &mut Vec<String>, out: &mut Vec<ResourceStatus>) {
         for c in n.children().filter(|c| c.is_element()) {
             match c.tag_name().name() {
                 "resource" => out.push(ResourceStatus {
@@ -210,6 +270,7 @@ fn parse_resources(resources: roxmltree::Node) -> Vec<ResourceStatus> {
                         .unwrap_or_default()
                         .to_string(),
                     role: c.attribute("role").unwrap_or_default().to_string(),
+                    active: flag(c, "active"),
                     nodes: c
                         .children()
                         .filter(|x| x.has_tag_name("node"))
@@ -218,18 +279,24 @@ fn parse_resources(resources: roxmltree::Node) -> Vec<ResourceStatus> {
                     failed: flag(c, "failed"),
                     managed: c.attribute("managed") != Some("false"),
                     blocked: flag(c, "blocked"),
-                    parent: parent.map(str::to_string),
+                    parents: stack.iter().rev().cloned().collect(),
                 }),
                 "group" | "clone" | "bundle" | "replica" => {
-                    let id = c.attribute("id").or(parent);
-                    walk(c, id, out)
+                    let id = c.attribute("id");
+                    if let Some(id) = id {
+                        stack.push(id.to_string());
+                    }
+                    walk(c, stack, out);
+                    if id.is_some() {
+                        stack.pop();
+                    }
                 }
                 _ => {}
             }
         }
     }
     let mut out = Vec::new();
-    walk(resources, None, &mut out);
+    walk(resources, &mut Vec::new(), &mut out);
     out
 }
 
@@ -293,18 +360,25 @@ fn parse_fail_counts(h: roxmltree::Node) -> Vec<(String, String, u32)> {
     out
 }
 
-fn parse_cluster_status(parent: roxmltree::Node) -> ClusterStatus {
+fn parse_cluster_status(parent: roxmltree::Node, what: &str) -> Result<ClusterStatus, CibError> {
     let child = |name: &str| parent.children().find(|c| c.has_tag_name(name));
     let dc = parent
         .descendants()
         .find(|n| n.has_tag_name("current_dc"))
         .filter(|n| flag(*n, "present"));
-    ClusterStatus {
+    // Both crm_mon and crm_simulate always print <nodes>: without it this is something else.
+    let nodes = child("nodes").ok_or_else(|| {
+        perr(
+            what,
+            format!("no <nodes> under <{}>", parent.tag_name().name()),
+        )
+    })?;
+    Ok(ClusterStatus {
         dc: dc.and_then(|n| n.attribute("name").map(str::to_string)),
         quorate: dc
             .and_then(|n| n.attribute("with_quorum"))
             .map(|q| q == "true"),
-        nodes: child("nodes").map(parse_nodes).unwrap_or_default(),
+        nodes: parse_nodes(nodes, what)?,
         resources: child("resources").map(parse_resources).unwrap_or_default(),
         failures: child("failures").map(parse_failures).unwrap_or_default(),
         fencing: child("fence_history")
@@ -313,7 +387,7 @@ fn parse_cluster_status(parent: roxmltree::Node) -> ClusterStatus {
         fail_counts: child("node_history")
             .map(parse_fail_counts)
             .unwrap_or_default(),
-    }
+    })
 }
 
 fn document<'a>(xml: &'a str, what: &str) -> Result<roxmltree::Document<'a>, CibError> {
@@ -333,7 +407,7 @@ fn document<'a>(xml: &'a str, what: &str) -> Result<roxmltree::Document<'a>, Cib
 /// Parse `crm_mon --output-as=xml` (Pacemaker 2.1 API 2.x).
 pub fn parse_crm_mon(xml: &str) -> Result<ClusterStatus, CibError> {
     let doc = document(xml, "crm_mon XML")?;
-    Ok(parse_cluster_status(doc.root_element()))
+    parse_cluster_status(doc.root_element(), "crm_mon XML")
 }
 
 /// The state after the simulated transition of `crm_simulate -S --output-as=xml`.
@@ -349,7 +423,7 @@ pub fn parse_simulation(xml: &str) -> Result<ClusterStatus, CibError> {
                 "no <revised_cluster_status> (was -S given?)",
             )
         })?;
-    Ok(parse_cluster_status(revised))
+    parse_cluster_status(revised, "crm_simulate XML")
 }
 
 /// Ask the local cluster: `crm_mon -1 --output-as=xml --fence-history=2` (all fencing
@@ -539,5 +613,89 @@ mod tests {
         assert_eq!(op_key_resource("mail1_monitor_10000"), "mail1");
         assert_eq!(op_key_resource("drbd-r0:1_promote_0"), "drbd-r0");
         assert_eq!(op_key_resource("fs_mail_1_start_0"), "fs_mail_1");
+    }
+
+    // Shape of Pacemaker 2.1.5 `crm_mon -1 --output-as=xml` (trimmed), with a group, a
+    // promotable clone and a fencing event.
+    const SAMPLE: &str = r#"<pacemaker-result api-version="2.29" request="crm_mon -1 --output-as=xml">
+  <summary>
+    <stack type="corosync"/>
+    <current_dc present="true" version="2.1.5-a3f44794f94" name="n2" id="2" with_quorum="true" mixed_version="false"/>
+    <nodes_configured number="3"/>
+  </summary>
+  <nodes>
+    <node name="n1" id="1" online="false" standby="false" standby_onfail="false" maintenance="false" pending="false" unclean="true" shutdown="false" expected_up="true" is_dc="false" resources_running="0" type="member"/>
+    <node name="n2" id="2" online="true" standby="false" standby_onfail="false" maintenance="false" pending="false" unclean="false" shutdown="false" expected_up="true" is_dc="true" resources_running="3" type="member"/>
+    <node name="n3" id="3" online="true" standby="false" standby_onfail="false" maintenance="false" pending="false" unclean="false" shutdown="false" expected_up="true" is_dc="false" resources_running="2" type="member" future_attr="x"/>
+  </nodes>
+  <resources>
+    <resource id="fence-n1" resource_agent="stonith:fence_axigen_ipmi" role="Started" active="true" orphaned="false" blocked="false" managed="true" failed="false" failure_ignored="false" nodes_running_on="1">
+      <node name="n2" id="2" cached="true"/>
+    </resource>
+    <group id="inst1" number_resources="2" managed="true" disabled="false">
+      <resource id="inst1-ip" resource_agent="ocf:heartbeat:IPaddr2" role="Started" active="true" failed="false" nodes_running_on="1">
+        <node name="n3" id="3" cached="true"/>
+      </resource>
+      <resource id="inst1-axigen" resource_agent="ocf:axigen:instance" role="Stopped" active="false" failed="false" nodes_running_on="0"/>
+    </group>
+    <clone id="vol-clone" multi_state="true" unique="false">
+      <resource id="vol" resource_agent="ocf:axigen:drbd" role="Promoted" active="true" failed="false" nodes_running_on="1">
+        <node name="n2" id="2" cached="true"/>
+      </resource>
+      <resource id="vol" resource_agent="ocf:axigen:drbd" role="Unpromoted" active="true" failed="false" nodes_running_on="1">
+        <node name="n3" id="3" cached="true"/>
+      </resource>
+    </clone>
+  </resources>
+  <fence_history>
+    <fence_event status="success" target="n1" action="off" delegate="n2" client="pacemaker-controld.1234" origin="n2" completed="2026-11-22 02:40:01 +00:00"/>
+    <fence_event status="failed" target="n3" action="reboot" client="stonith_admin" origin="n2"/>
+  </fence_history>
+  <status code="0" message="OK"/>
+</pacemaker-result>"#;
+
+    #[test]
+    fn parses_nodes_dc_and_resources() {
+        let v = parse_crm_mon(SAMPLE).unwrap();
+        assert_eq!(v.dc.as_deref(), Some("n2"));
+        assert_eq!(v.quorate, Some(true));
+        assert_eq!(v.online(), vec!["n2", "n3"]);
+        assert_eq!(v.node("n1").unwrap().state, NodeState::Unclean);
+        assert_eq!(v.locate("fence-n1"), vec!["n2"]);
+        assert_eq!(v.locate("inst1-ip"), vec!["n3"]);
+        assert!(v.locate("inst1-axigen").is_empty());
+        assert_eq!(v.locate("inst1"), vec!["n3"], "a group: any active member");
+        assert_eq!(v.locate("vol"), vec!["n2", "n3"]);
+        assert_eq!(v.locate("vol-clone"), vec!["n2", "n3"]);
+        assert!(v.locate("nonexistent").is_empty());
+        let ip = v.resource("inst1-ip").unwrap();
+        assert_eq!(ip.parents, vec!["inst1"]);
+        assert_eq!(ip.agent, "ocf:heartbeat:IPaddr2");
+        assert_eq!(v.fenced("n1").len(), 1);
+        assert_eq!(v.fenced("n1")[0].delegate.as_deref(), Some("n2"));
+        assert!(v.fenced("n3").is_empty(), "failed fencing does not count");
+    }
+
+    #[test]
+    fn no_dc_while_electing() {
+        let x = r#"<pacemaker-result><summary><current_dc present="false"/></summary><nodes><node name="n1" online="true"/></nodes></pacemaker-result>"#;
+        let v = parse_crm_mon(x).unwrap();
+        assert_eq!(v.dc, None);
+        assert_eq!(v.online(), vec!["n1"]);
+        assert!(v.resources.is_empty());
+    }
+
+    #[test]
+    fn garbage_crm_mon_is_an_error_not_a_panic() {
+        for bad in [
+            "",
+            "not xml",
+            "<a><b></a>",
+            "<pacemaker-result/>",
+            "<x><nodes><node/></nodes></x>",
+        ] {
+            let e = parse_crm_mon(bad).unwrap_err();
+            assert!(e.to_string().contains("crm_mon XML"), "{bad}: {e}");
+        }
     }
 }

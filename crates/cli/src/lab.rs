@@ -455,7 +455,7 @@ fn status_text(lab: &Lab, o: &mut String) {
                 o,
                 "cluster: DC {}, quorum {}, online: {}",
                 v.dc.as_deref().unwrap_or("none"),
-                if v.with_quorum { "yes" } else { "no" },
+                if v.quorate == Some(true) { "yes" } else { "no" },
                 v.online().join(" ")
             );
             for r in &v.resources {

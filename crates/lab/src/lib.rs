@@ -45,7 +45,7 @@ pub mod service;
 pub mod spec;
 pub mod state;
 
-pub use crm::{parse_crm_mon, ClusterView, FenceEvent, NodeView, ResourceView};
+pub use crm::{parse_crm_mon, ClusterView, FenceEvent, NodeState, NodeView, ResourceView};
 pub use error::LabError;
 pub use lab::Disk;
 pub use lab::{reap_stale_labs, resolve_helper, Lab, NodeStatus, HELPER_NAME, NODE_PATH};
