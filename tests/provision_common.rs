@@ -97,15 +97,7 @@ impl Sim {
     /// SIGTERM to the supervisor (its worker follows), SIGKILL after 10 s.
     pub fn stop(&mut self) {
         let Some(p) = self.proc.take() else { return };
-        if !p.is_alive() {
-            return;
-        }
-        unsafe { libc::kill(p.pid as i32, libc::SIGTERM) };
-        let gone = Deadline::after(Duration::from_secs(10))
-            .poll(Duration::from_millis(50), || (!p.is_alive()).then_some(()));
-        if gone.is_none() {
-            unsafe { libc::kill(p.pid as i32, libc::SIGKILL) };
-        }
+        p.terminate(Duration::from_secs(10));
     }
 
     pub fn set_fault(&self, name: &str) {

@@ -253,18 +253,7 @@ impl Slapd {
     /// Stop slapd: SIGTERM, then SIGKILL if it is still there after 5 s.
     pub fn stop(&mut self) {
         let Some(p) = self.proc.take() else { return };
-        if !p.is_alive() {
-            return;
-        }
-        // SAFETY: signal to the pid we started, checked alive with its start time just now.
-        unsafe { libc::kill(p.pid as i32, libc::SIGTERM) };
-        let gone = Deadline::after(Duration::from_secs(5))
-            .poll(Duration::from_millis(50), || (!p.is_alive()).then_some(()));
-        if gone.is_none() && p.is_alive() {
-            unsafe { libc::kill(p.pid as i32, libc::SIGKILL) };
-            Deadline::after(Duration::from_secs(5))
-                .poll(Duration::from_millis(50), || (!p.is_alive()).then_some(()));
-        }
+        p.terminate(Duration::from_secs(5));
     }
 
     pub fn is_running(&self) -> bool {

@@ -499,21 +499,7 @@ impl Bmc {
         let Some(p) = self.process.take() else {
             return Ok(());
         };
-        if !p.is_alive() {
-            return Ok(());
-        }
-        // SAFETY: plain syscalls on a pid whose identity (pid + start time) was just checked.
-        unsafe { libc::kill(p.pid as libc::pid_t, libc::SIGTERM) };
-        let d = Deadline::after(STOP_GRACE);
-        if d.poll(Duration::from_millis(50), || (!p.is_alive()).then_some(()))
-            .is_none()
-            && p.is_alive()
-        {
-            // SAFETY: as above.
-            unsafe { libc::kill(p.pid as libc::pid_t, libc::SIGKILL) };
-            Deadline::after(STOP_GRACE)
-                .poll(Duration::from_millis(20), || (!p.is_alive()).then_some(()));
-        }
+        p.terminate(STOP_GRACE);
         Ok(())
     }
 }

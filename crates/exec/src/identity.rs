@@ -91,6 +91,27 @@ impl ProcessIdentity {
         read_identity(self.pid).is_some_and(|now| now.start_time == self.start_time)
     }
 
+    /// End this process: SIGTERM, up to `grace` for it to go, then SIGKILL and up to `grace`
+    /// again. Signals go only to the very process (pid and start time checked before each).
+    /// Returns true when it is gone.
+    pub fn terminate(&self, grace: std::time::Duration) -> bool {
+        let step = std::time::Duration::from_millis(20);
+        for sig in [libc::SIGTERM, libc::SIGKILL] {
+            if !self.is_alive() {
+                return true;
+            }
+            // SAFETY: plain syscall on a pid whose identity was checked just now.
+            unsafe { libc::kill(self.pid as libc::pid_t, sig) };
+            if crate::Deadline::after(grace)
+                .poll(step, || (!self.is_alive()).then_some(()))
+                .is_some()
+            {
+                return true;
+            }
+        }
+        !self.is_alive()
+    }
+
     /// The one-line form stored in state files: `pid start_time exe`.
     pub fn to_line(&self) -> String {
         match &self.exe {
@@ -148,6 +169,20 @@ mod tests {
             !other.is_alive(),
             "a different start time is another process"
         );
+    }
+
+    #[test]
+    fn terminate_escalates_to_sigkill() {
+        let mut child = std::process::Command::new("sh")
+            .args(["-c", "trap '' TERM; sleep 30"])
+            .spawn()
+            .unwrap();
+        let id = read_identity(child.id()).unwrap();
+        // Give the shell time to set its trap.
+        std::thread::sleep(std::time::Duration::from_millis(100));
+        let reaper = std::thread::spawn(move || child.wait());
+        assert!(id.terminate(std::time::Duration::from_millis(200)));
+        assert!(!reaper.join().unwrap().unwrap().success());
     }
 
     #[test]
