@@ -134,30 +134,45 @@ fn serve_cli(reader: &mut LineReader<TcpStream>, mut out: TcpStream, env: &Sessi
     }
 }
 
-fn serve_smtp(reader: &mut LineReader<TcpStream>, out: &mut TcpStream, host: &str) {
-    if !send(
-        out,
-        &format!("220 {host} ESMTP Axigen-compatible stand-in ready\r\n"),
-    ) {
+/// The line dialogue SMTP, IMAP and POP3 share: a greeting, then one answer per line (or the
+/// protocol's reply to an overlong line) until the client leaves or an answer closes.
+fn dialogue(
+    reader: &mut LineReader<TcpStream>,
+    out: &mut TcpStream,
+    greeting: &str,
+    too_long: &str,
+    answer: impl Fn(&str) -> (String, bool),
+) {
+    if !send(out, greeting) {
         return;
     }
     loop {
-        let line = match reader.read_line() {
+        let (text, close) = match reader.read_line() {
             Line::End => return,
-            Line::TooLong => {
-                if !send(out, "500 5.5.2 Line too long\r\n") {
-                    return;
-                }
-                continue;
-            }
-            Line::Text(l) => l,
+            Line::TooLong => (too_long.to_string(), false),
+            Line::Text(l) => answer(&l),
         };
-        let verb = line
-            .split_whitespace()
-            .next()
-            .unwrap_or("")
-            .to_ascii_uppercase();
-        let (answer, close) = match verb.as_str() {
+        if !send(out, &text) || close {
+            return;
+        }
+    }
+}
+
+fn first_word_upper(line: &str) -> String {
+    line.split_whitespace()
+        .next()
+        .unwrap_or("")
+        .to_ascii_uppercase()
+}
+
+fn serve_smtp(reader: &mut LineReader<TcpStream>, out: &mut TcpStream, host: &str) {
+    let greeting = format!("220 {host} ESMTP Axigen-compatible stand-in ready\r\n");
+    dialogue(
+        reader,
+        out,
+        &greeting,
+        "500 5.5.2 Line too long\r\n",
+        |line| match first_word_upper(line).as_str() {
             "EHLO" => (
                 format!("250-{host}\r\n250-PIPELINING\r\n250 HELP\r\n"),
                 false,
@@ -170,42 +185,21 @@ fn serve_smtp(reader: &mut LineReader<TcpStream>, out: &mut TcpStream, host: &st
                 "502 5.5.1 Command not implemented by the stand-in\r\n".to_string(),
                 false,
             ),
-        };
-        if !send(out, &answer) || close {
-            return;
-        }
-    }
+        },
+    );
 }
 
 fn serve_imap(reader: &mut LineReader<TcpStream>, out: &mut TcpStream, host: &str) {
-    if !send(
-        out,
-        &format!(
-            "* OK [CAPABILITY IMAP4rev1] {host} Axigen-compatible stand-in IMAP4rev1 ready\r\n"
-        ),
-    ) {
-        return;
-    }
-    loop {
-        let line = match reader.read_line() {
-            Line::End => return,
-            Line::TooLong => {
-                if !send(out, "* BAD Line too long\r\n") {
-                    return;
-                }
-                continue;
-            }
-            Line::Text(l) => l,
-        };
+    let greeting = format!(
+        "* OK [CAPABILITY IMAP4rev1] {host} Axigen-compatible stand-in IMAP4rev1 ready\r\n"
+    );
+    dialogue(reader, out, &greeting, "* BAD Line too long\r\n", |line| {
         let mut words = line.split_whitespace();
         let (Some(tag), cmd) = (words.next(), words.next()) else {
-            if !send(out, "* BAD Missing tag\r\n") {
-                return;
-            }
-            continue;
+            return ("* BAD Missing tag\r\n".to_string(), false);
         };
         let tag: String = tag.chars().take(64).collect();
-        let (answer, close) = match cmd.map(str::to_ascii_uppercase).as_deref() {
+        match cmd.map(str::to_ascii_uppercase).as_deref() {
             Some("CAPABILITY") => (
                 format!("* CAPABILITY IMAP4rev1\r\n{tag} OK CAPABILITY completed\r\n"),
                 false,
@@ -220,37 +214,18 @@ fn serve_imap(reader: &mut LineReader<TcpStream>, out: &mut TcpStream, host: &st
                 false,
             ),
             _ => (format!("{tag} BAD Command not supported\r\n"), false),
-        };
-        if !send(out, &answer) || close {
-            return;
         }
-    }
+    });
 }
 
 fn serve_pop3(reader: &mut LineReader<TcpStream>, out: &mut TcpStream, host: &str) {
-    if !send(
+    let greeting = format!("+OK {host} Axigen-compatible stand-in POP3 ready\r\n");
+    dialogue(
+        reader,
         out,
-        &format!("+OK {host} Axigen-compatible stand-in POP3 ready\r\n"),
-    ) {
-        return;
-    }
-    loop {
-        let line = match reader.read_line() {
-            Line::End => return,
-            Line::TooLong => {
-                if !send(out, "-ERR Line too long\r\n") {
-                    return;
-                }
-                continue;
-            }
-            Line::Text(l) => l,
-        };
-        let verb = line
-            .split_whitespace()
-            .next()
-            .unwrap_or("")
-            .to_ascii_uppercase();
-        let (answer, close) = match verb.as_str() {
+        &greeting,
+        "-ERR Line too long\r\n",
+        |line| match first_word_upper(line).as_str() {
             "CAPA" => (
                 "+OK Capability list follows\r\nUSER\r\n.\r\n".to_string(),
                 false,
@@ -258,11 +233,8 @@ fn serve_pop3(reader: &mut LineReader<TcpStream>, out: &mut TcpStream, host: &st
             "NOOP" => ("+OK\r\n".to_string(), false),
             "QUIT" => (format!("+OK {host} signing off\r\n"), true),
             _ => ("-ERR Command not supported\r\n".to_string(), false),
-        };
-        if !send(out, &answer) || close {
-            return;
-        }
-    }
+        },
+    );
 }
 
 fn serve_http(reader: &mut LineReader<TcpStream>, out: &mut TcpStream, service: Service) {
