@@ -3,6 +3,7 @@
 #   make test     deps, formatting, lints, unit tests and the end-to-end suites (root)
 #   make demo     deps, then the lab demo (root)
 #   make bench    the benchmarks, release build (BENCHMARKS.md)
+#   make fresh-check  make demo and make test on a clean Debian 12 root (root; scripts/fresh-check)
 #   make install  DESTDIR=... PREFIX=/usr
 PREFIX ?= /usr
 DESTDIR ?=
@@ -16,7 +17,7 @@ MAN7_DIR = $(DESTDIR)$(PREFIX)/share/man/man7
 MAN8_DIR = $(DESTDIR)$(PREFIX)/share/man/man8
 TARGET = target/$(PROFILE)
 
-.PHONY: all build deps test lint demo install man bench clean
+.PHONY: all build deps test lint demo install man bench clean fresh-check
 
 all: build
 
@@ -64,6 +65,9 @@ demo: deps build
 
 bench: deps build
 	AXHA_BIN_DIR=$(CURDIR)/$(TARGET) $(CARGO) bench -p axha-e2e
+
+fresh-check:
+	scripts/fresh-check
 
 clean:
 	$(CARGO) clean
