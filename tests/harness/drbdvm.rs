@@ -28,7 +28,7 @@ use std::time::{Duration, Instant};
 use axha_exec::{read_identity, Cmd, Deadline, ProcessIdentity};
 
 /// Bump when the content of the base image changes in a way the key below cannot see.
-const ASSET_REVISION: &str = "base-5";
+const ASSET_REVISION: &str = "base-6";
 /// Libraries the extracted qemu-system-x86_64 needs that this host does not have installed
 /// (it has a backports qemu-utils, which blocks installing qemu-system-x86 itself).
 const QEMU_PACKAGES: &[&str] = &[
@@ -46,14 +46,28 @@ const QEMU_PACKAGES: &[&str] = &[
     "libslirp0",
     "libvdeplug2",
 ];
-/// Host packages whose files go into the guest image (installed through .ci/apt-packages).
-const HOST_PACKAGES: &[&str] = &[
-    "drbd-utils",
-    "busybox-static",
-    "bash",
-    "libxml2-utils",
-    "resource-agents",
+/// DRBD's user-space tools, downloaded and unpacked like QEMU rather than installed on the host:
+/// drbd-utils 9.22.0-1 ships `/var/lock` as a directory, which the base-files of current
+/// Debian 12 point releases own as a symlink, so installing it on an up-to-date host fails.
+const DRBD_PACKAGE: &str = "drbd-utils";
+/// Files of [`DRBD_PACKAGE`]: (path in the package, path in the guest).
+const DRBD_FILES: &[(&str, &str)] = &[
+    ("sbin/drbdadm", "/usr/sbin/drbdadm"),
+    ("sbin/drbdsetup", "/usr/sbin/drbdsetup"),
+    ("sbin/drbdmeta", "/usr/sbin/drbdmeta"),
+    ("lib/drbd/drbdadm-84", "/usr/lib/drbd/drbdadm-84"),
+    ("lib/drbd/drbdsetup-84", "/usr/lib/drbd/drbdsetup-84"),
+    (
+        "usr/lib/ocf/resource.d/linbit/drbd",
+        "/usr/lib/ocf/resource.d/linbit/drbd",
+    ),
+    (
+        "usr/lib/ocf/resource.d/linbit/drbd.shellfuncs.sh",
+        "/usr/lib/ocf/resource.d/linbit/drbd.shellfuncs.sh",
+    ),
 ];
+/// Host packages whose files go into the guest image (installed through .ci/apt-packages).
+const HOST_PACKAGES: &[&str] = &["busybox-static", "bash", "libxml2-utils", "resource-agents"];
 /// Kernel modules for virtio disk + net and DRBD, in load order (dependencies first).
 const MODULES: &[&str] = &[
     "drivers/virtio/virtio_ring.ko",
@@ -72,11 +86,6 @@ const MODULES: &[&str] = &[
 ];
 /// Host files copied into the guest at the same path (ELF files bring their libraries).
 const HOST_FILES: &[&str] = &[
-    "/usr/sbin/drbdadm",
-    "/usr/sbin/drbdsetup",
-    "/usr/sbin/drbdmeta",
-    "/usr/lib/drbd/drbdadm-84",
-    "/usr/lib/drbd/drbdsetup-84",
     "/usr/bin/bash",
     "/usr/bin/xmllint",
     "/usr/sbin/ocf-tester",
@@ -87,8 +96,6 @@ const HOST_FILES: &[&str] = &[
     "/usr/lib/ocf/lib/heartbeat/ocf-distro",
     "/usr/lib/ocf/lib/heartbeat/ocf-rarun",
     "/usr/share/resource-agents/ra-api-1.dtd",
-    "/usr/lib/ocf/resource.d/linbit/drbd",
-    "/usr/lib/ocf/resource.d/linbit/drbd.shellfuncs.sh",
 ];
 
 /// PID 1 of each guest: mount the pseudo file systems, load the modules, name the node
@@ -402,7 +409,7 @@ impl Assets {
         let _lock = FileLock::acquire(&root.join(".lock"));
         let debs = root.join("debs");
         let kpkg = kernel_package();
-        let mut wanted = vec![kpkg.clone()];
+        let mut wanted = vec![kpkg.clone(), DRBD_PACKAGE.to_string()];
         wanted.extend(QEMU_PACKAGES.iter().map(|s| s.to_string()));
         let missing: Vec<&String> = wanted
             .iter()
@@ -441,7 +448,7 @@ impl Assets {
             let tmp = root.join(format!("build-{}", std::process::id()));
             let _ = fs::remove_dir_all(&tmp);
             fs::create_dir_all(&tmp).expect("create build dir");
-            build_assets(&tmp, &deb_files[0], &deb_files[1..]);
+            build_assets(&tmp, &deb_files[0], &deb_files[1], &deb_files[2..]);
             let _ = fs::remove_dir_all(&dir);
             fs::rename(&tmp, &dir).expect("publish assets");
             fs::write(dir.join("ready"), &key_src).expect("mark assets ready");
@@ -472,7 +479,7 @@ impl Assets {
     }
 }
 
-fn build_assets(dir: &Path, kernel_deb: &Path, qemu_debs: &[PathBuf]) {
+fn build_assets(dir: &Path, kernel_deb: &Path, drbd_deb: &Path, qemu_debs: &[PathBuf]) {
     // QEMU and its firmware and libraries.
     let q = dir.join("qroot");
     for d in qemu_debs {
@@ -541,6 +548,11 @@ fn build_assets(dir: &Path, kernel_deb: &Path, qemu_debs: &[PathBuf]) {
     o.file("/init", 0o755, INIT);
     for f in HOST_FILES {
         o.host_file(Path::new(f), f);
+    }
+    let d = dir.join("droot");
+    run_ok(Cmd::new("dpkg-deb").arg("-x").arg(drbd_deb).arg(&d), 120);
+    for (in_deb, guest) in DRBD_FILES {
+        o.host_file(&d.join(in_deb), guest);
     }
     // drbdadm looks for its version helpers in /lib/drbd as well as /usr/lib/drbd.
     o.symlink("/lib/drbd", "/usr/lib/drbd");
