@@ -10,6 +10,10 @@ use crate::PrivilegeLevel;
 pub enum IpmiError {
     /// A parameter that can never work (cipher suite 0, a 21-byte password, ...).
     InvalidConfig(String),
+    /// A user name no BMC accepts (see [`crate::check_user_name`]).
+    UserName { name: String, reason: &'static str },
+    /// A password longer than an RMCP+ password may be (see [`crate::check_password`]).
+    PasswordTooLong { len: usize },
     /// The host name did not resolve.
     Resolve { host: String, detail: String },
     Io {
@@ -58,6 +62,11 @@ impl fmt::Display for IpmiError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             IpmiError::InvalidConfig(m) => write!(f, "invalid IPMI parameters: {m}"),
+            IpmiError::UserName { name, reason } => write!(f, "user name {name:?} {reason}"),
+            IpmiError::PasswordTooLong { len } => write!(
+                f,
+                "password is {len} bytes, more than the 20 an RMCP+ password may hold (IPMI v2.0 §13.31)"
+            ),
             IpmiError::Resolve { host, detail } => write!(f, "cannot resolve {host}: {detail}"),
             IpmiError::Io { addr, source } => write!(f, "IPMI to {addr}: {source}"),
             IpmiError::Timeout {
@@ -113,14 +122,9 @@ impl fmt::Display for IpmiError {
     }
 }
 
-impl std::error::Error for IpmiError {
-    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
-        match self {
-            IpmiError::Io { source, .. } => Some(source),
-            _ => None,
-        }
-    }
-}
+/// Each message already includes its cause (the I/O error of [`IpmiError::Io`] too), so
+/// `source` stays empty: an error-chain printer would repeat the cause otherwise.
+impl std::error::Error for IpmiError {}
 
 impl IpmiError {
     /// True for failures of authentication or authorisation: retrying cannot help.

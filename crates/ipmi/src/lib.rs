@@ -172,6 +172,42 @@ impl FromStr for CipherSuite {
     }
 }
 
+/// Longest user name a BMC stores (IPMI v2.0 §22.28, Set User Name: 16 bytes).
+pub const MAX_USER_NAME_LEN: usize = 16;
+/// Longest RMCP+ password: the key K_UID is 20 bytes (IPMI v2.0 §13.31).
+pub const MAX_PASSWORD_LEN: usize = 20;
+
+/// The user-name rule of every caller (the fence agent, `axigen-ha cib render`, [`Session`]):
+/// 1 to 16 bytes (§22.28), no control character (NUL, CR and LF included: they end a
+/// `key=value` line) and no white space at either end (trimmed away on the way to the BMC).
+pub fn check_user_name(name: &str) -> Result<(), IpmiError> {
+    let reason = if name.is_empty() {
+        "is empty"
+    } else if name.len() > MAX_USER_NAME_LEN {
+        "is longer than 16 bytes (IPMI v2.0 §22.28)"
+    } else if name.chars().any(char::is_control) {
+        "contains a control character"
+    } else if name.trim() != name {
+        "begins or ends with white space"
+    } else {
+        return Ok(());
+    };
+    Err(IpmiError::UserName {
+        name: name.to_string(),
+        reason,
+    })
+}
+
+/// The password rule of every caller: at most 20 bytes, the size of K_UID (§13.31).
+pub fn check_password(password: &[u8]) -> Result<(), IpmiError> {
+    if password.len() > MAX_PASSWORD_LEN {
+        return Err(IpmiError::PasswordTooLong {
+            len: password.len(),
+        });
+    }
+    Ok(())
+}
+
 /// A BMC password: never shown by `Debug`, wiped from memory on drop.
 #[derive(Clone)]
 pub struct Password(Vec<u8>);
@@ -319,6 +355,24 @@ mod tests {
         let s = ChassisStatus::parse(&[0x08, 0, 0]).unwrap();
         assert!(!s.power_on && s.power_fault);
         assert!(ChassisStatus::parse(&[1, 0]).is_none());
+    }
+
+    #[test]
+    fn user_name_and_password_rules() {
+        assert!(check_user_name("admin").is_ok());
+        assert!(check_user_name("abcdefghijklmnop").is_ok());
+        let e = |n: &str| check_user_name(n).unwrap_err().to_string();
+        assert_eq!(e(""), r#"user name "" is empty"#);
+        assert!(e("abcdefghijklmnopq").contains("longer than 16 bytes"));
+        assert!(e("ad\0min").contains("control character"));
+        assert!(e("ad\nmin").contains("control character"));
+        assert!(e("admin ").contains("white space"));
+        assert!(check_password(&[b'x'; 20]).is_ok());
+        assert!(check_password(b"").is_ok());
+        assert_eq!(
+            check_password(&[b'x'; 21]).unwrap_err().to_string(),
+            "password is 21 bytes, more than the 20 an RMCP+ password may hold (IPMI v2.0 §13.31)"
+        );
     }
 
     #[test]

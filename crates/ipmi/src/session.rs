@@ -220,16 +220,9 @@ impl Session {
     /// Open a session (Open Session, RAKP 1-4) and raise it to `cfg.privilege` (Set Session
     /// Privilege Level): sessions start at User level (§22.18).
     pub fn open(cfg: &SessionConfig, deadline: &Deadline) -> Result<Session, IpmiError> {
-        let user = cfg.username.as_bytes();
-        if user.len() > 16 {
-            return Err(IpmiError::InvalidConfig(format!(
-                "user name {:?} is longer than 16 bytes",
-                cfg.username
-            )));
-        }
-        let kuid = Kuid::new(cfg.password.expose()).ok_or_else(|| {
-            IpmiError::InvalidConfig("password is longer than 20 bytes (IPMI 2.0 limit)".into())
-        })?;
+        crate::check_user_name(&cfg.username)?;
+        crate::check_password(cfg.password.expose())?;
+        let kuid = Kuid::new(cfg.password.expose()).expect("checked: at most 20 bytes");
         let started = Instant::now();
         let mut link = Link::connect(cfg)?;
         // A handshake whose datagrams were lost beyond what retransmission of one step
