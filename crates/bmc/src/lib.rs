@@ -304,15 +304,9 @@ impl fmt::Display for BmcError {
     }
 }
 
-impl std::error::Error for BmcError {
-    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
-        match self {
-            BmcError::Io { source, .. } | BmcError::Netns { source, .. } => Some(source),
-            BmcError::Spawn(e) => Some(e),
-            _ => None,
-        }
-    }
-}
+/// Each message already includes its cause (the I/O error of `Io`, `Spawn`, `Netns`), so
+/// `source` stays empty: an error-chain printer would repeat the cause otherwise.
+impl std::error::Error for BmcError {}
 
 fn io_err(path: &Path) -> impl FnOnce(std::io::Error) -> BmcError + '_ {
     move |source| BmcError::Io {
