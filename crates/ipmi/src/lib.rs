@@ -49,6 +49,8 @@
 //! yet) and expire on the BMC (ipmi_sim: after its session timeout). Replies must carry
 //! increasing session sequence numbers; late duplicates and replays are dropped.
 
+#![warn(missing_docs)]
+
 mod crypto;
 mod error;
 mod session;
@@ -68,8 +70,11 @@ pub const DEFAULT_PORT: u16 = 623;
 /// Session privilege levels (IPMI v2.0 §6.8, table 22-21 numbering).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub enum PrivilegeLevel {
+    /// May read status, not change power.
     User = 2,
+    /// May switch chassis power: enough for fencing.
     Operator = 3,
+    /// Everything, including user management.
     Administrator = 4,
 }
 
@@ -82,6 +87,7 @@ impl PrivilegeLevel {
             PrivilegeLevel::Administrator => "administrator",
         }
     }
+    /// Every level, lowest first.
     pub const ALL: [PrivilegeLevel; 3] = [
         PrivilegeLevel::User,
         PrivilegeLevel::Operator,
@@ -120,12 +126,14 @@ pub enum CipherSuite {
 }
 
 impl CipherSuite {
+    /// The suite's number as `ipmitool -C` and fence_ipmilan's `cipher` spell it.
     pub fn number(self) -> u8 {
         match self {
             CipherSuite::Suite2 => 2,
             CipherSuite::Suite3 => 3,
         }
     }
+    /// The suites this client speaks.
     pub const SUPPORTED: [CipherSuite; 2] = [CipherSuite::Suite2, CipherSuite::Suite3];
 
     /// (authentication, integrity, confidentiality) algorithm numbers (§13.28).
@@ -213,12 +221,15 @@ pub fn check_password(password: &[u8]) -> Result<(), IpmiError> {
 pub struct Password(Vec<u8>);
 
 impl Password {
+    /// Takes the password's bytes (wiped when the password is dropped).
     pub fn new(bytes: Vec<u8>) -> Password {
         Password(bytes)
     }
+    /// The bytes themselves, for the key computation only.
     pub fn expose(&self) -> &[u8] {
         &self.0
     }
+    /// True for an empty password.
     pub fn is_empty(&self) -> bool {
         self.0.is_empty()
     }
@@ -239,20 +250,30 @@ impl Drop for Password {
 /// Chassis Control sub-commands (IPMI v2.0 §28.3, table 28-4).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ChassisControl {
+    /// Power off at once (hard off; what fencing wants).
     PowerDown = 0x00,
+    /// Power on.
     PowerUp = 0x01,
+    /// Power off, wait, power on again.
     PowerCycle = 0x02,
+    /// Hard reset without a power cycle.
     HardReset = 0x03,
+    /// Ask the operating system to shut down (ACPI soft-off); never used for fencing.
     SoftShutdown = 0x05,
 }
 
 /// Get Chassis Status response (IPMI v2.0 §28.2, table 28-3), the parts fencing uses.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ChassisStatus {
+    /// The chassis is powered on.
     pub power_on: bool,
+    /// The power supply reports a fault.
     pub power_fault: bool,
+    /// Power did not reach the state the last power control command asked for.
     pub power_control_fault: bool,
+    /// A chassis interlock (open case) switched power off.
     pub interlock: bool,
+    /// Power was cut by an overload.
     pub overload: bool,
 }
 

@@ -33,17 +33,24 @@ type Accept<'a, T> = dyn FnMut(&[u8]) -> Option<Result<T, IpmiError>> + 'a;
 /// How to reach and log in to one BMC.
 #[derive(Debug, Clone)]
 pub struct SessionConfig {
+    /// The BMC's address and UDP port.
     pub addr: SocketAddr,
+    /// The IPMI user to log in as.
     pub username: String,
+    /// The user's password.
     pub password: Password,
+    /// The privilege level the session is raised to (operator is enough to fence).
     pub privilege: PrivilegeLevel,
+    /// The RMCP+ cipher suite (3 by default).
     pub cipher_suite: CipherSuite,
     /// First retransmission interval; doubled after each loss up to [`SessionConfig::max_retransmit`].
     pub retransmit: Duration,
+    /// Longest retransmission interval.
     pub max_retransmit: Duration,
 }
 
 impl SessionConfig {
+    /// Settings for `addr` with the defaults: administrator, suite 3, retransmit 250 ms up to 1 s.
     pub fn new(addr: SocketAddr, username: impl Into<String>, password: Password) -> Self {
         SessionConfig {
             addr,
@@ -598,6 +605,7 @@ impl Session {
         }
     }
 
+    /// The privilege level the session now has.
     pub fn privilege(&self) -> PrivilegeLevel {
         self.privilege
     }
