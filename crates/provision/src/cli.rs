@@ -22,6 +22,7 @@ use crate::store::AxigenStore;
     version,
     about = "Place Axigen accounts on back-ends and record them in the LDAP location directory"
 )]
+/// Place Axigen accounts on back-ends and record them in the LDAP location directory.
 pub struct Cli {
     /// Configuration file (TOML).
     #[arg(short, long, default_value = "/etc/axigen-provision/provision.toml")]
@@ -32,10 +33,12 @@ pub struct Cli {
     /// Print results as JSON.
     #[arg(long)]
     pub json: bool,
+    /// What to do.
     #[command(subcommand)]
     pub command: Command,
 }
 
+/// The subcommands.
 #[derive(Subcommand)]
 pub enum Command {
     /// Create the directory's containers under the base DN.
@@ -50,25 +53,34 @@ pub enum Command {
     #[command(subcommand)]
     Account(AccountCmd),
     /// Create the accounts of a CSV file (address,password per row); resumable.
-    Import { file: PathBuf },
+    Import {
+        /// The CSV file.
+        file: PathBuf,
+    },
     /// Recount accounts per back-end and fix the counters; optionally compare with the
     /// back-ends themselves.
     Reconcile {
+        /// Also list each back-end's accounts and compare them with the directory.
         #[arg(long)]
         check_backends: bool,
     },
     /// Run the HTTP JSON API.
     Serve {
+        /// Address and port to listen on (overrides service.listen).
         #[arg(long)]
         listen: Option<String>,
+        /// Connections served at once (overrides service.workers).
         #[arg(long)]
         workers: Option<usize>,
     },
 }
 
+/// Subcommands of `backend`.
 #[derive(Subcommand)]
 pub enum BackendCmd {
+    /// Record a back-end (an Axigen service instance).
     Add {
+        /// Its name (lower case letters, digits, - _ .).
         name: String,
         /// HOST:PORT of its Axigen CLI.
         #[arg(long)]
@@ -76,61 +88,88 @@ pub enum BackendCmd {
         /// The mailHost value front-ends route to.
         #[arg(long)]
         mail_host: String,
+        /// Share of new accounts under weighted-random placement.
         #[arg(long, default_value_t = 1)]
         weight: u32,
+        /// Take no new accounts until enabled.
         #[arg(long)]
         disabled: bool,
     },
+    /// List the back-ends with their account counts.
     List,
+    /// Enable, disable or reweigh a back-end.
     Set {
+        /// The back-end's name.
         name: String,
+        /// Let it take new accounts.
         #[arg(long, conflicts_with = "disable")]
         enable: bool,
+        /// Stop placing new accounts on it.
         #[arg(long)]
         disable: bool,
+        /// New weight.
         #[arg(long)]
         weight: Option<u32>,
     },
 }
 
+/// Subcommands of `domain`.
 #[derive(Subcommand)]
 pub enum DomainCmd {
+    /// Provision a domain.
     Create {
+        /// The domain name.
         name: String,
+        /// How its accounts are placed (service.default_policy when absent).
         #[arg(long)]
         policy: Option<Policy>,
+        /// Its home back-end (required by domain-based placement).
         #[arg(long)]
         home: Option<String>,
     },
+    /// Remove an empty domain from the directory and the back-ends.
     Delete {
+        /// The domain name.
         name: String,
     },
+    /// Show a domain's policy and home back-end.
     Show {
+        /// The domain name.
         name: String,
     },
+    /// List the domains.
     List,
 }
 
+/// Subcommands of `account`.
 #[derive(Subcommand)]
 pub enum AccountCmd {
     /// Create an account; the password is read from --password-file or the first line of
     /// standard input (never from the command line).
     Create {
+        /// The account's mail address.
         address: String,
+        /// File whose first line is the password.
         #[arg(long)]
         password_file: Option<PathBuf>,
     },
+    /// Delete an account from its back-end and the directory.
     Delete {
+        /// The account's mail address.
         address: String,
     },
+    /// Show where an account lives.
     Show {
+        /// The account's mail address.
         address: String,
     },
 }
 
 /// An error with the exit code it should end the process with.
 pub struct Exit {
+    /// The process exit code.
     pub code: i32,
+    /// The error, printed once with its context.
     pub error: anyhow::Error,
 }
 
