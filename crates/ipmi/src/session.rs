@@ -216,6 +216,12 @@ fn random<const N: usize>() -> Result<[u8; N], IpmiError> {
     crypto::random::<N>().map_err(|e| IpmiError::Random(e.to_string()))
 }
 
+/// A handshake message: outside any session, so no session id, sequence or protection
+/// (§13.6: the session id and sequence number are 0 until the session is active).
+fn handshake_packet(payload_type: PayloadType, payload: &[u8]) -> Vec<u8> {
+    wire::encode(payload_type, 0, 0, payload, None, [0; 16])
+}
+
 fn protocol(step: &'static str, detail: impl Into<String>) -> Option<Result<(), IpmiError>> {
     Some(Err(IpmiError::Protocol {
         step,
@@ -286,18 +292,14 @@ impl<'a> Handshake<'a> {
     /// Open Session Request / Response (§13.17, §13.18): the BMC's session id, once it
     /// accepts the cipher suite's algorithms exactly.
     fn open_session(&self, link: &mut Link, deadline: &Deadline) -> Result<u32, IpmiError> {
-        let req = wire::encode(
+        let req = handshake_packet(
             PayloadType::OpenSessionRequest,
-            0,
-            0,
             &wire::open_session_request(
                 self.tag,
                 self.privilege,
                 self.console_sid,
                 self.algorithms,
             ),
-            None,
-            [0; 16],
         );
         let step = "RMCP+ Open Session";
         let suite = self.suite.number();
@@ -348,13 +350,9 @@ impl<'a> Handshake<'a> {
         let console_random = random::<16>()?;
         let (role, user) = (self.role(), self.user);
         let ulen = [user.len() as u8];
-        let rakp1 = wire::encode(
+        let rakp1 = handshake_packet(
             PayloadType::Rakp1,
-            0,
-            0,
             &wire::rakp1(self.tag, bmc_sid, &console_random, role, user),
-            None,
-            [0; 16],
         );
         let step = "RAKP 1";
         let sid_c = self.console_sid.to_le_bytes();
@@ -415,7 +413,7 @@ impl<'a> Handshake<'a> {
                     // Tell the BMC to drop the half-open session (RAKP 3 with an error
                     // status, §13.22); no answer is expected.
                     let abort = wire::rakp3(self.tag, 0x0f, bmc_sid, &[]);
-                    let pkt = wire::encode(PayloadType::Rakp3, 0, 0, &abort, None, [0; 16]);
+                    let pkt = handshake_packet(PayloadType::Rakp3, &abort);
                     let _ = link.sock.send(&pkt);
                 }
             })?;
@@ -457,13 +455,9 @@ impl<'a> Handshake<'a> {
             ],
         );
         let keys = SessionKeys::derive(sik);
-        let rakp3 = wire::encode(
+        let rakp3 = handshake_packet(
             PayloadType::Rakp3,
-            0,
-            0,
             &wire::rakp3(self.tag, 0, rakp2.bmc_sid, &rakp3_code),
-            None,
-            [0; 16],
         );
         let step = "RAKP 3";
         let sent = std::cell::Cell::new(0u32);
