@@ -76,15 +76,13 @@ fields! {
             Ok(n)
         }),
         /// `migration-threshold`: failures on a node before an instance moves away.
-        migration_threshold: u32 = cluster.or("migration_threshold", DEFAULT_MIGRATION_THRESHOLD, at_least_one),
+        migration_threshold: u32 =
+            cluster.or("migration_threshold", DEFAULT_MIGRATION_THRESHOLD, at_least_one),
         /// The cluster's nodes, in corosync's order.
         nodes: Vec<Node> = f.tables("nodes", "at least one node is required", read_node),
         /// The Axigen service instances.
-        instances: Vec<Instance> = f.tables("instances", "at least one instance is required", |mut t, _| {
-            let instance = Instance::read(&mut t);
-            t.finish();
-            instance
-        }),
+        instances: Vec<Instance> =
+            f.tables("instances", "at least one instance is required", read_instance),
         /// Multi-tier: names of the hot stand-by nodes.
         standby_nodes: Vec<String> = f.or("standby_nodes", Vec::new(), strings),
         /// Multi-tier: how many instances one stand-by may run.
@@ -130,7 +128,11 @@ fields! {
         /// Full path of the Axigen binary.
         binary: String = f.or("binary", DEFAULT_BINARY.into(), path),
         /// Configuration file; defaults to `<workdir>/run/axigen.cfg`.
-        config: String = f.or("config", format!("{}/run/axigen.cfg", workdir.trim_end_matches('/')), path),
+        config: String = f.or(
+            "config",
+            format!("{}/run/axigen.cfg", workdir.trim_end_matches('/')),
+            path,
+        ),
         /// The service IP (IPaddr2).
         ip: Ipv4Addr = f.required("ip", ipv4),
         /// Prefix length of the service IP.
@@ -212,6 +214,12 @@ fn read_node(mut f: Fields, position: usize) -> Node {
     bmc.finish();
     f.finish();
     node
+}
+
+fn read_instance(mut f: Fields, _position: usize) -> Instance {
+    let instance = Instance::read(&mut f);
+    f.finish();
+    instance
 }
 
 /// `storage = "drbd"` goes with a `[drbd]` table, `"shared"` without one.
