@@ -477,6 +477,63 @@ fn bad_values_files_name_the_field() {
             r#"nodes[1].name: "n 2" is not a valid host name"#,
         ),
         ("[cluster]", "[cluster\n", "line "),
+        // What the cluster would refuse: one address for two nodes, one BMC for two nodes,
+        // a BMC user the fence agent refuses, control characters bound for the CIB.
+        (
+            "address = \"10.20.0.2\"",
+            "address = \"10.20.0.1\"",
+            "nodes[1].address: 10.20.0.1 is already the address of another node",
+        ),
+        (
+            "ip = \"10.20.1.2\"",
+            "ip = \"10.20.1.1\"",
+            "nodes[1].bmc: 10.20.1.1:623 is already the BMC of another node",
+        ),
+        (
+            "name = \"n2\"",
+            "name = \"n1\"",
+            r#"nodes[1].name: "n1" appears twice"#,
+        ),
+        (
+            "ip = \"10.20.0.102\"",
+            "ip = \"10.20.0.3\"",
+            "instances[1].ip: 10.20.0.3 is already the address of a node",
+        ),
+        (
+            "user = \"admin\", password_file = \"/etc/axigen-ha/bmc-n2.pass\"",
+            "user = \"administrator-n02\", password_file = \"/etc/axigen-ha/bmc-n2.pass\"",
+            r#"nodes[1].bmc.user: user name "administrator-n02" is longer than 16 bytes"#,
+        ),
+        (
+            "user = \"admin\", password_file = \"/etc/axigen-ha/bmc-n2.pass\"",
+            "user = \"admin \", password_file = \"/etc/axigen-ha/bmc-n2.pass\"",
+            r#"nodes[1].bmc.user: user name "admin " begins or ends with white space"#,
+        ),
+        (
+            "user = \"admin\", password_file = \"/etc/axigen-ha/bmc-n2.pass\"",
+            "user = \"ad\\u0000min\", password_file = \"/etc/axigen-ha/bmc-n2.pass\"",
+            r#"nodes[1].bmc.user: user name "ad\0min" contains a control character"#,
+        ),
+        (
+            "user = \"admin\", password_file = \"/etc/axigen-ha/bmc-n2.pass\"",
+            "user = \"\", password_file = \"/etc/axigen-ha/bmc-n2.pass\"",
+            r#"nodes[1].bmc.user: user name "" is empty"#,
+        ),
+        (
+            "id = \"mail2\"",
+            "id = \"mail\\u0007\"",
+            r#"instances[1].id: "mail\u{7}" contains a control character"#,
+        ),
+        (
+            "name = \"n2\"",
+            "name = \"n\\r2\"",
+            r#"nodes[1].name: "n\r2" contains a control character"#,
+        ),
+        (
+            "mountpoint = \"/var/opt/axigen-mail2\"",
+            "mountpoint = \"/var/opt/axigen\\nmail2\"",
+            r#"instances[1].mountpoint: "/var/opt/axigen\nmail2" contains a control character"#,
+        ),
     ];
     for (i, (from, to, want)) in cases.iter().enumerate() {
         assert!(good.contains(from), "case {i}: {from:?} not in the example");

@@ -29,6 +29,8 @@
 //! # Ok::<(), axha_bmc::BmcError>(())
 //! ```
 
+#![warn(missing_docs)]
+
 use std::fmt;
 use std::io::ErrorKind;
 use std::net::{IpAddr, SocketAddr, UdpSocket};
@@ -62,8 +64,11 @@ const MAX_USERS: usize = 62;
 /// Maximum privilege a BMC user may reach (IPMI v2.0 §6.8).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Privilege {
+    /// May read status only.
     User,
+    /// May switch chassis power.
     Operator,
+    /// May do everything.
     Admin,
 }
 
@@ -81,12 +86,16 @@ impl Privilege {
 /// One BMC account.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct BmcUser {
+    /// Login name (at most 16 bytes).
     pub name: String,
+    /// Password (at most 20 bytes).
     pub password: String,
+    /// Highest privilege the user may ask for.
     pub privilege: Privilege,
 }
 
 impl BmcUser {
+    /// An account with this name, password and privilege.
     pub fn new(name: impl Into<String>, password: impl Into<String>, privilege: Privilege) -> Self {
         BmcUser {
             name: name.into(),
@@ -99,9 +108,13 @@ impl BmcUser {
 /// What a simulated BMC looks like. `dir` is private to this BMC (config, state, logs).
 #[derive(Debug, Clone)]
 pub struct BmcSpec {
+    /// Directory of this BMC alone: its config, state and logs.
     pub dir: PathBuf,
+    /// Address ipmi_sim serves on.
     pub addr: IpAddr,
+    /// UDP port ipmi_sim serves on.
     pub port: u16,
+    /// The BMC's accounts.
     pub users: Vec<BmcUser>,
     /// argv run by the chassis helper after each power change, with `off`/`on`/`reset`
     /// appended (bounded in time; see `axha-bmc-chassis`).
@@ -117,6 +130,7 @@ pub struct BmcSpec {
 }
 
 impl BmcSpec {
+    /// A BMC in `dir` serving `addr:port`, powered on, with no account yet.
     pub fn new(dir: impl Into<PathBuf>, addr: IpAddr, port: u16) -> Self {
         BmcSpec {
             dir: dir.into(),
@@ -130,26 +144,31 @@ impl BmcSpec {
         }
     }
 
+    /// Add an account.
     pub fn user(mut self, u: BmcUser) -> Self {
         self.users.push(u);
         self
     }
 
+    /// Run `argv` after each power change, with `off`/`on`/`reset` appended.
     pub fn power_hook(mut self, argv: Vec<String>) -> Self {
         self.power_hook = Some(argv);
         self
     }
 
+    /// Serve inside network namespace `ns`.
     pub fn netns(mut self, ns: impl Into<String>) -> Self {
         self.netns = Some(ns.into());
         self
     }
 
+    /// Use this `axha-bmc-chassis` binary.
     pub fn chassis_bin(mut self, p: impl Into<PathBuf>) -> Self {
         self.chassis_bin = Some(p.into());
         self
     }
 
+    /// The address and port clients send to.
     pub fn socket_addr(&self) -> SocketAddr {
         SocketAddr::new(self.addr, self.port)
     }
@@ -247,31 +266,45 @@ mc_enable 0x20
 /// Why a BMC could not be started, queried or stopped. Each variant carries what it is about.
 #[derive(Debug)]
 pub enum BmcError {
+    /// The spec is one ipmi_sim would refuse or misread.
     InvalidSpec(String),
+    /// A file of the BMC's directory could not be read or written.
     Io {
+        /// The file.
         path: PathBuf,
+        /// The operating system's error.
         source: std::io::Error,
     },
+    /// The `axha-bmc-chassis` helper is in none of the places tried.
     ChassisBinMissing(Vec<PathBuf>),
+    /// ipmi_sim could not be started.
     Spawn(ExecError),
     /// ipmi_sim exited before answering; `log` is the end of its output.
     Exited {
+        /// The end of ipmi_sim's output.
         log: String,
     },
     /// The UDP port did not answer in time.
     NotAnswering {
+        /// Where it should answer.
         addr: SocketAddr,
+        /// The end of ipmi_sim's output.
         log: String,
     },
     /// Another socket already serves this address and port.
     PortInUse(SocketAddr),
     /// The power file holds something else than 0 or 1.
     BadPowerState {
+        /// The power file.
         path: PathBuf,
+        /// What it holds.
         content: String,
     },
+    /// The network namespace to serve in cannot be used.
     Netns {
+        /// The namespace's name.
         name: String,
+        /// The operating system's error.
         source: std::io::Error,
     },
 }
@@ -304,15 +337,9 @@ impl fmt::Display for BmcError {
     }
 }
 
-impl std::error::Error for BmcError {
-    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
-        match self {
-            BmcError::Io { source, .. } | BmcError::Netns { source, .. } => Some(source),
-            BmcError::Spawn(e) => Some(e),
-            _ => None,
-        }
-    }
-}
+/// Each message already includes its cause (the I/O error of `Io`, `Spawn`, `Netns`), so
+/// `source` stays empty: an error-chain printer would repeat the cause otherwise.
+impl std::error::Error for BmcError {}
 
 fn io_err(path: &Path) -> impl FnOnce(std::io::Error) -> BmcError + '_ {
     move |source| BmcError::Io {
@@ -436,15 +463,19 @@ impl Bmc {
         }
     }
 
+    /// What this BMC was made from.
     pub fn spec(&self) -> &BmcSpec {
         &self.spec
     }
+    /// The address and port it serves.
     pub fn addr(&self) -> SocketAddr {
         self.spec.socket_addr()
     }
+    /// Its directory.
     pub fn dir(&self) -> &Path {
         &self.spec.dir
     }
+    /// Pid of the ipmi_sim it started (`None` once stopped).
     pub fn pid(&self) -> Option<u32> {
         self.process.as_ref().map(|p| p.pid)
     }

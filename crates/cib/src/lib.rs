@@ -16,9 +16,13 @@
 //! # Ok::<(), axha_cib::CibError>(())
 //! ```
 
+#![warn(missing_docs)]
+
 use std::fmt;
 use std::path::PathBuf;
 
+// The node checks' public items are not documented yet.
+#[allow(missing_docs)]
 pub mod doctor;
 pub mod model;
 pub mod script;
@@ -36,20 +40,26 @@ pub use values::{parse_values, read_values, Values};
 pub enum CibError {
     /// A file could not be read.
     Read {
+        /// The file.
         path: PathBuf,
+        /// The operating system's error.
         source: std::io::Error,
     },
     /// A file could not be written.
     Write {
+        /// The file.
         path: PathBuf,
+        /// The operating system's error.
         source: std::io::Error,
     },
     /// The values file is wrong: one line per problem, each naming its field.
     Values {
+        /// Each problem, `field: what is wrong`.
         problems: Vec<String>,
         /// Byte range of a syntax error in the file, when known.
         span: Option<std::ops::Range<usize>>,
     },
+    /// A template name that is not one of [`Template::all`].
     UnknownTemplate(String),
     /// A step of a simulated sequence is malformed or impossible (the message says which).
     InvalidStep(String),
@@ -57,18 +67,25 @@ pub enum CibError {
     Tool(axha_exec::ExecError),
     /// A Pacemaker tool failed a check (crm_verify errors): its own words.
     Rejected {
+        /// The tool's name.
         tool: String,
+        /// What it printed.
         output: String,
     },
     /// The cluster could not be asked (Pacemaker not running on this node, no permission).
     ClusterUnavailable {
+        /// The tool's name.
         tool: String,
+        /// Its exit code (`None` when a signal ended it).
         code: Option<i32>,
+        /// What it printed.
         message: String,
     },
     /// A tool's XML output could not be understood.
     Parse {
+        /// Which output (tool and command).
         what: String,
+        /// What could not be understood.
         detail: String,
     },
 }

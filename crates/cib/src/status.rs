@@ -17,19 +17,26 @@ pub const SCORE_INFINITY: u32 = 1_000_000;
 /// The agent of an Axigen service instance.
 pub const INSTANCE_AGENT: &str = "ocf:axigen:instance";
 
+/// A node's state as an operator reads it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum NodeState {
+    /// A cluster member, running resources.
     Online,
+    /// Not a member (stopped or fenced).
     Offline,
     /// Lost without a confirmed fence: the cluster must fence it before recovering.
     Unclean,
+    /// Put in standby: a member that runs no resources.
     Standby,
+    /// In maintenance: Pacemaker neither starts nor stops anything on it.
     Maintenance,
+    /// Joining the cluster.
     Pending,
 }
 
 impl NodeState {
+    /// The state as `axigen-ha status` prints it.
     pub fn as_str(&self) -> &'static str {
         match self {
             NodeState::Online => "online",
@@ -42,20 +49,28 @@ impl NodeState {
     }
 }
 
+/// One node as crm_mon reports it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct NodeStatus {
+    /// Node name.
     pub name: String,
+    /// Its id in the CIB (corosync's node id).
     pub id: String,
+    /// What an operator needs to know first.
     pub state: NodeState,
     /// crm_mon's `online` flag as is: `state` ranks unclean above it, and an unclean node may
     /// still be a corosync member.
     pub online: bool,
+    /// It is the Designated Controller (the node that decides).
     pub is_dc: bool,
+    /// How many resources run on it.
     pub resources_running: u32,
 }
 
+/// One primitive (or clone instance) as crm_mon reports it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct ResourceStatus {
+    /// Resource id.
     pub id: String,
     /// `class:provider:type` as crm_mon prints it.
     pub agent: String,
@@ -65,44 +80,68 @@ pub struct ResourceStatus {
     pub active: bool,
     /// Nodes it is active on (more than one means it is running twice).
     pub nodes: Vec<String>,
+    /// An operation on it failed.
     pub failed: bool,
+    /// Pacemaker manages it (not unmanaged).
     pub managed: bool,
+    /// Pacemaker cannot act on it until an operator does (a stop failed without fencing).
     pub blocked: bool,
     /// The enclosing group/clone/bundle ids, innermost first.
     pub parents: Vec<String>,
 }
 
+/// A failed operation from crm_mon's failure list.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Failure {
+    /// The resource.
     pub resource: String,
+    /// The operation key, `<rsc>_<action>_<interval in ms>`.
     pub op_key: String,
+    /// The node it failed on.
     pub node: String,
+    /// The agent's exit code.
     pub exitcode: Option<i32>,
+    /// What the exit code means (`not running`, `error`...).
     pub exitstatus: String,
+    /// The agent's exit reason.
     pub exitreason: String,
+    /// When it happened, as crm_mon prints it.
     pub last_rc_change: Option<String>,
 }
 
+/// One fencing action from the cluster's fencing history.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct FenceEvent {
+    /// What was done (off, on, reboot).
     pub action: String,
+    /// The node fenced.
     pub target: String,
     /// Node that carried it out.
     pub delegate: Option<String>,
     /// Node that asked for it.
     pub origin: Option<String>,
+    /// How it ended (success, failed, pending).
     pub status: String,
+    /// When it completed, as crm_mon prints it.
     pub completed: Option<String>,
+    /// The fence agent's reason, when it failed.
     pub exit_reason: Option<String>,
 }
 
+/// The whole cluster as `crm_mon --output-as=xml` reports it.
 #[derive(Debug, Clone, PartialEq, Eq, Default, Serialize)]
 pub struct ClusterStatus {
+    /// The Designated Controller's name, when there is one.
     pub dc: Option<String>,
+    /// Whether the partition has quorum, when crm_mon says.
     pub quorate: Option<bool>,
+    /// The nodes.
     pub nodes: Vec<NodeStatus>,
+    /// The resources.
     pub resources: Vec<ResourceStatus>,
+    /// Failed operations.
     pub failures: Vec<Failure>,
+    /// The fencing history.
     pub fencing: Vec<FenceEvent>,
     /// (resource, node) -> fail count, from crm_mon's node history.
     pub fail_counts: Vec<(String, String, u32)>,
@@ -111,14 +150,20 @@ pub struct ClusterStatus {
 /// One Axigen instance as an operator sees it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct InstanceView {
+    /// The instance's resource id.
     pub id: String,
+    /// Its role (Started, Stopped...).
     pub role: String,
+    /// Nodes it is active on.
     pub nodes: Vec<String>,
+    /// An operation on it failed.
     pub failed: bool,
+    /// The group it belongs to.
     pub group: Option<String>,
     /// Fail count summed over all nodes (migration-threshold applies per node), capped at
     /// Pacemaker's INFINITY (1000000), which a failed start sets.
     pub fail_count: u32,
+    /// Its failed operations.
     pub failures: Vec<Failure>,
 }
 

@@ -25,11 +25,15 @@ use crate::CibError;
 pub const PREFERRED_NODE_SCORE: i32 = 100;
 /// Utilization attribute that counts instances.
 pub const CAPACITY: &str = "capacity";
+/// The fence agent every template uses.
 pub const FENCE_AGENT: &str = "fence_axigen_ipmi";
 
+/// The reference architectures a values file renders into.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
 pub enum Template {
+    /// One instance on a node pair: DRBD or shared storage, a fence delay on one side.
     TwoNodeActivePassive,
+    /// Back-end instances on their own nodes and hot stand-by nodes that take them over.
     MultiTierNPlus1,
 }
 
@@ -48,6 +52,7 @@ const TEMPLATES: &[(Template, &str, &str)] = &[
 ];
 
 impl Template {
+    /// Every template.
     pub fn all() -> impl Iterator<Item = Template> {
         TEMPLATES.iter().map(|t| t.0)
     }
@@ -57,9 +62,11 @@ impl Template {
             .find(|t| t.0 == *self)
             .expect("every template is in the table")
     }
+    /// The template's name on the command line.
     pub fn name(&self) -> &'static str {
         self.entry().1
     }
+    /// One line saying what the template builds.
     pub fn description(&self) -> &'static str {
         self.entry().2
     }
@@ -92,12 +99,17 @@ fn problem(field: &str, msg: impl fmt::Display) -> String {
 
 /// Ids of the resources made for one instance.
 pub struct InstanceIds {
+    /// The instance's group (`grp-<id>`).
     pub group: String,
+    /// Its Filesystem resource (`fs-<id>`).
     pub filesystem: String,
+    /// Its IPaddr2 resource (`ip-<id>`).
     pub ip: String,
+    /// Its `ocf:axigen:instance` resource (`<id>`).
     pub instance: String,
 }
 
+/// The ids of the resources of instance `id`.
 pub fn instance_ids(id: &str) -> InstanceIds {
     InstanceIds {
         group: format!("grp-{id}"),
@@ -107,6 +119,7 @@ pub fn instance_ids(id: &str) -> InstanceIds {
     }
 }
 
+/// Id of the fence device of `node` (`fence-<node>`).
 pub fn fence_id(node: &str) -> String {
     format!("fence-{node}")
 }

@@ -25,6 +25,7 @@ const PARALLEL_RUNS: usize = 4;
 /// What crm_verify said about a CIB that it accepted (warnings, if any).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Verified {
+    /// crm_verify's warnings (empty when it had none).
     pub output: String,
 }
 
@@ -104,6 +105,7 @@ pub fn verify(cib: &Cib, timeout: Duration) -> Result<Verified, CibError> {
     run_crm_verify(&path, timeout)
 }
 
+/// How [`simulate`] explores failures.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SimulateOptions {
     /// Fail every set of 1..=max_failures nodes.
@@ -140,6 +142,7 @@ pub struct Scenario {
     pub failed: Vec<String>,
     /// The failed nodes are back (the placement after they rejoined).
     pub back: bool,
+    /// The surviving nodes have quorum.
     pub quorate: bool,
     /// Instance id -> surviving nodes where it is active (empty: not running anywhere).
     pub placement: BTreeMap<String, Vec<String>>,
@@ -188,6 +191,7 @@ impl Scenario {
             .filter(|nodes| nodes.iter().any(|n| n == node))
             .count()
     }
+    /// Instances running nowhere.
     pub fn stopped(&self) -> Vec<&str> {
         self.placement
             .iter()
@@ -197,10 +201,14 @@ impl Scenario {
     }
 }
 
+/// Every failure scenario of a configuration and where the instances end up.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Simulation {
+    /// The cluster's nodes.
     pub nodes: Vec<String>,
+    /// The instances (resource ids of `ocf:axigen:instance`).
     pub instances: Vec<String>,
+    /// The scenarios.
     pub scenarios: Vec<Scenario>,
 }
 

@@ -1,192 +1,510 @@
 //! The values file: what an operator fills in to render a template (TOML).
 //!
-//! Parsing is in two stages, like a CLI's raw flags and typed configuration: serde turns the
-//! text into [`RawValues`] (unknown fields rejected, so a typo never passes silently), then
-//! [`RawValues::validate`] checks every value and names the offending field
-//! (`instances[1].ip: "10.0.0.300" is not an IPv4 address`). Passwords never appear here,
-//! only the paths of files that hold them.
+//! Each field is declared once, in one of the `fields!` blocks below: its documentation,
+//! its typed Rust form, and how it is read (required or its default, and the conversion
+//! that checks it), like a CLI's flag definitions. Reading collects every problem, each
+//! naming its field (`instances[1].ip: "10.0.0.300" is not an IPv4 address`), rejects
+//! unknown fields (a typo never passes silently), and then checks what relates fields to
+//! each other (duplicate names and addresses, references to nodes). Passwords never appear
+//! here, only the paths of files that hold them.
 
+use std::cell::RefCell;
 use std::collections::BTreeSet;
+use std::io::Read;
 use std::net::Ipv4Addr;
 use std::path::Path;
+use std::rc::Rc;
 
-use serde::Deserialize;
+use toml::{Table, Value};
 
 use crate::CibError;
 
-/// Default Axigen binary and CLI settings (DESIGN.md, "What Axigen looks like").
+/// Default Axigen binary (DESIGN.md, "What Axigen looks like").
 pub const DEFAULT_BINARY: &str = "/opt/axigen/bin/axigen";
+/// Default port of Axigen's CLI listener.
 pub const DEFAULT_CLI_PORT: u16 = 7000;
+/// Default administrative user of Axigen's CLI.
 pub const DEFAULT_CLI_USER: &str = "admin";
 /// Standard IPMI-over-LAN port (IPMI v2.0 §13.1.1: RMCP port 623).
 pub const DEFAULT_BMC_PORT: u16 = 623;
 /// Best practice of the multi-tier architecture: a hot stand-by runs no more than two
 /// instances (seeds/clustering-solution-overview.txt).
 pub const DEFAULT_STANDBY_CAPACITY: u32 = 2;
+/// Default `resource-stickiness` of each member of an instance group.
 pub const DEFAULT_STICKINESS: u32 = 100;
+/// Default `migration-threshold`: failures on a node before an instance leaves it.
 pub const DEFAULT_MIGRATION_THRESHOLD: u32 = 3;
+/// Largest values file read: a values file is a page of TOML, not megabytes.
+const MAX_VALUES_FILE: u64 = 1 << 20;
 
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct RawValues {
-    #[serde(default)]
-    pub cluster: RawCluster,
-    #[serde(default)]
-    pub nodes: Vec<RawNode>,
-    #[serde(default)]
-    pub instances: Vec<RawInstance>,
-    /// Multi-tier: names of the hot stand-by nodes.
-    #[serde(default)]
-    pub standby_nodes: Vec<String>,
-    /// Multi-tier: how many instances one stand-by may run.
-    pub standby_capacity: Option<u32>,
-    /// Two-node: "drbd" (replicated volume) or "shared" (a SAN LUN both nodes see).
-    pub storage: Option<String>,
-    pub drbd: Option<RawDrbd>,
-    pub fencing: Option<RawFencing>,
+/// Declares a struct of the values file once: each field's documentation, type and the
+/// expression that reads it (from the `Fields` arguments, and from the fields above it)
+/// sit together, so a new field is one entry here.
+macro_rules! fields {
+    (
+        $(#[$meta:meta])*
+        pub struct $name:ident read from ($($arg:ident: $argty:ty),*) {
+            $( $(#[$fmeta:meta])* $field:ident: $ty:ty = $read:expr, )*
+        }
+    ) => {
+        $(#[$meta])*
+        #[derive(Debug, Clone, PartialEq, Eq)]
+        pub struct $name {
+            $( $(#[$fmeta])* pub $field: $ty, )*
+        }
+
+        impl $name {
+            fn read($($arg: $argty),*) -> $name {
+                $( let $field: $ty = $read; )*
+                $name { $($field),* }
+            }
+        }
+    };
 }
 
-#[derive(Debug, Clone, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct RawCluster {
-    pub name: Option<String>,
-    pub stickiness: Option<u32>,
-    pub migration_threshold: Option<u32>,
+fields! {
+    /// Values after validation: every field checked, defaults filled in.
+    pub struct Values read from (f: &mut Fields, cluster: &mut Fields) {
+        /// Pacemaker `cluster-name` and corosync's `totem.cluster_name`.
+        cluster_name: String = cluster.or("name", "axigen".into(), id),
+        /// `resource-stickiness` of each member of an instance group.
+        stickiness: u32 = cluster.or("stickiness", DEFAULT_STICKINESS, |v| {
+            let n = uint(v)?;
+            if n > 1_000_000 {
+                return Err(format!("{n} is above 1000000 (INFINITY)"));
+            }
+            Ok(n)
+        }),
+        /// `migration-threshold`: failures on a node before an instance moves away.
+        migration_threshold: u32 =
+            cluster.or("migration_threshold", DEFAULT_MIGRATION_THRESHOLD, at_least_one),
+        /// The cluster's nodes, in corosync's order.
+        nodes: Vec<Node> = f.tables("nodes", "at least one node is required", read_node),
+        /// The Axigen service instances.
+        instances: Vec<Instance> =
+            f.tables("instances", "at least one instance is required", read_instance),
+        /// Multi-tier: names of the hot stand-by nodes.
+        standby_nodes: Vec<String> = f.or("standby_nodes", Vec::new(), strings),
+        /// Multi-tier: how many instances one stand-by may run.
+        standby_capacity: u32 = f.or("standby_capacity", DEFAULT_STANDBY_CAPACITY, at_least_one),
+        /// Two-node: the instance's storage (`storage` and the `[drbd]` table).
+        storage: Option<Storage> = read_storage(f),
+        /// The node whose fencing waits, so that it wins a fence race (`[fencing]`).
+        fence_delay: Option<FenceDelay> = f.optional_table("fencing").map(|mut t| {
+            let d = FenceDelay::read(&mut t);
+            t.finish();
+            d
+        }),
+    }
 }
 
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct RawNode {
-    pub name: String,
-    /// Corosync node id (`nodelist.node.nodeid`); defaults to the position in the list, from 1.
-    pub id: Option<u32>,
-    /// The cluster (ring0) address.
-    pub address: String,
-    pub bmc: RawBmc,
+fields! {
+    /// One cluster node and its BMC.
+    pub struct Node read from (f: &mut Fields, bmc: &mut Fields, position: usize) {
+        /// Host name: corosync's `nodelist.node.name` and Pacemaker's node name.
+        name: String = f.required("name", node_name),
+        /// Corosync node id (`nodelist.node.nodeid`); defaults to the position in the list, from 1.
+        id: u32 = f.or("id", position as u32 + 1, at_least_one),
+        /// The cluster (ring0) address.
+        address: Ipv4Addr = f.required("address", ipv4),
+        /// Address of the node's BMC.
+        bmc_ip: Ipv4Addr = bmc.required("ip", ipv4),
+        /// UDP port of the node's BMC.
+        bmc_port: u16 = bmc.or("port", DEFAULT_BMC_PORT, port),
+        /// IPMI user the fence agent logs in as.
+        bmc_user: String = bmc.required("user", bmc_user),
+        /// File with the BMC password, on every node.
+        bmc_password_file: String = bmc.required("password_file", plain_path),
+    }
 }
 
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct RawBmc {
-    pub ip: String,
-    pub port: Option<u16>,
-    pub user: String,
-    pub password_file: String,
+fields! {
+    /// One Axigen service instance: its resource id, storage, service IP and CLI.
+    pub struct Instance read from (f: &mut Fields) {
+        /// Resource id of the instance (and prefix of its group's members).
+        id: String = f.required("id", id),
+        /// The instance's working directory (Axigen's -W).
+        workdir: String = f.required("workdir", path),
+        /// Full path of the Axigen binary.
+        binary: String = f.or("binary", DEFAULT_BINARY.into(), path),
+        /// Configuration file; defaults to `<workdir>/run/axigen.cfg`.
+        config: String = f.or(
+            "config",
+            format!("{}/run/axigen.cfg", workdir.trim_end_matches('/')),
+            path,
+        ),
+        /// The service IP (IPaddr2).
+        ip: Ipv4Addr = f.required("ip", ipv4),
+        /// Prefix length of the service IP.
+        cidr: u8 = f.required("cidr", |v| {
+            let n = uint(v)?;
+            u8::try_from(n)
+                .ok()
+                .filter(|c| (1..=32).contains(c))
+                .ok_or_else(|| format!("{n} is not a prefix length (1-32)"))
+        }),
+        /// Interface for the service IP; IPaddr2 finds it from the routes when absent.
+        nic: Option<String> = f.optional("nic", |v| {
+            let nic = string(v)?;
+            // IFNAMSIZ is 16 with the NUL (linux/if.h).
+            if nic.is_empty()
+                || nic.len() > 15
+                || !nic
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
+            {
+                return Err(format!("{nic:?} is not an interface name"));
+            }
+            Ok(nic)
+        }),
+        /// Block device of the instance's file system.
+        device: String = f.required("device", path),
+        /// Where the file system is mounted.
+        mountpoint: String = f.required("mountpoint", path),
+        /// File system type (`ocf:heartbeat:Filesystem`'s `fstype`).
+        fstype: String = f.required("fstype", |v| {
+            let t = string(v)?;
+            if t.is_empty() || !t.chars().all(|c| c.is_ascii_alphanumeric() || c == '.') {
+                return Err(format!("{t:?} is not a file system type"));
+            }
+            Ok(t)
+        }),
+        /// The node the instance runs on when it can.
+        preferred_node: String = f.required("preferred_node", string),
+        /// Port of the instance's CLI listener.
+        cli_port: u16 = f.or("cli_port", DEFAULT_CLI_PORT, port),
+        /// Administrative user of the agent's depth-20 check.
+        cli_user: String = f.or("cli_user", DEFAULT_CLI_USER.into(), text),
+        /// File with the CLI password (the agent's depth-20 check logs in with it).
+        cli_password_file: Option<String> = f.optional("cli_password_file", path),
+    }
 }
 
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct RawInstance {
-    pub id: String,
-    pub workdir: String,
-    pub binary: Option<String>,
-    pub config: Option<String>,
-    pub ip: String,
-    pub cidr: u8,
-    /// Interface for the service IP; IPaddr2 finds it from the routes when absent.
-    pub nic: Option<String>,
-    pub device: String,
-    pub mountpoint: String,
-    pub fstype: String,
-    pub preferred_node: String,
-    pub cli_port: Option<u16>,
-    pub cli_user: Option<String>,
-    /// File with the CLI password (the agent's depth-20 check logs in with it).
-    pub cli_password_file: Option<String>,
-}
-
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct RawDrbd {
-    pub resource: String,
-}
-
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct RawFencing {
-    /// The node whose fencing is delayed: it wins a fence race (two-node partitions).
-    pub delay_node: String,
-    /// Delay in seconds (Pacemaker `pcmk_delay_base`).
-    pub delay_seconds: u32,
+fields! {
+    /// Two-node partitions are a fence race: this node's fencing waits, so it wins.
+    pub struct FenceDelay read from (f: &mut Fields) {
+        /// The node whose fencing is delayed.
+        node: String = f.required("delay_node", string),
+        /// Delay in seconds (Pacemaker `pcmk_delay_base`).
+        seconds: u32 = f.required("delay_seconds", |v| {
+            let n = uint(v)?;
+            if n == 0 || n > 600 {
+                return Err(format!("{n} is not between 1 and 600"));
+            }
+            Ok(n)
+        }),
+    }
 }
 
 /// Storage of a two-node instance.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub enum Storage {
-    Drbd { resource: String },
+    /// A DRBD replicated volume (promotable clone of `ocf:axigen:drbd`).
+    Drbd {
+        /// The DRBD resource name (drbd.conf).
+        resource: String,
+    },
+    /// A SAN LUN both nodes see.
     Shared,
 }
 
-/// Values after validation: every field checked, defaults filled in.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Values {
-    pub cluster_name: String,
-    pub stickiness: u32,
-    pub migration_threshold: u32,
-    pub nodes: Vec<Node>,
-    pub instances: Vec<Instance>,
-    pub standby_nodes: Vec<String>,
-    pub standby_capacity: u32,
-    pub storage: Option<Storage>,
-    pub fence_delay: Option<FenceDelay>,
+fn read_node(mut f: Fields, position: usize) -> Node {
+    let mut bmc = f.required_table("bmc");
+    let node = Node::read(&mut f, &mut bmc, position);
+    bmc.finish();
+    f.finish();
+    node
 }
 
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Node {
-    pub name: String,
-    pub id: u32,
-    pub address: Ipv4Addr,
-    pub bmc_ip: Ipv4Addr,
-    pub bmc_port: u16,
-    pub bmc_user: String,
-    pub bmc_password_file: String,
+fn read_instance(mut f: Fields, _position: usize) -> Instance {
+    let instance = Instance::read(&mut f);
+    f.finish();
+    instance
 }
 
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Instance {
-    pub id: String,
-    pub workdir: String,
-    pub binary: String,
-    pub config: String,
-    pub ip: Ipv4Addr,
-    pub cidr: u8,
-    pub nic: Option<String>,
-    pub device: String,
-    pub mountpoint: String,
-    pub fstype: String,
-    pub preferred_node: String,
-    pub cli_port: u16,
-    pub cli_user: String,
-    pub cli_password_file: Option<String>,
+/// `storage = "drbd"` goes with a `[drbd]` table, `"shared"` without one.
+fn read_storage(f: &mut Fields) -> Option<Storage> {
+    let kind = f.optional("storage", string);
+    let drbd = f.optional_table("drbd").map(|mut t| {
+        let resource: String = t.required("resource", |v| {
+            let r = string(v)?;
+            if !is_valid_id(&r) {
+                return Err(format!("{r:?} is not a DRBD resource name"));
+            }
+            Ok(r)
+        });
+        t.finish();
+        resource
+    });
+    match (kind.as_deref(), drbd) {
+        (None, None) => None,
+        (Some("drbd"), Some(resource)) => Some(Storage::Drbd { resource }),
+        (Some("drbd"), None) => {
+            f.problem(
+                "drbd",
+                "storage = \"drbd\" needs a [drbd] table with resource",
+            );
+            None
+        }
+        (Some("shared"), None) => Some(Storage::Shared),
+        (Some("shared") | None, Some(_)) => {
+            f.problem("drbd", "a [drbd] table needs storage = \"drbd\"");
+            None
+        }
+        (Some(other), _) => {
+            f.problem(
+                "storage",
+                format!("{other:?} is neither \"drbd\" nor \"shared\""),
+            );
+            None
+        }
+    }
 }
 
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct FenceDelay {
-    pub node: String,
-    pub seconds: u32,
-}
-
-/// Collects every problem of a values file, so one run shows them all.
-struct Problems(Vec<String>);
+/// Every problem of a values file, so one run shows them all (shared by nested tables).
+#[derive(Clone, Default)]
+struct Problems(Rc<RefCell<Vec<String>>>);
 
 impl Problems {
-    fn add(&mut self, field: &str, msg: impl std::fmt::Display) {
-        self.0.push(format!("{field}: {msg}"));
+    fn add(&self, field: &str, msg: impl std::fmt::Display) {
+        self.0.borrow_mut().push(format!("{field}: {msg}"));
+    }
+    fn take(&self) -> Vec<String> {
+        std::mem::take(&mut self.0.borrow_mut())
+    }
+}
+
+/// One TOML table being read into a typed struct: each field is taken once by name, a
+/// problem is recorded under the field's full name (`instances[1].ip`), and what no one took
+/// is an unknown field.
+struct Fields {
+    /// Full name of the table (`nodes[0].bmc`); empty at the top.
+    at: String,
+    table: Table,
+    problems: Problems,
+    /// The table itself is missing (already reported): its fields are not reported again.
+    missing: bool,
+}
+
+/// What a field holds while it has a problem; never returned (reading then fails).
+trait Fallback {
+    fn fallback() -> Self;
+}
+
+impl Fallback for String {
+    fn fallback() -> Self {
+        String::new()
+    }
+}
+
+impl Fallback for Ipv4Addr {
+    fn fallback() -> Self {
+        Ipv4Addr::UNSPECIFIED
+    }
+}
+
+macro_rules! fallback_zero {
+    ($($t:ty),*) => { $(impl Fallback for $t { fn fallback() -> Self { 0 } })* };
+}
+fallback_zero!(u8, u16, u32);
+
+impl Fields {
+    fn new(at: String, table: Table, problems: Problems) -> Fields {
+        Fields {
+            at,
+            table,
+            problems,
+            missing: false,
+        }
+    }
+
+    /// Full name of field `key` of this table.
+    fn name(&self, key: &str) -> String {
+        if self.at.is_empty() {
+            key.to_string()
+        } else {
+            format!("{}.{key}", self.at)
+        }
+    }
+
+    fn problem(&self, key: &str, msg: impl std::fmt::Display) {
+        self.problems.add(&self.name(key), msg);
+    }
+
+    /// The field's value converted, `None` when absent; a value `convert` refuses is
+    /// recorded as a problem of the field and read as absent.
+    fn take<T>(
+        &mut self,
+        key: &str,
+        convert: impl FnOnce(&Value) -> Result<T, String>,
+    ) -> Result<Option<T>, ()> {
+        let Some(v) = self.table.remove(key) else {
+            return Ok(None);
+        };
+        match convert(&v) {
+            Ok(t) => Ok(Some(t)),
+            Err(msg) => {
+                self.problem(key, msg);
+                Err(())
+            }
+        }
+    }
+
+    /// A field that must be present.
+    fn required<T: Fallback>(
+        &mut self,
+        key: &str,
+        convert: impl FnOnce(&Value) -> Result<T, String>,
+    ) -> T {
+        match self.take(key, convert) {
+            Ok(Some(t)) => t,
+            Ok(None) => {
+                if !self.missing {
+                    let at = if self.at.is_empty() {
+                        "values"
+                    } else {
+                        &self.at
+                    };
+                    self.problems.add(at, format!("missing field `{key}`"));
+                }
+                T::fallback()
+            }
+            Err(()) => T::fallback(),
+        }
+    }
+
+    /// A field with a default.
+    fn or<T>(
+        &mut self,
+        key: &str,
+        default: T,
+        convert: impl FnOnce(&Value) -> Result<T, String>,
+    ) -> T {
+        match self.take(key, convert) {
+            Ok(Some(t)) => t,
+            Ok(None) | Err(()) => default,
+        }
+    }
+
+    /// A field that may be left out.
+    fn optional<T>(
+        &mut self,
+        key: &str,
+        convert: impl FnOnce(&Value) -> Result<T, String>,
+    ) -> Option<T> {
+        self.take(key, convert).ok().flatten()
+    }
+
+    fn sub(&self, at: String, table: Table) -> Fields {
+        Fields::new(at, table, self.problems.clone())
+    }
+
+    /// A table that may be left out.
+    fn optional_table(&mut self, key: &str) -> Option<Fields> {
+        let at = self.name(key);
+        let table = self.optional(key, |v| match v {
+            Value::Table(t) => Ok(t.clone()),
+            other => Err(format!("expected a table, found {}", other.type_str())),
+        })?;
+        Some(self.sub(at, table))
+    }
+
+    /// Stands for table `key` when it is left out: its fields are not reported missing.
+    fn absent_table(&self, key: &str) -> Fields {
+        let mut t = self.sub(self.name(key), Table::new());
+        t.missing = true;
+        t
+    }
+
+    /// A table that must be present; when it is not, an empty one whose fields are not
+    /// reported one by one.
+    fn required_table(&mut self, key: &str) -> Fields {
+        let present = self.table.contains_key(key);
+        match self.optional_table(key) {
+            Some(t) => t,
+            None => {
+                if !present {
+                    self.problems
+                        .add(&self.at, format!("missing field `{key}`"));
+                }
+                self.absent_table(key)
+            }
+        }
+    }
+
+    /// An array of tables (`[[key]]`), each read by `read` with its position; `empty` is
+    /// the problem of an absent or empty array.
+    fn tables<T>(&mut self, key: &str, empty: &str, read: impl Fn(Fields, usize) -> T) -> Vec<T> {
+        let items = self.optional(key, |v| match v {
+            Value::Array(a) => Ok(a.clone()),
+            other => Err(format!(
+                "expected an array of tables, found {}",
+                other.type_str()
+            )),
+        });
+        let Some(items) = items else {
+            if !self.table.contains_key(key) {
+                self.problem(key, empty);
+            }
+            return Vec::new();
+        };
+        if items.is_empty() {
+            self.problem(key, empty);
+        }
+        let mut out = Vec::new();
+        for (i, item) in items.into_iter().enumerate() {
+            let at = format!("{}[{i}]", self.name(key));
+            match item {
+                Value::Table(t) => out.push(read(self.sub(at, t), i)),
+                other => self
+                    .problems
+                    .add(&at, format!("expected a table, found {}", other.type_str())),
+            }
+        }
+        out
+    }
+
+    /// Every field left is one the values file does not know.
+    fn finish(self) {
+        let at = if self.at.is_empty() {
+            "values"
+        } else {
+            &self.at
+        };
+        for key in self.table.keys() {
+            self.problems.add(at, format!("unknown field `{key}`"));
+        }
     }
 }
 
 /// Read and validate a values file.
 pub fn read_values(path: &Path) -> Result<Values, CibError> {
-    let text = std::fs::read_to_string(path).map_err(|source| CibError::Read {
+    let read_err = |source| CibError::Read {
         path: path.to_owned(),
         source,
+    };
+    let mut bytes = Vec::new();
+    std::fs::File::open(path)
+        .and_then(|f| f.take(MAX_VALUES_FILE + 1).read_to_end(&mut bytes))
+        .map_err(read_err)?;
+    if bytes.len() as u64 > MAX_VALUES_FILE {
+        return Err(read_err(std::io::Error::new(
+            std::io::ErrorKind::InvalidData,
+            "larger than 1 MiB: not a values file",
+        )));
+    }
+    let text = String::from_utf8(bytes).map_err(|_| {
+        read_err(std::io::Error::new(
+            std::io::ErrorKind::InvalidData,
+            "not UTF-8 text",
+        ))
     })?;
     parse_values(&text)
 }
 
 /// Parse and validate the text of a values file.
 pub fn parse_values(text: &str) -> Result<Values, CibError> {
-    let raw: RawValues = toml::from_str(text).map_err(|e| {
+    let table: Table = text.parse().map_err(|e: toml::de::Error| {
         let at = e
             .span()
             .map(|sp| {
@@ -199,7 +517,212 @@ pub fn parse_values(text: &str) -> Result<Values, CibError> {
             span: e.span(),
         }
     })?;
-    raw.validate()
+    let problems = Problems::default();
+    let mut top = Fields::new(String::new(), table, problems.clone());
+    let mut cluster = top
+        .optional_table("cluster")
+        .unwrap_or_else(|| top.absent_table("cluster"));
+    let values = Values::read(&mut top, &mut cluster);
+    cluster.finish();
+    top.finish();
+    check_relations(&values, &problems);
+    let problems = problems.take();
+    if !problems.is_empty() {
+        return Err(CibError::Values {
+            problems,
+            span: None,
+        });
+    }
+    Ok(values)
+}
+
+/// What relates fields to each other: nothing appears twice that Pacemaker, corosync or the
+/// network needs unique, and every node named is one of the nodes. Values that already have
+/// a problem of their own (read as empty or zero) are left out.
+fn check_relations(v: &Values, p: &Problems) {
+    let mut names = BTreeSet::new();
+    let mut ids = BTreeSet::new();
+    let mut addresses = BTreeSet::new();
+    let mut bmcs = BTreeSet::new();
+    for (i, n) in v.nodes.iter().enumerate() {
+        let f = |k: &str| format!("nodes[{i}].{k}");
+        if !n.name.is_empty() && !names.insert(n.name.as_str()) {
+            p.add(&f("name"), format!("{:?} appears twice", n.name));
+        }
+        if n.id != 0 && !ids.insert(n.id) {
+            p.add(&f("id"), format!("{} appears twice", n.id));
+        }
+        if !n.address.is_unspecified() && !addresses.insert(n.address) {
+            p.add(
+                &f("address"),
+                format!("{} is already the address of another node", n.address),
+            );
+        }
+        if !n.bmc_ip.is_unspecified() && !bmcs.insert((n.bmc_ip, n.bmc_port)) {
+            p.add(
+                &f("bmc"),
+                format!(
+                    "{}:{} is already the BMC of another node",
+                    n.bmc_ip, n.bmc_port
+                ),
+            );
+        }
+    }
+    let mut inst_ids = BTreeSet::new();
+    let mut ips = BTreeSet::new();
+    for (i, r) in v.instances.iter().enumerate() {
+        let f = |k: &str| format!("instances[{i}].{k}");
+        if !r.id.is_empty() && !inst_ids.insert(r.id.as_str()) {
+            p.add(&f("id"), format!("{:?} appears twice", r.id));
+        }
+        if !r.ip.is_unspecified() {
+            if !ips.insert(r.ip) {
+                p.add(
+                    &f("ip"),
+                    format!("{} is already the service IP of another instance", r.ip),
+                );
+            } else if addresses.contains(&r.ip) {
+                p.add(
+                    &f("ip"),
+                    format!("{} is already the address of a node", r.ip),
+                );
+            }
+        }
+        if !names.contains(r.preferred_node.as_str()) {
+            p.add(
+                &f("preferred_node"),
+                format!("{:?} is not one of the nodes", r.preferred_node),
+            );
+        }
+    }
+    let mut standby_seen = BTreeSet::new();
+    for (i, s) in v.standby_nodes.iter().enumerate() {
+        let f = format!("standby_nodes[{i}]");
+        if !names.contains(s.as_str()) {
+            p.add(&f, format!("{s:?} is not one of the nodes"));
+        } else if !standby_seen.insert(s.as_str()) {
+            p.add(&f, format!("{s:?} appears twice"));
+        }
+    }
+    if let Some(fd) = &v.fence_delay {
+        if !names.contains(fd.node.as_str()) {
+            p.add(
+                "fencing.delay_node",
+                format!("{:?} is not one of the nodes", fd.node),
+            );
+        }
+    }
+}
+
+// Conversions of one TOML value: each checks what it converts, and says what is wrong with
+// the value itself (the caller adds the field's name).
+
+/// Any string that ends up in the CIB or a script: no control character, ever.
+fn string(v: &Value) -> Result<String, String> {
+    let s = v
+        .as_str()
+        .ok_or_else(|| format!("expected a string, found {}", v.type_str()))?;
+    if s.chars().any(char::is_control) {
+        return Err(format!("{s:?} contains a control character"));
+    }
+    Ok(s.to_string())
+}
+
+/// A list of strings.
+fn strings(v: &Value) -> Result<Vec<String>, String> {
+    v.as_array()
+        .ok_or_else(|| format!("expected an array of strings, found {}", v.type_str()))?
+        .iter()
+        .map(string)
+        .collect()
+}
+
+/// A string that must not be empty.
+fn text(v: &Value) -> Result<String, String> {
+    let s = string(v)?;
+    if s.is_empty() {
+        return Err("must not be empty".into());
+    }
+    Ok(s)
+}
+
+/// A whole number that fits a `u32`.
+fn uint(v: &Value) -> Result<u32, String> {
+    let n = v
+        .as_integer()
+        .ok_or_else(|| format!("expected a whole number, found {}", v.type_str()))?;
+    u32::try_from(n).map_err(|_| format!("{n} is not between 0 and {}", u32::MAX))
+}
+
+fn at_least_one(v: &Value) -> Result<u32, String> {
+    match uint(v)? {
+        0 => Err("must be at least 1".into()),
+        n => Ok(n),
+    }
+}
+
+fn port(v: &Value) -> Result<u16, String> {
+    match uint(v)? {
+        0 => Err("must not be 0".into()),
+        n => u16::try_from(n).map_err(|_| format!("{n} is not a port number (1-65535)")),
+    }
+}
+
+fn ipv4(v: &Value) -> Result<Ipv4Addr, String> {
+    let s = string(v)?;
+    s.parse()
+        .map_err(|_| format!("{s:?} is not an IPv4 address"))
+}
+
+/// A Pacemaker id (see [`is_valid_id`]).
+fn id(v: &Value) -> Result<String, String> {
+    let s = string(v)?;
+    if !is_valid_id(&s) {
+        return Err(format!(
+            "{s:?} must start with a letter and hold only letters, digits, - _ ."
+        ));
+    }
+    Ok(s)
+}
+
+fn node_name(v: &Value) -> Result<String, String> {
+    let s = string(v)?;
+    if !is_valid_node_name(&s) {
+        return Err(format!("{s:?} is not a valid host name"));
+    }
+    Ok(s)
+}
+
+/// The IPMI user rule of the fence agent itself ([`axha_ipmi::check_user_name`]).
+fn bmc_user(v: &Value) -> Result<String, String> {
+    let s = v
+        .as_str()
+        .ok_or_else(|| format!("expected a string, found {}", v.type_str()))?;
+    axha_ipmi::check_user_name(s).map_err(|e| e.to_string())?;
+    Ok(s.to_string())
+}
+
+fn path(v: &Value) -> Result<String, String> {
+    let s = string(v)?;
+    if !s.starts_with('/') {
+        return Err(format!("{s:?} is not an absolute path"));
+    }
+    Ok(s)
+}
+
+/// A path handed to a fence agent: only characters that need no quoting anywhere (stonith
+/// parameters also travel as `key=value` lines and through pcs/crm scripts).
+fn plain_path(v: &Value) -> Result<String, String> {
+    let s = path(v)?;
+    if !s
+        .chars()
+        .all(|c| c.is_ascii_alphanumeric() || matches!(c, '/' | '.' | '_' | '-' | '+' | '@'))
+    {
+        return Err(format!(
+            "{s:?} may hold only letters, digits and / . _ - + @"
+        ));
+    }
+    Ok(s)
 }
 
 /// Pacemaker ids are XML IDs (NCName); we take the portable subset that is also safe in
@@ -224,312 +747,8 @@ pub fn is_valid_node_name(s: &str) -> bool {
         })
 }
 
-fn check_path(p: &mut Problems, field: &str, v: &str) {
-    if !v.starts_with('/') {
-        p.add(field, format!("{v:?} is not an absolute path"));
-    } else if v.chars().any(|c| c.is_control()) {
-        p.add(field, format!("{v:?} contains a control character"));
-    }
-}
-
-/// A path handed to a fence agent: only characters that need no quoting anywhere (stonith
-/// parameters also travel as `key=value` lines and through pcs/crm scripts).
-fn check_plain_path(p: &mut Problems, field: &str, v: &str) {
-    check_path(p, field, v);
-    if v.starts_with('/')
-        && !v
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '/' | '.' | '_' | '-' | '+' | '@'))
-    {
-        p.add(
-            field,
-            format!("{v:?} may hold only letters, digits and / . _ - + @"),
-        );
-    }
-}
-
-fn check_text(p: &mut Problems, field: &str, v: &str) {
-    if v.is_empty() {
-        p.add(field, "must not be empty");
-    } else if v.chars().any(|c| c.is_control()) {
-        p.add(field, format!("{v:?} contains a control character"));
-    }
-}
-
-fn check_ipv4(p: &mut Problems, field: &str, v: &str) -> Ipv4Addr {
-    match v.parse::<Ipv4Addr>() {
-        Ok(a) => a,
-        Err(_) => {
-            p.add(field, format!("{v:?} is not an IPv4 address"));
-            Ipv4Addr::UNSPECIFIED
-        }
-    }
-}
-
-impl RawValues {
-    /// Check every field; all problems are reported at once, each naming its field.
-    pub fn validate(&self) -> Result<Values, CibError> {
-        let mut p = Problems(Vec::new());
-        let cluster_name = self
-            .cluster
-            .name
-            .clone()
-            .unwrap_or_else(|| "axigen".to_string());
-        if !is_valid_id(&cluster_name) {
-            p.add(
-                "cluster.name",
-                format!("{cluster_name:?} must start with a letter and hold only letters, digits, - _ ."),
-            );
-        }
-        let stickiness = self.cluster.stickiness.unwrap_or(DEFAULT_STICKINESS);
-        if stickiness > 1_000_000 {
-            p.add(
-                "cluster.stickiness",
-                format!("{stickiness} is above 1000000 (INFINITY)"),
-            );
-        }
-        let migration_threshold = self
-            .cluster
-            .migration_threshold
-            .unwrap_or(DEFAULT_MIGRATION_THRESHOLD);
-        if migration_threshold == 0 {
-            p.add("cluster.migration_threshold", "must be at least 1");
-        }
-
-        if self.nodes.is_empty() {
-            p.add("nodes", "at least one node is required");
-        }
-        let mut names = BTreeSet::new();
-        let mut ids = BTreeSet::new();
-        let mut nodes = Vec::new();
-        for (i, n) in self.nodes.iter().enumerate() {
-            let f = |k: &str| format!("nodes[{i}].{k}");
-            if !is_valid_node_name(&n.name) {
-                p.add(&f("name"), format!("{:?} is not a valid host name", n.name));
-            } else if !names.insert(n.name.clone()) {
-                p.add(&f("name"), format!("{:?} appears twice", n.name));
-            }
-            let id = n.id.unwrap_or(i as u32 + 1);
-            if id == 0 {
-                p.add(&f("id"), "must be at least 1");
-            } else if !ids.insert(id) {
-                p.add(&f("id"), format!("{id} appears twice"));
-            }
-            let address = check_ipv4(&mut p, &f("address"), &n.address);
-            let bmc_ip = check_ipv4(&mut p, &f("bmc.ip"), &n.bmc.ip);
-            let bmc_port = n.bmc.port.unwrap_or(DEFAULT_BMC_PORT);
-            if bmc_port == 0 {
-                p.add(&f("bmc.port"), "must not be 0");
-            }
-            check_text(&mut p, &f("bmc.user"), &n.bmc.user);
-            check_plain_path(&mut p, &f("bmc.password_file"), &n.bmc.password_file);
-            nodes.push(Node {
-                name: n.name.clone(),
-                id,
-                address,
-                bmc_ip,
-                bmc_port,
-                bmc_user: n.bmc.user.clone(),
-                bmc_password_file: n.bmc.password_file.clone(),
-            });
-        }
-
-        if self.instances.is_empty() {
-            p.add("instances", "at least one instance is required");
-        }
-        let mut inst_ids = BTreeSet::new();
-        let mut ips = BTreeSet::new();
-        let mut instances = Vec::new();
-        for (i, r) in self.instances.iter().enumerate() {
-            let f = |k: &str| format!("instances[{i}].{k}");
-            if !is_valid_id(&r.id) {
-                p.add(
-                    &f("id"),
-                    format!(
-                        "{:?} must start with a letter and hold only letters, digits, - _ .",
-                        r.id
-                    ),
-                );
-            } else if !inst_ids.insert(r.id.clone()) {
-                p.add(&f("id"), format!("{:?} appears twice", r.id));
-            }
-            check_path(&mut p, &f("workdir"), &r.workdir);
-            let binary = r
-                .binary
-                .clone()
-                .unwrap_or_else(|| DEFAULT_BINARY.to_string());
-            check_path(&mut p, &f("binary"), &binary);
-            let config = r
-                .config
-                .clone()
-                .unwrap_or_else(|| format!("{}/run/axigen.cfg", r.workdir.trim_end_matches('/')));
-            check_path(&mut p, &f("config"), &config);
-            let ip = check_ipv4(&mut p, &f("ip"), &r.ip);
-            if ip != Ipv4Addr::UNSPECIFIED && !ips.insert(ip) {
-                p.add(
-                    &f("ip"),
-                    format!("{ip} is already the service IP of another instance"),
-                );
-            }
-            if !(1..=32).contains(&r.cidr) {
-                p.add(
-                    &f("cidr"),
-                    format!("{} is not a prefix length (1-32)", r.cidr),
-                );
-            }
-            if let Some(nic) = &r.nic {
-                // IFNAMSIZ is 16 with the NUL (linux/if.h).
-                if nic.is_empty()
-                    || nic.len() > 15
-                    || !nic
-                        .chars()
-                        .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
-                {
-                    p.add(&f("nic"), format!("{nic:?} is not an interface name"));
-                }
-            }
-            check_path(&mut p, &f("device"), &r.device);
-            check_path(&mut p, &f("mountpoint"), &r.mountpoint);
-            if r.fstype.is_empty()
-                || !r
-                    .fstype
-                    .chars()
-                    .all(|c| c.is_ascii_alphanumeric() || c == '.')
-            {
-                p.add(
-                    &f("fstype"),
-                    format!("{:?} is not a file system type", r.fstype),
-                );
-            }
-            if !names.contains(&r.preferred_node) {
-                p.add(
-                    &f("preferred_node"),
-                    format!("{:?} is not one of the nodes", r.preferred_node),
-                );
-            }
-            let cli_port = r.cli_port.unwrap_or(DEFAULT_CLI_PORT);
-            if cli_port == 0 {
-                p.add(&f("cli_port"), "must not be 0");
-            }
-            let cli_user = r
-                .cli_user
-                .clone()
-                .unwrap_or_else(|| DEFAULT_CLI_USER.to_string());
-            check_text(&mut p, &f("cli_user"), &cli_user);
-            if let Some(pf) = &r.cli_password_file {
-                check_path(&mut p, &f("cli_password_file"), pf);
-            }
-            instances.push(Instance {
-                id: r.id.clone(),
-                workdir: r.workdir.clone(),
-                binary,
-                config,
-                ip,
-                cidr: r.cidr,
-                nic: r.nic.clone(),
-                device: r.device.clone(),
-                mountpoint: r.mountpoint.clone(),
-                fstype: r.fstype.clone(),
-                preferred_node: r.preferred_node.clone(),
-                cli_port,
-                cli_user,
-                cli_password_file: r.cli_password_file.clone(),
-            });
-        }
-
-        let mut standby_seen = BTreeSet::new();
-        for (i, s) in self.standby_nodes.iter().enumerate() {
-            if !names.contains(s) {
-                p.add(
-                    &format!("standby_nodes[{i}]"),
-                    format!("{s:?} is not one of the nodes"),
-                );
-            } else if !standby_seen.insert(s.clone()) {
-                p.add(
-                    &format!("standby_nodes[{i}]"),
-                    format!("{s:?} appears twice"),
-                );
-            }
-        }
-        let standby_capacity = self.standby_capacity.unwrap_or(DEFAULT_STANDBY_CAPACITY);
-        if standby_capacity == 0 {
-            p.add("standby_capacity", "must be at least 1");
-        }
-
-        let storage = match (self.storage.as_deref(), &self.drbd) {
-            (None, None) => None,
-            (Some("drbd"), Some(d)) => {
-                if !is_valid_id(&d.resource) {
-                    p.add(
-                        "drbd.resource",
-                        format!("{:?} is not a DRBD resource name", d.resource),
-                    );
-                }
-                Some(Storage::Drbd {
-                    resource: d.resource.clone(),
-                })
-            }
-            (Some("drbd"), None) => {
-                p.add(
-                    "drbd",
-                    "storage = \"drbd\" needs a [drbd] table with resource",
-                );
-                None
-            }
-            (Some("shared"), None) => Some(Storage::Shared),
-            (Some("shared") | None, Some(_)) => {
-                p.add("drbd", "a [drbd] table needs storage = \"drbd\"");
-                None
-            }
-            (Some(other), _) => {
-                p.add(
-                    "storage",
-                    format!("{other:?} is neither \"drbd\" nor \"shared\""),
-                );
-                None
-            }
-        };
-
-        let fence_delay = self.fencing.as_ref().map(|fd| {
-            if !names.contains(&fd.delay_node) {
-                p.add(
-                    "fencing.delay_node",
-                    format!("{:?} is not one of the nodes", fd.delay_node),
-                );
-            }
-            if fd.delay_seconds == 0 || fd.delay_seconds > 600 {
-                p.add(
-                    "fencing.delay_seconds",
-                    format!("{} is not between 1 and 600", fd.delay_seconds),
-                );
-            }
-            FenceDelay {
-                node: fd.delay_node.clone(),
-                seconds: fd.delay_seconds,
-            }
-        });
-
-        if !p.0.is_empty() {
-            return Err(CibError::Values {
-                problems: p.0,
-                span: None,
-            });
-        }
-        Ok(Values {
-            cluster_name,
-            stickiness,
-            migration_threshold,
-            nodes,
-            instances,
-            standby_nodes: self.standby_nodes.clone(),
-            standby_capacity,
-            storage,
-            fence_delay,
-        })
-    }
-}
-
 impl Values {
+    /// The node called `name`.
     pub fn node(&self, name: &str) -> Option<&Node> {
         self.nodes.iter().find(|n| n.name == name)
     }
@@ -659,6 +878,61 @@ cli_password_file = "/etc/axigen-ha/cli-mail1"
         assert!(!is_valid_node_name("-bad"));
         assert!(!is_valid_node_name("a..b"));
         assert!(!is_valid_node_name("n<1>"));
+    }
+
+    #[test]
+    fn what_the_cluster_would_refuse_is_refused() {
+        let case = |from: &str, to: &str| errors(&GOOD.replacen(from, to, 1));
+        assert_eq!(
+            case("10.0.0.2\"", "10.0.0.1\""),
+            vec!["nodes[1].address: 10.0.0.1 is already the address of another node"]
+        );
+        assert_eq!(
+            case("10.0.1.2\", port = 6230", "10.0.1.1\", port = 623"),
+            vec!["nodes[1].bmc: 10.0.1.1:623 is already the BMC of another node"]
+        );
+        // Same BMC address, another port: two BMCs behind one address are fine.
+        parse_values(&GOOD.replacen("10.0.1.2", "10.0.1.1", 1)).unwrap();
+        assert_eq!(
+            case("10.0.0.100", "10.0.0.2"),
+            vec!["instances[0].ip: 10.0.0.2 is already the address of a node"]
+        );
+        assert_eq!(
+            case("user = \"admin\"", "user = \"administrator-of-n1\""),
+            vec![
+                r#"nodes[0].bmc.user: user name "administrator-of-n1" is longer than 16 bytes (IPMI v2.0 §22.28)"#
+            ]
+        );
+        assert_eq!(
+            case("user = \"admin\"", "user = \" admin\""),
+            vec![r#"nodes[0].bmc.user: user name " admin" begins or ends with white space"#]
+        );
+        assert_eq!(
+            case("user = \"admin\"", "user = \"ad\\rmin\""),
+            vec![r#"nodes[0].bmc.user: user name "ad\rmin" contains a control character"#]
+        );
+        assert_eq!(
+            case("user = \"admin\"", "user = \"\""),
+            vec![r#"nodes[0].bmc.user: user name "" is empty"#]
+        );
+        assert_eq!(
+            case(
+                "workdir = \"/var/opt/axigen\"",
+                "workdir = \"/var/opt/ax\\u001bigen\""
+            ),
+            vec![r#"instances[0].workdir: "/var/opt/ax\u{1b}igen" contains a control character"#]
+        );
+        assert_eq!(
+            case("cidr = 24", "cidr = \"24\""),
+            vec!["instances[0].cidr: expected a whole number, found string"]
+        );
+        assert_eq!(
+            case("bmc = { ip", "bmx = { ip"),
+            vec![
+                "nodes[0]: missing field `bmc`",
+                "nodes[0]: unknown field `bmx`"
+            ]
+        );
     }
 
     #[test]

@@ -27,6 +27,7 @@ pub struct LdapSettings {
     pub ca_file: Option<PathBuf>,
     /// Simple bind DN; anonymous when `None`.
     pub bind_dn: Option<String>,
+    /// Password of the bind DN.
     pub bind_password: Option<Secret>,
     /// Where the directory's subtree lives, e.g. `ou=mail,dc=example,dc=com`.
     pub base_dn: String,
@@ -35,6 +36,7 @@ pub struct LdapSettings {
 }
 
 impl LdapSettings {
+    /// Settings for `url` and `base_dn`: anonymous bind, no StartTLS, a 10 s timeout.
     pub fn new(url: impl Into<String>, base_dn: impl Into<String>) -> Self {
         LdapSettings {
             url: url.into(),
@@ -212,6 +214,7 @@ impl Directory {
         Ok(d)
     }
 
+    /// The settings this connection was made with.
     pub fn settings(&self) -> &LdapSettings {
         &self.settings
     }
@@ -403,18 +406,23 @@ impl Directory {
 
     // ---- names ----
 
+    /// Where the directory's subtree lives.
     pub fn base_dn(&self) -> &str {
         &self.settings.base_dn
     }
+    /// DN of the container of back-end entries.
     pub fn backends_dn(&self) -> String {
         format!("ou=backends,{}", self.settings.base_dn)
     }
+    /// DN of the container of domain entries.
     pub fn domains_dn(&self) -> String {
         format!("ou=domains,{}", self.settings.base_dn)
     }
+    /// DN of back-end `name`'s entry.
     pub fn backend_dn(&self, name: &str) -> String {
         format!("cn={},{}", escape_dn_value(name), self.backends_dn())
     }
+    /// DN of `domain`'s entry (its accounts' entries sit below it).
     pub fn domain_dn(&self, domain: &str) -> String {
         format!("cn={},{}", escape_dn_value(domain), self.domains_dn())
     }
@@ -478,6 +486,7 @@ impl Directory {
 
     // ---- back-ends ----
 
+    /// Record a new back-end; [`DirectoryError::AlreadyExists`] when one has that name.
     pub fn add_backend(&mut self, b: &Backend) -> Result<(), DirectoryError> {
         let dn = self.backend_dn(&b.name);
         self.add(
@@ -512,6 +521,7 @@ impl Directory {
         Ok(out)
     }
 
+    /// Back-end `name`, `None` when the directory has no such back-end.
     pub fn backend(&mut self, name: &str) -> Result<Option<Backend>, DirectoryError> {
         let dn = self.backend_dn(name);
         self.read(&dn, BACKEND_ATTRS)?
@@ -612,6 +622,7 @@ impl Directory {
         self.add(&dn, attrs)
     }
 
+    /// Domain `name`, `None` when it is not provisioned.
     pub fn domain(&mut self, name: &str) -> Result<Option<Domain>, DirectoryError> {
         let dn = self.domain_dn(name);
         self.read(&dn, DOMAIN_ATTRS)?
@@ -619,6 +630,7 @@ impl Directory {
             .transpose()
     }
 
+    /// Every provisioned domain.
     pub fn domains(&mut self) -> Result<Vec<Domain>, DirectoryError> {
         let mut out = Vec::new();
         let base = self.domains_dn();
@@ -671,6 +683,7 @@ impl Directory {
         )
     }
 
+    /// The routing entry of `address`, `None` when it has none.
     pub fn account(&mut self, address: &str) -> Result<Option<Account>, DirectoryError> {
         let dn = self.account_dn(address)?;
         self.read(&dn, ACCOUNT_ATTRS)?
@@ -694,6 +707,7 @@ impl Directory {
         Ok(out)
     }
 
+    /// Remove the routing entry of `address`; [`DirectoryError::NotFound`] when it has none.
     pub fn delete_account(&mut self, address: &str) -> Result<(), DirectoryError> {
         let dn = self.account_dn(address)?;
         self.delete(&dn)

@@ -28,6 +28,8 @@
 //! # Ok::<(), axha_directory::DirectoryError>(())
 //! ```
 
+#![warn(missing_docs)]
+
 pub mod escape;
 mod ldap;
 mod model;
@@ -52,10 +54,15 @@ pub const SCHEMA_LDIF: &str = include_str!("../schema/axigen-ha.ldif");
 
 /// LDAP result codes this crate tells apart (RFC 4511 appendix A).
 pub mod rc {
+    /// No entry has the DN named.
     pub const NO_SUCH_OBJECT: u32 = 32;
+    /// The server is too busy to answer now.
     pub const BUSY: u32 = 51;
+    /// The server is shutting down or not serving this part of the tree.
     pub const UNAVAILABLE: u32 = 52;
+    /// The entry still has entries below it.
     pub const NOT_ALLOWED_ON_NON_LEAF: u32 = 66;
+    /// An entry with that DN exists already.
     pub const ENTRY_ALREADY_EXISTS: u32 = 68;
 }
 
@@ -64,35 +71,70 @@ pub mod rc {
 pub enum DirectoryError {
     /// A name or value failed validation (nothing was sent to LDAP).
     Invalid {
+        /// What the value is (domain, address, back-end name, ...).
         what: &'static str,
+        /// The value as given.
         value: String,
+        /// What is wrong with it.
         reason: String,
     },
     /// No back-end can take a new account.
-    NoBackend { reason: String },
+    NoBackend {
+        /// Why none can (none enabled, the home back-end disabled, ...).
+        reason: String,
+    },
     /// The connection settings are unusable.
-    Config { reason: String },
+    Config {
+        /// What is wrong with them.
+        reason: String,
+    },
     /// A secret file could not be read.
-    Secret { path: PathBuf, reason: String },
+    Secret {
+        /// The file.
+        path: PathBuf,
+        /// Why it could not be read.
+        reason: String,
+    },
     /// The server cannot be reached, or the connection was lost: retry later.
-    Unavailable { url: String, reason: String },
+    Unavailable {
+        /// The server's URL.
+        url: String,
+        /// What the connection attempt or the operation said.
+        reason: String,
+    },
     /// The entry to add exists already.
-    AlreadyExists { dn: String },
+    AlreadyExists {
+        /// The entry's DN.
+        dn: String,
+    },
     /// The entry named does not exist.
-    NotFound { dn: String },
+    NotFound {
+        /// The entry's DN.
+        dn: String,
+    },
     /// The entry still has entries below it (a domain with accounts).
-    NotEmpty { dn: String },
+    NotEmpty {
+        /// The entry's DN.
+        dn: String,
+    },
     /// The server refused an operation.
     Ldap {
+        /// The operation (bind, add, modify, delete, search).
         op: &'static str,
+        /// The DN it was on.
         dn: String,
+        /// The LDAP result code (see [`rc`]).
         rc: u32,
+        /// The server's diagnostic message.
         text: String,
     },
     /// An entry the directory holds cannot be read as what it should be.
     Corrupt {
+        /// The entry's DN.
         dn: String,
+        /// The attribute that cannot be read.
         attr: &'static str,
+        /// Its value.
         value: String,
     },
 }

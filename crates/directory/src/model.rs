@@ -27,9 +27,13 @@ pub const MAX_WEIGHT: u32 = 1_000_000;
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(try_from = "String", into = "String")]
 pub enum Policy {
+    /// Any enabled back-end, each as likely as the others.
     Random,
+    /// Any enabled back-end, in proportion to its weight.
     WeightedRandom,
+    /// The enabled back-end with the fewest accounts.
     LeastUsed,
+    /// The domain's home back-end, always.
     DomainBased,
 }
 
@@ -42,12 +46,14 @@ const POLICIES: &[(Policy, &str)] = &[
 ];
 
 impl Policy {
+    /// Every policy.
     pub const ALL: [Policy; 4] = [
         Policy::Random,
         Policy::WeightedRandom,
         Policy::LeastUsed,
         Policy::DomainBased,
     ];
+    /// The policy's name in the configuration, the CLI and the directory.
     pub fn as_str(self) -> &'static str {
         POLICIES
             .iter()
@@ -123,7 +129,9 @@ pub struct Backend {
 /// A mail domain as the directory records it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Domain {
+    /// The domain name (lower case).
     pub name: String,
+    /// How new accounts of the domain are placed.
     pub policy: Policy,
     /// The home back-end (required for domain-based placement, ignored by the others).
     pub home: Option<String>,
@@ -132,6 +140,7 @@ pub struct Domain {
 /// One account's routing entry.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Account {
+    /// The account's mail address (its domain in lower case).
     pub address: String,
     /// Name of the back-end that holds it.
     pub backend: String,

@@ -14,6 +14,7 @@ pub struct SplitMix64 {
 }
 
 impl SplitMix64 {
+    /// A generator starting from `seed` (same seed, same sequence).
     pub fn new(seed: u64) -> Self {
         SplitMix64 { state: seed }
     }
@@ -27,6 +28,7 @@ impl SplitMix64 {
         SplitMix64::new(t ^ (u64::from(std::process::id()) << 32))
     }
 
+    /// The next number of the sequence.
     pub fn next_u64(&mut self) -> u64 {
         self.state = self.state.wrapping_add(0x9E37_79B9_7F4A_7C15);
         let mut z = self.state;

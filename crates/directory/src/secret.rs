@@ -14,6 +14,7 @@ const MAX_SECRET_FILE: u64 = 4096;
 pub struct Secret(String);
 
 impl Secret {
+    /// Wrap a secret value.
     pub fn new(s: impl Into<String>) -> Self {
         Secret(s.into())
     }

@@ -10,46 +10,94 @@ use crate::PrivilegeLevel;
 pub enum IpmiError {
     /// A parameter that can never work (cipher suite 0, a 21-byte password, ...).
     InvalidConfig(String),
+    /// A user name no BMC accepts (see [`crate::check_user_name`]).
+    UserName {
+        /// The user name as given.
+        name: String,
+        /// What is wrong with it.
+        reason: &'static str,
+    },
+    /// A password longer than an RMCP+ password may be (see [`crate::check_password`]).
+    PasswordTooLong {
+        /// Its length in bytes (never the password itself).
+        len: usize,
+    },
     /// The host name did not resolve.
-    Resolve { host: String, detail: String },
+    Resolve {
+        /// The BMC's host name as given.
+        host: String,
+        /// The resolver's answer.
+        detail: String,
+    },
+    /// The UDP socket to the BMC failed.
     Io {
+        /// The BMC's address.
         addr: SocketAddr,
+        /// The operating system's error.
         source: std::io::Error,
     },
     /// Nothing answered `step` within the time allowed, even with retransmissions.
     Timeout {
+        /// The BMC's address.
         addr: SocketAddr,
+        /// The exchange that got no answer.
         step: &'static str,
+        /// How long it waited.
         waited: Duration,
         /// ICMP port unreachable came back: nothing listens on that port.
         refused: bool,
     },
     /// The BMC does not know this user name (RAKP status 0x0D).
-    UnknownUser { user: String },
+    UnknownUser {
+        /// The user name sent.
+        user: String,
+    },
     /// The BMC knows the user but the password does not match (RAKP 2/4 auth codes).
-    WrongPassword { user: String },
+    WrongPassword {
+        /// The user name sent.
+        user: String,
+    },
     /// The user may not have the privilege level asked for.
     InsufficientPrivilege {
+        /// The user name sent.
         user: String,
+        /// The level asked for.
         requested: PrivilegeLevel,
+        /// The BMC's reason (status or completion code meaning).
         detail: String,
     },
     /// The BMC will not use the cipher suite asked for.
-    UnsupportedCipherSuite { suite: u8, detail: String },
+    UnsupportedCipherSuite {
+        /// The suite asked for.
+        suite: u8,
+        /// The BMC's reason.
+        detail: String,
+    },
     /// The BMC refused the session for another reason (RMCP+ status code, §13.24).
     SessionRejected {
+        /// The handshake step refused.
         step: &'static str,
+        /// The RMCP+ status code.
         status: u8,
+        /// What the status code means.
         meaning: &'static str,
     },
     /// A command got a non-zero completion code (§5.2, table 5-2).
     Completion {
+        /// The command sent.
         command: &'static str,
+        /// The completion code.
         code: u8,
+        /// What the completion code means.
         meaning: &'static str,
     },
     /// The BMC answered with something this client cannot use.
-    Protocol { step: &'static str, detail: String },
+    Protocol {
+        /// The exchange whose answer was unusable.
+        step: &'static str,
+        /// What was wrong with it.
+        detail: String,
+    },
     /// The operating system's random source failed (session ids and nonces need it).
     Random(String),
 }
@@ -58,6 +106,11 @@ impl fmt::Display for IpmiError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             IpmiError::InvalidConfig(m) => write!(f, "invalid IPMI parameters: {m}"),
+            IpmiError::UserName { name, reason } => write!(f, "user name {name:?} {reason}"),
+            IpmiError::PasswordTooLong { len } => write!(
+                f,
+                "password is {len} bytes, more than the 20 an RMCP+ password may hold (IPMI v2.0 §13.31)"
+            ),
             IpmiError::Resolve { host, detail } => write!(f, "cannot resolve {host}: {detail}"),
             IpmiError::Io { addr, source } => write!(f, "IPMI to {addr}: {source}"),
             IpmiError::Timeout {
@@ -113,14 +166,9 @@ impl fmt::Display for IpmiError {
     }
 }
 
-impl std::error::Error for IpmiError {
-    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
-        match self {
-            IpmiError::Io { source, .. } => Some(source),
-            _ => None,
-        }
-    }
-}
+/// Each message already includes its cause (the I/O error of [`IpmiError::Io`] too), so
+/// `source` stays empty: an error-chain printer would repeat the cause otherwise.
+impl std::error::Error for IpmiError {}
 
 impl IpmiError {
     /// True for failures of authentication or authorisation: retrying cannot help.
@@ -132,6 +180,7 @@ impl IpmiError {
                 | IpmiError::InsufficientPrivilege { .. }
         )
     }
+    /// True when nothing answered in time (the BMC may be unreachable or busy).
     pub fn is_timeout(&self) -> bool {
         matches!(self, IpmiError::Timeout { .. })
     }

@@ -49,6 +49,8 @@
 //! yet) and expire on the BMC (ipmi_sim: after its session timeout). Replies must carry
 //! increasing session sequence numbers; late duplicates and replays are dropped.
 
+#![warn(missing_docs)]
+
 mod crypto;
 mod error;
 mod session;
@@ -68,8 +70,11 @@ pub const DEFAULT_PORT: u16 = 623;
 /// Session privilege levels (IPMI v2.0 §6.8, table 22-21 numbering).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub enum PrivilegeLevel {
+    /// May read status, not change power.
     User = 2,
+    /// May switch chassis power: enough for fencing.
     Operator = 3,
+    /// Everything, including user management.
     Administrator = 4,
 }
 
@@ -82,6 +87,7 @@ impl PrivilegeLevel {
             PrivilegeLevel::Administrator => "administrator",
         }
     }
+    /// Every level, lowest first.
     pub const ALL: [PrivilegeLevel; 3] = [
         PrivilegeLevel::User,
         PrivilegeLevel::Operator,
@@ -120,12 +126,14 @@ pub enum CipherSuite {
 }
 
 impl CipherSuite {
+    /// The suite's number as `ipmitool -C` and fence_ipmilan's `cipher` spell it.
     pub fn number(self) -> u8 {
         match self {
             CipherSuite::Suite2 => 2,
             CipherSuite::Suite3 => 3,
         }
     }
+    /// The suites this client speaks.
     pub const SUPPORTED: [CipherSuite; 2] = [CipherSuite::Suite2, CipherSuite::Suite3];
 
     /// (authentication, integrity, confidentiality) algorithm numbers (§13.28).
@@ -172,17 +180,56 @@ impl FromStr for CipherSuite {
     }
 }
 
+/// Longest user name a BMC stores (IPMI v2.0 §22.28, Set User Name: 16 bytes).
+pub const MAX_USER_NAME_LEN: usize = 16;
+/// Longest RMCP+ password: the key K_UID is 20 bytes (IPMI v2.0 §13.31).
+pub const MAX_PASSWORD_LEN: usize = 20;
+
+/// The user-name rule of every caller (the fence agent, `axigen-ha cib render`, [`Session`]):
+/// 1 to 16 bytes (§22.28), no control character (NUL, CR and LF included: they end a
+/// `key=value` line) and no white space at either end (trimmed away on the way to the BMC).
+pub fn check_user_name(name: &str) -> Result<(), IpmiError> {
+    let reason = if name.is_empty() {
+        "is empty"
+    } else if name.len() > MAX_USER_NAME_LEN {
+        "is longer than 16 bytes (IPMI v2.0 §22.28)"
+    } else if name.chars().any(char::is_control) {
+        "contains a control character"
+    } else if name.trim() != name {
+        "begins or ends with white space"
+    } else {
+        return Ok(());
+    };
+    Err(IpmiError::UserName {
+        name: name.to_string(),
+        reason,
+    })
+}
+
+/// The password rule of every caller: at most 20 bytes, the size of K_UID (§13.31).
+pub fn check_password(password: &[u8]) -> Result<(), IpmiError> {
+    if password.len() > MAX_PASSWORD_LEN {
+        return Err(IpmiError::PasswordTooLong {
+            len: password.len(),
+        });
+    }
+    Ok(())
+}
+
 /// A BMC password: never shown by `Debug`, wiped from memory on drop.
 #[derive(Clone)]
 pub struct Password(Vec<u8>);
 
 impl Password {
+    /// Takes the password's bytes (wiped when the password is dropped).
     pub fn new(bytes: Vec<u8>) -> Password {
         Password(bytes)
     }
+    /// The bytes themselves, for the key computation only.
     pub fn expose(&self) -> &[u8] {
         &self.0
     }
+    /// True for an empty password.
     pub fn is_empty(&self) -> bool {
         self.0.is_empty()
     }
@@ -203,20 +250,30 @@ impl Drop for Password {
 /// Chassis Control sub-commands (IPMI v2.0 §28.3, table 28-4).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ChassisControl {
+    /// Power off at once (hard off; what fencing wants).
     PowerDown = 0x00,
+    /// Power on.
     PowerUp = 0x01,
+    /// Power off, wait, power on again.
     PowerCycle = 0x02,
+    /// Hard reset without a power cycle.
     HardReset = 0x03,
+    /// Ask the operating system to shut down (ACPI soft-off); never used for fencing.
     SoftShutdown = 0x05,
 }
 
 /// Get Chassis Status response (IPMI v2.0 §28.2, table 28-3), the parts fencing uses.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ChassisStatus {
+    /// The chassis is powered on.
     pub power_on: bool,
+    /// The power supply reports a fault.
     pub power_fault: bool,
+    /// Power did not reach the state the last power control command asked for.
     pub power_control_fault: bool,
+    /// A chassis interlock (open case) switched power off.
     pub interlock: bool,
+    /// Power was cut by an overload.
     pub overload: bool,
 }
 
@@ -319,6 +376,24 @@ mod tests {
         let s = ChassisStatus::parse(&[0x08, 0, 0]).unwrap();
         assert!(!s.power_on && s.power_fault);
         assert!(ChassisStatus::parse(&[1, 0]).is_none());
+    }
+
+    #[test]
+    fn user_name_and_password_rules() {
+        assert!(check_user_name("admin").is_ok());
+        assert!(check_user_name("abcdefghijklmnop").is_ok());
+        let e = |n: &str| check_user_name(n).unwrap_err().to_string();
+        assert_eq!(e(""), r#"user name "" is empty"#);
+        assert!(e("abcdefghijklmnopq").contains("longer than 16 bytes"));
+        assert!(e("ad\0min").contains("control character"));
+        assert!(e("ad\nmin").contains("control character"));
+        assert!(e("admin ").contains("white space"));
+        assert!(check_password(&[b'x'; 20]).is_ok());
+        assert!(check_password(b"").is_ok());
+        assert_eq!(
+            check_password(&[b'x'; 21]).unwrap_err().to_string(),
+            "password is 21 bytes, more than the 20 an RMCP+ password may hold (IPMI v2.0 §13.31)"
+        );
     }
 
     #[test]

@@ -33,17 +33,24 @@ type Accept<'a, T> = dyn FnMut(&[u8]) -> Option<Result<T, IpmiError>> + 'a;
 /// How to reach and log in to one BMC.
 #[derive(Debug, Clone)]
 pub struct SessionConfig {
+    /// The BMC's address and UDP port.
     pub addr: SocketAddr,
+    /// The IPMI user to log in as.
     pub username: String,
+    /// The user's password.
     pub password: Password,
+    /// The privilege level the session is raised to (operator is enough to fence).
     pub privilege: PrivilegeLevel,
+    /// The RMCP+ cipher suite (3 by default).
     pub cipher_suite: CipherSuite,
     /// First retransmission interval; doubled after each loss up to [`SessionConfig::max_retransmit`].
     pub retransmit: Duration,
+    /// Longest retransmission interval.
     pub max_retransmit: Duration,
 }
 
 impl SessionConfig {
+    /// Settings for `addr` with the defaults: administrator, suite 3, retransmit 250 ms up to 1 s.
     pub fn new(addr: SocketAddr, username: impl Into<String>, password: Password) -> Self {
         SessionConfig {
             addr,
@@ -209,6 +216,12 @@ fn random<const N: usize>() -> Result<[u8; N], IpmiError> {
     crypto::random::<N>().map_err(|e| IpmiError::Random(e.to_string()))
 }
 
+/// A handshake message: outside any session, so no session id, sequence or protection
+/// (§13.6: the session id and sequence number are 0 until the session is active).
+fn handshake_packet(payload_type: PayloadType, payload: &[u8]) -> Vec<u8> {
+    wire::encode(payload_type, 0, 0, payload, None, [0; 16])
+}
+
 fn protocol(step: &'static str, detail: impl Into<String>) -> Option<Result<(), IpmiError>> {
     Some(Err(IpmiError::Protocol {
         step,
@@ -216,27 +229,355 @@ fn protocol(step: &'static str, detail: impl Into<String>) -> Option<Result<(), 
     }))
 }
 
+/// What one handshake attempt has settled before its first datagram: the console's session
+/// id and tag, the requested role, and how long one step may retransmit. Each RMCP+ step is
+/// one method; each takes what the steps before it returned.
+struct Handshake<'a> {
+    cfg: &'a SessionConfig,
+    kuid: &'a Kuid,
+    user: &'a [u8],
+    suite: CipherSuite,
+    algorithms: (u8, u8, u8),
+    console_sid: u32,
+    tag: u8,
+    /// The requested maximum privilege (RAKP 1 role bits 0-3, §13.20).
+    privilege: u8,
+    /// Retransmitting one step helps only so long; then the whole handshake is redone.
+    step_budget: Duration,
+}
+
+/// What RAKP 1/2 exchanged: the random numbers and GUID that RAKP 3/4 and the session keys
+/// are computed over.
+struct Rakp2Exchange {
+    bmc_sid: u32,
+    console_random: [u8; 16],
+    bmc_random: [u8; 16],
+    bmc_guid: [u8; 16],
+}
+
+impl<'a> Handshake<'a> {
+    fn new(cfg: &'a SessionConfig, kuid: &'a Kuid) -> Result<Handshake<'a>, IpmiError> {
+        let console_sid = loop {
+            let sid = u32::from_le_bytes(random::<4>()?);
+            if sid != 0 {
+                break sid;
+            }
+        };
+        Ok(Handshake {
+            cfg,
+            kuid,
+            user: cfg.username.as_bytes(),
+            suite: cfg.cipher_suite,
+            algorithms: cfg.cipher_suite.algorithms(),
+            console_sid,
+            tag: random::<1>()?[0],
+            privilege: cfg.privilege as u8,
+            step_budget: cfg.max_retransmit * 3,
+        })
+    }
+
+    /// RAKP 1 role byte: the privilege, looked up by name only.
+    fn role(&self) -> u8 {
+        self.privilege | NAME_ONLY_LOOKUP
+    }
+
+    fn insufficient_privilege(&self, detail: &str) -> IpmiError {
+        IpmiError::InsufficientPrivilege {
+            user: self.cfg.username.clone(),
+            requested: self.cfg.privilege,
+            detail: detail.into(),
+        }
+    }
+
+    /// Open Session Request / Response (§13.17, §13.18): the BMC's session id, once it
+    /// accepts the cipher suite's algorithms exactly.
+    fn open_session(&self, link: &mut Link, deadline: &Deadline) -> Result<u32, IpmiError> {
+        let req = handshake_packet(
+            PayloadType::OpenSessionRequest,
+            &wire::open_session_request(
+                self.tag,
+                self.privilege,
+                self.console_sid,
+                self.algorithms,
+            ),
+        );
+        let step = "RMCP+ Open Session";
+        let suite = self.suite.number();
+        link.exchange(
+            step,
+            &deadline.within(self.step_budget),
+            &mut || req.clone(),
+            &mut |d| {
+                let p = wire::decode(d, None).ok()?;
+                if p.payload_type != PayloadType::OpenSessionResponse {
+                    return None;
+                }
+                let r = wire::parse_open_session_response(&p.payload).ok()?;
+                if r.tag != self.tag || r.console_sid != self.console_sid {
+                    return None;
+                }
+                Some(match r.status {
+                    0 if r.algorithms != self.algorithms => {
+                        Err(IpmiError::UnsupportedCipherSuite {
+                            suite,
+                            detail: format!("BMC chose algorithms {:?}", r.algorithms),
+                        })
+                    }
+                    0 => Ok(r.bmc_sid),
+                    s @ (0x04..=0x07 | 0x10 | 0x11) => Err(IpmiError::UnsupportedCipherSuite {
+                        suite,
+                        detail: rmcp_status_meaning(s).into(),
+                    }),
+                    s @ (0x09 | 0x0a) => Err(self.insufficient_privilege(rmcp_status_meaning(s))),
+                    s => Err(IpmiError::SessionRejected {
+                        step,
+                        status: s,
+                        meaning: rmcp_status_meaning(s),
+                    }),
+                })
+            },
+        )
+    }
+
+    /// RAKP 1 / 2 (§13.20, §13.21): the BMC proves it knows the password. On a wrong
+    /// password the half-open session is dropped with a RAKP 3 error status (§13.22).
+    fn rakp_1_2(
+        &self,
+        link: &mut Link,
+        bmc_sid: u32,
+        deadline: &Deadline,
+    ) -> Result<Rakp2Exchange, IpmiError> {
+        let console_random = random::<16>()?;
+        let (role, user) = (self.role(), self.user);
+        let ulen = [user.len() as u8];
+        let rakp1 = handshake_packet(
+            PayloadType::Rakp1,
+            &wire::rakp1(self.tag, bmc_sid, &console_random, role, user),
+        );
+        let step = "RAKP 1";
+        let sid_c = self.console_sid.to_le_bytes();
+        let sid_b = bmc_sid.to_le_bytes();
+        let (bmc_random, bmc_guid) = link
+            .exchange(
+                step,
+                &deadline.within(self.step_budget),
+                &mut || rakp1.clone(),
+                &mut |d| {
+                    let p = wire::decode(d, None).ok()?;
+                    if p.payload_type != PayloadType::Rakp2 {
+                        return None;
+                    }
+                    let r = wire::parse_rakp2(&p.payload).ok()?;
+                    if r.tag != self.tag || r.console_sid != self.console_sid {
+                        return None;
+                    }
+                    Some(match r.status {
+                        0 => {
+                            if verify_sha1(
+                                self.kuid.bytes(),
+                                &[
+                                    &sid_c,
+                                    &sid_b,
+                                    &console_random,
+                                    &r.bmc_random,
+                                    &r.bmc_guid,
+                                    &[role],
+                                    &ulen,
+                                    user,
+                                ],
+                                &r.auth_code,
+                            ) {
+                                Ok((r.bmc_random, r.bmc_guid))
+                            } else {
+                                Err(IpmiError::WrongPassword {
+                                    user: self.cfg.username.clone(),
+                                })
+                            }
+                        }
+                        0x0d => Err(IpmiError::UnknownUser {
+                            user: self.cfg.username.clone(),
+                        }),
+                        s @ (0x09 | 0x0a) => {
+                            Err(self.insufficient_privilege(rmcp_status_meaning(s)))
+                        }
+                        s => Err(IpmiError::SessionRejected {
+                            step,
+                            status: s,
+                            meaning: rmcp_status_meaning(s),
+                        }),
+                    })
+                },
+            )
+            .inspect_err(|e| {
+                if matches!(e, IpmiError::WrongPassword { .. }) {
+                    // Tell the BMC to drop the half-open session (RAKP 3 with an error
+                    // status, §13.22); no answer is expected.
+                    let abort = wire::rakp3(self.tag, 0x0f, bmc_sid, &[]);
+                    let pkt = handshake_packet(PayloadType::Rakp3, &abort);
+                    let _ = link.sock.send(&pkt);
+                }
+            })?;
+        Ok(Rakp2Exchange {
+            bmc_sid,
+            console_random,
+            bmc_random,
+            bmc_guid,
+        })
+    }
+
+    /// RAKP 3 / 4 (§13.22, §13.23): we prove we know the password; the session keys
+    /// (§13.32). A lost RAKP 4 cannot be asked for again (BMCs ignore a repeated RAKP 3):
+    /// after a few intervals the keys are returned anyway, and the integrity-protected Set
+    /// Session Privilege Level that follows, which only the real BMC can answer, tells
+    /// whether the session is active.
+    fn rakp_3_4(
+        &self,
+        link: &mut Link,
+        rakp2: &Rakp2Exchange,
+        deadline: &Deadline,
+    ) -> Result<SessionKeys, IpmiError> {
+        let (role, user) = (self.role(), self.user);
+        let ulen = [user.len() as u8];
+        let sid_c = self.console_sid.to_le_bytes();
+        let sid_b = rakp2.bmc_sid.to_le_bytes();
+        let rakp3_code = hmac_sha1(
+            self.kuid.bytes(),
+            &[&rakp2.bmc_random, &sid_c, &[role], &ulen, user],
+        );
+        let sik = hmac_sha1(
+            self.kuid.bytes(),
+            &[
+                &rakp2.console_random,
+                &rakp2.bmc_random,
+                &[role],
+                &ulen,
+                user,
+            ],
+        );
+        let keys = SessionKeys::derive(sik);
+        let rakp3 = handshake_packet(
+            PayloadType::Rakp3,
+            &wire::rakp3(self.tag, 0, rakp2.bmc_sid, &rakp3_code),
+        );
+        let step = "RAKP 3";
+        let sent = std::cell::Cell::new(0u32);
+        let rakp4 = link.exchange(
+            step,
+            &deadline.within(self.cfg.retransmit * 4),
+            &mut || {
+                sent.set(sent.get() + 1);
+                rakp3.clone()
+            },
+            &mut |d| {
+                let p = wire::decode(d, None).ok()?;
+                if p.payload_type != PayloadType::Rakp4 {
+                    return None;
+                }
+                let r = wire::parse_rakp4(&p.payload).ok()?;
+                if r.tag != self.tag || r.console_sid != self.console_sid {
+                    return None;
+                }
+                match r.status {
+                    0 if verify_sha1_96(
+                        &keys.sik,
+                        &[&rakp2.console_random, &sid_b, &rakp2.bmc_guid],
+                        &r.integrity_check,
+                    ) =>
+                    {
+                        Some(Ok(()))
+                    }
+                    0 => protocol(step, "RAKP 4 integrity check value does not match"),
+                    0x0f => Some(Err(IpmiError::WrongPassword {
+                        user: self.cfg.username.clone(),
+                    })),
+                    // The answer to a retransmitted RAKP 3 when the first one already
+                    // activated the session: go on, the integrity-protected commands that
+                    // follow prove the session (and the BMC) anyway.
+                    0x02 | 0x08 if sent.get() > 1 && self.suite.integrity() => Some(Ok(())),
+                    s => Some(Err(IpmiError::SessionRejected {
+                        step,
+                        status: s,
+                        meaning: rmcp_status_meaning(s),
+                    })),
+                }
+            },
+        );
+        match rakp4 {
+            Ok(()) => Ok(keys),
+            Err(e) if e.is_timeout() => Ok(keys),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Set Session Privilege Level (§22.18): sessions start at User level; raise to the
+    /// configured level. Sent for User too: it confirms the session is active when RAKP 4
+    /// was lost.
+    fn set_privilege(&self, session: &mut Session, deadline: &Deadline) -> Result<(), IpmiError> {
+        match session.command(
+            "Set Session Privilege Level",
+            NETFN_APP,
+            CMD_SET_SESSION_PRIVILEGE,
+            &[self.privilege],
+            &deadline.within(self.step_budget),
+        ) {
+            Ok(_) => {
+                session.privilege = self.cfg.privilege;
+                Ok(())
+            }
+            Err(IpmiError::Completion {
+                code: 0x80 | 0x81 | 0xd4,
+                meaning,
+                ..
+            }) => Err(self.insufficient_privilege(meaning)),
+            Err(e) => {
+                if e.is_timeout() {
+                    // Not active (or unreachable): nothing to close.
+                    session.open = false;
+                }
+                Err(e)
+            }
+        }
+    }
+
+    /// One attempt: the four steps in order (§13.14, figure 13-8).
+    fn run(&self, link: &mut Link, deadline: &Deadline) -> Result<Session, IpmiError> {
+        let bmc_sid = self.open_session(link, deadline)?;
+        let rakp2 = self.rakp_1_2(link, bmc_sid, deadline)?;
+        let keys = self.rakp_3_4(link, &rakp2, deadline)?;
+        let mut session = Session {
+            link: link.clone_handle()?,
+            user: self.cfg.username.clone(),
+            suite: self.suite,
+            console_sid: self.console_sid,
+            bmc_sid,
+            keys,
+            seq_out: 0,
+            seq_in: 0,
+            rq_seq: 0,
+            open: true,
+            privilege: PrivilegeLevel::User,
+        };
+        self.set_privilege(&mut session, deadline)?;
+        Ok(session)
+    }
+}
+
 impl Session {
     /// Open a session (Open Session, RAKP 1-4) and raise it to `cfg.privilege` (Set Session
     /// Privilege Level): sessions start at User level (§22.18).
+    ///
+    /// The recovery rule: a handshake whose datagrams were lost beyond what retransmission
+    /// of one step repairs (BMCs ignore a repeated RAKP 3, for instance) starts over with a
+    /// new session, until the deadline; §13.16 leaves retries to the remote console. Any
+    /// other failure is final.
     pub fn open(cfg: &SessionConfig, deadline: &Deadline) -> Result<Session, IpmiError> {
-        let user = cfg.username.as_bytes();
-        if user.len() > 16 {
-            return Err(IpmiError::InvalidConfig(format!(
-                "user name {:?} is longer than 16 bytes",
-                cfg.username
-            )));
-        }
-        let kuid = Kuid::new(cfg.password.expose()).ok_or_else(|| {
-            IpmiError::InvalidConfig("password is longer than 20 bytes (IPMI 2.0 limit)".into())
-        })?;
+        crate::check_user_name(&cfg.username)?;
+        crate::check_password(cfg.password.expose())?;
+        let kuid = Kuid::new(cfg.password.expose()).expect("checked: at most 20 bytes");
         let started = Instant::now();
         let mut link = Link::connect(cfg)?;
-        // A handshake whose datagrams were lost beyond what retransmission of one step
-        // repairs (BMCs ignore a repeated RAKP 3, for instance) starts over with a new
-        // session, until the deadline.
         loop {
-            match Session::handshake(cfg, &kuid, &mut link, deadline) {
+            match Handshake::new(cfg, &kuid)?.run(&mut link, deadline) {
                 Ok(s) => return Ok(s),
                 Err(IpmiError::Timeout {
                     addr,
@@ -258,265 +599,7 @@ impl Session {
         }
     }
 
-    fn handshake(
-        cfg: &SessionConfig,
-        kuid: &Kuid,
-        link: &mut Link,
-        deadline: &Deadline,
-    ) -> Result<Session, IpmiError> {
-        let user = cfg.username.as_bytes();
-        // Retransmitting one step helps only so long; then the whole handshake is redone.
-        let step_budget = cfg.max_retransmit * 3;
-        let suite = cfg.cipher_suite;
-        let algorithms = suite.algorithms();
-        let console_sid = loop {
-            let sid = u32::from_le_bytes(random::<4>()?);
-            if sid != 0 {
-                break sid;
-            }
-        };
-        let privilege = cfg.privilege as u8;
-        let tag = random::<1>()?[0];
-
-        // Open Session Request / Response (§13.17, §13.18).
-        let req = wire::encode(
-            PayloadType::OpenSessionRequest,
-            0,
-            0,
-            &wire::open_session_request(tag, privilege, console_sid, algorithms),
-            None,
-            [0; 16],
-        );
-        let step = "RMCP+ Open Session";
-        let bmc_sid = link.exchange(
-            step,
-            &deadline.within(step_budget),
-            &mut || req.clone(),
-            &mut |d| {
-                let p = wire::decode(d, None).ok()?;
-                if p.payload_type != PayloadType::OpenSessionResponse {
-                    return None;
-                }
-                let r = wire::parse_open_session_response(&p.payload).ok()?;
-                if r.tag != tag || r.console_sid != console_sid {
-                    return None;
-                }
-                Some(match r.status {
-                    0 if r.algorithms != algorithms => Err(IpmiError::UnsupportedCipherSuite {
-                        suite: suite.number(),
-                        detail: format!("BMC chose algorithms {:?}", r.algorithms),
-                    }),
-                    0 => Ok(r.bmc_sid),
-                    s @ (0x04..=0x07 | 0x10 | 0x11) => Err(IpmiError::UnsupportedCipherSuite {
-                        suite: suite.number(),
-                        detail: rmcp_status_meaning(s).into(),
-                    }),
-                    s @ (0x09 | 0x0a) => Err(IpmiError::InsufficientPrivilege {
-                        user: cfg.username.clone(),
-                        requested: cfg.privilege,
-                        detail: rmcp_status_meaning(s).into(),
-                    }),
-                    s => Err(IpmiError::SessionRejected {
-                        step,
-                        status: s,
-                        meaning: rmcp_status_meaning(s),
-                    }),
-                })
-            },
-        )?;
-
-        // RAKP 1 / 2 (§13.20, §13.21): the BMC proves it knows the password.
-        let console_random = random::<16>()?;
-        let role = privilege | NAME_ONLY_LOOKUP;
-        let ulen = [user.len() as u8];
-        let rakp1 = wire::encode(
-            PayloadType::Rakp1,
-            0,
-            0,
-            &wire::rakp1(tag, bmc_sid, &console_random, role, user),
-            None,
-            [0; 16],
-        );
-        let step = "RAKP 1";
-        let sid_c = console_sid.to_le_bytes();
-        let sid_b = bmc_sid.to_le_bytes();
-        let (bmc_random, bmc_guid) = link
-            .exchange(
-                step,
-                &deadline.within(step_budget),
-                &mut || rakp1.clone(),
-                &mut |d| {
-                    let p = wire::decode(d, None).ok()?;
-                    if p.payload_type != PayloadType::Rakp2 {
-                        return None;
-                    }
-                    let r = wire::parse_rakp2(&p.payload).ok()?;
-                    if r.tag != tag || r.console_sid != console_sid {
-                        return None;
-                    }
-                    Some(match r.status {
-                        0 => {
-                            if verify_sha1(
-                                kuid.bytes(),
-                                &[
-                                    &sid_c,
-                                    &sid_b,
-                                    &console_random,
-                                    &r.bmc_random,
-                                    &r.bmc_guid,
-                                    &[role],
-                                    &ulen,
-                                    user,
-                                ],
-                                &r.auth_code,
-                            ) {
-                                Ok((r.bmc_random, r.bmc_guid))
-                            } else {
-                                Err(IpmiError::WrongPassword {
-                                    user: cfg.username.clone(),
-                                })
-                            }
-                        }
-                        0x0d => Err(IpmiError::UnknownUser {
-                            user: cfg.username.clone(),
-                        }),
-                        s @ (0x09 | 0x0a) => Err(IpmiError::InsufficientPrivilege {
-                            user: cfg.username.clone(),
-                            requested: cfg.privilege,
-                            detail: rmcp_status_meaning(s).into(),
-                        }),
-                        s => Err(IpmiError::SessionRejected {
-                            step,
-                            status: s,
-                            meaning: rmcp_status_meaning(s),
-                        }),
-                    })
-                },
-            )
-            .inspect_err(|e| {
-                if matches!(e, IpmiError::WrongPassword { .. }) {
-                    // Tell the BMC to drop the half-open session (RAKP 3 with an error
-                    // status, §13.22); no answer is expected.
-                    let abort = wire::rakp3(tag, 0x0f, bmc_sid, &[]);
-                    let pkt = wire::encode(PayloadType::Rakp3, 0, 0, &abort, None, [0; 16]);
-                    let _ = link.sock.send(&pkt);
-                }
-            })?;
-
-        // RAKP 3 / 4 (§13.22, §13.23): we prove we know the password; session keys.
-        let rakp3_code = hmac_sha1(kuid.bytes(), &[&bmc_random, &sid_c, &[role], &ulen, user]);
-        let sik = hmac_sha1(
-            kuid.bytes(),
-            &[&console_random, &bmc_random, &[role], &ulen, user],
-        );
-        let keys = SessionKeys::derive(sik);
-        let rakp3 = wire::encode(
-            PayloadType::Rakp3,
-            0,
-            0,
-            &wire::rakp3(tag, 0, bmc_sid, &rakp3_code),
-            None,
-            [0; 16],
-        );
-        let step = "RAKP 3";
-        let sent = std::cell::Cell::new(0u32);
-        // A lost RAKP 4 cannot be asked for again (BMCs ignore a repeated RAKP 3): after a
-        // few intervals the privilege command below, integrity-protected with keys only the
-        // real BMC can have, tells whether the session is active.
-        let rakp4 = link.exchange(
-            step,
-            &deadline.within(cfg.retransmit * 4),
-            &mut || {
-                sent.set(sent.get() + 1);
-                rakp3.clone()
-            },
-            &mut |d| {
-                let p = wire::decode(d, None).ok()?;
-                if p.payload_type != PayloadType::Rakp4 {
-                    return None;
-                }
-                let r = wire::parse_rakp4(&p.payload).ok()?;
-                if r.tag != tag || r.console_sid != console_sid {
-                    return None;
-                }
-                match r.status {
-                    0 if verify_sha1_96(
-                        &keys.sik,
-                        &[&console_random, &sid_b, &bmc_guid],
-                        &r.integrity_check,
-                    ) =>
-                    {
-                        Some(Ok(true))
-                    }
-                    0 => protocol(step, "RAKP 4 integrity check value does not match")
-                        .map(|r| r.map(|_| false)),
-                    0x0f => Some(Err(IpmiError::WrongPassword {
-                        user: cfg.username.clone(),
-                    })),
-                    // The answer to a retransmitted RAKP 3 when the first one already
-                    // activated the session: go on, the integrity-protected commands that
-                    // follow prove the session (and the BMC) anyway.
-                    0x02 | 0x08 if sent.get() > 1 && suite.integrity() => Some(Ok(false)),
-                    s => Some(Err(IpmiError::SessionRejected {
-                        step,
-                        status: s,
-                        meaning: rmcp_status_meaning(s),
-                    })),
-                }
-            },
-        );
-        match rakp4 {
-            Ok(_) => {}
-            Err(e) if e.is_timeout() => {}
-            Err(e) => return Err(e),
-        }
-
-        let mut session = Session {
-            link: link.clone_handle()?,
-            user: cfg.username.clone(),
-            suite,
-            console_sid,
-            bmc_sid,
-            keys,
-            seq_out: 0,
-            seq_in: 0,
-            rq_seq: 0,
-            open: true,
-            privilege: PrivilegeLevel::User,
-        };
-        // Sessions start at User level (§22.18); raise to the configured level. Sent for
-        // User too: it confirms the session is active when RAKP 4 was lost.
-        let step = "Set Session Privilege Level";
-        match session.command(
-            step,
-            NETFN_APP,
-            CMD_SET_SESSION_PRIVILEGE,
-            &[privilege],
-            &deadline.within(step_budget),
-        ) {
-            Ok(_) => session.privilege = cfg.privilege,
-            Err(IpmiError::Completion {
-                code: 0x80 | 0x81 | 0xd4,
-                meaning,
-                ..
-            }) => {
-                return Err(IpmiError::InsufficientPrivilege {
-                    user: cfg.username.clone(),
-                    requested: cfg.privilege,
-                    detail: meaning.into(),
-                });
-            }
-            Err(e) => {
-                if e.is_timeout() {
-                    // Not active (or unreachable): nothing to close.
-                    session.open = false;
-                }
-                return Err(e);
-            }
-        }
-        Ok(session)
-    }
-
+    /// The privilege level the session now has.
     pub fn privilege(&self) -> PrivilegeLevel {
         self.privilege
     }

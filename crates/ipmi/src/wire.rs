@@ -16,12 +16,19 @@ const NEXT_HEADER: u8 = 0x07;
 /// RMCP+ payload types (§13.27.3, table 13-16).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum PayloadType {
+    /// An IPMI message inside a session.
     Ipmi = 0x00,
+    /// Open Session Request (§13.17).
     OpenSessionRequest = 0x10,
+    /// Open Session Response (§13.18).
     OpenSessionResponse = 0x11,
+    /// RAKP Message 1 (§13.20).
     Rakp1 = 0x12,
+    /// RAKP Message 2 (§13.21).
     Rakp2 = 0x13,
+    /// RAKP Message 3 (§13.22).
     Rakp3 = 0x14,
+    /// RAKP Message 4 (§13.23).
     Rakp4 = 0x15,
 }
 
@@ -44,27 +51,40 @@ impl PayloadType {
 /// duplicates or noise); only the last one is reported if nothing valid ever arrives.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum WireError {
+    /// Not an RMCP+ (IPMI v2.0) session packet.
     NotRmcpPlus,
+    /// Shorter than its headers or lengths say.
     Truncated,
+    /// The integrity AuthCode does not match.
     BadIntegrity,
+    /// The encrypted payload does not decrypt (bad padding or length).
     BadEncryption,
+    /// An IPMI message checksum does not add up.
     BadChecksum,
+    /// A payload type this client does not use.
     UnexpectedPayload(u8),
 }
 
 /// A decoded RMCP+ session packet.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Packet {
+    /// What the payload is.
     pub payload_type: PayloadType,
+    /// The receiver's session id (ours, in the BMC's replies).
     pub session_id: u32,
+    /// The session sequence number (0 outside a session).
     pub sequence: u32,
+    /// The payload, decrypted.
     pub payload: Vec<u8>,
 }
 
 /// Protection of an active session: which of integrity / confidentiality the cipher suite has.
 pub struct Protection<'a> {
+    /// The session's keys (K1 for integrity, K2 for confidentiality).
     pub keys: &'a SessionKeys,
+    /// Packets carry an HMAC-SHA1-96 AuthCode.
     pub integrity: bool,
+    /// Payloads are AES-CBC-128 encrypted.
     pub confidentiality: bool,
 }
 
@@ -191,13 +211,19 @@ pub fn ipmi_request(netfn: u8, cmd: u8, rq_seq: u8, data: &[u8]) -> Vec<u8> {
 /// A decoded IPMI response message.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct IpmiResponse {
+    /// Network function of the response (request's + 1).
     pub netfn: u8,
+    /// Request sequence number, to match the request.
     pub rq_seq: u8,
+    /// The command answered.
     pub cmd: u8,
+    /// Completion code (0 is success, §5.2).
     pub completion: u8,
+    /// Response data after the completion code.
     pub data: Vec<u8>,
 }
 
+/// Parse an IPMI response message, checking both checksums (§13.8).
 pub fn parse_ipmi_response(m: &[u8]) -> Result<IpmiResponse, WireError> {
     if m.len() < 8 {
         return Err(WireError::Truncated);
@@ -234,12 +260,18 @@ pub fn open_session_request(
     p
 }
 
+/// Open Session Response (§13.18).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct OpenSessionResponse {
+    /// The console's message tag, echoed.
     pub tag: u8,
+    /// RMCP+ status code (0 is success, §13.24).
     pub status: u8,
+    /// The console's session id, echoed.
     pub console_sid: u32,
+    /// The BMC's session id.
     pub bmc_sid: u32,
+    /// (authentication, integrity, confidentiality) algorithms the BMC chose.
     pub algorithms: (u8, u8, u8),
 }
 
@@ -280,13 +312,20 @@ pub fn rakp1(tag: u8, bmc_sid: u32, console_random: &[u8; 16], role: u8, user: &
     p
 }
 
+/// RAKP Message 2 (§13.21): the BMC's proof that it knows the password.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Rakp2 {
+    /// The console's message tag, echoed.
     pub tag: u8,
+    /// RMCP+ status code (0 is success, §13.24).
     pub status: u8,
+    /// The console's session id, echoed.
     pub console_sid: u32,
+    /// The BMC's random number.
     pub bmc_random: [u8; 16],
+    /// The BMC's GUID.
     pub bmc_guid: [u8; 16],
+    /// HMAC over the exchange, keyed by the password (K_UID).
     pub auth_code: Vec<u8>,
 }
 
@@ -327,11 +366,16 @@ pub fn rakp3(tag: u8, status: u8, bmc_sid: u32, auth_code: &[u8]) -> Vec<u8> {
     p
 }
 
+/// RAKP Message 4 (§13.23): the BMC confirms the session is active.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Rakp4 {
+    /// The console's message tag, echoed.
     pub tag: u8,
+    /// RMCP+ status code (0 is success, §13.24).
     pub status: u8,
+    /// The console's session id, echoed.
     pub console_sid: u32,
+    /// Integrity check value, keyed by the session integrity key (SIK).
     pub integrity_check: Vec<u8>,
 }
 

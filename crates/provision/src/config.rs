@@ -27,33 +27,47 @@ use serde::Deserialize;
 
 use crate::error::{Kind, ProvisionError};
 
+/// The configuration file (TOML): `[ldap]`, `[axigen]`, `[service]`.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Config {
+    /// The location directory.
     pub ldap: LdapSection,
+    /// How to reach the back-ends' CLIs.
     #[serde(default)]
     pub axigen: AxigenSection,
+    /// The HTTP API and placement defaults.
     #[serde(default)]
     pub service: ServiceSection,
 }
 
+/// `[ldap]`: where the location directory is and how to bind.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct LdapSection {
+    /// Server URL (`ldap://host:389`, `ldaps://...`).
     pub url: String,
+    /// Upgrade an `ldap://` connection with StartTLS.
     #[serde(default)]
     pub starttls: bool,
+    /// CA certificate (PEM) the server's certificate must chain to.
     pub ca_file: Option<PathBuf>,
+    /// Simple bind DN; anonymous when absent.
     pub bind_dn: Option<String>,
+    /// File whose first line is the bind password.
     pub bind_password_file: Option<PathBuf>,
+    /// Where the directory's subtree lives.
     pub base_dn: String,
+    /// Seconds for connecting and for each operation (10 by default).
     #[serde(default = "default_timeout")]
     pub timeout_secs: u64,
 }
 
+/// `[axigen]`: the back-ends' administrative CLI.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct AxigenSection {
+    /// Administrative user of every back-end (`admin` by default).
     #[serde(default = "default_admin")]
     pub admin_user: String,
     /// Directory with one file per back-end (named like the back-end) holding its admin
@@ -61,6 +75,7 @@ pub struct AxigenSection {
     pub password_dir: Option<PathBuf>,
     /// Postmaster password for domains this service creates.
     pub postmaster_password_file: Option<PathBuf>,
+    /// Seconds for each CLI exchange (10 by default).
     #[serde(default = "default_timeout")]
     pub timeout_secs: u64,
 }
@@ -76,14 +91,19 @@ impl Default for AxigenSection {
     }
 }
 
+/// `[service]`: the HTTP API and placement defaults.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ServiceSection {
+    /// Address and port of the HTTP API (`127.0.0.1:8080` by default).
     #[serde(default = "default_listen")]
     pub listen: String,
+    /// File with the API's bearer token; `serve` refuses to run without one.
     pub token_file: Option<PathBuf>,
+    /// Policy of domains created without one (`least-used` by default).
     #[serde(default = "default_policy")]
     pub default_policy: Policy,
+    /// Connections served at once, 1 to 256 (4 by default).
     #[serde(default = "default_workers")]
     pub workers: usize,
     /// Fixed seed of the random policies (reproducible distributions); random when absent.
@@ -123,6 +143,7 @@ fn bad(msg: String) -> ProvisionError {
 }
 
 impl Config {
+    /// Parse and check the text of a configuration file.
     pub fn parse(text: &str) -> Result<Config, ProvisionError> {
         let c: Config = toml::from_str(text).map_err(|e| bad(format!("configuration: {e}")))?;
         if c.service.workers == 0 || c.service.workers > 256 {
@@ -131,6 +152,7 @@ impl Config {
         Ok(c)
     }
 
+    /// Read, parse and check a configuration file.
     pub fn read(path: &Path) -> Result<Config, ProvisionError> {
         let text = std::fs::read_to_string(path)
             .map_err(|e| bad(format!("configuration file {}: {e}", path.display())))?;
@@ -151,6 +173,7 @@ impl Config {
         Ok(s)
     }
 
+    /// The API token from `service.token_file`, `None` when none is configured.
     pub fn token(&self) -> Result<Option<Secret>, ProvisionError> {
         self.service
             .token_file

@@ -48,12 +48,15 @@ impl Kind {
             .find(|r| r.0 == self)
             .expect("every kind is in the table")
     }
+    /// The machine-readable code in the JSON error body.
     pub fn code(self) -> &'static str {
         self.row().1
     }
+    /// The HTTP status the API answers with.
     pub fn http_status(self) -> u16 {
         self.row().2
     }
+    /// The exit code of the command line.
     pub fn exit_code(self) -> i32 {
         self.row().3
     }
@@ -62,11 +65,14 @@ impl Kind {
 /// An error with its kind and a message fit for a client (no secret in it).
 #[derive(Debug, Clone)]
 pub struct ProvisionError {
+    /// What went wrong, in the terms a client acts on.
     pub kind: Kind,
+    /// One line for the client, with the offending value.
     pub message: String,
 }
 
 impl ProvisionError {
+    /// An error of `kind` saying `message`.
     pub fn new(kind: Kind, message: impl Into<String>) -> Self {
         ProvisionError {
             kind,

@@ -25,21 +25,28 @@ const REGISTRY_REFRESH_ROWS: u32 = 200;
 /// The closing figures of an import.
 #[derive(Debug, Clone, Serialize, Default)]
 pub struct ImportSummary {
+    /// Rows read.
     pub rows: u64,
+    /// Accounts created.
     pub created: u64,
     /// Already in the directory (a rerun, or provisioned before).
     pub present: u64,
+    /// Rows that failed (written to the rejected file).
     pub failed: u64,
     /// Skipped because an earlier run dealt with them.
     pub resumed_after: u64,
+    /// Accounts created per back-end.
     pub per_backend: BTreeMap<String, u64>,
+    /// Wall-clock seconds the import took.
     pub seconds: f64,
     /// Set when the import stopped early (the directory went away).
     pub stopped: Option<String>,
+    /// Where the failed rows went, when some failed.
     pub rejected_file: Option<PathBuf>,
 }
 
 impl ImportSummary {
+    /// Accounts created per second.
     pub fn rate(&self) -> f64 {
         if self.seconds > 0.0 {
             self.created as f64 / self.seconds
@@ -51,8 +58,11 @@ impl ImportSummary {
 
 /// Progress reporting (a progress bar on a terminal, nothing otherwise).
 pub trait Progress {
+    /// The import begins: `total_rows` in the file, `already_done` by an earlier run.
     fn start(&mut self, total_rows: u64, already_done: u64);
+    /// A row is done: `done` so far, `failed` of them.
     fn row(&mut self, done: u64, failed: u64);
+    /// The import is over.
     fn finish(&mut self);
 }
 
@@ -64,12 +74,14 @@ impl Progress for Quiet {
     fn finish(&mut self) {}
 }
 
+/// Where an import records how far it got (`<csv>.progress`), to resume.
 pub fn progress_file(csv: &Path) -> PathBuf {
     let mut s = csv.as_os_str().to_owned();
     s.push(".progress");
     PathBuf::from(s)
 }
 
+/// Where an import writes the rows that failed (`<csv>.rejected.csv`).
 pub fn rejected_file(csv: &Path) -> PathBuf {
     let mut s = csv.as_os_str().to_owned();
     s.push(".rejected.csv");

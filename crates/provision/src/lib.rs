@@ -8,6 +8,8 @@
 //! - [`import`]: resumable CSV bulk import;
 //! - [`http`]: the JSON API; [`cli`]: the command line; [`config`]: the configuration file.
 
+#![warn(missing_docs)]
+
 pub mod cli;
 pub mod config;
 pub mod error;

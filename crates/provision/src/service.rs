@@ -21,8 +21,11 @@ use crate::store::{Added, AxigenStore, StoreError};
 /// What a successful account creation did.
 #[derive(Debug, Clone, Serialize, PartialEq, Eq)]
 pub struct Placed {
+    /// The account's address.
     pub address: String,
+    /// The back-end it was placed on.
     pub backend: String,
+    /// The back-end's mailHost, which front-ends route to.
     pub mail_host: String,
     /// False when the account was already on the back-end and only the entry was written.
     pub created_on_backend: bool,
@@ -31,7 +34,9 @@ pub struct Placed {
 /// What deleting a domain did on the back-ends.
 #[derive(Debug, Clone, Serialize)]
 pub struct DomainDeleted {
+    /// The domain deleted.
     pub domain: String,
+    /// Back-ends the domain was removed from.
     pub removed_from: Vec<String>,
     /// Back-ends that still hold the (empty) domain, with their answer.
     pub left_on: Vec<(String, String)>,
@@ -52,7 +57,9 @@ pub struct ReconcileReport {
 
 /// The directory, the back-ends and the random source of one worker.
 pub struct Provisioner {
+    /// The location directory.
     pub dir: Directory,
+    /// The back-ends.
     pub store: AxigenStore,
     rng: SplitMix64,
     default_policy: Policy,
@@ -78,6 +85,7 @@ fn invalid(e: DirectoryError) -> ProvisionError {
 }
 
 impl Provisioner {
+    /// A provisioner over `dir` and `store`, with its random source and default policy.
     pub fn new(
         dir: Directory,
         store: AxigenStore,
@@ -146,6 +154,7 @@ impl Provisioner {
         self.note_placed(backend, delta);
     }
 
+    /// Policy of domains created without one.
     pub fn default_policy(&self) -> Policy {
         self.default_policy
     }
@@ -176,6 +185,7 @@ impl Provisioner {
 
     // ---- back-ends ----
 
+    /// Record a back-end in the directory, its name and addresses checked first.
     pub fn add_backend(
         &mut self,
         name: &str,
@@ -202,6 +212,7 @@ impl Provisioner {
         Ok(b)
     }
 
+    /// Enable, disable or reweigh a back-end.
     pub fn update_backend(
         &mut self,
         name: &str,
@@ -221,6 +232,7 @@ impl Provisioner {
             .ok_or_else(|| ProvisionError::new(Kind::NotFound, format!("no back-end {name}")))
     }
 
+    /// Every back-end, with its account count.
     pub fn backends(&mut self) -> Result<Vec<Backend>, ProvisionError> {
         Ok(self.dir.backends()?)
     }
@@ -322,6 +334,7 @@ impl Provisioner {
         }
     }
 
+    /// Domain `name`.
     pub fn domain(&mut self, name: &str) -> Result<Domain, ProvisionError> {
         let name = parse_domain(name).map_err(invalid)?;
         self.dir
@@ -329,6 +342,7 @@ impl Provisioner {
             .ok_or_else(|| ProvisionError::new(Kind::NotFound, format!("no domain {name}")))
     }
 
+    /// Every provisioned domain.
     pub fn domains(&mut self) -> Result<Vec<Domain>, ProvisionError> {
         Ok(self.dir.domains()?)
     }
@@ -499,6 +513,7 @@ impl Provisioner {
         })
     }
 
+    /// Where account `address` lives.
     pub fn account(&mut self, address: &str) -> Result<Account, ProvisionError> {
         let (address, _, _) = parse_address(address).map_err(invalid)?;
         self.dir

@@ -18,12 +18,14 @@ const ROOT_PROMPT: &str = "<#> ";
 /// Why a back-end operation failed.
 #[derive(Debug)]
 pub struct StoreError {
+    /// The back-end's name.
     pub backend: String,
     /// True when the failure came before anything could have changed on the back-end
     /// (cannot connect, login refused, no password): another back-end may be tried.
     pub before_change: bool,
     /// True when the back-end refused a name as invalid (bad input, not a broken back-end).
     pub rejected: bool,
+    /// What went wrong, in the back-end's words when it answered.
     pub message: String,
 }
 
@@ -36,6 +38,7 @@ impl std::fmt::Display for StoreError {
 /// Outcome of adding an account or a domain.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Added {
+    /// It was created.
     Created,
     /// It was there already (a retried create: adopted, not created twice).
     Existed,
@@ -62,6 +65,7 @@ fn is_missing(e: &CliError) -> bool {
 }
 
 impl AxigenStore {
+    /// Sessions as `admin_user`, with passwords from `password_dir`, each exchange bounded by `timeout`.
     pub fn new(
         admin_user: impl Into<String>,
         password_dir: Option<PathBuf>,
