@@ -1,9 +1,12 @@
-use std::collections::HashMap;
+use std::ffi::OsString;
 use std::io::{IsTerminal, Write};
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::time::Duration;
 
-use crate::{metadata, Context, OcfError, OcfResult, OcfStatus, ParamSpec, Params};
+use crate::{
+    escape_controls, metadata, Context, Environment, OcfError, OcfResult, OcfStatus, ParamSpec,
+    Params,
+};
 
 /// Exit reasons longer than this are cut by Pacemaker; we cut first, on a character boundary.
 pub const EXIT_REASON_MAX: usize = 128;
@@ -92,13 +95,10 @@ pub trait Agent {
     fn action(&self, action: &str, ctx: &mut Context) -> OcfResult;
 }
 
-/// Shorten an exit reason to one line of at most [`EXIT_REASON_MAX`] bytes.
+/// Shorten an exit reason to one line of at most [`EXIT_REASON_MAX`] bytes, its control
+/// characters escaped (a value quoted in it cannot add a line).
 pub fn exit_reason_line(reason: &str) -> String {
-    let one_line: String = reason
-        .chars()
-        .map(|c| if c.is_control() { ' ' } else { c })
-        .collect();
-    let mut cut = one_line.trim().to_string();
+    let mut cut = escape_controls(reason.trim()).into_owned();
     if cut.len() > EXIT_REASON_MAX {
         let mut end = EXIT_REASON_MAX;
         while !cut.is_char_boundary(end) {
@@ -111,8 +111,8 @@ pub fn exit_reason_line(reason: &str) -> String {
 
 /// Run the agent with the process's arguments and environment, and exit with its code.
 pub fn run(agent: &dyn Agent) -> ! {
-    let args: Vec<String> = std::env::args().collect();
-    let vars: HashMap<String, String> = std::env::vars().collect();
+    let args: Vec<OsString> = std::env::args_os().collect();
+    let vars = Environment::from_os(std::env::vars_os());
     let tty = std::io::stderr().is_terminal();
     let code = run_with(
         agent,
@@ -127,18 +127,19 @@ pub fn run(agent: &dyn Agent) -> ! {
 
 /// The dispatcher, with everything it reads and writes passed in (the testable core of
 /// [`run`]). Returns the exit code. This is the one place results become exit codes and the
-/// exit reason is printed.
+/// exit reason is printed. Any arguments and environment are accepted (non-UTF-8 included).
 pub fn run_with(
     agent: &dyn Agent,
-    args: &[String],
-    vars: HashMap<String, String>,
+    args: &[OsString],
+    vars: Environment,
     tty: bool,
     out: &mut dyn Write,
     err: &mut dyn Write,
 ) -> i32 {
     let spec = agent.spec();
     // Extra arguments after the action are ignored (OCF RA API: one action argument).
-    let Some(action) = args.get(1).map(String::as_str) else {
+    let action = args.get(1).map(|a| a.to_string_lossy());
+    let Some(action) = action.as_deref() else {
         let _ = err.write_all(spec.usage().as_bytes());
         return OcfStatus::ErrArgs.code();
     };
@@ -247,15 +248,12 @@ mod tests {
     }
 
     fn call(args: &[&str], kv: &[(&str, &str)]) -> (i32, String, String) {
-        let args: Vec<String> = std::iter::once("t")
+        let args: Vec<OsString> = std::iter::once("t")
             .chain(args.iter().copied())
-            .map(String::from)
+            .map(OsString::from)
             .collect();
-        let mut vars: HashMap<String, String> = kv
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect();
-        vars.insert("HA_LOGFILE".into(), "/dev/null".into());
+        let mut vars = Environment::from_pairs(kv.iter().map(|(k, v)| (*k, *v)));
+        vars.set("HA_LOGFILE", "/dev/null");
         let (mut o, mut e) = (Vec::new(), Vec::new());
         let code = run_with(&T, &args, vars, false, &mut o, &mut e);
         (
@@ -296,7 +294,10 @@ mod tests {
         let (code, _, err) = call(&["start"], &[("OCF_RESKEY_dir", "/x")]);
         assert_eq!(code, 1);
         let line = err.lines().last().unwrap();
-        assert!(line.starts_with("ocf-exit-reason:line1 line2 x"));
+        assert!(
+            line.starts_with("ocf-exit-reason:line1\\nline2 x"),
+            "{line}"
+        );
         assert_eq!(line.len(), EXIT_REASON_PREFIX.len() + EXIT_REASON_MAX);
     }
 

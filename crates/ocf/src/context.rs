@@ -4,6 +4,7 @@ use std::time::Duration;
 
 use axha_exec::Deadline;
 
+use crate::env::Environment;
 use crate::param::parse_bool;
 use crate::{env, Logger, Params};
 
@@ -67,10 +68,11 @@ impl Context {
         agent: &str,
         action: &str,
         params: Params,
-        vars: HashMap<String, String>,
+        vars: Environment,
         declared_timeout: Option<Duration>,
         tty: bool,
     ) -> Context {
+        let vars = vars.into_map();
         let meta = |name: &str| vars.get(&env::meta_key(name)).cloned();
         let timeout = meta(env::META_TIMEOUT)
             .and_then(|v| parse_ms(&v))
@@ -177,10 +179,7 @@ mod tests {
     static NONE: &[ParamSpec] = &[];
 
     fn ctx(action: &str, kv: &[(&str, &str)]) -> Context {
-        let vars: HashMap<String, String> = kv
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect();
+        let vars = Environment::from_pairs(kv.iter().map(|(k, v)| (*k, *v)));
         let params = Params::parse(NONE, &vars);
         Context::new(
             "a",

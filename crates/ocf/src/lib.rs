@@ -52,8 +52,9 @@ pub mod promotion;
 mod status;
 
 pub use agent::{run, run_with, ActionSpec, Agent, AgentSpec};
-pub use axha_exec::Deadline;
+pub use axha_exec::{escape_controls, Deadline};
 pub use context::Context;
+pub use env::Environment;
 pub use log::{Level, Logger};
 pub use param::{ParamError, ParamSpec, ParamType, Params};
-pub use status::{OcfError, OcfResult, OcfStatus};
+pub use status::{first_failure, OcfError, OcfResult, OcfStatus};

@@ -1,7 +1,7 @@
 use std::collections::HashMap;
 use std::fmt;
 
-use crate::env;
+use crate::env::{self, Environment};
 
 /// A parameter's content type in meta-data and when parsing.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -94,6 +94,16 @@ pub enum ParamError {
         value: String,
         allowed: &'static [&'static str],
     },
+    /// The value is not UTF-8 (it cannot be shown; no parameter of these agents can be).
+    NotUtf8 {
+        name: &'static str,
+    },
+    /// The value holds a control character (a line end, ESC, NUL...): no path, name or
+    /// number of these agents has one, and it would reach logs and commands.
+    ControlChar {
+        name: &'static str,
+        value: String,
+    },
 }
 
 impl fmt::Display for ParamError {
@@ -111,6 +121,12 @@ impl fmt::Display for ParamError {
                 value,
                 allowed,
             } => write!(f, "{name}={value:?} is not one of {}", allowed.join(", ")),
+            ParamError::NotUtf8 { name } => write!(f, "{name} is not valid UTF-8"),
+            ParamError::ControlChar { name, value } => write!(
+                f,
+                "{name}={} contains a control character",
+                crate::escape_controls(value)
+            ),
         }
     }
 }
@@ -136,15 +152,25 @@ pub struct Params {
 }
 
 impl Params {
-    /// Read `OCF_RESKEY_<name>` for every declared parameter. An empty value counts as unset.
-    pub fn parse(specs: &'static [ParamSpec], vars: &HashMap<String, String>) -> Params {
+    /// Read `OCF_RESKEY_<name>` for every declared parameter. An empty value counts as unset
+    /// (an empty optional parameter means its default).
+    pub fn parse(specs: &'static [ParamSpec], vars: &Environment) -> Params {
         let mut values = HashMap::new();
         let mut errors = Vec::new();
         for s in specs {
-            let raw = vars
-                .get(&env::reskey(s.name))
-                .filter(|v| !v.is_empty())
-                .cloned();
+            let key = env::reskey(s.name);
+            if vars.is_not_utf8(&key) {
+                errors.push(ParamError::NotUtf8 { name: s.name });
+                continue;
+            }
+            let raw = vars.get(&key).filter(|v| !v.is_empty()).map(str::to_string);
+            if let Some(v) = raw.as_ref().filter(|v| v.contains(char::is_control)) {
+                errors.push(ParamError::ControlChar {
+                    name: s.name,
+                    value: v.clone(),
+                });
+                continue;
+            }
             let Some(v) = raw.or_else(|| s.default.map(str::to_string)) else {
                 if s.required {
                     errors.push(ParamError::Missing { name: s.name });
@@ -238,10 +264,11 @@ mod tests {
         ParamSpec::select("mode", &["a", "b"], "m", "m").default("a"),
     ];
 
-    fn vars(kv: &[(&str, &str)]) -> HashMap<String, String> {
-        kv.iter()
-            .map(|(k, v)| (format!("OCF_RESKEY_{k}"), v.to_string()))
-            .collect()
+    fn vars(kv: &[(&str, &str)]) -> Environment {
+        Environment::from_pairs(
+            kv.iter()
+                .map(|(k, v)| (format!("OCF_RESKEY_{k}"), v.to_string())),
+        )
     }
 
     #[test]
@@ -283,6 +310,35 @@ mod tests {
         );
         assert_eq!(p.str("dir"), Some("/x"), "good values stay usable");
         assert_eq!(p.int("n"), None);
+    }
+
+    #[test]
+    fn non_utf8_and_control_characters_are_named() {
+        use std::os::unix::ffi::OsStringExt;
+        let env = Environment::from_os([
+            (
+                std::ffi::OsString::from("OCF_RESKEY_dir"),
+                std::ffi::OsString::from_vec(b"/x\xff".to_vec()),
+            ),
+            (
+                std::ffi::OsString::from("OCF_RESKEY_mode"),
+                std::ffi::OsString::from("a\nocf-exit-reason:x"),
+            ),
+            (
+                std::ffi::OsString::from_vec(b"JUNK\xfe".to_vec()),
+                std::ffi::OsString::from("1"),
+            ),
+        ]);
+        let p = Params::parse(SPECS, &env);
+        let msgs: Vec<String> = p.errors().iter().map(|e| e.to_string()).collect();
+        assert_eq!(
+            msgs,
+            [
+                "dir is not valid UTF-8",
+                "mode=a\\nocf-exit-reason:x contains a control character"
+            ]
+        );
+        assert_eq!(p.str("dir"), None);
     }
 
     #[test]
