@@ -1,4 +1,5 @@
 use std::os::unix::fs::PermissionsExt;
+use std::path::Path;
 use std::time::{Duration, Instant};
 
 use axha_axigen::process::{self, ServerCommand, StopOutcome};
@@ -24,50 +25,52 @@ fn endpoints(s: &Settings) -> Result<Endpoints, OcfError> {
     }
 }
 
-/// Checks that this node can run the instance at all (validate-all depth 10, start).
+/// Checks that this node can run the instance at all (validate-all depth 10, start). A
+/// configuration error (6, wrong on every node) is reported before a problem of this node
+/// (5 or 2), so that Pacemaker bans the resource everywhere instead of trying node after node.
 pub fn check_environment(s: &Settings) -> Result<(), OcfError> {
-    match std::fs::metadata(&s.binary) {
-        Err(_) => {
-            return Err(OcfError::installed(format!(
-                "binary {} not found",
-                s.binary.display()
-            )))
-        }
-        Ok(m) if !m.is_file() || m.permissions().mode() & 0o111 == 0 => {
-            return Err(OcfError::installed(format!(
-                "binary {} is not an executable file",
-                s.binary.display()
-            )))
-        }
-        Ok(_) => {}
+    axha_ocf::first_failure([
+        check_binary(&s.binary),
+        check_workdir(&s.workdir),
+        s.read_config().map(|_| ()),
+        endpoints(s).map(|_| ()),
+        s.password_file
+            .as_deref()
+            .map_or(Ok(()), checks::check_password_file),
+    ])
+}
+
+fn check_binary(binary: &Path) -> Result<(), OcfError> {
+    match std::fs::metadata(binary) {
+        Err(_) => Err(OcfError::installed(format!(
+            "binary {} not found",
+            binary.display()
+        ))),
+        Ok(m) if !m.is_file() || m.permissions().mode() & 0o111 == 0 => Err(OcfError::installed(
+            format!("binary {} is not an executable file", binary.display()),
+        )),
+        Ok(_) => Ok(()),
     }
-    match std::fs::metadata(&s.workdir) {
-        Ok(m) if m.is_dir() => {}
-        Ok(_) => {
-            return Err(OcfError::installed(format!(
-                "workdir {} is not a directory",
-                s.workdir.display()
-            )))
-        }
-        Err(_) => {
-            return Err(OcfError::installed(format!(
-                "workdir {} does not exist here (storage not mounted?)",
-                s.workdir.display()
-            )))
-        }
+}
+
+fn check_workdir(workdir: &Path) -> Result<(), OcfError> {
+    match std::fs::metadata(workdir) {
+        Ok(m) if m.is_dir() => Ok(()),
+        Ok(_) => Err(OcfError::installed(format!(
+            "workdir {} is not a directory",
+            workdir.display()
+        ))),
+        Err(_) => Err(OcfError::installed(format!(
+            "workdir {} does not exist here (storage not mounted?)",
+            workdir.display()
+        ))),
     }
-    s.read_config()?;
-    if let Some(pw) = &s.password_file {
-        checks::check_password_file_mode(pw)?;
-    }
-    Ok(())
 }
 
 pub fn validate(ctx: &mut Context) -> OcfResult {
     let s = Settings::from_params(&ctx.params)?;
     if ctx.check_level >= 10 {
         check_environment(&s)?;
-        endpoints(&s)?;
     }
     Ok(OcfStatus::Success)
 }

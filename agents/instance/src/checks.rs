@@ -75,25 +75,37 @@ pub fn cli_version(
 ) -> Result<(Version, Duration), String> {
     let t = Instant::now();
     let grace = deadline.within(REFUSED_GRACE);
+    let mut refused = false;
     loop {
         let d = check_deadline(deadline, check_timeout);
         let r = CliClient::connect(addr, &d).and_then(|mut c| c.get_version());
         match r {
             Ok(v) => return Ok((v, t.elapsed())),
-            Err(e) if e.is_refused() && grace.sleep(Duration::from_millis(100)) => continue,
+            Err(e) if e.is_refused() && grace.sleep(Duration::from_millis(100)) => {
+                refused = true;
+                continue;
+            }
+            // The time ran out while retrying a refused connection: say what was seen.
+            Err(e) if refused && e.is_timeout() => return Err(refused_message(addr)),
             Err(e) => return Err(describe_cli(addr, &e, t.elapsed())),
         }
     }
 }
 
+fn refused_message(addr: SocketAddr) -> String {
+    format!("CLI {addr}: connection refused (nothing listening on {addr})")
+}
+
 fn describe_cli(addr: SocketAddr, e: &CliError, elapsed: Duration) -> String {
-    if e.is_timeout() {
+    if e.is_refused() {
+        refused_message(addr)
+    } else if e.is_timeout() && elapsed < Duration::from_millis(50) {
+        format!("CLI {addr}: no time left for the check (the operation's timeout is spent)")
+    } else if e.is_timeout() {
         format!(
             "CLI {addr} did not answer within {:.1}s (hung?)",
             elapsed.as_secs_f64()
         )
-    } else if e.is_refused() {
-        format!("CLI {addr} refused the connection (nothing listening)")
     } else {
         format!("CLI {addr}: {e}")
     }
@@ -116,11 +128,21 @@ pub fn greetings(
     Ok(out)
 }
 
-/// The CLI password from its file: first line, without the line end.
-pub fn read_password(path: &Path) -> Result<String, OcfError> {
-    let text = std::fs::read_to_string(path)
-        .map_err(|e| OcfError::args(format!("cli_password_file {}: {e}", path.display())))?;
-    let pw = text.lines().next().unwrap_or("").to_string();
+/// The CLI password from its file: first line, without the line end. The read is bounded
+/// (a password is not a document; a FIFO must not hold the monitor) and the file is checked
+/// first as [`check_password_file`] says.
+pub fn read_password(path: &Path, deadline: &Deadline) -> Result<String, OcfError> {
+    check_password_file(path)?;
+    let bytes = axha_exec::read_bounded(path, axha_exec::MAX_SECRET_BYTES, deadline)
+        .map_err(|e| OcfError::args(format!("cli_password_file: {e}")))?;
+    let first = bytes.split(|b| *b == b'\n').next().unwrap_or_default();
+    let first = first.strip_suffix(b"\r").unwrap_or(first);
+    let pw = String::from_utf8(first.to_vec()).map_err(|_| {
+        OcfError::args(format!(
+            "cli_password_file {}: the password is not valid UTF-8",
+            path.display()
+        ))
+    })?;
     if pw.is_empty() {
         return Err(OcfError::args(format!(
             "cli_password_file {} is empty",
@@ -130,11 +152,25 @@ pub fn read_password(path: &Path) -> Result<String, OcfError> {
     Ok(pw)
 }
 
-/// Refuse a password file others can read.
-pub fn check_password_file_mode(path: &Path) -> Result<(), OcfError> {
+/// The password file on this node. Missing: 5 (not installed here, e.g. on storage not
+/// mounted). Not a regular file, or readable by others: 2 (wrong on this node only; another
+/// node may hold a proper file at that path).
+pub fn check_password_file(path: &Path) -> Result<(), OcfError> {
     use std::os::unix::fs::PermissionsExt;
-    let meta = std::fs::metadata(path)
-        .map_err(|e| OcfError::args(format!("cli_password_file {}: {e}", path.display())))?;
+    let meta = std::fs::metadata(path).map_err(|e| {
+        let msg = format!("cli_password_file {}: {e}", path.display());
+        if e.kind() == std::io::ErrorKind::NotFound {
+            OcfError::installed(msg)
+        } else {
+            OcfError::args(msg)
+        }
+    })?;
+    if !meta.is_file() {
+        return Err(OcfError::args(format!(
+            "cli_password_file {} is not a regular file",
+            path.display()
+        )));
+    }
     let mode = meta.permissions().mode() & 0o777;
     if mode & 0o077 != 0 {
         return Err(OcfError::args(format!(
@@ -158,7 +194,7 @@ pub fn cli_login(
             "depth 20 monitor needs cli_password_file",
         ));
     };
-    let password = read_password(pw_file)?;
+    let password = read_password(pw_file, deadline)?;
     let t = Instant::now();
     let d = check_deadline(deadline, check_timeout);
     let r = CliClient::connect(addr, &d).and_then(|mut c| {
@@ -181,21 +217,27 @@ mod tests {
     #[test]
     fn password_file_rules() {
         use std::os::unix::fs::PermissionsExt;
-        let dir = std::env::temp_dir().join(format!("axha-inst-pw-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).unwrap();
-        let f = dir.join("pw");
-        std::fs::write(&f, "s3cret\nignored\n").unwrap();
+        let d = Deadline::after(Duration::from_secs(5));
+        let dir = tempfile::tempdir().unwrap();
+        let f = dir.path().join("pw");
+        std::fs::write(&f, "s3cret\r\nignored\n").unwrap();
         std::fs::set_permissions(&f, std::fs::Permissions::from_mode(0o644)).unwrap();
-        let e = check_password_file_mode(&f).unwrap_err();
+        let e = check_password_file(&f).unwrap_err();
         assert!(e.reason.contains("mode 0644"), "{}", e.reason);
         assert!(!e.reason.contains("s3cret"));
         std::fs::set_permissions(&f, std::fs::Permissions::from_mode(0o600)).unwrap();
-        assert!(check_password_file_mode(&f).is_ok());
-        assert_eq!(read_password(&f).unwrap(), "s3cret");
+        assert!(check_password_file(&f).is_ok());
+        assert_eq!(read_password(&f, &d).unwrap(), "s3cret");
         std::fs::write(&f, "\n").unwrap();
-        assert!(read_password(&f).unwrap_err().reason.contains("empty"));
-        assert!(read_password(&dir.join("none")).is_err());
-        std::fs::remove_dir_all(&dir).unwrap();
+        assert!(read_password(&f, &d).unwrap_err().reason.contains("empty"));
+        std::fs::write(&f, "x".repeat(5000)).unwrap();
+        let e = read_password(&f, &d).unwrap_err();
+        assert!(e.reason.contains("more than 4096 bytes"), "{}", e.reason);
+        let e = read_password(&dir.path().join("none"), &d).unwrap_err();
+        assert_eq!(e.status, axha_ocf::OcfStatus::ErrInstalled);
+        let e = read_password(dir.path(), &d).unwrap_err();
+        assert_eq!(e.status, axha_ocf::OcfStatus::ErrArgs);
+        assert!(e.reason.contains("not a regular file"), "{}", e.reason);
     }
 
     #[test]

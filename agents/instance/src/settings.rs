@@ -30,6 +30,9 @@ pub struct Endpoints {
     pub greeters: Vec<(Protocol, SocketAddr)>,
 }
 
+/// Linux's limit on a path handed to the kernel, terminating NUL included (limits.h).
+const PATH_MAX: usize = 4096;
+
 fn absolute(name: &str, v: &str) -> Result<PathBuf, OcfError> {
     let p = PathBuf::from(v);
     if !p.is_absolute() {
@@ -45,6 +48,13 @@ impl Settings {
     pub fn from_params(p: &Params) -> Result<Settings, OcfError> {
         p.check().map_err(|e| OcfError::configured(e.to_string()))?;
         let workdir = absolute("workdir", p.str("workdir").unwrap_or_default())?;
+        let longest = default_config(&workdir).as_os_str().len();
+        if longest >= PATH_MAX {
+            return Err(OcfError::configured(format!(
+                "workdir is too long: {longest} bytes with run/axigen.cfg, the limit of a path \
+                 is {PATH_MAX} (PATH_MAX)",
+            )));
+        }
         let binary = absolute("binary", p.str("binary").unwrap_or_default())?;
         let (config, config_explicit) = match p.str("config") {
             Some(c) => (absolute("config", c)?, true),
@@ -85,6 +95,13 @@ impl Settings {
             None => None,
             Some(f) => Some(absolute("cli_password_file", f)?),
         };
+        let cli_user = p.str("cli_user").unwrap_or("admin");
+        if cli_user.contains(char::is_whitespace) {
+            // The CLI reads `USER name` up to the line end: a space would change the login.
+            return Err(OcfError::configured(format!(
+                "cli_user {cli_user:?} contains white space"
+            )));
+        }
         Ok(Settings {
             workdir,
             binary,
@@ -92,7 +109,7 @@ impl Settings {
             config_explicit,
             address,
             cli_port,
-            cli_user: p.str("cli_user").unwrap_or("admin").to_string(),
+            cli_user: cli_user.to_string(),
             password_file,
             graceful_share,
             check_timeout,
@@ -176,13 +193,12 @@ pub fn config_error(path: &Path, e: axha_axigen::config::ConfigError) -> OcfErro
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::collections::HashMap;
 
     fn params(kv: &[(&str, &str)]) -> Params {
-        let vars: HashMap<String, String> = kv
-            .iter()
-            .map(|(k, v)| (format!("OCF_RESKEY_{k}"), v.to_string()))
-            .collect();
+        let vars = axha_ocf::Environment::from_pairs(
+            kv.iter()
+                .map(|(k, v)| (format!("OCF_RESKEY_{k}"), v.to_string())),
+        );
         Params::parse(crate::PARAMS, &vars)
     }
 
@@ -200,6 +216,10 @@ mod tests {
         assert!(err(&[("workdir", "/a"), ("address", "10.0.0.300")]).contains("10.0.0.300"));
         assert!(err(&[("workdir", "/a"), ("stop_graceful_share", "0")]).contains("percentage"));
         assert!(err(&[("workdir", "/a"), ("cli_port", "x")]).contains("not an integer"));
+        assert!(err(&[("workdir", "/a"), ("cli_user", "ad min")]).contains("white space"));
+        assert!(err(&[("workdir", "/a"), ("cli_user", "admin\r\n")]).contains("control"));
+        let long = format!("/{}", "d/".repeat(2100));
+        assert!(err(&[("workdir", &long)]).contains("PATH_MAX"));
     }
 
     #[test]
