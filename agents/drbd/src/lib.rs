@@ -72,11 +72,7 @@ impl Settings {
             .filter(|s| !s.trim().is_empty())
             .ok_or_else(|| OcfError::configured(format!("{P_RESOURCE} is not set")))?
             .to_string();
-        if resource.contains(|c: char| c.is_whitespace() || c == '/') {
-            return Err(OcfError::configured(format!(
-                "{P_RESOURCE}={resource:?} is not a DRBD resource name"
-            )));
-        }
+        check_resource_name(&resource)?;
         let ladder = p
             .str(P_LADDER)
             .unwrap_or(policy::DEFAULT_LADDER)
@@ -108,6 +104,26 @@ impl Settings {
     }
 }
 
+/// Refuse what drbdadm would read as something else than one resource: `all` (every
+/// resource, drbdadm(8)), a leading `-` (an option), white space or `/` (never in a name).
+fn check_resource_name(resource: &str) -> Result<(), OcfError> {
+    let why = if resource == "all" {
+        Some("drbdadm reads it as every resource")
+    } else if resource.starts_with('-') {
+        Some("drbdadm reads it as an option")
+    } else if resource.contains(|c: char| c.is_whitespace() || c == '/') {
+        Some("a DRBD resource name has no white space or /")
+    } else {
+        None
+    };
+    match why {
+        Some(why) => Err(OcfError::configured(format!(
+            "{P_RESOURCE}={resource:?} is not one DRBD resource name: {why}"
+        ))),
+        None => Ok(()),
+    }
+}
+
 fn generic(e: impl std::fmt::Display) -> OcfError {
     OcfError::generic(e.to_string())
 }
@@ -127,6 +143,9 @@ fn clone_meta(ctx: &Context) -> CloneMeta {
 /// of this node), the clone meta attributes (6).
 fn validate(ctx: &Context) -> Result<Settings, OcfError> {
     let s = Settings::read(ctx)?;
+    // What is wrong on every node first (6), before what this node lacks (5); whether two
+    // primaries are allowed is only known from the resource's configuration, read below.
+    check_clone_meta(&clone_meta(ctx), || true).map_err(OcfError::configured)?;
     let drbd = s.drbd();
     let dump = drbd.dump(&s.resource, &ctx.deadline).map_err(|e| {
         if e.is_not_found() {
@@ -176,7 +195,8 @@ fn update_score(ctx: &Context, r: Option<&Resource>, ladder: &Ladder, force: boo
     let want_text = want
         .map(|s| s.to_string())
         .unwrap_or_else(|| "none".to_string());
-    if !force && std::fs::read_to_string(&file).is_ok_and(|had| had.trim() == want_text) {
+    let had = axha_exec::read_bounded(&file, 64, &ctx.deadline).unwrap_or_default();
+    if !force && String::from_utf8_lossy(&had).trim() == want_text {
         return;
     }
     let deadline = ctx.deadline;
@@ -340,6 +360,12 @@ fn stop(ctx: &mut Context) -> OcfResult {
         ));
         return Ok(OcfStatus::Success);
     };
+    if let Err(e) = check_resource_name(resource) {
+        // Start refuses such a name, so nothing was started; `drbdadm down all` would take
+        // down every resource of the node.
+        ctx.log.warn(&format!("{}: nothing to stop", e.reason));
+        return Ok(OcfStatus::Success);
+    }
     let s = Settings {
         resource: resource.to_string(),
         conf: PathBuf::from(ctx.params.str(P_CONF).unwrap_or(DEFAULT_CONF)),
@@ -496,6 +522,16 @@ mod tests {
         assert!(allows_two_primaries("        allow-two-primaries;\n"));
         assert!(!allows_two_primaries("        allow-two-primaries no;\n"));
         assert!(!allows_two_primaries("resource r0 {\n}\n"));
+    }
+
+    #[test]
+    fn special_resource_names_are_refused() {
+        for bad in ["all", "-v", "r 0", "r/0"] {
+            let e = check_resource_name(bad).unwrap_err();
+            assert_eq!(e.status, OcfStatus::ErrConfigured, "{bad}");
+        }
+        assert!(check_resource_name("r0").is_ok());
+        assert!(check_resource_name("web-data_1.a").is_ok());
     }
 
     #[test]
