@@ -472,4 +472,68 @@ mod tests {
         let r = dispatch(&a, &["--nope".into()], || Ok(Vec::new()), &mut |_| {});
         assert_eq!(r.code, 1);
     }
+
+    mod prop {
+        use super::*;
+        use proptest::prelude::*;
+
+        /// Lines with the keys the fencer sends (no `delay`: it would sleep) and any bytes.
+        fn line() -> impl Strategy<Value = Vec<u8>> {
+            let key = prop_oneof![
+                Just(b"action".to_vec()),
+                Just(b"ip".to_vec()),
+                Just(b"port".to_vec()),
+                Just(b"plug".to_vec()),
+                Just(b"nodename".to_vec()),
+                Just(b"bound_node".to_vec()),
+                Just(b"verbose".to_vec()),
+                proptest::collection::vec(any::<u8>(), 0..12),
+            ];
+            let value = prop_oneof![
+                proptest::collection::vec(any::<u8>(), 0..24),
+                Just(b"status".to_vec()),
+                Just(b"off".to_vec()),
+                Just(b"metadata".to_vec()),
+            ];
+            (key, value).prop_map(|(mut k, v)| {
+                k.push(b'=');
+                k.extend(v);
+                k
+            })
+        }
+
+        fn input() -> impl Strategy<Value = Vec<u8>> {
+            prop_oneof![
+                proptest::collection::vec(line(), 0..8).prop_map(|ls| ls.join(&b'\n')),
+                proptest::collection::vec(any::<u8>(), 0..256),
+            ]
+        }
+
+        proptest! {
+            #![proptest_config(ProptestConfig::with_cases(384))]
+
+            /// Whatever stdin holds: a parsed request or a typed error, and the dispatcher
+            /// answers 0, 1 or 2 with one escaped `Failed:` line on failure.
+            #[test]
+            fn any_stdin_gets_a_fence_answer(bytes in input()) {
+                let a = fake(|_| Ok(Outcome::PowerOn));
+                let parsed = Request::from_stdin_bytes(&a.spec(), &bytes);
+                let mut lines = Vec::new();
+                let r = dispatch(&a, &[], || Ok(bytes.clone()), &mut |l| lines.push(l.to_string()));
+                prop_assert!([EXIT_SUCCESS, EXIT_FAILURE, EXIT_STATUS_OFF].contains(&r.code));
+                if parsed.is_err() {
+                    prop_assert_eq!(r.code, EXIT_FAILURE);
+                }
+                if r.code == EXIT_FAILURE {
+                    prop_assert!(r.stderr.starts_with("Failed: "));
+                    prop_assert_eq!(r.stderr.lines().count(), 1);
+                    prop_assert!(!r.stderr.trim_end_matches('\n').contains(char::is_control));
+                    prop_assert!(a.calls.borrow().is_empty() || parsed.is_ok());
+                }
+                for l in &lines {
+                    prop_assert!(!l.contains(char::is_control), "{:?}", l);
+                }
+            }
+        }
+    }
 }

@@ -317,4 +317,90 @@ mod tests {
             "{err}"
         );
     }
+
+    mod prop {
+        use super::*;
+        use proptest::prelude::*;
+        use std::os::unix::ffi::OsStringExt;
+
+        /// Names the framework reads, and anything else.
+        fn name() -> impl Strategy<Value = Vec<u8>> {
+            prop_oneof![
+                Just(b"OCF_RESKEY_dir".to_vec()),
+                Just(b"OCF_RESKEY_CRM_meta_timeout".to_vec()),
+                Just(b"OCF_RESKEY_CRM_meta_interval".to_vec()),
+                Just(b"OCF_CHECK_LEVEL".to_vec()),
+                Just(b"OCF_RESOURCE_INSTANCE".to_vec()),
+                proptest::collection::vec(any::<u8>(), 0..24),
+            ]
+        }
+
+        /// Any bytes: control characters, non-UTF-8, numbers at the edge, huge values.
+        fn value() -> impl Strategy<Value = Vec<u8>> {
+            prop_oneof![
+                proptest::collection::vec(any::<u8>(), 0..48),
+                any::<u64>().prop_map(|n| format!("{n}").into_bytes()),
+                any::<u64>().prop_map(|n| format!("{n}s").into_bytes()),
+                (any::<u8>(), 1usize..200_000).prop_map(|(b, n)| vec![b; n]),
+                Just(b"/x\nocf-exit-reason:forged".to_vec()),
+            ]
+        }
+
+        fn action() -> impl Strategy<Value = Vec<u8>> {
+            prop_oneof![
+                Just(b"start".to_vec()),
+                Just(b"stop".to_vec()),
+                Just(b"monitor".to_vec()),
+                Just(b"validate-all".to_vec()),
+                Just(b"meta-data".to_vec()),
+                proptest::collection::vec(any::<u8>(), 0..16),
+            ]
+        }
+
+        proptest! {
+            #![proptest_config(ProptestConfig::with_cases(384))]
+
+            /// Whatever the environment, the dispatcher answers with an OCF code, prints at
+            /// most one exit reason, short and free of control characters, and a wrong
+            /// parameter is 6 (stop still 0).
+            #[test]
+            fn any_environment_gets_an_ocf_answer(
+                act in action(),
+                pairs in proptest::collection::vec((name(), value()), 0..10),
+            ) {
+                // HA_* names choose log files: keep the test from writing anywhere.
+                let pairs = pairs
+                    .into_iter()
+                    .filter(|(k, _)| !k.starts_with(b"HA_"))
+                    .map(|(k, v)| (OsString::from_vec(k), OsString::from_vec(v)));
+                let mut vars = Environment::from_os(pairs);
+                vars.set("HA_LOGFILE", "/dev/null");
+                let dir_ok = vars.get("OCF_RESKEY_dir").is_some_and(|d| {
+                    !d.is_empty() && !d.contains(char::is_control) && d != "/boom"
+                });
+                let args = [OsString::from("t"), OsString::from_vec(act.clone())];
+                let (mut o, mut e) = (Vec::new(), Vec::new());
+                let code = run_with(&T, &args, vars, false, &mut o, &mut e);
+                prop_assert!([0, 1, 2, 3, 6, 7].contains(&code), "code {}", code);
+                let err = String::from_utf8_lossy(&e);
+                let reasons: Vec<&str> =
+                    err.lines().filter(|l| l.starts_with(EXIT_REASON_PREFIX)).collect();
+                prop_assert!(reasons.len() <= 1);
+                for r in &reasons {
+                    prop_assert!(r.len() <= EXIT_REASON_PREFIX.len() + EXIT_REASON_MAX);
+                    prop_assert!(!r.contains(char::is_control));
+                }
+                match act.as_slice() {
+                    b"meta-data" => prop_assert_eq!(code, 0),
+                    b"stop" => prop_assert_eq!(code, 0),
+                    b"monitor" if dir_ok => prop_assert_eq!(code, 7),
+                    b"monitor" | b"start" | b"validate-all" if !dir_ok => {
+                        prop_assert_eq!(code, 6);
+                        prop_assert_eq!(reasons.len(), 1);
+                    }
+                    _ => {}
+                }
+            }
+        }
+    }
 }

@@ -52,7 +52,10 @@ fn parse_ms(v: &str) -> Option<u64> {
     } else {
         return None;
     };
-    num.trim().parse::<u64>().ok().map(|n| n * mult)
+    num.trim()
+        .parse::<u64>()
+        .ok()
+        .and_then(|n| n.checked_mul(mult))
 }
 
 /// The deadline for a timeout, with the safety margin taken off.
@@ -256,5 +259,6 @@ mod tests {
         assert_eq!(parse_ms("20s"), Some(20_000));
         assert_eq!(parse_ms("2min"), Some(120_000));
         assert_eq!(parse_ms("x"), None);
+        assert_eq!(parse_ms("18446744073709551615s"), None);
     }
 }

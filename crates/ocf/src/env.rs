@@ -57,11 +57,16 @@ impl Environment {
             let Ok(k) = k.into().into_string() else {
                 continue;
             };
+            // A repeated name (possible in a raw environ): the last one wins.
+            env.not_utf8.retain(|n| *n != k);
             match v.into().into_string() {
                 Ok(v) => {
                     env.vars.insert(k, v);
                 }
-                Err(_) => env.not_utf8.push(k),
+                Err(_) => {
+                    env.vars.remove(&k);
+                    env.not_utf8.push(k);
+                }
             }
         }
         env
