@@ -4,7 +4,12 @@ use std::time::Duration;
 
 use axha_axigen::config::{Config, Service};
 use axha_axigen::probe::Protocol;
-use axha_ocf::{OcfError, Params};
+use axha_ocf::{OcfError, Param, Params};
+
+use crate::spec::{
+    ADDRESS, BINARY, CHECK_TIMEOUT, CLI_PASSWORD_FILE, CLI_PORT, CLI_USER, CONFIG,
+    STOP_GRACEFUL_SHARE, WORKDIR,
+};
 
 /// The checked parameters of one call (depth 0: what is wrong here is wrong on every node).
 #[derive(Debug, Clone)]
@@ -33,73 +38,78 @@ pub struct Endpoints {
 /// Linux's limit on a path handed to the kernel, terminating NUL included (limits.h).
 const PATH_MAX: usize = 4096;
 
-fn absolute(name: &str, v: &str) -> Result<PathBuf, OcfError> {
+fn absolute(param: &Param<String>, v: &str) -> Result<PathBuf, OcfError> {
     let p = PathBuf::from(v);
     if !p.is_absolute() {
         return Err(OcfError::configured(format!(
-            "{name} must be an absolute path, not {v:?}"
+            "{} must be an absolute path, not {v:?}",
+            param.name()
         )));
     }
     Ok(p)
 }
 
+/// `stop_graceful_share` as a percentage, when it is one.
+fn percentage(n: i64) -> Option<u32> {
+    u32::try_from(n).ok().filter(|n| (1..=100).contains(n))
+}
+
 impl Settings {
     /// Check and resolve the parameters. Errors are code 6: the same everywhere.
     pub fn from_params(p: &Params) -> Result<Settings, OcfError> {
-        p.check().map_err(|e| OcfError::configured(e.to_string()))?;
-        let workdir = absolute("workdir", p.str("workdir").unwrap_or_default())?;
+        p.check()?;
+        let workdir = absolute(&WORKDIR, &p.value(&WORKDIR)?)?;
         let longest = default_config(&workdir).as_os_str().len();
         if longest >= PATH_MAX {
             return Err(OcfError::configured(format!(
-                "workdir is too long: {longest} bytes with run/axigen.cfg, the limit of a path \
+                "{} is too long: {longest} bytes with run/axigen.cfg, the limit of a path \
                  is {PATH_MAX} (PATH_MAX)",
+                WORKDIR.name()
             )));
         }
-        let binary = absolute("binary", p.str("binary").unwrap_or_default())?;
-        let (config, config_explicit) = match p.str("config") {
-            Some(c) => (absolute("config", c)?, true),
+        let binary = absolute(&BINARY, &p.value(&BINARY)?)?;
+        let (config, config_explicit) = match p.get(&CONFIG) {
+            Some(c) => (absolute(&CONFIG, &c)?, true),
             None => (default_config(&workdir), false),
         };
-        let address = match p.str("address") {
+        let address = match p.get(&ADDRESS) {
             None => None,
             Some(a) => Some(a.trim().parse::<IpAddr>().map_err(|_| {
-                OcfError::configured(format!("address {a:?} is not an IP address"))
+                OcfError::configured(format!("{} {a:?} is not an IP address", ADDRESS.name()))
             })?),
         };
-        let cli_port = match p.int("cli_port") {
+        let cli_port = match p.get(&CLI_PORT) {
             None => None,
-            Some(n) if (1..=65535).contains(&n) => Some(n as u16),
-            Some(n) => {
-                return Err(OcfError::configured(format!(
-                    "cli_port {n} is not a TCP port"
-                )))
-            }
+            Some(n) => Some(u16::try_from(n).ok().filter(|n| *n > 0).ok_or_else(|| {
+                OcfError::configured(format!("{} {n} is not a TCP port", CLI_PORT.name()))
+            })?),
         };
-        let graceful_share = match p.int("stop_graceful_share").unwrap_or(80) {
-            n @ 1..=100 => n as u32,
+        let share = p.value(&STOP_GRACEFUL_SHARE)?;
+        let graceful_share = percentage(share).ok_or_else(|| {
+            OcfError::configured(format!(
+                "{} {share} is not a percentage between 1 and 100",
+                STOP_GRACEFUL_SHARE.name()
+            ))
+        })?;
+        let check_timeout = match p.value(&CHECK_TIMEOUT)? {
+            n @ 1..=3600 => Duration::from_secs(n.unsigned_abs()),
             n => {
                 return Err(OcfError::configured(format!(
-                    "stop_graceful_share {n} is not a percentage between 1 and 100"
+                    "{} {n} is not between 1 and 3600 seconds",
+                    CHECK_TIMEOUT.name()
                 )))
             }
         };
-        let check_timeout = match p.int("check_timeout").unwrap_or(5) {
-            n @ 1..=3600 => Duration::from_secs(n as u64),
-            n => {
-                return Err(OcfError::configured(format!(
-                    "check_timeout {n} is not between 1 and 3600 seconds"
-                )))
-            }
-        };
-        let password_file = match p.str("cli_password_file") {
+        let password_file = match p.get(&CLI_PASSWORD_FILE) {
             None => None,
-            Some(f) => Some(absolute("cli_password_file", f)?),
+            Some(f) => Some(absolute(&CLI_PASSWORD_FILE, &f)?),
         };
-        let cli_user = p.str("cli_user").unwrap_or("admin");
+        let cli_user = p.value(&CLI_USER)?;
         if cli_user.contains(char::is_whitespace) {
             // The CLI reads `USER name` up to the line end: a space would change the login.
             return Err(OcfError::configured(format!(
-                "cli_user {cli_user:?} contains white space"
+                "{} {cli_user:?} contains white space",
+                CLI_USER.name()
             )));
         }
         Ok(Settings {
@@ -109,7 +119,7 @@ impl Settings {
             config_explicit,
             address,
             cli_port,
-            cli_user: cli_user.to_string(),
+            cli_user,
             password_file,
             graceful_share,
             check_timeout,
@@ -117,14 +127,14 @@ impl Settings {
     }
 
     /// What stop needs, from whatever parameters are usable: stop must find and end a
-    /// running instance even when other parameters are wrong.
+    /// running instance even when other parameters are wrong (a wrong one takes its default).
     pub fn for_stop(p: &Params) -> Option<(PathBuf, PathBuf, u32)> {
-        let workdir = PathBuf::from(p.str("workdir")?);
-        let binary = PathBuf::from(p.str("binary").unwrap_or("/opt/axigen/bin/axigen"));
+        let workdir = PathBuf::from(p.get(&WORKDIR)?);
+        let binary = PathBuf::from(p.lenient(&BINARY)?);
         let share = p
-            .int("stop_graceful_share")
-            .filter(|n| (1..=100).contains(n))
-            .unwrap_or(80) as u32;
+            .get(&STOP_GRACEFUL_SHARE)
+            .and_then(percentage)
+            .or_else(|| STOP_GRACEFUL_SHARE.default_value().and_then(percentage))?;
         Some((workdir, binary, share))
     }
 

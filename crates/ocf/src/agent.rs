@@ -12,7 +12,11 @@ use crate::{
 pub const EXIT_REASON_MAX: usize = 128;
 const EXIT_REASON_PREFIX: &str = "ocf-exit-reason:";
 
-/// One action the agent answers.
+/// What runs an action: `Ok` carries 0, 7 or 8; `Err` a failure with its reason.
+pub type Handler = fn(&mut Context) -> OcfResult;
+
+/// One action the agent answers, declared together with its handler (as ocf.py's
+/// `add_action(name, timeout, handler=)`): nothing else names the action again.
 #[derive(Debug, Clone, Copy)]
 pub struct ActionSpec {
     pub name: &'static str,
@@ -24,10 +28,16 @@ pub struct ActionSpec {
     pub role: Option<&'static str>,
     /// Dispatched but not listed in meta-data (e.g. a by-hand `diagnose`).
     pub hidden: bool,
+    /// Runs even when parameters are wrong (at least `stop`: a configuration problem must
+    /// never keep a running resource from being stopped).
+    pub lenient: bool,
+    /// `None` only for `meta-data`, which the framework answers from the declaration.
+    pub handler: Option<Handler>,
 }
 
 impl ActionSpec {
-    pub const fn new(name: &'static str, timeout: u32) -> Self {
+    /// An action run by `handler`.
+    pub const fn new(name: &'static str, timeout: u32, handler: Handler) -> Self {
         ActionSpec {
             name,
             timeout,
@@ -35,6 +45,21 @@ impl ActionSpec {
             depth: None,
             role: None,
             hidden: false,
+            lenient: false,
+            handler: Some(handler),
+        }
+    }
+    /// `meta-data`, answered by the framework before any check.
+    pub const fn meta_data(timeout: u32) -> Self {
+        ActionSpec {
+            name: "meta-data",
+            timeout,
+            interval: None,
+            depth: None,
+            role: None,
+            hidden: false,
+            lenient: true,
+            handler: None,
         }
     }
     pub const fn interval(mut self, s: u32) -> Self {
@@ -53,9 +78,13 @@ impl ActionSpec {
         self.hidden = true;
         self
     }
+    pub const fn lenient(mut self) -> Self {
+        self.lenient = true;
+        self
+    }
 }
 
-/// The declaration of an agent.
+/// The declaration of an agent: from it come meta-data, parameter checking and dispatch.
 #[derive(Debug)]
 pub struct AgentSpec {
     pub name: &'static str,
@@ -64,17 +93,13 @@ pub struct AgentSpec {
     pub longdesc: &'static str,
     pub params: &'static [ParamSpec],
     pub actions: &'static [ActionSpec],
-    /// Actions that run even when parameters are wrong (at least `stop`: a configuration
-    /// problem must never keep a running resource from being stopped).
-    pub lenient_actions: &'static [&'static str],
 }
 
 impl AgentSpec {
-    fn declared_timeout(&self, action: &str) -> Option<Duration> {
-        self.actions
-            .iter()
-            .find(|a| a.name == action)
-            .map(|a| Duration::from_secs(a.timeout.into()))
+    /// The first declaration of `action` (an action declared twice, e.g. a monitor at two
+    /// depths, has one handler and one timeout default).
+    fn action(&self, action: &str) -> Option<&ActionSpec> {
+        self.actions.iter().find(|a| a.name == action)
     }
 
     fn usage(&self) -> String {
@@ -86,13 +111,6 @@ impl AgentSpec {
         }
         format!("usage: {} {{{}}}\n", self.name, names.join("|"))
     }
-}
-
-/// An OCF resource agent: its declaration and its actions.
-pub trait Agent {
-    fn spec(&self) -> &AgentSpec;
-    /// Run one declared action. `Ok` carries 0, 7 or 8; `Err` a failure with its reason.
-    fn action(&self, action: &str, ctx: &mut Context) -> OcfResult;
 }
 
 /// Shorten an exit reason to one line of at most [`EXIT_REASON_MAX`] bytes, its control
@@ -110,12 +128,12 @@ pub fn exit_reason_line(reason: &str) -> String {
 }
 
 /// Run the agent with the process's arguments and environment, and exit with its code.
-pub fn run(agent: &dyn Agent) -> ! {
+pub fn run(spec: &AgentSpec) -> ! {
     let args: Vec<OsString> = std::env::args_os().collect();
     let vars = Environment::from_os(std::env::vars_os());
     let tty = std::io::stderr().is_terminal();
     let code = run_with(
-        agent,
+        spec,
         &args,
         vars,
         tty,
@@ -129,14 +147,13 @@ pub fn run(agent: &dyn Agent) -> ! {
 /// [`run`]). Returns the exit code. This is the one place results become exit codes and the
 /// exit reason is printed. Any arguments and environment are accepted (non-UTF-8 included).
 pub fn run_with(
-    agent: &dyn Agent,
+    spec: &AgentSpec,
     args: &[OsString],
     vars: Environment,
     tty: bool,
     out: &mut dyn Write,
     err: &mut dyn Write,
 ) -> i32 {
-    let spec = agent.spec();
     // Extra arguments after the action are ignored (OCF RA API: one action argument).
     let action = args.get(1).map(|a| a.to_string_lossy());
     let Some(action) = action.as_deref() else {
@@ -155,7 +172,8 @@ pub fn run_with(
         }
         _ => {}
     }
-    if !spec.actions.iter().any(|a| a.name == action) {
+    let Some((declared, handler)) = spec.action(action).and_then(|a| a.handler.map(|h| (a, h)))
+    else {
         let _ = err.write_all(spec.usage().as_bytes());
         let _ = writeln!(
             err,
@@ -163,28 +181,27 @@ pub fn run_with(
             exit_reason_line(&format!("unsupported action {action}"))
         );
         return OcfStatus::ErrUnimplemented.code();
-    }
+    };
     let params = Params::parse(spec.params, &vars);
     let mut ctx = Context::new(
         spec.name,
         action,
         params,
         vars,
-        spec.declared_timeout(action),
+        Some(Duration::from_secs(declared.timeout.into())),
         tty,
     );
-    let result = if spec.lenient_actions.contains(&action) {
-        call(agent, action, &mut ctx)
+    let result = if declared.lenient {
+        call(handler, &mut ctx)
     } else {
         match ctx.params.check() {
             Err(e) => Err(OcfError::configured(e.to_string())),
-            Ok(()) => call(agent, action, &mut ctx),
+            Ok(()) => call(handler, &mut ctx),
         }
     };
     match result {
         Ok(status) => status.code(),
         Err(e) => {
-            // A probe that finds nothing is not an error worth a log line; anything else is.
             ctx.log.error(&format!("{action}: {}", e.reason));
             let _ = writeln!(err, "{}", exit_reason_line(&e.reason));
             e.status.code()
@@ -192,8 +209,8 @@ pub fn run_with(
     }
 }
 
-fn call(agent: &dyn Agent, action: &str, ctx: &mut Context) -> OcfResult {
-    match catch_unwind(AssertUnwindSafe(|| agent.action(action, ctx))) {
+fn call(handler: Handler, ctx: &mut Context) -> OcfResult {
+    match catch_unwind(AssertUnwindSafe(|| handler(ctx))) {
         Ok(r) => r,
         Err(p) => {
             let what = p
@@ -212,11 +229,11 @@ mod tests {
 
     static PARAMS: &[ParamSpec] = &[ParamSpec::string("dir", "d", "d").required()];
     static ACTIONS: &[ActionSpec] = &[
-        ActionSpec::new("start", 30),
-        ActionSpec::new("stop", 30),
-        ActionSpec::new("monitor", 20).interval(10),
-        ActionSpec::new("validate-all", 5),
-        ActionSpec::new("meta-data", 5),
+        ActionSpec::new("start", 30, start),
+        ActionSpec::new("stop", 30, |_| Ok(OcfStatus::Success)).lenient(),
+        ActionSpec::new("monitor", 20, |_| Ok(OcfStatus::NotRunning)).interval(10),
+        ActionSpec::new("validate-all", 5, |_| Ok(OcfStatus::Success)),
+        ActionSpec::meta_data(5),
     ];
     static SPEC: AgentSpec = AgentSpec {
         name: "t",
@@ -225,26 +242,16 @@ mod tests {
         longdesc: "t",
         params: PARAMS,
         actions: ACTIONS,
-        lenient_actions: &["stop"],
     };
 
-    struct T;
-    impl Agent for T {
-        fn spec(&self) -> &AgentSpec {
-            &SPEC
+    fn start(ctx: &mut Context) -> OcfResult {
+        if ctx.params.str("dir") == Some("/boom") {
+            panic!("kaboom");
         }
-        fn action(&self, action: &str, ctx: &mut Context) -> OcfResult {
-            match action {
-                "start" if ctx.params.str("dir") == Some("/boom") => panic!("kaboom"),
-                "start" => Err(OcfError::generic(format!(
-                    "line1\nline2 {}",
-                    "x".repeat(200)
-                ))),
-                "stop" => Ok(OcfStatus::Success),
-                "monitor" => Ok(OcfStatus::NotRunning),
-                _ => Ok(OcfStatus::Success),
-            }
-        }
+        Err(OcfError::generic(format!(
+            "line1\nline2 {}",
+            "x".repeat(200)
+        )))
     }
 
     fn call(args: &[&str], kv: &[(&str, &str)]) -> (i32, String, String) {
@@ -255,7 +262,7 @@ mod tests {
         let mut vars = Environment::from_pairs(kv.iter().map(|(k, v)| (*k, *v)));
         vars.set("HA_LOGFILE", "/dev/null");
         let (mut o, mut e) = (Vec::new(), Vec::new());
-        let code = run_with(&T, &args, vars, false, &mut o, &mut e);
+        let code = run_with(&SPEC, &args, vars, false, &mut o, &mut e);
         (
             code,
             String::from_utf8(o).unwrap(),
@@ -380,7 +387,7 @@ mod tests {
                 });
                 let args = [OsString::from("t"), OsString::from_vec(act.clone())];
                 let (mut o, mut e) = (Vec::new(), Vec::new());
-                let code = run_with(&T, &args, vars, false, &mut o, &mut e);
+                let code = run_with(&SPEC, &args, vars, false, &mut o, &mut e);
                 prop_assert!([0, 1, 2, 3, 6, 7].contains(&code), "code {}", code);
                 let err = String::from_utf8_lossy(&e);
                 let reasons: Vec<&str> =

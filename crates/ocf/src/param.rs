@@ -1,5 +1,6 @@
 use std::collections::HashMap;
 use std::fmt;
+use std::marker::PhantomData;
 
 use crate::env::{self, Environment};
 
@@ -72,6 +73,96 @@ impl ParamSpec {
     pub const fn default(mut self, v: &'static str) -> Self {
         self.default = Some(v);
         self
+    }
+}
+
+/// A Rust type a parameter's text converts to, by the rules of its [`ParamType`].
+pub trait ParamValue: Sized {
+    /// The value of the text, `None` when it does not convert.
+    fn from_param(text: &str) -> Option<Self>;
+}
+
+impl ParamValue for String {
+    fn from_param(text: &str) -> Option<Self> {
+        Some(text.to_string())
+    }
+}
+
+impl ParamValue for i64 {
+    fn from_param(text: &str) -> Option<Self> {
+        text.trim().parse().ok()
+    }
+}
+
+impl ParamValue for bool {
+    fn from_param(text: &str) -> Option<Self> {
+        parse_bool(text.trim())
+    }
+}
+
+/// One parameter with the type its value reads as: the agent declares it once as a constant,
+/// puts its [`Param::spec`] in the declaration (meta-data, checking) and reads the value with
+/// [`Params::get`] / [`Params::value`], so that neither its name nor its default is written
+/// twice.
+#[derive(Debug)]
+pub struct Param<T> {
+    /// The declaration (name, type, default, descriptions).
+    pub spec: ParamSpec,
+    value: PhantomData<fn() -> T>,
+}
+
+impl Param<String> {
+    pub const fn string(name: &'static str, short: &'static str, long: &'static str) -> Self {
+        Param::of(ParamSpec::string(name, short, long))
+    }
+    pub const fn select(
+        name: &'static str,
+        options: &'static [&'static str],
+        short: &'static str,
+        long: &'static str,
+    ) -> Self {
+        Param::of(ParamSpec::select(name, options, short, long))
+    }
+}
+
+impl Param<i64> {
+    pub const fn integer(name: &'static str, short: &'static str, long: &'static str) -> Self {
+        Param::of(ParamSpec::integer(name, short, long))
+    }
+}
+
+impl Param<bool> {
+    pub const fn boolean(name: &'static str, short: &'static str, long: &'static str) -> Self {
+        Param::of(ParamSpec::boolean(name, short, long))
+    }
+}
+
+impl<T> Param<T> {
+    const fn of(spec: ParamSpec) -> Self {
+        Param {
+            spec,
+            value: PhantomData,
+        }
+    }
+    pub const fn required(self) -> Self {
+        Param::of(self.spec.required())
+    }
+    pub const fn unique(self) -> Self {
+        Param::of(self.spec.unique())
+    }
+    pub const fn default(self, v: &'static str) -> Self {
+        Param::of(self.spec.default(v))
+    }
+    /// The parameter's name (`OCF_RESKEY_<name>`).
+    pub const fn name(&self) -> &'static str {
+        self.spec.name
+    }
+}
+
+impl<T: ParamValue> Param<T> {
+    /// The declared default, converted.
+    pub fn default_value(&self) -> Option<T> {
+        self.spec.default.and_then(T::from_param)
     }
 }
 
@@ -238,18 +329,28 @@ impl Params {
         );
     }
 
-    /// The value (or default) of a valid parameter.
-    pub fn str(&self, name: &str) -> Option<&str> {
+    /// The value (or default) of a valid parameter, as text.
+    pub(crate) fn str(&self, name: &str) -> Option<&str> {
         self.declared(name);
         self.values.get(name).map(String::as_str)
     }
 
-    pub fn int(&self, name: &str) -> Option<i64> {
-        self.str(name).and_then(|v| v.trim().parse().ok())
+    /// The value given (or the declared default) when it is valid; `None` when unset without
+    /// a default, or wrong (the error is in [`Params::check`]).
+    pub fn get<T: ParamValue>(&self, p: &Param<T>) -> Option<T> {
+        self.str(p.name()).and_then(T::from_param)
     }
 
-    pub fn bool(&self, name: &str) -> Option<bool> {
-        self.str(name).and_then(|v| parse_bool(v.trim()))
+    /// Like [`Params::get`], for a parameter that is required or has a default: unset is
+    /// [`ParamError::Missing`].
+    pub fn value<T: ParamValue>(&self, p: &Param<T>) -> Result<T, ParamError> {
+        self.get(p).ok_or(ParamError::Missing { name: p.name() })
+    }
+
+    /// The value given when valid, else the declared default: for the actions that must act
+    /// on a broken configuration (stop).
+    pub fn lenient<T: ParamValue>(&self, p: &Param<T>) -> Option<T> {
+        self.get(p).or_else(|| p.default_value())
     }
 }
 
@@ -257,12 +358,11 @@ impl Params {
 mod tests {
     use super::*;
 
-    static SPECS: &[ParamSpec] = &[
-        ParamSpec::string("dir", "d", "d").required(),
-        ParamSpec::integer("n", "n", "n").default("5"),
-        ParamSpec::boolean("flag", "f", "f").default("false"),
-        ParamSpec::select("mode", &["a", "b"], "m", "m").default("a"),
-    ];
+    const DIR: Param<String> = Param::string("dir", "d", "d").required();
+    const N: Param<i64> = Param::integer("n", "n", "n").default("5");
+    const FLAG: Param<bool> = Param::boolean("flag", "f", "f").default("false");
+    const MODE: Param<String> = Param::select("mode", &["a", "b"], "m", "m").default("a");
+    static SPECS: &[ParamSpec] = &[DIR.spec, N.spec, FLAG.spec, MODE.spec];
 
     fn vars(kv: &[(&str, &str)]) -> Environment {
         Environment::from_pairs(
@@ -275,17 +375,18 @@ mod tests {
     fn defaults_apply() {
         let p = Params::parse(SPECS, &vars(&[("dir", "/x")]));
         assert!(p.check().is_ok());
-        assert_eq!(p.str("dir"), Some("/x"));
-        assert_eq!(p.int("n"), Some(5));
-        assert_eq!(p.bool("flag"), Some(false));
-        assert_eq!(p.str("mode"), Some("a"));
+        assert_eq!(p.get(&DIR).as_deref(), Some("/x"));
+        assert_eq!(p.get(&N), Some(5));
+        assert_eq!(p.get(&FLAG), Some(false));
+        assert_eq!(p.value(&MODE).as_deref(), Ok("a"));
     }
 
     #[test]
     fn empty_counts_as_unset() {
         let p = Params::parse(SPECS, &vars(&[("dir", ""), ("n", "")]));
         assert_eq!(p.check(), Err(ParamError::Missing { name: "dir" }));
-        assert_eq!(p.int("n"), Some(5));
+        assert_eq!(p.value(&DIR), Err(ParamError::Missing { name: "dir" }));
+        assert_eq!(p.get(&N), Some(5));
     }
 
     #[test]
@@ -308,8 +409,14 @@ mod tests {
                 "mode=\"c\" is not one of a, b"
             ]
         );
-        assert_eq!(p.str("dir"), Some("/x"), "good values stay usable");
-        assert_eq!(p.int("n"), None);
+        assert_eq!(
+            p.get(&DIR).as_deref(),
+            Some("/x"),
+            "good values stay usable"
+        );
+        assert_eq!(p.get(&N), None);
+        assert_eq!(p.lenient(&N), Some(5), "stop falls back on the default");
+        assert_eq!(p.lenient(&FLAG), Some(false));
     }
 
     #[test]
@@ -338,7 +445,7 @@ mod tests {
                 "mode=a\\nocf-exit-reason:x contains a control character"
             ]
         );
-        assert_eq!(p.str("dir"), None);
+        assert_eq!(p.get(&DIR), None);
     }
 
     #[test]
@@ -355,6 +462,7 @@ mod tests {
     #[test]
     #[should_panic(expected = "not declared")]
     fn undeclared_lookup_is_a_bug() {
-        Params::parse(SPECS, &vars(&[])).str("nope");
+        const NOPE: Param<String> = Param::string("nope", "n", "n");
+        Params::parse(SPECS, &vars(&[])).get(&NOPE);
     }
 }

@@ -104,6 +104,13 @@ pub fn first_failure(
     first.map_or(Ok(()), Err)
 }
 
+/// A parameter error is wrong on every node: 6.
+impl From<crate::ParamError> for OcfError {
+    fn from(e: crate::ParamError) -> Self {
+        OcfError::configured(e.to_string())
+    }
+}
+
 impl fmt::Display for OcfError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "{}: {}", self.status, self.reason)
