@@ -7,6 +7,7 @@ use axha_exec::Deadline;
 use axha_ocf::{Context, OcfError, OcfResult, OcfStatus};
 
 use crate::checks::{self, Found};
+use crate::failure::Failure;
 use crate::settings::{Endpoints, Settings};
 use crate::state::StateFile;
 
@@ -115,9 +116,7 @@ pub fn start(ctx: &mut Context) -> OcfResult {
         .reset_log()
         .map_err(|e| OcfError::generic(format!("state directory: {e}")))?;
     let t = Instant::now();
-    let leader = cmd
-        .launch(&state.log)
-        .map_err(|e| OcfError::generic(e.to_string()))?;
+    let leader = cmd.launch(&state.log).map_err(Failure::Process)?;
     state
         .write(&leader)
         .map_err(|e| OcfError::generic(format!("state file: {e}")))?;
@@ -130,7 +129,7 @@ pub fn start(ctx: &mut Context) -> OcfResult {
         match checks::cli_version(ep.cli, &deadline, s.check_timeout) {
             Ok(_) => Some(true),
             Err(e) => {
-                last = e;
+                last = e.to_string();
                 None
             }
         }
@@ -198,7 +197,7 @@ pub fn stop(ctx: &mut Context) -> OcfResult {
             }
             Ok(OcfStatus::Success)
         }
-        Err(e) => Err(OcfError::generic(e.to_string())),
+        Err(e) => Err(Failure::Process(e).into()),
     }
 }
 
@@ -236,10 +235,9 @@ pub fn monitor(ctx: &mut Context) -> OcfResult {
         }
     }
     let ep = endpoints(&s)?;
-    checks::cli_version(ep.cli, &ctx.deadline, s.check_timeout).map_err(OcfError::generic)?;
+    checks::cli_version(ep.cli, &ctx.deadline, s.check_timeout)?;
     if ctx.check_level >= 10 {
-        checks::greetings(&ep.greeters, &ctx.deadline, s.check_timeout)
-            .map_err(OcfError::generic)?;
+        checks::greetings(&ep.greeters, &ctx.deadline, s.check_timeout)?;
     }
     if ctx.check_level >= 20 {
         checks::cli_login(

@@ -5,12 +5,13 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use axha_axigen::cli::{CliClient, CliError, Version};
+use axha_axigen::cli::{CliClient, Version};
 use axha_axigen::probe::{self, ProbeResult};
 use axha_axigen::process;
 use axha_exec::{Deadline, ProcessIdentity};
 use axha_ocf::OcfError;
 
+use crate::failure::Failure;
 use crate::state::{Recorded, StateFile};
 
 /// A worker restart by the supervisor leaves the CLI port closed for a moment; a refused
@@ -72,7 +73,7 @@ pub fn cli_version(
     addr: SocketAddr,
     deadline: &Deadline,
     check_timeout: Duration,
-) -> Result<(Version, Duration), String> {
+) -> Result<(Version, Duration), Failure> {
     let t = Instant::now();
     let grace = deadline.within(REFUSED_GRACE);
     let mut refused = false;
@@ -83,31 +84,16 @@ pub fn cli_version(
             Ok(v) => return Ok((v, t.elapsed())),
             Err(e) if e.is_refused() && grace.sleep(Duration::from_millis(100)) => {
                 refused = true;
-                continue;
             }
-            // The time ran out while retrying a refused connection: say what was seen.
-            Err(e) if refused && e.is_timeout() => return Err(refused_message(addr)),
-            Err(e) => return Err(describe_cli(addr, &e, t.elapsed())),
+            Err(error) => {
+                return Err(Failure::Cli {
+                    addr,
+                    error: Box::new(error),
+                    elapsed: t.elapsed(),
+                    refused,
+                })
+            }
         }
-    }
-}
-
-fn refused_message(addr: SocketAddr) -> String {
-    format!("CLI {addr}: connection refused (nothing listening on {addr})")
-}
-
-fn describe_cli(addr: SocketAddr, e: &CliError, elapsed: Duration) -> String {
-    if e.is_refused() {
-        refused_message(addr)
-    } else if e.is_timeout() && elapsed < Duration::from_millis(50) {
-        format!("CLI {addr}: no time left for the check (the operation's timeout is spent)")
-    } else if e.is_timeout() {
-        format!(
-            "CLI {addr} did not answer within {:.1}s (hung?)",
-            elapsed.as_secs_f64()
-        )
-    } else {
-        format!("CLI {addr}: {e}")
     }
 }
 
@@ -116,12 +102,12 @@ pub fn greetings(
     listeners: &[(probe::Protocol, SocketAddr)],
     deadline: &Deadline,
     check_timeout: Duration,
-) -> Result<Vec<ProbeResult>, String> {
+) -> Result<Vec<ProbeResult>, Failure> {
     let mut out = Vec::new();
     for (proto, addr) in listeners {
         let r = probe::greeting(*proto, *addr, &check_deadline(deadline, check_timeout));
         if !r.is_ready() {
-            return Err(r.to_string());
+            return Err(Failure::Greeting(r));
         }
         out.push(r);
     }
@@ -197,17 +183,21 @@ pub fn cli_login(
     let password = read_password(pw_file, deadline)?;
     let t = Instant::now();
     let d = check_deadline(deadline, check_timeout);
-    let r = CliClient::connect(addr, &d).and_then(|mut c| {
-        c.login(user, &password)?;
-        c.list_domains()
-    });
-    match r {
-        Ok(_) => Ok(t.elapsed()),
-        Err(CliError::AuthRefused { message, .. }) => Err(OcfError::generic(format!(
-            "CLI {addr}: login as {user} refused: {message}"
-        ))),
-        Err(e) => Err(OcfError::generic(describe_cli(addr, &e, t.elapsed()))),
-    }
+    CliClient::connect(addr, &d)
+        .and_then(|mut c| {
+            c.login(user, &password)?;
+            c.list_domains()
+        })
+        .map(|_| t.elapsed())
+        .map_err(|error| {
+            Failure::Cli {
+                addr,
+                error: Box::new(error),
+                elapsed: t.elapsed(),
+                refused: false,
+            }
+            .into()
+        })
 }
 
 #[cfg(test)]
@@ -248,8 +238,13 @@ mod tests {
         drop(l);
         let d = Deadline::after(Duration::from_secs(5));
         let t = Instant::now();
-        let e = cli_version(addr, &d, Duration::from_secs(1)).unwrap_err();
-        assert!(e.contains("refused"), "{e}");
+        let e = cli_version(addr, &d, Duration::from_secs(1))
+            .unwrap_err()
+            .to_string();
+        assert_eq!(
+            e,
+            format!("CLI {addr}: connection refused (nothing listening on {addr})")
+        );
         assert!(t.elapsed() >= REFUSED_GRACE - Duration::from_millis(200));
     }
 
@@ -258,7 +253,9 @@ mod tests {
         let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
         let addr = l.local_addr().unwrap();
         let d = Deadline::after(Duration::from_secs(5));
-        let e = cli_version(addr, &d, Duration::from_millis(300)).unwrap_err();
+        let e = cli_version(addr, &d, Duration::from_millis(300))
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("did not answer"), "{e}");
         drop(l);
     }

@@ -15,6 +15,7 @@
 mod actions;
 mod checks;
 mod diagnose;
+mod failure;
 mod settings;
 mod spec;
 mod state;

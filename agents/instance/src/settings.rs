@@ -6,6 +6,8 @@ use axha_axigen::config::{Config, Service};
 use axha_axigen::probe::Protocol;
 use axha_ocf::{OcfError, Param, Params};
 
+use crate::failure::Failure;
+
 use crate::spec::{
     ADDRESS, BINARY, CHECK_TIMEOUT, CLI_PASSWORD_FILE, CLI_PORT, CLI_USER, CONFIG,
     STOP_GRACEFUL_SHARE, WORKDIR,
@@ -140,7 +142,13 @@ impl Settings {
 
     /// Read and parse the configuration file.
     pub fn read_config(&self) -> Result<Config, OcfError> {
-        Config::read(&self.config).map_err(|e| config_error(&self.config, e))
+        Config::read(&self.config).map_err(|error| {
+            Failure::Config {
+                path: self.config.clone(),
+                error,
+            }
+            .into()
+        })
     }
 
     /// The check addresses: listeners from the config, overridden by `address`/`cli_port`.
@@ -185,19 +193,6 @@ impl Settings {
 
 pub fn default_config(workdir: &Path) -> PathBuf {
     workdir.join("run").join("axigen.cfg")
-}
-
-/// A config that is missing here is this node's problem (5); one that cannot be read (2);
-/// one that does not parse is wrong wherever it is read (6).
-pub fn config_error(path: &Path, e: axha_axigen::config::ConfigError) -> OcfError {
-    use axha_axigen::config::ConfigError as E;
-    match &e {
-        E::Io { source, .. } if source.kind() == std::io::ErrorKind::NotFound => {
-            OcfError::installed(format!("config {} not found", path.display()))
-        }
-        E::Io { .. } => OcfError::args(format!("config {e}")),
-        _ => OcfError::configured(format!("config {e}")),
-    }
 }
 
 #[cfg(test)]
