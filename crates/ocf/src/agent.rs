@@ -227,7 +227,7 @@ fn call(handler: Handler, ctx: &mut Context) -> OcfResult {
 mod tests {
     use super::*;
 
-    static PARAMS: &[ParamSpec] = &[ParamSpec::string("dir", "d", "d").required()];
+    static PARAMS: &[ParamSpec] = &[crate::Param::string("dir", "d", "d").required().spec];
     static ACTIONS: &[ActionSpec] = &[
         ActionSpec::new("start", 30, start),
         ActionSpec::new("stop", 30, |_| Ok(OcfStatus::Success)).lenient(),

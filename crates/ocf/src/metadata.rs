@@ -117,11 +117,15 @@ pub fn render(spec: &AgentSpec) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::{ActionSpec, ParamSpec};
+    use crate::{ActionSpec, Param, ParamSpec};
 
     static PARAMS: &[ParamSpec] = &[
-        ParamSpec::string("path", "A <path>", "Where & why \"quoted\".").required(),
-        ParamSpec::select("mode", &["fast", "safe"], "Mode", "How.").default("safe"),
+        Param::string("path", "A <path>", "Where & why \"quoted\".")
+            .required()
+            .spec,
+        Param::select("mode", &["fast", "safe"], "Mode", "How.")
+            .default("safe")
+            .spec,
     ];
     fn ok(_: &mut crate::Context) -> crate::OcfResult {
         Ok(crate::OcfStatus::Success)

@@ -16,7 +16,8 @@ pub enum ParamType {
     Select(&'static [&'static str]),
 }
 
-/// One parameter, declared once: it drives meta-data, parsing and checking.
+/// One parameter as the declaration holds it: it drives meta-data, parsing and checking.
+/// Agents build it through a typed [`Param`] constant.
 #[derive(Debug, Clone, Copy)]
 pub struct ParamSpec {
     pub name: &'static str,
@@ -44,23 +45,6 @@ impl ParamSpec {
             shortdesc,
             longdesc,
         }
-    }
-    pub const fn string(name: &'static str, short: &'static str, long: &'static str) -> Self {
-        Self::new(name, ParamType::String, short, long)
-    }
-    pub const fn integer(name: &'static str, short: &'static str, long: &'static str) -> Self {
-        Self::new(name, ParamType::Integer, short, long)
-    }
-    pub const fn boolean(name: &'static str, short: &'static str, long: &'static str) -> Self {
-        Self::new(name, ParamType::Boolean, short, long)
-    }
-    pub const fn select(
-        name: &'static str,
-        options: &'static [&'static str],
-        short: &'static str,
-        long: &'static str,
-    ) -> Self {
-        Self::new(name, ParamType::Select(options), short, long)
     }
     pub const fn required(mut self) -> Self {
         self.required = true;
@@ -113,7 +97,7 @@ pub struct Param<T> {
 
 impl Param<String> {
     pub const fn string(name: &'static str, short: &'static str, long: &'static str) -> Self {
-        Param::of(ParamSpec::string(name, short, long))
+        Param::of(ParamSpec::new(name, ParamType::String, short, long))
     }
     pub const fn select(
         name: &'static str,
@@ -121,19 +105,24 @@ impl Param<String> {
         short: &'static str,
         long: &'static str,
     ) -> Self {
-        Param::of(ParamSpec::select(name, options, short, long))
+        Param::of(ParamSpec::new(
+            name,
+            ParamType::Select(options),
+            short,
+            long,
+        ))
     }
 }
 
 impl Param<i64> {
     pub const fn integer(name: &'static str, short: &'static str, long: &'static str) -> Self {
-        Param::of(ParamSpec::integer(name, short, long))
+        Param::of(ParamSpec::new(name, ParamType::Integer, short, long))
     }
 }
 
 impl Param<bool> {
     pub const fn boolean(name: &'static str, short: &'static str, long: &'static str) -> Self {
-        Param::of(ParamSpec::boolean(name, short, long))
+        Param::of(ParamSpec::new(name, ParamType::Boolean, short, long))
     }
 }
 
