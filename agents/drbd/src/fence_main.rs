@@ -40,9 +40,17 @@ fn main() {
             std::process::exit(if e.use_stderr() { EXIT_FAILED } else { 0 });
         }
     };
+    let from_env = |name: &str| match std::env::var(name) {
+        Ok(v) => Some(v),
+        Err(std::env::VarError::NotPresent) => None,
+        Err(std::env::VarError::NotUnicode(_)) => {
+            eprintln!("drbd-fence-peer: {name} is not valid UTF-8");
+            std::process::exit(EXIT_FAILED);
+        }
+    };
     let Some(resource) = args
         .resource
-        .or_else(|| std::env::var("DRBD_RESOURCE").ok())
+        .or_else(|| from_env("DRBD_RESOURCE"))
         .filter(|r| !r.trim().is_empty())
     else {
         eprintln!(
@@ -60,9 +68,9 @@ fn main() {
         timeout: Duration::from_secs(args.timeout),
         clone_id: args.clone_id,
         node_name: args.node_name,
-        cib_file: args.cib_file.or_else(|| std::env::var("CIB_file").ok()),
-        drbd_conf: std::env::var("DRBD_CONF").ok().filter(|c| !c.is_empty()),
+        cib_file: args.cib_file.or_else(|| from_env("CIB_file")),
+        drbd_conf: from_env("DRBD_CONF").filter(|c| !c.is_empty()),
     };
-    let mut log = |m: &str| eprintln!("drbd-fence-peer: {m}");
+    let mut log = |m: &str| eprintln!("drbd-fence-peer: {}", axha_exec::escape_controls(m));
     std::process::exit(fence::run(&opts, &mut log));
 }

@@ -4,7 +4,7 @@
 //! - [`spec`]: the parameters and actions (meta-data comes from it).
 //! - [`policy`]: pure decisions: the promotion-score [`policy::Ladder`], when promotion is
 //!   refused, what monitor answers, the clone meta checks.
-//! - [`DrbdAgent`]: the actions, over [`axha_drbd::Drbd`] (every command bounded by the
+//! - the actions, bound to their names in [`spec`], over [`axha_drbd::Drbd`] (every command bounded by the
 //!   action's deadline) and [`axha_ocf::promotion`].
 
 pub mod fence;
@@ -19,7 +19,7 @@ use axha_drbd::{
     VersionRange,
 };
 use axha_ocf::notify::{Notification, Phase};
-use axha_ocf::{promotion, Agent, AgentSpec, Context, Deadline, OcfError, OcfResult, OcfStatus};
+use axha_ocf::{promotion, Context, Deadline, OcfError, OcfResult, OcfStatus};
 
 use policy::{
     check_clone_meta, monitor_status, promotion_refusal, promotion_score, CloneMeta, Ladder,
@@ -28,31 +28,6 @@ use spec::*;
 
 /// Time kept back from an action's deadline for the final state read and the score update.
 const RESERVE: Duration = Duration::from_secs(2);
-
-/// The agent; stateless, everything comes from the call's [`Context`].
-pub struct DrbdAgent;
-
-impl Agent for DrbdAgent {
-    fn spec(&self) -> &AgentSpec {
-        &SPEC
-    }
-
-    fn action(&self, action: &str, ctx: &mut Context) -> OcfResult {
-        match action {
-            "start" => start(ctx),
-            "stop" => stop(ctx),
-            "promote" => promote(ctx),
-            "demote" => demote(ctx),
-            "monitor" => monitor(ctx),
-            "notify" => notify(ctx),
-            "validate-all" => validate(ctx).map(|_| OcfStatus::Success),
-            other => Err(OcfError::new(
-                OcfStatus::ErrUnimplemented,
-                format!("unsupported action {other}"),
-            )),
-        }
-    }
-}
 
 /// The parameters of one call, checked.
 struct Settings {
@@ -67,44 +42,84 @@ struct Settings {
 impl Settings {
     fn read(ctx: &Context) -> Result<Settings, OcfError> {
         let p = &ctx.params;
-        let resource = p
-            .str(P_RESOURCE)
-            .filter(|s| !s.trim().is_empty())
-            .ok_or_else(|| OcfError::configured(format!("{P_RESOURCE} is not set")))?
-            .to_string();
-        if resource.contains(|c: char| c.is_whitespace() || c == '/') {
-            return Err(OcfError::configured(format!(
-                "{P_RESOURCE}={resource:?} is not a DRBD resource name"
-            )));
-        }
+        let resource = p.value(&RESOURCE)?;
+        check_resource_name(&resource)?;
         let ladder = p
-            .str(P_LADDER)
-            .unwrap_or(policy::DEFAULT_LADDER)
+            .value(&LADDER)?
             .parse::<Ladder>()
             .map_err(|e| OcfError::configured(e.to_string()))?;
         let versions = p
-            .str(P_VERSION)
-            .unwrap_or(DEFAULT_VERSION_RANGE)
+            .value(&VERSION)?
             .parse::<VersionRange>()
-            .map_err(|e| OcfError::configured(format!("{P_VERSION}: {e}")))?;
-        let wait = p.int(P_CONNECT_WAIT).unwrap_or(10);
-        if wait < 0 {
-            return Err(OcfError::configured(format!(
-                "{P_CONNECT_WAIT}={wait} is negative"
-            )));
-        }
+            .map_err(|e| OcfError::configured(format!("{}: {e}", VERSION.name())))?;
+        let wait = p.value(&CONNECT_WAIT)?;
+        let connect_wait = u64::try_from(wait).map(Duration::from_secs).map_err(|_| {
+            OcfError::configured(format!("{}={wait} is negative", CONNECT_WAIT.name()))
+        })?;
         Ok(Settings {
             resource,
-            conf: PathBuf::from(p.str(P_CONF).unwrap_or(DEFAULT_CONF)),
+            conf: PathBuf::from(p.value(&CONF)?),
             ladder,
             versions,
-            connect_wait: Duration::from_secs(wait as u64),
-            force_demote: p.bool(P_FORCE_DEMOTE).unwrap_or(false),
+            connect_wait,
+            force_demote: p.value(&FORCE_DEMOTE)?,
+        })
+    }
+
+    /// What stop acts on, from whatever it can read: a broken ladder or version parameter
+    /// must not keep the resource from stopping (a wrong value takes its declared default;
+    /// stop neither waits for peers nor sets a score from the ladder). `None` when there is
+    /// no usable resource name: then nothing can have been started.
+    fn for_stop(ctx: &Context) -> Option<Settings> {
+        let p = &ctx.params;
+        let resource = p.get(&RESOURCE).filter(|r| !r.trim().is_empty())?;
+        if let Err(e) = check_resource_name(&resource) {
+            // Start refuses such a name, so nothing was started; `drbdadm down all` would
+            // take down every resource of the node.
+            ctx.log.warn(&format!("{}: nothing to stop", e.reason));
+            return None;
+        }
+        Some(Settings {
+            resource,
+            conf: PathBuf::from(p.lenient(&CONF).expect("drbdconf has a default")),
+            ladder: LADDER
+                .default_value()
+                .and_then(|l| l.parse().ok())
+                .expect("the declared ladder parses"),
+            versions: VERSION
+                .default_value()
+                .and_then(|v| v.parse().ok())
+                .expect("the declared version range parses"),
+            connect_wait: Duration::ZERO,
+            force_demote: p
+                .lenient(&FORCE_DEMOTE)
+                .expect("stop_force_demote has a default"),
         })
     }
 
     fn drbd(&self) -> Drbd {
         Drbd::new().config(&self.conf)
+    }
+}
+
+/// Refuse what drbdadm would read as something else than one resource: `all` (every
+/// resource, drbdadm(8)), a leading `-` (an option), white space or `/` (never in a name).
+fn check_resource_name(resource: &str) -> Result<(), OcfError> {
+    let why = if resource == "all" {
+        Some("drbdadm reads it as every resource")
+    } else if resource.starts_with('-') {
+        Some("drbdadm reads it as an option")
+    } else if resource.contains(|c: char| c.is_whitespace() || c == '/') {
+        Some("a DRBD resource name has no white space or /")
+    } else {
+        None
+    };
+    match why {
+        Some(why) => Err(OcfError::configured(format!(
+            "{}={resource:?} is not one DRBD resource name: {why}",
+            RESOURCE.name()
+        ))),
+        None => Ok(()),
     }
 }
 
@@ -123,10 +138,17 @@ fn clone_meta(ctx: &Context) -> CloneMeta {
     }
 }
 
+fn validate_all(ctx: &mut Context) -> OcfResult {
+    validate(ctx).map(|_| OcfStatus::Success)
+}
+
 /// validate-all: parameters (6 when wrong everywhere), the local configuration (5: a problem
 /// of this node), the clone meta attributes (6).
 fn validate(ctx: &Context) -> Result<Settings, OcfError> {
     let s = Settings::read(ctx)?;
+    // What is wrong on every node first (6), before what this node lacks (5); whether two
+    // primaries are allowed is only known from the resource's configuration, read below.
+    check_clone_meta(&clone_meta(ctx), || true).map_err(OcfError::configured)?;
     let drbd = s.drbd();
     let dump = drbd.dump(&s.resource, &ctx.deadline).map_err(|e| {
         if e.is_not_found() {
@@ -176,7 +198,8 @@ fn update_score(ctx: &Context, r: Option<&Resource>, ladder: &Ladder, force: boo
     let want_text = want
         .map(|s| s.to_string())
         .unwrap_or_else(|| "none".to_string());
-    if !force && std::fs::read_to_string(&file).is_ok_and(|had| had.trim() == want_text) {
+    let had = axha_exec::read_bounded(&file, 64, &ctx.deadline).unwrap_or_default();
+    if !force && String::from_utf8_lossy(&had).trim() == want_text {
         return;
     }
     let deadline = ctx.deadline;
@@ -207,7 +230,8 @@ fn check_version(s: &Settings) -> Result<(), OcfError> {
     match read_module_version() {
         Ok(v) if s.versions.contains(v) => Ok(()),
         Ok(v) => Err(OcfError::installed(format!(
-            "DRBD module {v} is outside {P_VERSION}={}",
+            "DRBD module {v} is outside {}={}",
+            VERSION.name(),
             spec_range_text(&s.versions)
         ))),
         // Not loaded yet: drbdadm up loads it; checked again afterwards.
@@ -332,25 +356,12 @@ fn demote_now(
 }
 
 fn stop(ctx: &mut Context) -> OcfResult {
-    // Stop acts on whatever it can read: a broken ladder or version parameter must not keep
-    // the resource from stopping.
-    let Some(resource) = ctx.params.str(P_RESOURCE).filter(|s| !s.trim().is_empty()) else {
+    let Some(s) = Settings::for_stop(ctx) else {
         ctx.log.warn(&format!(
-            "{P_RESOURCE} is not set: nothing can have been started"
+            "{} is not usable: nothing can have been started",
+            RESOURCE.name()
         ));
         return Ok(OcfStatus::Success);
-    };
-    let s = Settings {
-        resource: resource.to_string(),
-        conf: PathBuf::from(ctx.params.str(P_CONF).unwrap_or(DEFAULT_CONF)),
-        ladder: policy::DEFAULT_LADDER
-            .parse()
-            .expect("the default ladder parses"),
-        versions: DEFAULT_VERSION_RANGE
-            .parse()
-            .expect("the default range parses"),
-        connect_wait: Duration::ZERO,
-        force_demote: ctx.params.bool(P_FORCE_DEMOTE).unwrap_or(false),
     };
     let drbd = s.drbd();
     if !Path::new("/proc/drbd").exists() {
@@ -499,15 +510,45 @@ mod tests {
     }
 
     #[test]
+    fn stop_settings_come_from_the_declared_defaults() {
+        let vars = axha_ocf::Environment::from_pairs([
+            ("OCF_RESKEY_drbd_resource", "r0"),
+            ("OCF_RESKEY_adjust_promotion_score", "nonsense"),
+            ("OCF_RESKEY_stop_force_demote", "maybe"),
+            ("HA_LOGFILE", "/dev/null"),
+        ]);
+        let params = axha_ocf::Params::parse(spec::SPEC.params, &vars);
+        let ctx = Context::new("drbd", "stop", params, vars, None, false);
+        let s = Settings::for_stop(&ctx).expect("a usable resource name");
+        assert_eq!(s.resource, "r0");
+        assert_eq!(s.conf, PathBuf::from("/etc/drbd.conf"));
+        assert!(!s.force_demote);
+        assert!(
+            Settings::read(&ctx).is_err(),
+            "the ladder is wrong for every other action"
+        );
+    }
+
+    #[test]
+    fn special_resource_names_are_refused() {
+        for bad in ["all", "-v", "r 0", "r/0"] {
+            let e = check_resource_name(bad).unwrap_err();
+            assert_eq!(e.status, OcfStatus::ErrConfigured, "{bad}");
+        }
+        assert!(check_resource_name("r0").is_ok());
+        assert!(check_resource_name("web-data_1.a").is_ok());
+    }
+
+    #[test]
     fn meta_data_is_declared_once() {
         let xml = axha_ocf::metadata::render(&SPEC);
         for p in [
-            P_RESOURCE,
-            P_CONF,
-            P_LADDER,
-            P_CONNECT_WAIT,
-            P_FORCE_DEMOTE,
-            P_VERSION,
+            RESOURCE.name(),
+            CONF.name(),
+            LADDER.name(),
+            CONNECT_WAIT.name(),
+            FORCE_DEMOTE.name(),
+            VERSION.name(),
         ] {
             assert!(xml.contains(&format!("name=\"{p}\"")), "{p}");
         }

@@ -1,5 +1,5 @@
 //! `ocf:axigen:drbd`: see the library for what each action does.
 
 fn main() {
-    axha_ocf::run(&axha_agent_drbd::DrbdAgent)
+    axha_ocf::run(&axha_agent_drbd::spec::SPEC)
 }

@@ -119,9 +119,17 @@ fn invalid(param: &'static str, value: &str, reason: impl Into<String>) -> Fence
     }
 }
 
+/// Longest password a BMC holds for RMCP+ sessions: 20 bytes (IPMI v2.0 section 13.31, the
+/// RAKP key K_UID, and section 22.29, Set User Password with the 20-byte option; IPMI 1.5 had
+/// 16). A longer one can never authenticate.
+const MAX_PASSWORD: usize = 20;
+
 impl IpmiFenceAgent {
-    /// Everything but the password, checked without touching the network.
-    fn static_config(&self, req: &Request) -> Result<(String, u16, Config), FenceError> {
+    /// The whole configuration of a request: parameters checked, the password obtained (from
+    /// stdin, password_script or password_file, each bounded) and the device address resolved
+    /// (within login_timeout). validate-all runs it too, so that it answers 0 only for a
+    /// request the other actions can carry out.
+    fn config(&self, req: &Request) -> Result<Config, FenceError> {
         let ip = req.require("ip")?.trim().to_string();
         let port_s = req.require("ipport")?;
         let port = port_s
@@ -172,44 +180,29 @@ impl IpmiFenceAgent {
         }
         let power_wait = req.seconds("power_wait")?;
         req.seconds("delay")?;
-        let placeholder = "0.0.0.0:623".parse().expect("literal address");
-        let mut session = SessionConfig::new(placeholder, username, Password::new(Vec::new()));
+        let pw = req
+            .password(&Deadline::after(login_timeout))?
+            .ok_or(FenceError::Missing(
+                "password (or password_script / password_file)",
+            ))?;
+        if pw.expose().len() > MAX_PASSWORD {
+            return Err(FenceError::Password(format!(
+                "the password is {} bytes; IPMI 2.0 (RMCP+) allows at most {MAX_PASSWORD}",
+                pw.expose().len()
+            )));
+        }
+        let addr = resolve(&ip, port, &Deadline::after(login_timeout)).map_err(device)?;
+        let mut session = SessionConfig::new(addr, username, Password::new(pw.expose().to_vec()));
         session.privilege = privilege;
         session.cipher_suite = cipher;
-        let has_password = ["password", "password_script", "password_file"]
-            .iter()
-            .any(|k| req.get(k).is_some_and(|v| !v.is_empty()));
-        if !has_password {
-            return Err(FenceError::Missing(
-                "password (or password_script / password_file)",
-            ));
-        }
-        Ok((
-            ip,
-            port,
-            Config {
-                session,
-                login_timeout,
-                power_timeout,
-                power_wait,
-                retry_on,
-                cycle,
-            },
-        ))
-    }
-
-    fn config(&self, req: &Request, log: &mut Log) -> Result<Config, FenceError> {
-        let (ip, port, mut cfg) = self.static_config(req)?;
-        if req.source == Source::CommandLine && req.is_set("password") {
-            log.info("warning: a password on the command line is visible in ps; use stdin, password_script or password_file");
-        }
-        let pw = req
-            .password(&Deadline::after(cfg.login_timeout))?
-            .ok_or(FenceError::Missing("password"))?;
-        cfg.session.password = Password::new(pw.expose().to_vec());
-        cfg.session.addr =
-            resolve(&ip, port, &Deadline::after(cfg.login_timeout)).map_err(device)?;
-        Ok(cfg)
+        Ok(Config {
+            session,
+            login_timeout,
+            power_timeout,
+            power_wait,
+            retry_on,
+            cycle,
+        })
     }
 }
 
@@ -254,11 +247,14 @@ impl FenceAgent for IpmiFenceAgent {
     }
 
     fn validate(&self, req: &Request) -> Result<(), FenceError> {
-        self.static_config(req).map(|_| ())
+        self.config(req).map(|_| ())
     }
 
     fn run(&self, req: &Request, log: &mut Log) -> Result<Outcome, FenceError> {
-        let cfg = self.config(req, log)?;
+        if req.source == Source::CommandLine && req.is_set("password") {
+            log.info("warning: a password on the command line is visible in ps; use stdin, password_script or password_file");
+        }
+        let cfg = self.config(req)?;
         log.debug(&format!(
             "{} {} as {} ({}), cipher suite {}",
             req.action,
@@ -435,6 +431,18 @@ mod tests {
         assert!(e("method=sideways\n").contains("onoff, cycle"));
         assert!(e("power_timeout=0\n").contains("power_timeout"));
         assert!(e("username=abcdefghijklmnopq\n").contains("16 bytes"));
+        assert!(e("password=123456789012345678901\n").contains("at most 20"));
+        assert!(a
+            .validate(&req(&format!(
+                "action=off\n{BASE}password=12345678901234567890\n"
+            )))
+            .is_ok());
+        assert!(e("ip=no-such-host.invalid\n").contains("no-such-host.invalid"));
+        let pw_fifo_free = e("password=\npassword_file=/dev/zero\n");
+        assert!(
+            pw_fifo_free.contains("more than 4096 bytes"),
+            "{pw_fifo_free}"
+        );
         let e = a
             .validate(&req("action=off\nip=h\nusername=u\n"))
             .unwrap_err()

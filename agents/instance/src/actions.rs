@@ -1,4 +1,5 @@
 use std::os::unix::fs::PermissionsExt;
+use std::path::Path;
 use std::time::{Duration, Instant};
 
 use axha_axigen::process::{self, ServerCommand, StopOutcome};
@@ -6,6 +7,7 @@ use axha_exec::Deadline;
 use axha_ocf::{Context, OcfError, OcfResult, OcfStatus};
 
 use crate::checks::{self, Found};
+use crate::failure::Failure;
 use crate::settings::{Endpoints, Settings};
 use crate::state::StateFile;
 
@@ -24,50 +26,52 @@ fn endpoints(s: &Settings) -> Result<Endpoints, OcfError> {
     }
 }
 
-/// Checks that this node can run the instance at all (validate-all depth 10, start).
+/// Checks that this node can run the instance at all (validate-all depth 10, start). A
+/// configuration error (6, wrong on every node) is reported before a problem of this node
+/// (5 or 2), so that Pacemaker bans the resource everywhere instead of trying node after node.
 pub fn check_environment(s: &Settings) -> Result<(), OcfError> {
-    match std::fs::metadata(&s.binary) {
-        Err(_) => {
-            return Err(OcfError::installed(format!(
-                "binary {} not found",
-                s.binary.display()
-            )))
-        }
-        Ok(m) if !m.is_file() || m.permissions().mode() & 0o111 == 0 => {
-            return Err(OcfError::installed(format!(
-                "binary {} is not an executable file",
-                s.binary.display()
-            )))
-        }
-        Ok(_) => {}
+    axha_ocf::first_failure([
+        check_binary(&s.binary),
+        check_workdir(&s.workdir),
+        s.read_config().map(|_| ()),
+        endpoints(s).map(|_| ()),
+        s.password_file
+            .as_deref()
+            .map_or(Ok(()), checks::check_password_file),
+    ])
+}
+
+fn check_binary(binary: &Path) -> Result<(), OcfError> {
+    match std::fs::metadata(binary) {
+        Err(_) => Err(OcfError::installed(format!(
+            "binary {} not found",
+            binary.display()
+        ))),
+        Ok(m) if !m.is_file() || m.permissions().mode() & 0o111 == 0 => Err(OcfError::installed(
+            format!("binary {} is not an executable file", binary.display()),
+        )),
+        Ok(_) => Ok(()),
     }
-    match std::fs::metadata(&s.workdir) {
-        Ok(m) if m.is_dir() => {}
-        Ok(_) => {
-            return Err(OcfError::installed(format!(
-                "workdir {} is not a directory",
-                s.workdir.display()
-            )))
-        }
-        Err(_) => {
-            return Err(OcfError::installed(format!(
-                "workdir {} does not exist here (storage not mounted?)",
-                s.workdir.display()
-            )))
-        }
+}
+
+fn check_workdir(workdir: &Path) -> Result<(), OcfError> {
+    match std::fs::metadata(workdir) {
+        Ok(m) if m.is_dir() => Ok(()),
+        Ok(_) => Err(OcfError::installed(format!(
+            "workdir {} is not a directory",
+            workdir.display()
+        ))),
+        Err(_) => Err(OcfError::installed(format!(
+            "workdir {} does not exist here (storage not mounted?)",
+            workdir.display()
+        ))),
     }
-    s.read_config()?;
-    if let Some(pw) = &s.password_file {
-        checks::check_password_file_mode(pw)?;
-    }
-    Ok(())
 }
 
 pub fn validate(ctx: &mut Context) -> OcfResult {
     let s = Settings::from_params(&ctx.params)?;
     if ctx.check_level >= 10 {
         check_environment(&s)?;
-        endpoints(&s)?;
     }
     Ok(OcfStatus::Success)
 }
@@ -112,9 +116,7 @@ pub fn start(ctx: &mut Context) -> OcfResult {
         .reset_log()
         .map_err(|e| OcfError::generic(format!("state directory: {e}")))?;
     let t = Instant::now();
-    let leader = cmd
-        .launch(&state.log)
-        .map_err(|e| OcfError::generic(e.to_string()))?;
+    let leader = cmd.launch(&state.log).map_err(Failure::Process)?;
     state
         .write(&leader)
         .map_err(|e| OcfError::generic(format!("state file: {e}")))?;
@@ -127,7 +129,7 @@ pub fn start(ctx: &mut Context) -> OcfResult {
         match checks::cli_version(ep.cli, &deadline, s.check_timeout) {
             Ok(_) => Some(true),
             Err(e) => {
-                last = e;
+                last = e.to_string();
                 None
             }
         }
@@ -195,7 +197,7 @@ pub fn stop(ctx: &mut Context) -> OcfResult {
             }
             Ok(OcfStatus::Success)
         }
-        Err(e) => Err(OcfError::generic(e.to_string())),
+        Err(e) => Err(Failure::Process(e).into()),
     }
 }
 
@@ -233,10 +235,9 @@ pub fn monitor(ctx: &mut Context) -> OcfResult {
         }
     }
     let ep = endpoints(&s)?;
-    checks::cli_version(ep.cli, &ctx.deadline, s.check_timeout).map_err(OcfError::generic)?;
+    checks::cli_version(ep.cli, &ctx.deadline, s.check_timeout)?;
     if ctx.check_level >= 10 {
-        checks::greetings(&ep.greeters, &ctx.deadline, s.check_timeout)
-            .map_err(OcfError::generic)?;
+        checks::greetings(&ep.greeters, &ctx.deadline, s.check_timeout)?;
     }
     if ctx.check_level >= 20 {
         checks::cli_login(

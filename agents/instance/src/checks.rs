@@ -5,12 +5,13 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use axha_axigen::cli::{CliClient, CliError, Version};
+use axha_axigen::cli::{CliClient, Version};
 use axha_axigen::probe::{self, ProbeResult};
 use axha_axigen::process;
 use axha_exec::{Deadline, ProcessIdentity};
 use axha_ocf::OcfError;
 
+use crate::failure::Failure;
 use crate::state::{Recorded, StateFile};
 
 /// A worker restart by the supervisor leaves the CLI port closed for a moment; a refused
@@ -72,30 +73,27 @@ pub fn cli_version(
     addr: SocketAddr,
     deadline: &Deadline,
     check_timeout: Duration,
-) -> Result<(Version, Duration), String> {
+) -> Result<(Version, Duration), Failure> {
     let t = Instant::now();
     let grace = deadline.within(REFUSED_GRACE);
+    let mut refused = false;
     loop {
         let d = check_deadline(deadline, check_timeout);
         let r = CliClient::connect(addr, &d).and_then(|mut c| c.get_version());
         match r {
             Ok(v) => return Ok((v, t.elapsed())),
-            Err(e) if e.is_refused() && grace.sleep(Duration::from_millis(100)) => continue,
-            Err(e) => return Err(describe_cli(addr, &e, t.elapsed())),
+            Err(e) if e.is_refused() && grace.sleep(Duration::from_millis(100)) => {
+                refused = true;
+            }
+            Err(error) => {
+                return Err(Failure::Cli {
+                    addr,
+                    error: Box::new(error),
+                    elapsed: t.elapsed(),
+                    refused,
+                })
+            }
         }
-    }
-}
-
-fn describe_cli(addr: SocketAddr, e: &CliError, elapsed: Duration) -> String {
-    if e.is_timeout() {
-        format!(
-            "CLI {addr} did not answer within {:.1}s (hung?)",
-            elapsed.as_secs_f64()
-        )
-    } else if e.is_refused() {
-        format!("CLI {addr} refused the connection (nothing listening)")
-    } else {
-        format!("CLI {addr}: {e}")
     }
 }
 
@@ -104,23 +102,33 @@ pub fn greetings(
     listeners: &[(probe::Protocol, SocketAddr)],
     deadline: &Deadline,
     check_timeout: Duration,
-) -> Result<Vec<ProbeResult>, String> {
+) -> Result<Vec<ProbeResult>, Failure> {
     let mut out = Vec::new();
     for (proto, addr) in listeners {
         let r = probe::greeting(*proto, *addr, &check_deadline(deadline, check_timeout));
         if !r.is_ready() {
-            return Err(r.to_string());
+            return Err(Failure::Greeting(r));
         }
         out.push(r);
     }
     Ok(out)
 }
 
-/// The CLI password from its file: first line, without the line end.
-pub fn read_password(path: &Path) -> Result<String, OcfError> {
-    let text = std::fs::read_to_string(path)
-        .map_err(|e| OcfError::args(format!("cli_password_file {}: {e}", path.display())))?;
-    let pw = text.lines().next().unwrap_or("").to_string();
+/// The CLI password from its file: first line, without the line end. The read is bounded
+/// (a password is not a document; a FIFO must not hold the monitor) and the file is checked
+/// first as [`check_password_file`] says.
+pub fn read_password(path: &Path, deadline: &Deadline) -> Result<String, OcfError> {
+    check_password_file(path)?;
+    let bytes = axha_exec::read_bounded(path, axha_exec::MAX_SECRET_BYTES, deadline)
+        .map_err(|e| OcfError::args(format!("cli_password_file: {e}")))?;
+    let first = bytes.split(|b| *b == b'\n').next().unwrap_or_default();
+    let first = first.strip_suffix(b"\r").unwrap_or(first);
+    let pw = String::from_utf8(first.to_vec()).map_err(|_| {
+        OcfError::args(format!(
+            "cli_password_file {}: the password is not valid UTF-8",
+            path.display()
+        ))
+    })?;
     if pw.is_empty() {
         return Err(OcfError::args(format!(
             "cli_password_file {} is empty",
@@ -130,11 +138,25 @@ pub fn read_password(path: &Path) -> Result<String, OcfError> {
     Ok(pw)
 }
 
-/// Refuse a password file others can read.
-pub fn check_password_file_mode(path: &Path) -> Result<(), OcfError> {
+/// The password file on this node. Missing: 5 (not installed here, e.g. on storage not
+/// mounted). Not a regular file, or readable by others: 2 (wrong on this node only; another
+/// node may hold a proper file at that path).
+pub fn check_password_file(path: &Path) -> Result<(), OcfError> {
     use std::os::unix::fs::PermissionsExt;
-    let meta = std::fs::metadata(path)
-        .map_err(|e| OcfError::args(format!("cli_password_file {}: {e}", path.display())))?;
+    let meta = std::fs::metadata(path).map_err(|e| {
+        let msg = format!("cli_password_file {}: {e}", path.display());
+        if e.kind() == std::io::ErrorKind::NotFound {
+            OcfError::installed(msg)
+        } else {
+            OcfError::args(msg)
+        }
+    })?;
+    if !meta.is_file() {
+        return Err(OcfError::args(format!(
+            "cli_password_file {} is not a regular file",
+            path.display()
+        )));
+    }
     let mode = meta.permissions().mode() & 0o777;
     if mode & 0o077 != 0 {
         return Err(OcfError::args(format!(
@@ -158,20 +180,24 @@ pub fn cli_login(
             "depth 20 monitor needs cli_password_file",
         ));
     };
-    let password = read_password(pw_file)?;
+    let password = read_password(pw_file, deadline)?;
     let t = Instant::now();
     let d = check_deadline(deadline, check_timeout);
-    let r = CliClient::connect(addr, &d).and_then(|mut c| {
-        c.login(user, &password)?;
-        c.list_domains()
-    });
-    match r {
-        Ok(_) => Ok(t.elapsed()),
-        Err(CliError::AuthRefused { message, .. }) => Err(OcfError::generic(format!(
-            "CLI {addr}: login as {user} refused: {message}"
-        ))),
-        Err(e) => Err(OcfError::generic(describe_cli(addr, &e, t.elapsed()))),
-    }
+    CliClient::connect(addr, &d)
+        .and_then(|mut c| {
+            c.login(user, &password)?;
+            c.list_domains()
+        })
+        .map(|_| t.elapsed())
+        .map_err(|error| {
+            Failure::Cli {
+                addr,
+                error: Box::new(error),
+                elapsed: t.elapsed(),
+                refused: false,
+            }
+            .into()
+        })
 }
 
 #[cfg(test)]
@@ -181,21 +207,27 @@ mod tests {
     #[test]
     fn password_file_rules() {
         use std::os::unix::fs::PermissionsExt;
-        let dir = std::env::temp_dir().join(format!("axha-inst-pw-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).unwrap();
-        let f = dir.join("pw");
-        std::fs::write(&f, "s3cret\nignored\n").unwrap();
+        let d = Deadline::after(Duration::from_secs(5));
+        let dir = tempfile::tempdir().unwrap();
+        let f = dir.path().join("pw");
+        std::fs::write(&f, "s3cret\r\nignored\n").unwrap();
         std::fs::set_permissions(&f, std::fs::Permissions::from_mode(0o644)).unwrap();
-        let e = check_password_file_mode(&f).unwrap_err();
+        let e = check_password_file(&f).unwrap_err();
         assert!(e.reason.contains("mode 0644"), "{}", e.reason);
         assert!(!e.reason.contains("s3cret"));
         std::fs::set_permissions(&f, std::fs::Permissions::from_mode(0o600)).unwrap();
-        assert!(check_password_file_mode(&f).is_ok());
-        assert_eq!(read_password(&f).unwrap(), "s3cret");
+        assert!(check_password_file(&f).is_ok());
+        assert_eq!(read_password(&f, &d).unwrap(), "s3cret");
         std::fs::write(&f, "\n").unwrap();
-        assert!(read_password(&f).unwrap_err().reason.contains("empty"));
-        assert!(read_password(&dir.join("none")).is_err());
-        std::fs::remove_dir_all(&dir).unwrap();
+        assert!(read_password(&f, &d).unwrap_err().reason.contains("empty"));
+        std::fs::write(&f, "x".repeat(5000)).unwrap();
+        let e = read_password(&f, &d).unwrap_err();
+        assert!(e.reason.contains("more than 4096 bytes"), "{}", e.reason);
+        let e = read_password(&dir.path().join("none"), &d).unwrap_err();
+        assert_eq!(e.status, axha_ocf::OcfStatus::ErrInstalled);
+        let e = read_password(dir.path(), &d).unwrap_err();
+        assert_eq!(e.status, axha_ocf::OcfStatus::ErrArgs);
+        assert!(e.reason.contains("not a regular file"), "{}", e.reason);
     }
 
     #[test]
@@ -206,8 +238,13 @@ mod tests {
         drop(l);
         let d = Deadline::after(Duration::from_secs(5));
         let t = Instant::now();
-        let e = cli_version(addr, &d, Duration::from_secs(1)).unwrap_err();
-        assert!(e.contains("refused"), "{e}");
+        let e = cli_version(addr, &d, Duration::from_secs(1))
+            .unwrap_err()
+            .to_string();
+        assert_eq!(
+            e,
+            format!("CLI {addr}: connection refused (nothing listening on {addr})")
+        );
         assert!(t.elapsed() >= REFUSED_GRACE - Duration::from_millis(200));
     }
 
@@ -216,7 +253,9 @@ mod tests {
         let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
         let addr = l.local_addr().unwrap();
         let d = Deadline::after(Duration::from_secs(5));
-        let e = cli_version(addr, &d, Duration::from_millis(300)).unwrap_err();
+        let e = cli_version(addr, &d, Duration::from_millis(300))
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("did not answer"), "{e}");
         drop(l);
     }

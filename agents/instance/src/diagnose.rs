@@ -3,7 +3,7 @@
 
 use std::time::Instant;
 
-use axha_axigen::{cli::CliClient, probe, process};
+use axha_axigen::{probe, process};
 use axha_exec::ProcessIdentity;
 use axha_ocf::{Context, OcfResult, OcfStatus};
 use serde_json::{json, Value};
@@ -105,16 +105,14 @@ fn build(ctx: &Context) -> Value {
         .map_or_else(|| s.endpoints(None), |c| s.endpoints(Some(&c)))
     {
         let t = Instant::now();
-        let d = ctx.deadline.within(s.check_timeout);
-        let cli = CliClient::connect(ep.cli, &d).and_then(|mut c| c.get_version());
-        probes.push(match cli {
-            Ok(v) => json!({ "check": "cli GET VERSION", "address": ep.cli.to_string(), "ok": true,
-                             "ms": t.elapsed().as_millis() as u64, "detail": v.raw }),
-            Err(e) => {
-                json!({ "check": "cli GET VERSION", "address": ep.cli.to_string(), "ok": false,
-                              "ms": t.elapsed().as_millis() as u64, "detail": e.to_string() })
-            }
-        });
+        let (ok, detail) = match checks::cli_version(ep.cli, &ctx.deadline, s.check_timeout) {
+            Ok((v, _)) => (true, v.raw),
+            Err(e) => (false, e.to_string()),
+        };
+        probes.push(
+            json!({ "check": "cli GET VERSION", "address": ep.cli.to_string(), "ok": ok,
+                    "ms": t.elapsed().as_millis() as u64, "detail": detail }),
+        );
         for (proto, addr) in &ep.greeters {
             let r = probe::greeting(*proto, *addr, &ctx.deadline.within(s.check_timeout));
             probes.push(

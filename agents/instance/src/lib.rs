@@ -15,34 +15,10 @@
 mod actions;
 mod checks;
 mod diagnose;
+mod failure;
 mod settings;
 mod spec;
 mod state;
 
 pub use settings::Settings;
 pub use spec::{ACTIONS, PARAMS, SPEC};
-
-use axha_ocf::{Agent, AgentSpec, Context, OcfResult};
-
-/// The agent, for [`axha_ocf::run`].
-pub struct InstanceAgent;
-
-impl Agent for InstanceAgent {
-    fn spec(&self) -> &AgentSpec {
-        &SPEC
-    }
-
-    fn action(&self, action: &str, ctx: &mut Context) -> OcfResult {
-        match action {
-            "start" => actions::start(ctx),
-            "stop" => actions::stop(ctx),
-            "monitor" => actions::monitor(ctx),
-            "validate-all" => actions::validate(ctx),
-            "diagnose" => diagnose::diagnose(ctx),
-            other => Err(axha_ocf::OcfError::new(
-                axha_ocf::OcfStatus::ErrUnimplemented,
-                format!("unsupported action {other}"),
-            )),
-        }
-    }
-}

@@ -4,7 +4,14 @@ use std::time::Duration;
 
 use axha_axigen::config::{Config, Service};
 use axha_axigen::probe::Protocol;
-use axha_ocf::{OcfError, Params};
+use axha_ocf::{OcfError, Param, Params};
+
+use crate::failure::Failure;
+
+use crate::spec::{
+    ADDRESS, BINARY, CHECK_TIMEOUT, CLI_PASSWORD_FILE, CLI_PORT, CLI_USER, CONFIG,
+    STOP_GRACEFUL_SHARE, WORKDIR,
+};
 
 /// The checked parameters of one call (depth 0: what is wrong here is wrong on every node).
 #[derive(Debug, Clone)]
@@ -30,61 +37,83 @@ pub struct Endpoints {
     pub greeters: Vec<(Protocol, SocketAddr)>,
 }
 
-fn absolute(name: &str, v: &str) -> Result<PathBuf, OcfError> {
+/// Linux's limit on a path handed to the kernel, terminating NUL included (limits.h).
+const PATH_MAX: usize = 4096;
+
+fn absolute(param: &Param<String>, v: &str) -> Result<PathBuf, OcfError> {
     let p = PathBuf::from(v);
     if !p.is_absolute() {
         return Err(OcfError::configured(format!(
-            "{name} must be an absolute path, not {v:?}"
+            "{} must be an absolute path, not {v:?}",
+            param.name()
         )));
     }
     Ok(p)
 }
 
+/// `stop_graceful_share` as a percentage, when it is one.
+fn percentage(n: i64) -> Option<u32> {
+    u32::try_from(n).ok().filter(|n| (1..=100).contains(n))
+}
+
 impl Settings {
     /// Check and resolve the parameters. Errors are code 6: the same everywhere.
     pub fn from_params(p: &Params) -> Result<Settings, OcfError> {
-        p.check().map_err(|e| OcfError::configured(e.to_string()))?;
-        let workdir = absolute("workdir", p.str("workdir").unwrap_or_default())?;
-        let binary = absolute("binary", p.str("binary").unwrap_or_default())?;
-        let (config, config_explicit) = match p.str("config") {
-            Some(c) => (absolute("config", c)?, true),
+        p.check()?;
+        let workdir = absolute(&WORKDIR, &p.value(&WORKDIR)?)?;
+        let longest = default_config(&workdir).as_os_str().len();
+        if longest >= PATH_MAX {
+            return Err(OcfError::configured(format!(
+                "{} is too long: {longest} bytes with run/axigen.cfg, the limit of a path \
+                 is {PATH_MAX} (PATH_MAX)",
+                WORKDIR.name()
+            )));
+        }
+        let binary = absolute(&BINARY, &p.value(&BINARY)?)?;
+        let (config, config_explicit) = match p.get(&CONFIG) {
+            Some(c) => (absolute(&CONFIG, &c)?, true),
             None => (default_config(&workdir), false),
         };
-        let address = match p.str("address") {
+        let address = match p.get(&ADDRESS) {
             None => None,
             Some(a) => Some(a.trim().parse::<IpAddr>().map_err(|_| {
-                OcfError::configured(format!("address {a:?} is not an IP address"))
+                OcfError::configured(format!("{} {a:?} is not an IP address", ADDRESS.name()))
             })?),
         };
-        let cli_port = match p.int("cli_port") {
+        let cli_port = match p.get(&CLI_PORT) {
             None => None,
-            Some(n) if (1..=65535).contains(&n) => Some(n as u16),
-            Some(n) => {
-                return Err(OcfError::configured(format!(
-                    "cli_port {n} is not a TCP port"
-                )))
-            }
+            Some(n) => Some(u16::try_from(n).ok().filter(|n| *n > 0).ok_or_else(|| {
+                OcfError::configured(format!("{} {n} is not a TCP port", CLI_PORT.name()))
+            })?),
         };
-        let graceful_share = match p.int("stop_graceful_share").unwrap_or(80) {
-            n @ 1..=100 => n as u32,
+        let share = p.value(&STOP_GRACEFUL_SHARE)?;
+        let graceful_share = percentage(share).ok_or_else(|| {
+            OcfError::configured(format!(
+                "{} {share} is not a percentage between 1 and 100",
+                STOP_GRACEFUL_SHARE.name()
+            ))
+        })?;
+        let check_timeout = match p.value(&CHECK_TIMEOUT)? {
+            n @ 1..=3600 => Duration::from_secs(n.unsigned_abs()),
             n => {
                 return Err(OcfError::configured(format!(
-                    "stop_graceful_share {n} is not a percentage between 1 and 100"
+                    "{} {n} is not between 1 and 3600 seconds",
+                    CHECK_TIMEOUT.name()
                 )))
             }
         };
-        let check_timeout = match p.int("check_timeout").unwrap_or(5) {
-            n @ 1..=3600 => Duration::from_secs(n as u64),
-            n => {
-                return Err(OcfError::configured(format!(
-                    "check_timeout {n} is not between 1 and 3600 seconds"
-                )))
-            }
-        };
-        let password_file = match p.str("cli_password_file") {
+        let password_file = match p.get(&CLI_PASSWORD_FILE) {
             None => None,
-            Some(f) => Some(absolute("cli_password_file", f)?),
+            Some(f) => Some(absolute(&CLI_PASSWORD_FILE, &f)?),
         };
+        let cli_user = p.value(&CLI_USER)?;
+        if cli_user.contains(char::is_whitespace) {
+            // The CLI reads `USER name` up to the line end: a space would change the login.
+            return Err(OcfError::configured(format!(
+                "{} {cli_user:?} contains white space",
+                CLI_USER.name()
+            )));
+        }
         Ok(Settings {
             workdir,
             binary,
@@ -92,7 +121,7 @@ impl Settings {
             config_explicit,
             address,
             cli_port,
-            cli_user: p.str("cli_user").unwrap_or("admin").to_string(),
+            cli_user,
             password_file,
             graceful_share,
             check_timeout,
@@ -100,20 +129,26 @@ impl Settings {
     }
 
     /// What stop needs, from whatever parameters are usable: stop must find and end a
-    /// running instance even when other parameters are wrong.
+    /// running instance even when other parameters are wrong (a wrong one takes its default).
     pub fn for_stop(p: &Params) -> Option<(PathBuf, PathBuf, u32)> {
-        let workdir = PathBuf::from(p.str("workdir")?);
-        let binary = PathBuf::from(p.str("binary").unwrap_or("/opt/axigen/bin/axigen"));
+        let workdir = PathBuf::from(p.get(&WORKDIR)?);
+        let binary = PathBuf::from(p.lenient(&BINARY)?);
         let share = p
-            .int("stop_graceful_share")
-            .filter(|n| (1..=100).contains(n))
-            .unwrap_or(80) as u32;
+            .get(&STOP_GRACEFUL_SHARE)
+            .and_then(percentage)
+            .or_else(|| STOP_GRACEFUL_SHARE.default_value().and_then(percentage))?;
         Some((workdir, binary, share))
     }
 
     /// Read and parse the configuration file.
     pub fn read_config(&self) -> Result<Config, OcfError> {
-        Config::read(&self.config).map_err(|e| config_error(&self.config, e))
+        Config::read(&self.config).map_err(|error| {
+            Failure::Config {
+                path: self.config.clone(),
+                error,
+            }
+            .into()
+        })
     }
 
     /// The check addresses: listeners from the config, overridden by `address`/`cli_port`.
@@ -160,29 +195,15 @@ pub fn default_config(workdir: &Path) -> PathBuf {
     workdir.join("run").join("axigen.cfg")
 }
 
-/// A config that is missing here is this node's problem (5); one that cannot be read (2);
-/// one that does not parse is wrong wherever it is read (6).
-pub fn config_error(path: &Path, e: axha_axigen::config::ConfigError) -> OcfError {
-    use axha_axigen::config::ConfigError as E;
-    match &e {
-        E::Io { source, .. } if source.kind() == std::io::ErrorKind::NotFound => {
-            OcfError::installed(format!("config {} not found", path.display()))
-        }
-        E::Io { .. } => OcfError::args(format!("config {e}")),
-        _ => OcfError::configured(format!("config {e}")),
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::collections::HashMap;
 
     fn params(kv: &[(&str, &str)]) -> Params {
-        let vars: HashMap<String, String> = kv
-            .iter()
-            .map(|(k, v)| (format!("OCF_RESKEY_{k}"), v.to_string()))
-            .collect();
+        let vars = axha_ocf::Environment::from_pairs(
+            kv.iter()
+                .map(|(k, v)| (format!("OCF_RESKEY_{k}"), v.to_string())),
+        );
         Params::parse(crate::PARAMS, &vars)
     }
 
@@ -200,6 +221,10 @@ mod tests {
         assert!(err(&[("workdir", "/a"), ("address", "10.0.0.300")]).contains("10.0.0.300"));
         assert!(err(&[("workdir", "/a"), ("stop_graceful_share", "0")]).contains("percentage"));
         assert!(err(&[("workdir", "/a"), ("cli_port", "x")]).contains("not an integer"));
+        assert!(err(&[("workdir", "/a"), ("cli_user", "ad min")]).contains("white space"));
+        assert!(err(&[("workdir", "/a"), ("cli_user", "admin\r\n")]).contains("control"));
+        let long = format!("/{}", "d/".repeat(2100));
+        assert!(err(&[("workdir", &long)]).contains("PATH_MAX"));
     }
 
     #[test]

@@ -1,74 +1,92 @@
-use axha_ocf::{ActionSpec, AgentSpec, ParamSpec};
+use axha_ocf::{ActionSpec, AgentSpec, Param, ParamSpec};
+
+use crate::{actions, diagnose};
+
+pub const WORKDIR: Param<String> = Param::string(
+    "workdir",
+    "Working directory",
+    "The instance's working directory (Axigen's -W), on the instance's own storage. \
+     An absolute path; it identifies the instance, so no two resources may share it.",
+)
+.required()
+.unique();
+pub const BINARY: Param<String> = Param::string(
+    "binary",
+    "Axigen binary",
+    "Full path of the Axigen server binary.",
+)
+.default("/opt/axigen/bin/axigen");
+pub const CONFIG: Param<String> = Param::string(
+    "config",
+    "Configuration file",
+    "Full path of the instance's configuration file; empty means <workdir>/run/axigen.cfg. \
+     Its listeners tell the agent which addresses and ports to check.",
+);
+pub const ADDRESS: Param<String> = Param::string(
+    "address",
+    "Service address",
+    "The address the checks connect to (the instance's service IP). Empty means the \
+     address of the CLI listener in the configuration file.",
+);
+pub const CLI_PORT: Param<i64> = Param::integer(
+    "cli_port",
+    "CLI port",
+    "TCP port of Axigen's CLI. Empty means the port of the CLI listener in the \
+     configuration file (7000 by default).",
+);
+pub const CLI_USER: Param<String> = Param::string(
+    "cli_user",
+    "CLI user",
+    "The administrative user for the depth 20 check (CLI login).",
+)
+.default("admin");
+pub const CLI_PASSWORD_FILE: Param<String> = Param::string(
+    "cli_password_file",
+    "CLI password file",
+    "A file holding the CLI user's password on its first line (mode 0600, owner root). \
+     Needed only for depth 20 monitors. The password is never logged or passed on.",
+);
+pub const STOP_GRACEFUL_SHARE: Param<i64> = Param::integer(
+    "stop_graceful_share",
+    "Graceful share of stop timeout",
+    "Percentage of the stop timeout given to the graceful stop (SIGTERM) before the \
+     server's remaining processes are killed (SIGKILL).",
+)
+.default("80");
+pub const CHECK_TIMEOUT: Param<i64> = Param::integer(
+    "check_timeout",
+    "Timeout of one check",
+    "Seconds one check (a CLI command or a protocol greeting) may take before the \
+     instance counts as hung. Always bounded by the operation's own timeout.",
+)
+.default("5");
 
 pub static PARAMS: &[ParamSpec] = &[
-    ParamSpec::string(
-        "workdir",
-        "Working directory",
-        "The instance's working directory (Axigen's -W), on the instance's own storage. \
-         An absolute path; it identifies the instance, so no two resources may share it.",
-    )
-    .required()
-    .unique(),
-    ParamSpec::string(
-        "binary",
-        "Axigen binary",
-        "Full path of the Axigen server binary.",
-    )
-    .default("/opt/axigen/bin/axigen"),
-    ParamSpec::string(
-        "config",
-        "Configuration file",
-        "Full path of the instance's configuration file; empty means <workdir>/run/axigen.cfg. \
-         Its listeners tell the agent which addresses and ports to check.",
-    ),
-    ParamSpec::string(
-        "address",
-        "Service address",
-        "The address the checks connect to (the instance's service IP). Empty means the \
-         address of the CLI listener in the configuration file.",
-    ),
-    ParamSpec::integer(
-        "cli_port",
-        "CLI port",
-        "TCP port of Axigen's CLI. Empty means the port of the CLI listener in the \
-         configuration file (7000 by default).",
-    ),
-    ParamSpec::string(
-        "cli_user",
-        "CLI user",
-        "The administrative user for the depth 20 check (CLI login).",
-    )
-    .default("admin"),
-    ParamSpec::string(
-        "cli_password_file",
-        "CLI password file",
-        "A file holding the CLI user's password on its first line (mode 0600, owner root). \
-         Needed only for depth 20 monitors. The password is never logged or passed on.",
-    ),
-    ParamSpec::integer(
-        "stop_graceful_share",
-        "Graceful share of stop timeout",
-        "Percentage of the stop timeout given to the graceful stop (SIGTERM) before the \
-         server's remaining processes are killed (SIGKILL).",
-    )
-    .default("80"),
-    ParamSpec::integer(
-        "check_timeout",
-        "Timeout of one check",
-        "Seconds one check (a CLI command or a protocol greeting) may take before the \
-         instance counts as hung. Always bounded by the operation's own timeout.",
-    )
-    .default("5"),
+    WORKDIR.spec,
+    BINARY.spec,
+    CONFIG.spec,
+    ADDRESS.spec,
+    CLI_PORT.spec,
+    CLI_USER.spec,
+    CLI_PASSWORD_FILE.spec,
+    STOP_GRACEFUL_SHARE.spec,
+    CHECK_TIMEOUT.spec,
 ];
 
 pub static ACTIONS: &[ActionSpec] = &[
-    ActionSpec::new("start", 120),
-    ActionSpec::new("stop", 120),
-    ActionSpec::new("monitor", 30).interval(10).depth(0),
-    ActionSpec::new("monitor", 30).interval(60).depth(10),
-    ActionSpec::new("meta-data", 5),
-    ActionSpec::new("validate-all", 20),
-    ActionSpec::new("diagnose", 60).hidden(),
+    ActionSpec::new("start", 120, actions::start),
+    ActionSpec::new("stop", 120, actions::stop).lenient(),
+    ActionSpec::new("monitor", 30, actions::monitor)
+        .interval(10)
+        .depth(0),
+    ActionSpec::new("monitor", 30, actions::monitor)
+        .interval(60)
+        .depth(10),
+    ActionSpec::meta_data(5),
+    ActionSpec::new("validate-all", 20, actions::validate),
+    ActionSpec::new("diagnose", 60, diagnose::diagnose)
+        .hidden()
+        .lenient(),
 ];
 
 pub static SPEC: AgentSpec = AgentSpec {
@@ -84,7 +102,6 @@ pub static SPEC: AgentSpec = AgentSpec {
                its own workdir and addresses.",
     params: PARAMS,
     actions: ACTIONS,
-    lenient_actions: &["stop", "diagnose"],
 };
 
 #[cfg(test)]

@@ -14,16 +14,31 @@ pub struct StateFile {
     pub log: PathBuf,
 }
 
-/// A file-name-safe spelling of a path: `/srv/ax 1` -> `srv%2Fax%201`.
+/// Longest key kept readable: with the `axigen-instance-` prefix and `.state` suffix the file
+/// name stays within NAME_MAX (255 bytes).
+const KEY_MAX: usize = 200;
+
+/// A file-name-safe spelling of a path: `/srv/ax 1` -> `srv%2Fax%201`. A spelling longer than
+/// [`KEY_MAX`] is cut and ends with a hash of the whole path, so any valid workdir has a state
+/// file and two workdirs never share one.
 fn key(workdir: &Path) -> String {
-    let s = workdir.to_string_lossy();
+    use std::os::unix::ffi::OsStrExt;
+    let bytes = workdir.as_os_str().as_bytes();
     let mut out = String::new();
-    for b in s.trim_start_matches('/').bytes() {
+    for &b in bytes.strip_prefix(b"/").unwrap_or(bytes) {
         if b.is_ascii_alphanumeric() || b == b'-' || b == b'_' || b == b'.' {
             out.push(b as char);
         } else {
             out.push_str(&format!("%{b:02X}"));
         }
+    }
+    if out.len() > KEY_MAX {
+        // FNV-1a, 64 bits: stable across builds and releases (a std hasher is not).
+        let hash = bytes.iter().fold(0xcbf2_9ce4_8422_2325u64, |h, b| {
+            (h ^ u64::from(*b)).wrapping_mul(0x0000_0100_0000_01b3)
+        });
+        out.truncate(KEY_MAX - 17);
+        out.push_str(&format!("-{hash:016x}"));
     }
     out
 }
@@ -48,8 +63,13 @@ impl StateFile {
     }
 
     pub fn read(&self) -> Recorded {
-        match std::fs::read_to_string(&self.path) {
-            Err(_) => Recorded::None,
+        // One line is expected; a file of more than a page is garbage, not a record.
+        let deadline = axha_exec::Deadline::after(std::time::Duration::from_secs(1));
+        let text = axha_exec::read_bounded(&self.path, 4096, &deadline)
+            .map(|b| String::from_utf8_lossy(&b).into_owned());
+        match text {
+            Err(e) if e.is_not_found() => Recorded::None,
+            Err(e) => Recorded::Garbage(e.to_string()),
             Ok(text) => match ProcessIdentity::parse_line(&text) {
                 Some(id) => Recorded::Server(id),
                 None => Recorded::Garbage(text.chars().take(60).collect()),
@@ -91,6 +111,9 @@ mod tests {
         assert_eq!(key(Path::new("/srv/ax1")), "srv%2Fax1");
         assert_ne!(key(Path::new("/srv/a_b")), key(Path::new("/srv/a/b")));
         assert_eq!(key(Path::new("/x y")), "x%20y");
+        let long = |tail: &str| key(Path::new(&format!("/{}{tail}", "a/".repeat(300))));
+        assert_eq!(long("x").len(), KEY_MAX);
+        assert_ne!(long("x"), long("y"));
     }
 
     #[test]

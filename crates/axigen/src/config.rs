@@ -34,7 +34,9 @@ use std::path::{Path, PathBuf};
 
 /// Largest file [`Config::read`] accepts (Axigen's own are well under a megabyte); a wrong
 /// path to a huge file must not exhaust memory.
-const MAX_FILE: u64 = 16 << 20;
+const MAX_FILE: usize = 16 << 20;
+/// How long reading a configuration file may take (a local file: at once).
+const READ_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
 /// How much of an offending token an error keeps.
 const ERR_TEXT_MAX: usize = 60;
 
@@ -305,25 +307,36 @@ impl Config {
     }
 
     /// Read and parse a file; errors name the file.
+    /// The read is bounded in size and time: a FIFO or a device named as the config file
+    /// must not hold the caller.
     pub fn read(path: impl AsRef<Path>) -> Result<Config, ConfigError> {
-        use std::io::Read;
+        use axha_exec::ReadError;
         let path = path.as_ref();
         let io = |source| ConfigError::Io {
             path: path.to_path_buf(),
             source,
         };
-        let mut bytes = Vec::new();
-        std::fs::File::open(path)
-            .and_then(|f| f.take(MAX_FILE + 1).read_to_end(&mut bytes))
-            .map_err(io)?;
-        if bytes.len() as u64 > MAX_FILE {
-            return Err(ConfigError::Invalid {
-                path: Some(path.to_path_buf()),
-                line: 1,
-                text: format!("more than {MAX_FILE} bytes"),
-                message: "not a configuration file (too large)",
-            });
-        }
+        let deadline = axha_exec::Deadline::after(READ_TIMEOUT);
+        let bytes = match axha_exec::read_bounded(path, MAX_FILE, &deadline) {
+            Ok(b) => b,
+            Err(ReadError::Open { error, .. } | ReadError::Read { error, .. }) => {
+                return Err(io(error))
+            }
+            Err(ReadError::TooLarge { .. }) => {
+                return Err(ConfigError::Invalid {
+                    path: Some(path.to_path_buf()),
+                    line: 1,
+                    text: format!("more than {MAX_FILE} bytes"),
+                    message: "not a configuration file (too large)",
+                })
+            }
+            Err(e @ ReadError::Timeout { .. }) => {
+                return Err(io(std::io::Error::new(
+                    std::io::ErrorKind::TimedOut,
+                    e.to_string(),
+                )))
+            }
+        };
         let text = String::from_utf8(bytes).map_err(|e| ConfigError::Syntax {
             path: Some(path.to_path_buf()),
             line: 1 + e.as_bytes()[..e.utf8_error().valid_up_to()]

@@ -86,11 +86,26 @@ impl ServerCommand {
     }
 }
 
+/// At most the last `max` bytes of a file (nothing when it cannot be read).
+fn read_tail(path: &Path, max: u64) -> Vec<u8> {
+    use std::io::{Read, Seek, SeekFrom};
+    let Ok(mut f) = std::fs::File::open(path) else {
+        return Vec::new();
+    };
+    let len = f.metadata().map(|m| m.len()).unwrap_or(0);
+    if f.seek(SeekFrom::Start(len.saturating_sub(max))).is_err() {
+        return Vec::new();
+    }
+    let mut buf = Vec::new();
+    let _ = f.take(max).read_to_end(&mut buf);
+    buf
+}
+
 /// The last non-empty line of a log file (for exit reasons), at most 200 bytes.
 pub fn last_line(log: &Path) -> String {
-    let text = std::fs::read(log).unwrap_or_default();
-    let start = text.len().saturating_sub(4096);
-    let text = String::from_utf8_lossy(&text[start..]);
+    // Only the tail is read: the server may have written gigabytes before it died.
+    let text = read_tail(log, 4096);
+    let text = String::from_utf8_lossy(&text);
     let line = text
         .lines()
         .rev()

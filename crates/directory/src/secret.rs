@@ -5,8 +5,8 @@ use std::path::Path;
 
 use crate::DirectoryError;
 
-/// Largest secret file read: a password or a token, not a document.
-const MAX_SECRET_FILE: u64 = 4096;
+/// How long reading a secret file may take (a regular file: at once).
+const READ_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(5);
 
 /// A password or token. `Debug` and `Display` print `(secret)`, so a secret put in a log line
 /// or an error by mistake shows nothing.
@@ -23,14 +23,13 @@ impl Secret {
     /// file readable by others than its owner's group (a leaked password file is worse than
     /// a refused start).
     pub fn from_file(path: &Path) -> Result<Self, DirectoryError> {
-        use std::io::Read;
         use std::os::unix::fs::MetadataExt;
         let err = |reason: String| DirectoryError::Secret {
             path: path.to_path_buf(),
             reason,
         };
-        let f = std::fs::File::open(path).map_err(|e| err(e.to_string()))?;
-        let meta = f.metadata().map_err(|e| err(e.to_string()))?;
+        // stat, not open: opening a FIFO with no writer would block.
+        let meta = std::fs::metadata(path).map_err(|e| err(e.to_string()))?;
         if !meta.is_file() {
             return Err(err("not a regular file".into()));
         }
@@ -40,11 +39,11 @@ impl Secret {
                 meta.mode() & 0o777
             )));
         }
-        let mut buf = String::new();
-        f.take(MAX_SECRET_FILE)
-            .read_to_string(&mut buf)
+        let deadline = axha_exec::Deadline::after(READ_TIMEOUT);
+        let bytes = axha_exec::read_bounded(path, axha_exec::MAX_SECRET_BYTES, &deadline)
             .map_err(|e| err(e.to_string()))?;
-        let first = buf.lines().next().unwrap_or("").to_string();
+        let text = String::from_utf8_lossy(&bytes);
+        let first = text.lines().next().unwrap_or("").to_string();
         if first.is_empty() {
             return Err(err("empty".into()));
         }
@@ -112,6 +111,13 @@ mod tests {
         std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o600)).unwrap();
         assert!(Secret::from_file(&p).is_err());
         assert!(Secret::from_file(&dir.join("missing")).is_err());
+        let e = Secret::from_file(Path::new("/dev/zero"))
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("not a regular file"), "{e}");
+        std::fs::write(&p, "x".repeat(5000)).unwrap();
+        let e = Secret::from_file(&p).unwrap_err().to_string();
+        assert!(e.contains("more than 4096 bytes"), "{e}");
         std::fs::remove_dir_all(&dir).unwrap();
     }
 }

@@ -20,6 +20,9 @@ const STDERR_TAIL: usize = 2048;
 /// After the child exits, how long to wait for its pipes to close (a grandchild that kept
 /// them open must not hold the caller).
 const PIPE_GRACE: Duration = Duration::from_millis(300);
+/// Most a command may print on stdout (and on stderr) before it counts as runaway: far above
+/// any CIB or `drbdadm dump` this project reads, far below what would hurt the node.
+pub const DEFAULT_MAX_OUTPUT: usize = 64 << 20;
 
 /// A command as an argv list. Built with [`Cmd::new`], run with [`Cmd::run`] / [`Cmd::run_ok`].
 #[derive(Debug, Clone)]
@@ -28,6 +31,7 @@ pub struct Cmd {
     env: Vec<(OsString, OsString)>,
     stdin: Option<Vec<u8>>,
     cwd: Option<PathBuf>,
+    max_output: usize,
 }
 
 /// What a finished command left behind.
@@ -72,6 +76,8 @@ pub enum ExecError {
         argv: String,
         source: std::io::Error,
     },
+    /// It printed more than `max` bytes on stdout or stderr; it was killed.
+    TooMuchOutput { argv: String, max: usize },
 }
 
 impl ExecError {
@@ -95,7 +101,8 @@ impl ExecError {
             ExecError::Spawn { argv, .. }
             | ExecError::Timeout { argv, .. }
             | ExecError::Failed { argv, .. }
-            | ExecError::Io { argv, .. } => argv,
+            | ExecError::Io { argv, .. }
+            | ExecError::TooMuchOutput { argv, .. } => argv,
         }
     }
 }
@@ -132,18 +139,15 @@ impl fmt::Display for ExecError {
                 tail(stderr)
             ),
             ExecError::Io { argv, source } => write!(f, "waiting for {argv}: {source}"),
+            ExecError::TooMuchOutput { argv, max } => {
+                write!(f, "{argv} printed more than {max} bytes; killed")
+            }
         }
     }
 }
 
-impl std::error::Error for ExecError {
-    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
-        match self {
-            ExecError::Spawn { source, .. } | ExecError::Io { source, .. } => Some(source),
-            _ => None,
-        }
-    }
-}
+/// No `source()`: the message already includes the cause, which stays in the variant.
+impl std::error::Error for ExecError {}
 
 impl Cmd {
     pub fn new(program: impl AsRef<OsStr>) -> Self {
@@ -152,6 +156,7 @@ impl Cmd {
             env: Vec::new(),
             stdin: None,
             cwd: None,
+            max_output: DEFAULT_MAX_OUTPUT,
         }
     }
 
@@ -171,6 +176,7 @@ impl Cmd {
             env: Vec::new(),
             stdin: None,
             cwd: None,
+            max_output: DEFAULT_MAX_OUTPUT,
         }
     }
 
@@ -199,6 +205,13 @@ impl Cmd {
     /// Bytes written to the child's stdin (the way to hand a secret to a child).
     pub fn stdin(mut self, data: impl Into<Vec<u8>>) -> Self {
         self.stdin = Some(data.into());
+        self
+    }
+
+    /// The most the command may print on stdout (and on stderr); more kills it with
+    /// [`ExecError::TooMuchOutput`]. Default [`DEFAULT_MAX_OUTPUT`].
+    pub fn max_output(mut self, bytes: usize) -> Self {
+        self.max_output = bytes;
         self
     }
 
@@ -278,15 +291,15 @@ impl Cmd {
                 let _ = pipe.write_all(&data);
             });
         }
-        let out_rx = reader(child.stdout.take());
-        let err_rx = reader(child.stderr.take());
+        let out_rx = reader(child.stdout.take(), self.max_output);
+        let err_rx = reader(child.stderr.take(), self.max_output);
 
         let status = match wait_until(&mut child, deadline) {
             Ok(Some(status)) => status,
             Ok(None) => {
                 kill_group(pgid);
                 let _ = child.wait();
-                let stderr = collect(err_rx, Duration::from_millis(50));
+                let stderr = collect(err_rx, Duration::from_millis(50)).unwrap_or_default();
                 return Err(ExecError::Timeout {
                     argv,
                     stderr: tail_str(&stderr),
@@ -299,10 +312,16 @@ impl Cmd {
             }
         };
         let grace = deadline.remaining().min(PIPE_GRACE);
+        let too_much = || ExecError::TooMuchOutput {
+            argv: argv.clone(),
+            max: self.max_output,
+        };
+        let stdout = collect(out_rx, grace).ok_or_else(too_much)?;
+        let stderr = collect(err_rx, grace).ok_or_else(too_much)?;
         Ok(Output {
             status,
-            stdout: collect(out_rx, grace),
-            stderr: collect(err_rx, grace),
+            stdout,
+            stderr,
         })
     }
 
@@ -365,23 +384,31 @@ impl Cmd {
     }
 }
 
-fn reader<R: Read + Send + 'static>(pipe: Option<R>) -> mpsc::Receiver<Vec<u8>> {
+/// Read a pipe to its end, keeping at most `max` bytes. More than that sends `None` and closes
+/// the pipe, so a runaway writer gets SIGPIPE instead of filling memory.
+fn reader<R: Read + Send + 'static>(
+    pipe: Option<R>,
+    max: usize,
+) -> mpsc::Receiver<Option<Vec<u8>>> {
     let (tx, rx) = mpsc::channel();
-    if let Some(mut p) = pipe {
+    if let Some(p) = pipe {
         thread::spawn(move || {
             let mut buf = Vec::new();
-            let _ = p.read_to_end(&mut buf);
-            let _ = tx.send(buf);
+            let limit = u64::try_from(max).unwrap_or(u64::MAX).saturating_add(1);
+            let _ = p.take(limit).read_to_end(&mut buf);
+            let _ = tx.send((buf.len() <= max).then_some(buf));
         });
     } else {
-        let _ = tx.send(Vec::new());
+        let _ = tx.send(Some(Vec::new()));
     }
     rx
 }
 
-fn collect(rx: mpsc::Receiver<Vec<u8>>, grace: Duration) -> Vec<u8> {
+/// What a reader collected: `None` when the output went past the cap; empty when the pipe
+/// stayed open past the grace (a grandchild holding it).
+fn collect(rx: mpsc::Receiver<Option<Vec<u8>>>, grace: Duration) -> Option<Vec<u8>> {
     rx.recv_timeout(grace.max(Duration::from_millis(1)))
-        .unwrap_or_default()
+        .unwrap_or(Some(Vec::new()))
 }
 
 fn tail_str(b: &[u8]) -> String {
@@ -442,6 +469,25 @@ mod tests {
         assert!(msg.contains("sh -c"), "{msg}");
         assert!(msg.contains("exit code 4"), "{msg}");
         assert!(msg.ends_with("boom"), "{msg}");
+    }
+
+    #[test]
+    fn runaway_output_is_cut_and_reported() {
+        let e = Cmd::new("cat")
+            .arg("/dev/zero")
+            .max_output(4096)
+            .run(&d(20_000))
+            .unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "cat /dev/zero printed more than 4096 bytes; killed"
+        );
+        let out = Cmd::new("printf")
+            .arg("1234")
+            .max_output(4)
+            .run(&d(5000))
+            .unwrap();
+        assert_eq!(out.stdout, b"1234");
     }
 
     #[test]

@@ -9,11 +9,15 @@ pub struct Deadline {
     end: Instant,
 }
 
+/// The longest budget a deadline takes: a longer one (a timeout of u64::MAX ms) would overflow
+/// the clock; ten years is as good as never for an action.
+const MAX_BUDGET: Duration = Duration::from_secs(10 * 365 * 24 * 3600);
+
 impl Deadline {
-    /// A deadline `budget` from now.
+    /// A deadline `budget` from now (at most ten years: any budget is accepted).
     pub fn after(budget: Duration) -> Self {
         Deadline {
-            end: Instant::now() + budget,
+            end: Instant::now() + budget.min(MAX_BUDGET),
         }
     }
 
@@ -35,7 +39,7 @@ impl Deadline {
     /// action that must leave time for the steps after it.
     pub fn within(&self, budget: Duration) -> Deadline {
         Deadline {
-            end: self.end.min(Instant::now() + budget),
+            end: self.end.min(Instant::now() + budget.min(MAX_BUDGET)),
         }
     }
 
@@ -77,6 +81,13 @@ impl Deadline {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn any_budget_is_accepted() {
+        let d = Deadline::after(Duration::MAX);
+        assert!(d.remaining() > Duration::from_secs(3600));
+        assert!(d.within(Duration::MAX).remaining() > Duration::from_secs(3600));
+    }
 
     #[test]
     fn within_never_extends() {

@@ -8,6 +8,9 @@
 //!   and the tail of stderr.
 //! - [`Cmd::spawn_detached`]: start a daemon in its own session, outside the caller's process
 //!   group (Pacemaker kills an agent's whole group on timeout; a daemon must survive that).
+//! - [`read_bounded`]: a file or pipe read to its end within a size cap and a deadline (secret
+//!   files, a fence agent's stdin).
+//! - [`escape_controls`]: outside text made safe for one log line or exit reason.
 //! - [`ProcessIdentity`]: pid + start time + executable, so a recycled pid is never taken for
 //!   the process that was started.
 //!
@@ -23,9 +26,13 @@
 mod cmd;
 mod deadline;
 mod identity;
+mod read;
+mod text;
 
-pub use cmd::{Cmd, ExecError, Output};
+pub use cmd::{Cmd, ExecError, Output, DEFAULT_MAX_OUTPUT};
 pub use deadline::Deadline;
 pub use identity::{
     all_pids, netns_of, parse_proc_stat, read_identity, read_stat, ProcStat, ProcessIdentity,
 };
+pub use read::{read_bounded, read_stdin_bounded, ReadError, MAX_SECRET_BYTES};
+pub use text::escape_controls;

@@ -29,7 +29,7 @@
 //!     fn validate(&self, _: &Request) -> Result<(), FenceError> { Ok(()) }
 //!     fn run(&self, _: &Request, _: &mut Log) -> Result<Outcome, FenceError> { Ok(Outcome::PowerOff) }
 //! }
-//! let reply = dispatch(&Null, &["-o".into(), "status".into()], || String::new(), &mut |_| {});
+//! let reply = dispatch(&Null, &["-o".into(), "status".into()], || Ok(Vec::new()), &mut |_| {});
 //! assert_eq!(reply.code, 2);
 //! assert_eq!(reply.stdout, "Status: OFF\n");
 //! ```
@@ -40,8 +40,11 @@ pub mod spec;
 pub use request::{Request, Secret, Source, PACEMAKER_NODENAME};
 pub use spec::{Action, AgentSpec, Content, Param};
 
+use std::ffi::OsString;
 use std::fmt;
 use std::time::Duration;
+
+use axha_exec::escape_controls;
 
 /// Exit codes of the fence-agents API.
 pub const EXIT_SUCCESS: u8 = 0;
@@ -81,7 +84,7 @@ impl fmt::Display for FenceError {
                 param,
                 value,
                 reason,
-            } => write!(f, "invalid {param}={value:?}: {reason}"),
+            } => write!(f, "invalid {param}=\"{}\": {reason}", escape_controls(value)),
             FenceError::WrongNode {
                 given_as,
                 requested,
@@ -120,14 +123,15 @@ pub struct Log<'a> {
 }
 
 impl Log<'_> {
+    /// A line for the operator; its control characters are escaped (one line per message).
     pub fn info(&mut self, msg: &str) {
         if !self.quiet {
-            (self.sink)(msg);
+            (self.sink)(&escape_controls(msg));
         }
     }
     pub fn debug(&mut self, msg: &str) {
         if self.verbose && !self.quiet {
-            (self.sink)(msg);
+            (self.sink)(&escape_controls(msg));
         }
     }
     pub fn verbose(&self) -> bool {
@@ -159,9 +163,25 @@ impl Reply {
         Reply {
             code: EXIT_FAILURE,
             stdout: String::new(),
-            stderr: format!("Failed: {e}\n"),
+            stderr: format!("Failed: {}\n", escape_controls(&e.to_string())),
         }
     }
+}
+
+/// The arguments as text; one that is not UTF-8 is a usage error naming its position.
+fn utf8_args(args: &[OsString]) -> Result<Vec<String>, FenceError> {
+    args.iter()
+        .enumerate()
+        .map(|(i, a)| {
+            a.clone().into_string().map_err(|bad| {
+                FenceError::Usage(format!(
+                    "argument {} ({}) is not valid UTF-8",
+                    i + 1,
+                    bad.to_string_lossy()
+                ))
+            })
+        })
+        .collect()
 }
 
 /// Usage text from the declaration (`--help`).
@@ -186,19 +206,20 @@ pub fn usage(spec: &AgentSpec) -> String {
     s
 }
 
-/// Run one request: `args` without the program name; `stdin` is read only when `args` is
-/// empty. `sink` receives log lines as they happen.
+/// Run one request: `args` without the program name (any bytes); `stdin` is read only when
+/// `args` is empty, and gives the input or why it could not be read. `sink` receives log
+/// lines as they happen.
 pub fn dispatch(
     agent: &dyn FenceAgent,
-    args: &[String],
-    stdin: impl FnOnce() -> String,
+    args: &[OsString],
+    stdin: impl FnOnce() -> Result<Vec<u8>, FenceError>,
     sink: &mut dyn FnMut(&str),
 ) -> Reply {
     let spec = agent.spec();
     let parsed = if args.is_empty() {
-        Request::from_stdin(&spec, &stdin())
+        stdin().and_then(|input| Request::from_stdin_bytes(&spec, &input))
     } else {
-        Request::from_args(&spec, args)
+        utf8_args(args).and_then(|args| Request::from_args(&spec, &args))
     };
     let req = match parsed {
         Ok(r) => r,
@@ -230,11 +251,14 @@ pub fn dispatch(
             req.ignored.join(", ")
         ));
     }
-    let checked = spec
-        .params
-        .iter()
-        .filter(|p| p.required)
-        .try_for_each(|p| req.require(p.name).map(|_| ()))
+    let checked = req
+        .check_values()
+        .and_then(|_| {
+            spec.params
+                .iter()
+                .filter(|p| p.required)
+                .try_for_each(|p| req.require(p.name).map(|_| ()))
+        })
         .and_then(|_| agent.validate(&req))
         .and_then(|_| req.check_target());
     if let Err(e) = checked {
@@ -333,7 +357,7 @@ mod tests {
 
     fn stdin(agent: &Fake, text: &str) -> (Reply, Vec<String>) {
         let mut lines = Vec::new();
-        let r = dispatch(agent, &[], || text.to_string(), &mut |l| {
+        let r = dispatch(agent, &[], || Ok(text.as_bytes().to_vec()), &mut |l| {
             lines.push(l.to_string())
         });
         (r, lines)
@@ -397,6 +421,43 @@ mod tests {
     }
 
     #[test]
+    fn hostile_input_is_refused_in_one_line() {
+        use std::os::unix::ffi::OsStringExt;
+        let a = fake(|_| Ok(Outcome::Ok));
+        let (r, _) = stdin(&a, "action=status\nip=x\x00y\n");
+        assert_eq!(r.code, 1);
+        assert_eq!(
+            r.stderr,
+            "Failed: invalid ip=\"x\\0y\": contains a control character\n"
+        );
+        let bad = OsString::from_vec(b"-a\xff".to_vec());
+        let r = dispatch(
+            &a,
+            &["-o".into(), "status".into(), bad],
+            || Ok(Vec::new()),
+            &mut |_| {},
+        );
+        assert_eq!(r.code, 1);
+        assert!(r.stderr.contains("argument 3"), "{}", r.stderr);
+        let r = dispatch(
+            &a,
+            &[],
+            || Err(FenceError::Usage("standard input: too large".into())),
+            &mut |_| {},
+        );
+        assert_eq!(
+            (r.code, r.stderr.as_str()),
+            (1, "Failed: standard input: too large\n")
+        );
+        let (r, _) = stdin(&a, "action=off\nip=x\ndelay=\n");
+        assert_eq!(
+            r.code, 0,
+            "an empty optional parameter is its default: {r:?}"
+        );
+        assert_eq!(a.calls.borrow().len(), 1);
+    }
+
+    #[test]
     fn verbose_quiet_help_version() {
         let a = fake(|_| Ok(Outcome::Ok));
         let (_, lines) = stdin(&a, "action=monitor\nip=x\nverbose=1\nunknown=1\n");
@@ -404,11 +465,75 @@ mod tests {
         assert!(lines.iter().any(|l| l.contains("unknown")));
         let (_, lines) = stdin(&a, "action=monitor\nip=x\n");
         assert!(lines.is_empty());
-        let r = dispatch(&a, &["--help".into()], String::new, &mut |_| {});
+        let r = dispatch(&a, &["--help".into()], || Ok(Vec::new()), &mut |_| {});
         assert!(r.stdout.contains("--ip=[value]") && r.stdout.contains("Actions: on, off"));
-        let r = dispatch(&a, &["-V".into()], String::new, &mut |_| {});
+        let r = dispatch(&a, &["-V".into()], || Ok(Vec::new()), &mut |_| {});
         assert!(r.stdout.starts_with("fence_fake "));
-        let r = dispatch(&a, &["--nope".into()], String::new, &mut |_| {});
+        let r = dispatch(&a, &["--nope".into()], || Ok(Vec::new()), &mut |_| {});
         assert_eq!(r.code, 1);
+    }
+
+    mod prop {
+        use super::*;
+        use proptest::prelude::*;
+
+        /// Lines with the keys the fencer sends (no `delay`: it would sleep) and any bytes.
+        fn line() -> impl Strategy<Value = Vec<u8>> {
+            let key = prop_oneof![
+                Just(b"action".to_vec()),
+                Just(b"ip".to_vec()),
+                Just(b"port".to_vec()),
+                Just(b"plug".to_vec()),
+                Just(b"nodename".to_vec()),
+                Just(b"bound_node".to_vec()),
+                Just(b"verbose".to_vec()),
+                proptest::collection::vec(any::<u8>(), 0..12),
+            ];
+            let value = prop_oneof![
+                proptest::collection::vec(any::<u8>(), 0..24),
+                Just(b"status".to_vec()),
+                Just(b"off".to_vec()),
+                Just(b"metadata".to_vec()),
+            ];
+            (key, value).prop_map(|(mut k, v)| {
+                k.push(b'=');
+                k.extend(v);
+                k
+            })
+        }
+
+        fn input() -> impl Strategy<Value = Vec<u8>> {
+            prop_oneof![
+                proptest::collection::vec(line(), 0..8).prop_map(|ls| ls.join(&b'\n')),
+                proptest::collection::vec(any::<u8>(), 0..256),
+            ]
+        }
+
+        proptest! {
+            #![proptest_config(ProptestConfig::with_cases(384))]
+
+            /// Whatever stdin holds: a parsed request or a typed error, and the dispatcher
+            /// answers 0, 1 or 2 with one escaped `Failed:` line on failure.
+            #[test]
+            fn any_stdin_gets_a_fence_answer(bytes in input()) {
+                let a = fake(|_| Ok(Outcome::PowerOn));
+                let parsed = Request::from_stdin_bytes(&a.spec(), &bytes);
+                let mut lines = Vec::new();
+                let r = dispatch(&a, &[], || Ok(bytes.clone()), &mut |l| lines.push(l.to_string()));
+                prop_assert!([EXIT_SUCCESS, EXIT_FAILURE, EXIT_STATUS_OFF].contains(&r.code));
+                if parsed.is_err() {
+                    prop_assert_eq!(r.code, EXIT_FAILURE);
+                }
+                if r.code == EXIT_FAILURE {
+                    prop_assert!(r.stderr.starts_with("Failed: "));
+                    prop_assert_eq!(r.stderr.lines().count(), 1);
+                    prop_assert!(!r.stderr.trim_end_matches('\n').contains(char::is_control));
+                    prop_assert!(a.calls.borrow().is_empty() || parsed.is_ok());
+                }
+                for l in &lines {
+                    prop_assert!(!l.contains(char::is_control), "{:?}", l);
+                }
+            }
+        }
     }
 }

@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 use std::path::Path;
 use std::time::Duration;
 
-use axha_exec::{Cmd, Deadline};
+use axha_exec::{escape_controls, read_bounded, Cmd, Deadline, MAX_SECRET_BYTES};
 
 use crate::spec::{Action, AgentSpec, Content, Param};
 use crate::FenceError;
@@ -92,10 +92,32 @@ impl Request {
     /// deprecated names mapped to current ones (fence-agents' fencing.py rules: the line is
     /// trimmed, the value is everything after the first `=`).
     pub fn from_stdin(spec: &AgentSpec, text: &str) -> Result<Request, FenceError> {
+        Request::from_stdin_bytes(spec, text.as_bytes())
+    }
+
+    /// [`Request::from_stdin`] over raw bytes: a line that is not UTF-8 is an error when its
+    /// key is a parameter of the agent, and ignored like any unknown key otherwise.
+    pub fn from_stdin_bytes(spec: &AgentSpec, input: &[u8]) -> Result<Request, FenceError> {
         let mut values = BTreeMap::new();
         let mut nodename = None;
         let mut ignored = Vec::new();
-        for line in text.lines() {
+        for raw in input.split(|b| *b == b'\n') {
+            let line = match std::str::from_utf8(raw) {
+                Ok(l) => l,
+                Err(_) => {
+                    let key = raw.split(|b| *b == b'=').next().unwrap_or_default();
+                    let key = String::from_utf8_lossy(key).trim().to_string();
+                    if let Some(p) = spec.by_name(&key) {
+                        return Err(FenceError::Invalid {
+                            param: p.name,
+                            value: "<not UTF-8>".into(),
+                            reason: "not valid UTF-8".into(),
+                        });
+                    }
+                    ignored.push(escape_controls(&key).into_owned());
+                    continue;
+                }
+            };
             let line = line.trim();
             if line.is_empty() || line.starts_with('#') {
                 continue;
@@ -118,7 +140,7 @@ impl Request {
                 Some(p) => {
                     values.insert(p.name, value.to_string());
                 }
-                None => ignored.push(key.to_string()),
+                None => ignored.push(escape_controls(key).into_owned()),
             }
         }
         Request::finish(spec, values, nodename, ignored, Source::Stdin)
@@ -215,14 +237,19 @@ impl Request {
         Ok(req)
     }
 
-    /// The value given, else the declared default.
+    /// The value given, else the declared default (an empty value means the default, as an
+    /// unset one does).
     pub fn get(&self, name: &str) -> Option<&str> {
-        self.values.get(name).map(String::as_str).or_else(|| {
-            self.params
-                .iter()
-                .find(|p| p.name == name)
-                .and_then(|p| p.default)
-        })
+        self.values
+            .get(name)
+            .map(String::as_str)
+            .filter(|v| !v.is_empty())
+            .or_else(|| {
+                self.params
+                    .iter()
+                    .find(|p| p.name == name)
+                    .and_then(|p| p.default)
+            })
     }
 
     /// True when the value was given explicitly (not from a default).
@@ -242,6 +269,25 @@ impl Request {
         self.get(name).is_some_and(truthy)
     }
 
+    /// Refuse a value (or node name) that holds a control character: no address, name,
+    /// number or password of a fence device has one, and it would reach log lines (a NUL in
+    /// `ip` would otherwise surface as a puzzling file-name error from the resolver).
+    pub fn check_values(&self) -> Result<(), FenceError> {
+        for (name, v) in &self.values {
+            if v.contains(char::is_control) {
+                return Err(self.invalid(name, "contains a control character"));
+            }
+        }
+        match &self.nodename {
+            Some(n) if n.contains(char::is_control) => Err(FenceError::Invalid {
+                param: PACEMAKER_NODENAME,
+                value: n.clone(),
+                reason: "contains a control character".into(),
+            }),
+            _ => Ok(()),
+        }
+    }
+
     fn invalid(&self, name: &'static str, reason: &str) -> FenceError {
         let secret = self.params.iter().any(|p| p.name == name && p.secret);
         FenceError::Invalid {
@@ -249,7 +295,8 @@ impl Request {
             value: if secret {
                 "<redacted>".into()
             } else {
-                self.get(name).unwrap_or("").to_string()
+                let given = self.values.get(name).map(String::as_str);
+                given.or(self.get(name)).unwrap_or("").to_string()
             },
             reason: reason.to_string(),
         }
@@ -329,7 +376,7 @@ impl Request {
     /// `password_script` (split on whitespace and run without a shell, bounded by
     /// `deadline`), else the first line of `password_file`. `None` when none is given.
     pub fn password(&self, deadline: &Deadline) -> Result<Option<Secret>, FenceError> {
-        if let Some(p) = self.values.get("password") {
+        if let Some(p) = self.values.get("password").filter(|p| !p.is_empty()) {
             return Ok(Some(Secret::new(p.as_bytes().to_vec())));
         }
         if let Some(script) = self
@@ -339,6 +386,7 @@ impl Request {
         {
             let argv: Vec<&str> = script.split_whitespace().collect();
             let out = Cmd::from_argv(&argv)
+                .max_output(MAX_SECRET_BYTES)
                 .run_ok(deadline)
                 .map_err(|e| FenceError::Password(format!("password_script: {e}")))?;
             return first_line(out.stdout, "password_script printed nothing").map(Some);
@@ -348,8 +396,8 @@ impl Request {
             .get("password_file")
             .filter(|s| !s.trim().is_empty())
         {
-            let data = std::fs::read(Path::new(file.trim()))
-                .map_err(|e| FenceError::Password(format!("password_file {file}: {e}")))?;
+            let data = read_bounded(Path::new(file.trim()), MAX_SECRET_BYTES, deadline)
+                .map_err(|e| FenceError::Password(format!("password_file: {e}")))?;
             return first_line(data, "password_file is empty").map(Some);
         }
         Ok(None)
@@ -551,5 +599,29 @@ mod tests {
             .contains("/nonexistent/pw"));
         let r = Request::from_stdin(&spec(), "").unwrap();
         assert!(r.password(&d).unwrap().is_none());
+        let r = Request::from_stdin(&spec(), "password_file=/dev/zero\n").unwrap();
+        let e = r.password(&d).unwrap_err().to_string();
+        assert!(e.contains("more than 4096 bytes"), "{e}");
+        let r = Request::from_stdin(&spec(), "password_script=cat /dev/zero\n").unwrap();
+        let e = r.password(&d).unwrap_err().to_string();
+        assert!(e.contains("printed more than 4096 bytes"), "{e}");
+    }
+
+    #[test]
+    fn empty_means_default_and_controls_are_refused() {
+        let r = Request::from_stdin(&spec(), "method=\nip=1.2.3.4\n").unwrap();
+        assert_eq!(r.get("method"), Some("onoff"));
+        assert!(r.check_values().is_ok());
+        let r = Request::from_stdin_bytes(&spec(), b"ip=1.2\x003.4\n").unwrap();
+        let e = r.check_values().unwrap_err().to_string();
+        assert_eq!(e, "invalid ip=\"1.2\\03.4\": contains a control character");
+        let r = Request::from_stdin_bytes(&spec(), b"password=a\x1bb\n").unwrap();
+        let e = r.check_values().unwrap_err().to_string();
+        assert!(e.contains("<redacted>") && !e.contains("a\\x1bb"), "{e}");
+        let e = Request::from_stdin_bytes(&spec(), b"ip=\xff\n").unwrap_err();
+        assert!(e.to_string().contains("not valid UTF-8"), "{e}");
+        let r = Request::from_stdin_bytes(&spec(), b"junk\xff=1\naction=off\n").unwrap();
+        assert_eq!(r.action, Action::Off);
+        assert_eq!(r.ignored, vec!["junk\u{fffd}".to_string()]);
     }
 }

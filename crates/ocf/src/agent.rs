@@ -1,15 +1,22 @@
-use std::collections::HashMap;
+use std::ffi::OsString;
 use std::io::{IsTerminal, Write};
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::time::Duration;
 
-use crate::{metadata, Context, OcfError, OcfResult, OcfStatus, ParamSpec, Params};
+use crate::{
+    escape_controls, metadata, Context, Environment, OcfError, OcfResult, OcfStatus, ParamSpec,
+    Params,
+};
 
 /// Exit reasons longer than this are cut by Pacemaker; we cut first, on a character boundary.
 pub const EXIT_REASON_MAX: usize = 128;
 const EXIT_REASON_PREFIX: &str = "ocf-exit-reason:";
 
-/// One action the agent answers.
+/// What runs an action: `Ok` carries 0, 7 or 8; `Err` a failure with its reason.
+pub type Handler = fn(&mut Context) -> OcfResult;
+
+/// One action the agent answers, declared together with its handler (as ocf.py's
+/// `add_action(name, timeout, handler=)`): nothing else names the action again.
 #[derive(Debug, Clone, Copy)]
 pub struct ActionSpec {
     pub name: &'static str,
@@ -21,10 +28,16 @@ pub struct ActionSpec {
     pub role: Option<&'static str>,
     /// Dispatched but not listed in meta-data (e.g. a by-hand `diagnose`).
     pub hidden: bool,
+    /// Runs even when parameters are wrong (at least `stop`: a configuration problem must
+    /// never keep a running resource from being stopped).
+    pub lenient: bool,
+    /// `None` only for `meta-data`, which the framework answers from the declaration.
+    pub handler: Option<Handler>,
 }
 
 impl ActionSpec {
-    pub const fn new(name: &'static str, timeout: u32) -> Self {
+    /// An action run by `handler`.
+    pub const fn new(name: &'static str, timeout: u32, handler: Handler) -> Self {
         ActionSpec {
             name,
             timeout,
@@ -32,6 +45,21 @@ impl ActionSpec {
             depth: None,
             role: None,
             hidden: false,
+            lenient: false,
+            handler: Some(handler),
+        }
+    }
+    /// `meta-data`, answered by the framework before any check.
+    pub const fn meta_data(timeout: u32) -> Self {
+        ActionSpec {
+            name: "meta-data",
+            timeout,
+            interval: None,
+            depth: None,
+            role: None,
+            hidden: false,
+            lenient: true,
+            handler: None,
         }
     }
     pub const fn interval(mut self, s: u32) -> Self {
@@ -50,9 +78,13 @@ impl ActionSpec {
         self.hidden = true;
         self
     }
+    pub const fn lenient(mut self) -> Self {
+        self.lenient = true;
+        self
+    }
 }
 
-/// The declaration of an agent.
+/// The declaration of an agent: from it come meta-data, parameter checking and dispatch.
 #[derive(Debug)]
 pub struct AgentSpec {
     pub name: &'static str,
@@ -61,17 +93,13 @@ pub struct AgentSpec {
     pub longdesc: &'static str,
     pub params: &'static [ParamSpec],
     pub actions: &'static [ActionSpec],
-    /// Actions that run even when parameters are wrong (at least `stop`: a configuration
-    /// problem must never keep a running resource from being stopped).
-    pub lenient_actions: &'static [&'static str],
 }
 
 impl AgentSpec {
-    fn declared_timeout(&self, action: &str) -> Option<Duration> {
-        self.actions
-            .iter()
-            .find(|a| a.name == action)
-            .map(|a| Duration::from_secs(a.timeout.into()))
+    /// The first declaration of `action` (an action declared twice, e.g. a monitor at two
+    /// depths, has one handler and one timeout default).
+    fn action(&self, action: &str) -> Option<&ActionSpec> {
+        self.actions.iter().find(|a| a.name == action)
     }
 
     fn usage(&self) -> String {
@@ -85,20 +113,10 @@ impl AgentSpec {
     }
 }
 
-/// An OCF resource agent: its declaration and its actions.
-pub trait Agent {
-    fn spec(&self) -> &AgentSpec;
-    /// Run one declared action. `Ok` carries 0, 7 or 8; `Err` a failure with its reason.
-    fn action(&self, action: &str, ctx: &mut Context) -> OcfResult;
-}
-
-/// Shorten an exit reason to one line of at most [`EXIT_REASON_MAX`] bytes.
+/// Shorten an exit reason to one line of at most [`EXIT_REASON_MAX`] bytes, its control
+/// characters escaped (a value quoted in it cannot add a line).
 pub fn exit_reason_line(reason: &str) -> String {
-    let one_line: String = reason
-        .chars()
-        .map(|c| if c.is_control() { ' ' } else { c })
-        .collect();
-    let mut cut = one_line.trim().to_string();
+    let mut cut = escape_controls(reason.trim()).into_owned();
     if cut.len() > EXIT_REASON_MAX {
         let mut end = EXIT_REASON_MAX;
         while !cut.is_char_boundary(end) {
@@ -110,12 +128,12 @@ pub fn exit_reason_line(reason: &str) -> String {
 }
 
 /// Run the agent with the process's arguments and environment, and exit with its code.
-pub fn run(agent: &dyn Agent) -> ! {
-    let args: Vec<String> = std::env::args().collect();
-    let vars: HashMap<String, String> = std::env::vars().collect();
+pub fn run(spec: &AgentSpec) -> ! {
+    let args: Vec<OsString> = std::env::args_os().collect();
+    let vars = Environment::from_os(std::env::vars_os());
     let tty = std::io::stderr().is_terminal();
     let code = run_with(
-        agent,
+        spec,
         &args,
         vars,
         tty,
@@ -127,18 +145,18 @@ pub fn run(agent: &dyn Agent) -> ! {
 
 /// The dispatcher, with everything it reads and writes passed in (the testable core of
 /// [`run`]). Returns the exit code. This is the one place results become exit codes and the
-/// exit reason is printed.
+/// exit reason is printed. Any arguments and environment are accepted (non-UTF-8 included).
 pub fn run_with(
-    agent: &dyn Agent,
-    args: &[String],
-    vars: HashMap<String, String>,
+    spec: &AgentSpec,
+    args: &[OsString],
+    vars: Environment,
     tty: bool,
     out: &mut dyn Write,
     err: &mut dyn Write,
 ) -> i32 {
-    let spec = agent.spec();
     // Extra arguments after the action are ignored (OCF RA API: one action argument).
-    let Some(action) = args.get(1).map(String::as_str) else {
+    let action = args.get(1).map(|a| a.to_string_lossy());
+    let Some(action) = action.as_deref() else {
         let _ = err.write_all(spec.usage().as_bytes());
         return OcfStatus::ErrArgs.code();
     };
@@ -154,7 +172,8 @@ pub fn run_with(
         }
         _ => {}
     }
-    if !spec.actions.iter().any(|a| a.name == action) {
+    let Some((declared, handler)) = spec.action(action).and_then(|a| a.handler.map(|h| (a, h)))
+    else {
         let _ = err.write_all(spec.usage().as_bytes());
         let _ = writeln!(
             err,
@@ -162,28 +181,27 @@ pub fn run_with(
             exit_reason_line(&format!("unsupported action {action}"))
         );
         return OcfStatus::ErrUnimplemented.code();
-    }
+    };
     let params = Params::parse(spec.params, &vars);
     let mut ctx = Context::new(
         spec.name,
         action,
         params,
         vars,
-        spec.declared_timeout(action),
+        Some(Duration::from_secs(declared.timeout.into())),
         tty,
     );
-    let result = if spec.lenient_actions.contains(&action) {
-        call(agent, action, &mut ctx)
+    let result = if declared.lenient {
+        call(handler, &mut ctx)
     } else {
         match ctx.params.check() {
             Err(e) => Err(OcfError::configured(e.to_string())),
-            Ok(()) => call(agent, action, &mut ctx),
+            Ok(()) => call(handler, &mut ctx),
         }
     };
     match result {
         Ok(status) => status.code(),
         Err(e) => {
-            // A probe that finds nothing is not an error worth a log line; anything else is.
             ctx.log.error(&format!("{action}: {}", e.reason));
             let _ = writeln!(err, "{}", exit_reason_line(&e.reason));
             e.status.code()
@@ -191,8 +209,8 @@ pub fn run_with(
     }
 }
 
-fn call(agent: &dyn Agent, action: &str, ctx: &mut Context) -> OcfResult {
-    match catch_unwind(AssertUnwindSafe(|| agent.action(action, ctx))) {
+fn call(handler: Handler, ctx: &mut Context) -> OcfResult {
+    match catch_unwind(AssertUnwindSafe(|| handler(ctx))) {
         Ok(r) => r,
         Err(p) => {
             let what = p
@@ -209,13 +227,13 @@ fn call(agent: &dyn Agent, action: &str, ctx: &mut Context) -> OcfResult {
 mod tests {
     use super::*;
 
-    static PARAMS: &[ParamSpec] = &[ParamSpec::string("dir", "d", "d").required()];
+    static PARAMS: &[ParamSpec] = &[crate::Param::string("dir", "d", "d").required().spec];
     static ACTIONS: &[ActionSpec] = &[
-        ActionSpec::new("start", 30),
-        ActionSpec::new("stop", 30),
-        ActionSpec::new("monitor", 20).interval(10),
-        ActionSpec::new("validate-all", 5),
-        ActionSpec::new("meta-data", 5),
+        ActionSpec::new("start", 30, start),
+        ActionSpec::new("stop", 30, |_| Ok(OcfStatus::Success)).lenient(),
+        ActionSpec::new("monitor", 20, |_| Ok(OcfStatus::NotRunning)).interval(10),
+        ActionSpec::new("validate-all", 5, |_| Ok(OcfStatus::Success)),
+        ActionSpec::meta_data(5),
     ];
     static SPEC: AgentSpec = AgentSpec {
         name: "t",
@@ -224,40 +242,27 @@ mod tests {
         longdesc: "t",
         params: PARAMS,
         actions: ACTIONS,
-        lenient_actions: &["stop"],
     };
 
-    struct T;
-    impl Agent for T {
-        fn spec(&self) -> &AgentSpec {
-            &SPEC
+    fn start(ctx: &mut Context) -> OcfResult {
+        if ctx.params.str("dir") == Some("/boom") {
+            panic!("kaboom");
         }
-        fn action(&self, action: &str, ctx: &mut Context) -> OcfResult {
-            match action {
-                "start" if ctx.params.str("dir") == Some("/boom") => panic!("kaboom"),
-                "start" => Err(OcfError::generic(format!(
-                    "line1\nline2 {}",
-                    "x".repeat(200)
-                ))),
-                "stop" => Ok(OcfStatus::Success),
-                "monitor" => Ok(OcfStatus::NotRunning),
-                _ => Ok(OcfStatus::Success),
-            }
-        }
+        Err(OcfError::generic(format!(
+            "line1\nline2 {}",
+            "x".repeat(200)
+        )))
     }
 
     fn call(args: &[&str], kv: &[(&str, &str)]) -> (i32, String, String) {
-        let args: Vec<String> = std::iter::once("t")
+        let args: Vec<OsString> = std::iter::once("t")
             .chain(args.iter().copied())
-            .map(String::from)
+            .map(OsString::from)
             .collect();
-        let mut vars: HashMap<String, String> = kv
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect();
-        vars.insert("HA_LOGFILE".into(), "/dev/null".into());
+        let mut vars = Environment::from_pairs(kv.iter().map(|(k, v)| (*k, *v)));
+        vars.set("HA_LOGFILE", "/dev/null");
         let (mut o, mut e) = (Vec::new(), Vec::new());
-        let code = run_with(&T, &args, vars, false, &mut o, &mut e);
+        let code = run_with(&SPEC, &args, vars, false, &mut o, &mut e);
         (
             code,
             String::from_utf8(o).unwrap(),
@@ -296,7 +301,10 @@ mod tests {
         let (code, _, err) = call(&["start"], &[("OCF_RESKEY_dir", "/x")]);
         assert_eq!(code, 1);
         let line = err.lines().last().unwrap();
-        assert!(line.starts_with("ocf-exit-reason:line1 line2 x"));
+        assert!(
+            line.starts_with("ocf-exit-reason:line1\\nline2 x"),
+            "{line}"
+        );
         assert_eq!(line.len(), EXIT_REASON_PREFIX.len() + EXIT_REASON_MAX);
     }
 
@@ -315,5 +323,91 @@ mod tests {
             err.contains("ocf-exit-reason:internal error: kaboom"),
             "{err}"
         );
+    }
+
+    mod prop {
+        use super::*;
+        use proptest::prelude::*;
+        use std::os::unix::ffi::OsStringExt;
+
+        /// Names the framework reads, and anything else.
+        fn name() -> impl Strategy<Value = Vec<u8>> {
+            prop_oneof![
+                Just(b"OCF_RESKEY_dir".to_vec()),
+                Just(b"OCF_RESKEY_CRM_meta_timeout".to_vec()),
+                Just(b"OCF_RESKEY_CRM_meta_interval".to_vec()),
+                Just(b"OCF_CHECK_LEVEL".to_vec()),
+                Just(b"OCF_RESOURCE_INSTANCE".to_vec()),
+                proptest::collection::vec(any::<u8>(), 0..24),
+            ]
+        }
+
+        /// Any bytes: control characters, non-UTF-8, numbers at the edge, huge values.
+        fn value() -> impl Strategy<Value = Vec<u8>> {
+            prop_oneof![
+                proptest::collection::vec(any::<u8>(), 0..48),
+                any::<u64>().prop_map(|n| format!("{n}").into_bytes()),
+                any::<u64>().prop_map(|n| format!("{n}s").into_bytes()),
+                (any::<u8>(), 1usize..200_000).prop_map(|(b, n)| vec![b; n]),
+                Just(b"/x\nocf-exit-reason:forged".to_vec()),
+            ]
+        }
+
+        fn action() -> impl Strategy<Value = Vec<u8>> {
+            prop_oneof![
+                Just(b"start".to_vec()),
+                Just(b"stop".to_vec()),
+                Just(b"monitor".to_vec()),
+                Just(b"validate-all".to_vec()),
+                Just(b"meta-data".to_vec()),
+                proptest::collection::vec(any::<u8>(), 0..16),
+            ]
+        }
+
+        proptest! {
+            #![proptest_config(ProptestConfig::with_cases(384))]
+
+            /// Whatever the environment, the dispatcher answers with an OCF code, prints at
+            /// most one exit reason, short and free of control characters, and a wrong
+            /// parameter is 6 (stop still 0).
+            #[test]
+            fn any_environment_gets_an_ocf_answer(
+                act in action(),
+                pairs in proptest::collection::vec((name(), value()), 0..10),
+            ) {
+                // HA_* names choose log files: keep the test from writing anywhere.
+                let pairs = pairs
+                    .into_iter()
+                    .filter(|(k, _)| !k.starts_with(b"HA_"))
+                    .map(|(k, v)| (OsString::from_vec(k), OsString::from_vec(v)));
+                let mut vars = Environment::from_os(pairs);
+                vars.set("HA_LOGFILE", "/dev/null");
+                let dir_ok = vars.get("OCF_RESKEY_dir").is_some_and(|d| {
+                    !d.is_empty() && !d.contains(char::is_control) && d != "/boom"
+                });
+                let args = [OsString::from("t"), OsString::from_vec(act.clone())];
+                let (mut o, mut e) = (Vec::new(), Vec::new());
+                let code = run_with(&SPEC, &args, vars, false, &mut o, &mut e);
+                prop_assert!([0, 1, 2, 3, 6, 7].contains(&code), "code {}", code);
+                let err = String::from_utf8_lossy(&e);
+                let reasons: Vec<&str> =
+                    err.lines().filter(|l| l.starts_with(EXIT_REASON_PREFIX)).collect();
+                prop_assert!(reasons.len() <= 1);
+                for r in &reasons {
+                    prop_assert!(r.len() <= EXIT_REASON_PREFIX.len() + EXIT_REASON_MAX);
+                    prop_assert!(!r.contains(char::is_control));
+                }
+                match act.as_slice() {
+                    b"meta-data" => prop_assert_eq!(code, 0),
+                    b"stop" => prop_assert_eq!(code, 0),
+                    b"monitor" if dir_ok => prop_assert_eq!(code, 7),
+                    b"monitor" | b"start" | b"validate-all" if !dir_ok => {
+                        prop_assert_eq!(code, 6);
+                        prop_assert_eq!(reasons.len(), 1);
+                    }
+                    _ => {}
+                }
+            }
+        }
     }
 }

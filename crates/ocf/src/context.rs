@@ -4,6 +4,7 @@ use std::time::Duration;
 
 use axha_exec::Deadline;
 
+use crate::env::Environment;
 use crate::param::parse_bool;
 use crate::{env, Logger, Params};
 
@@ -51,7 +52,10 @@ fn parse_ms(v: &str) -> Option<u64> {
     } else {
         return None;
     };
-    num.trim().parse::<u64>().ok().map(|n| n * mult)
+    num.trim()
+        .parse::<u64>()
+        .ok()
+        .and_then(|n| n.checked_mul(mult))
 }
 
 /// The deadline for a timeout, with the safety margin taken off.
@@ -67,10 +71,11 @@ impl Context {
         agent: &str,
         action: &str,
         params: Params,
-        vars: HashMap<String, String>,
+        vars: Environment,
         declared_timeout: Option<Duration>,
         tty: bool,
     ) -> Context {
+        let vars = vars.into_map();
         let meta = |name: &str| vars.get(&env::meta_key(name)).cloned();
         let timeout = meta(env::META_TIMEOUT)
             .and_then(|v| parse_ms(&v))
@@ -177,10 +182,7 @@ mod tests {
     static NONE: &[ParamSpec] = &[];
 
     fn ctx(action: &str, kv: &[(&str, &str)]) -> Context {
-        let vars: HashMap<String, String> = kv
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect();
+        let vars = Environment::from_pairs(kv.iter().map(|(k, v)| (*k, *v)));
         let params = Params::parse(NONE, &vars);
         Context::new(
             "a",
@@ -257,5 +259,6 @@ mod tests {
         assert_eq!(parse_ms("20s"), Some(20_000));
         assert_eq!(parse_ms("2min"), Some(120_000));
         assert_eq!(parse_ms("x"), None);
+        assert_eq!(parse_ms("18446744073709551615s"), None);
     }
 }

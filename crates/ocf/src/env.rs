@@ -1,6 +1,9 @@
 //! Every environment variable the framework reads, in one place (OCF RA API 1.1 section
 //! "Environment variables"; Pacemaker's `CRM_meta_*` extensions; ocf-shellfuncs' `HA_*`).
 
+use std::collections::HashMap;
+use std::ffi::OsString;
+
 /// Prefix of resource parameters: `OCF_RESKEY_<name>`.
 pub const RESKEY_PREFIX: &str = "OCF_RESKEY_";
 /// Prefix of meta attributes Pacemaker passes: `OCF_RESKEY_CRM_meta_<name with _ for ->`.
@@ -30,6 +33,86 @@ pub const HA_DEBUG: &str = "HA_debug";
 pub const HA_RSCTMP: &str = "HA_RSCTMP";
 /// Default of [`HA_RSCTMP`].
 pub const DEFAULT_RSCTMP: &str = "/run/resource-agents";
+
+/// The environment of one call as the framework reads it: the variables whose name and value
+/// are UTF-8, and the names of those whose value is not. Every name the framework reads is
+/// ASCII, so a variable with a non-UTF-8 name is none of its business and is dropped; a
+/// non-UTF-8 value is remembered by name so that a parameter holding one is reported.
+#[derive(Debug, Clone, Default)]
+pub struct Environment {
+    vars: HashMap<String, String>,
+    not_utf8: Vec<String>,
+}
+
+impl Environment {
+    /// From the process's environment (or any list of OS strings). Never fails.
+    pub fn from_os<I, K, V>(vars: I) -> Environment
+    where
+        I: IntoIterator<Item = (K, V)>,
+        K: Into<OsString>,
+        V: Into<OsString>,
+    {
+        let mut env = Environment::default();
+        for (k, v) in vars {
+            let Ok(k) = k.into().into_string() else {
+                continue;
+            };
+            // A repeated name (possible in a raw environ): the last one wins.
+            env.not_utf8.retain(|n| *n != k);
+            match v.into().into_string() {
+                Ok(v) => {
+                    env.vars.insert(k, v);
+                }
+                Err(_) => {
+                    env.vars.remove(&k);
+                    env.not_utf8.push(k);
+                }
+            }
+        }
+        env
+    }
+
+    /// From UTF-8 pairs (tests, callers that build an environment by hand).
+    pub fn from_pairs<I, K, V>(vars: I) -> Environment
+    where
+        I: IntoIterator<Item = (K, V)>,
+        K: Into<String>,
+        V: Into<String>,
+    {
+        Environment {
+            vars: vars
+                .into_iter()
+                .map(|(k, v)| (k.into(), v.into()))
+                .collect(),
+            not_utf8: Vec::new(),
+        }
+    }
+
+    /// A variable's value (`None` when unset or not UTF-8).
+    pub fn get(&self, name: &str) -> Option<&str> {
+        self.vars.get(name).map(String::as_str)
+    }
+
+    /// True when the variable is set to a value that is not UTF-8.
+    pub fn is_not_utf8(&self, name: &str) -> bool {
+        self.not_utf8.iter().any(|n| n == name)
+    }
+
+    /// The UTF-8 variables.
+    pub fn vars(&self) -> &HashMap<String, String> {
+        &self.vars
+    }
+
+    /// Set one variable (tests).
+    pub fn set(&mut self, name: impl Into<String>, value: impl Into<String>) {
+        self.vars.insert(name.into(), value.into());
+    }
+
+    /// The UTF-8 variables, owned (the [`crate::Context`] keeps them).
+    pub(crate) fn into_map(self) -> HashMap<String, String> {
+        self.vars
+    }
+}
 
 /// A parameter's environment variable name.
 pub fn reskey(param: &str) -> String {

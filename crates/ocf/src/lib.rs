@@ -5,10 +5,12 @@
 //! - [`AgentSpec`]: name, descriptions, [`ParamSpec`]s and [`ActionSpec`]s. From it come the
 //!   `meta-data` XML ([`metadata::render`]), the parsing and checking of `OCF_RESKEY_*`
 //!   ([`Params`]) and the dispatch of the first command-line argument ([`run`]).
-//! - [`Agent`]: one method per call, `action(name, &mut Context)`, returning an [`OcfStatus`]
-//!   for the answers that are not failures (0, 7, 8) or an [`OcfError`] with a code and a short
-//!   exit reason. [`run`] is the one place that maps results to exit codes and prints the
-//!   `ocf-exit-reason:` line.
+//! - [`ActionSpec`]: each action declared once with its [`Handler`], a function of the
+//!   [`Context`] returning an [`OcfStatus`] for the answers that are not failures (0, 7, 8) or
+//!   an [`OcfError`] with a code and a short exit reason. [`run`] is the one place that maps
+//!   results to exit codes and prints the `ocf-exit-reason:` line.
+//! - [`Param`]: a parameter declared once as a typed constant; its [`ParamSpec`] goes in the
+//!   declaration and [`Params::get`] / [`Params::value`] read it, default included.
 //! - [`Context`]: the action's [`Deadline`] (from `OCF_RESKEY_CRM_meta_timeout`, with a margin
 //!   so the agent answers before Pacemaker's SIGKILL), probe detection, `OCF_CHECK_LEVEL`, meta
 //!   attributes under both of their names, the [`Logger`], and the per-node state directory.
@@ -17,28 +19,26 @@
 //!
 //! ```no_run
 //! use axha_ocf::*;
-//! static PARAMS: &[ParamSpec] = &[ParamSpec::string("state", "State file", "Where to keep state.")
-//!     .required().unique()];
+//! const STATE: Param<String> = Param::string("state", "State file", "Where to keep state.")
+//!     .required()
+//!     .unique();
+//! static PARAMS: &[ParamSpec] = &[STATE.spec];
+//! fn start(ctx: &mut Context) -> OcfResult {
+//!     let _state = ctx.params.value(&STATE)?;
+//!     Ok(OcfStatus::Success)
+//! }
 //! static ACTIONS: &[ActionSpec] = &[
-//!     ActionSpec::new("start", 20), ActionSpec::new("stop", 20),
-//!     ActionSpec::new("monitor", 20).interval(10), ActionSpec::new("meta-data", 5),
-//!     ActionSpec::new("validate-all", 20),
+//!     ActionSpec::new("start", 20, start),
+//!     ActionSpec::new("stop", 20, |_| Ok(OcfStatus::Success)).lenient(),
+//!     ActionSpec::new("monitor", 20, |_| Ok(OcfStatus::NotRunning)).interval(10),
+//!     ActionSpec::meta_data(5),
+//!     ActionSpec::new("validate-all", 20, |_| Ok(OcfStatus::Success)),
 //! ];
 //! static SPEC: AgentSpec = AgentSpec {
 //!     name: "example", version: "1.0", shortdesc: "Example", longdesc: "An example agent.",
-//!     params: PARAMS, actions: ACTIONS, lenient_actions: &["stop"],
+//!     params: PARAMS, actions: ACTIONS,
 //! };
-//! struct Example;
-//! impl Agent for Example {
-//!     fn spec(&self) -> &AgentSpec { &SPEC }
-//!     fn action(&self, action: &str, ctx: &mut Context) -> OcfResult {
-//!         match action {
-//!             "monitor" => Ok(OcfStatus::NotRunning),
-//!             _ => Ok(OcfStatus::Success),
-//!         }
-//!     }
-//! }
-//! fn main() { axha_ocf::run(&Example) }
+//! fn main() { axha_ocf::run(&SPEC) }
 //! ```
 
 mod agent;
@@ -51,9 +51,10 @@ mod param;
 pub mod promotion;
 mod status;
 
-pub use agent::{run, run_with, ActionSpec, Agent, AgentSpec};
-pub use axha_exec::Deadline;
+pub use agent::{run, run_with, ActionSpec, AgentSpec, Handler};
+pub use axha_exec::{escape_controls, Deadline};
 pub use context::Context;
+pub use env::Environment;
 pub use log::{Level, Logger};
-pub use param::{ParamError, ParamSpec, ParamType, Params};
-pub use status::{OcfError, OcfResult, OcfStatus};
+pub use param::{Param, ParamError, ParamSpec, ParamType, ParamValue, Params};
+pub use status::{first_failure, OcfError, OcfResult, OcfStatus};

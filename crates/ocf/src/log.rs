@@ -95,7 +95,7 @@ impl Logger {
             .filter(|f| f != "none")
             .and_then(|f| facility(&f));
         Logger {
-            tag,
+            tag: crate::escape_controls(&tag).into_owned(),
             tty,
             facility,
             file: get(env::HA_LOGFILE).map(PathBuf::from),
@@ -124,7 +124,7 @@ impl Logger {
         if level == Level::Debug && !self.debug {
             return;
         }
-        let line = format!("{}: {}", level.label(), msg);
+        let line = format!("{}: {}", level.label(), crate::escape_controls(msg));
         if self.tty {
             eprintln!("{}: {line}", self.tag);
             return;

@@ -117,17 +117,26 @@ pub fn render(spec: &AgentSpec) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::{ActionSpec, ParamSpec};
+    use crate::{ActionSpec, Param, ParamSpec};
 
     static PARAMS: &[ParamSpec] = &[
-        ParamSpec::string("path", "A <path>", "Where & why \"quoted\".").required(),
-        ParamSpec::select("mode", &["fast", "safe"], "Mode", "How.").default("safe"),
+        Param::string("path", "A <path>", "Where & why \"quoted\".")
+            .required()
+            .spec,
+        Param::select("mode", &["fast", "safe"], "Mode", "How.")
+            .default("safe")
+            .spec,
     ];
+    fn ok(_: &mut crate::Context) -> crate::OcfResult {
+        Ok(crate::OcfStatus::Success)
+    }
     static ACTIONS: &[ActionSpec] = &[
-        ActionSpec::new("start", 60),
-        ActionSpec::new("monitor", 20).interval(10).depth(0),
-        ActionSpec::new("monitor", 20).interval(11).role("Promoted"),
-        ActionSpec::new("diagnose", 30).hidden(),
+        ActionSpec::new("start", 60, ok),
+        ActionSpec::new("monitor", 20, ok).interval(10).depth(0),
+        ActionSpec::new("monitor", 20, ok)
+            .interval(11)
+            .role("Promoted"),
+        ActionSpec::new("diagnose", 30, ok).hidden(),
     ];
     static SPEC: AgentSpec = AgentSpec {
         name: "t",
@@ -136,7 +145,6 @@ mod tests {
         longdesc: "Test <agent>.",
         params: PARAMS,
         actions: ACTIONS,
-        lenient_actions: &[],
     };
 
     #[test]

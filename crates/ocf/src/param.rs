@@ -1,7 +1,8 @@
 use std::collections::HashMap;
 use std::fmt;
+use std::marker::PhantomData;
 
-use crate::env;
+use crate::env::{self, Environment};
 
 /// A parameter's content type in meta-data and when parsing.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -15,7 +16,8 @@ pub enum ParamType {
     Select(&'static [&'static str]),
 }
 
-/// One parameter, declared once: it drives meta-data, parsing and checking.
+/// One parameter as the declaration holds it: it drives meta-data, parsing and checking.
+/// Agents build it through a typed [`Param`] constant.
 #[derive(Debug, Clone, Copy)]
 pub struct ParamSpec {
     pub name: &'static str,
@@ -44,23 +46,6 @@ impl ParamSpec {
             longdesc,
         }
     }
-    pub const fn string(name: &'static str, short: &'static str, long: &'static str) -> Self {
-        Self::new(name, ParamType::String, short, long)
-    }
-    pub const fn integer(name: &'static str, short: &'static str, long: &'static str) -> Self {
-        Self::new(name, ParamType::Integer, short, long)
-    }
-    pub const fn boolean(name: &'static str, short: &'static str, long: &'static str) -> Self {
-        Self::new(name, ParamType::Boolean, short, long)
-    }
-    pub const fn select(
-        name: &'static str,
-        options: &'static [&'static str],
-        short: &'static str,
-        long: &'static str,
-    ) -> Self {
-        Self::new(name, ParamType::Select(options), short, long)
-    }
     pub const fn required(mut self) -> Self {
         self.required = true;
         self
@@ -72,6 +57,101 @@ impl ParamSpec {
     pub const fn default(mut self, v: &'static str) -> Self {
         self.default = Some(v);
         self
+    }
+}
+
+/// A Rust type a parameter's text converts to, by the rules of its [`ParamType`].
+pub trait ParamValue: Sized {
+    /// The value of the text, `None` when it does not convert.
+    fn from_param(text: &str) -> Option<Self>;
+}
+
+impl ParamValue for String {
+    fn from_param(text: &str) -> Option<Self> {
+        Some(text.to_string())
+    }
+}
+
+impl ParamValue for i64 {
+    fn from_param(text: &str) -> Option<Self> {
+        text.trim().parse().ok()
+    }
+}
+
+impl ParamValue for bool {
+    fn from_param(text: &str) -> Option<Self> {
+        parse_bool(text.trim())
+    }
+}
+
+/// One parameter with the type its value reads as: the agent declares it once as a constant,
+/// puts its [`Param::spec`] in the declaration (meta-data, checking) and reads the value with
+/// [`Params::get`] / [`Params::value`], so that neither its name nor its default is written
+/// twice.
+#[derive(Debug)]
+pub struct Param<T> {
+    /// The declaration (name, type, default, descriptions).
+    pub spec: ParamSpec,
+    value: PhantomData<fn() -> T>,
+}
+
+impl Param<String> {
+    pub const fn string(name: &'static str, short: &'static str, long: &'static str) -> Self {
+        Param::of(ParamSpec::new(name, ParamType::String, short, long))
+    }
+    pub const fn select(
+        name: &'static str,
+        options: &'static [&'static str],
+        short: &'static str,
+        long: &'static str,
+    ) -> Self {
+        Param::of(ParamSpec::new(
+            name,
+            ParamType::Select(options),
+            short,
+            long,
+        ))
+    }
+}
+
+impl Param<i64> {
+    pub const fn integer(name: &'static str, short: &'static str, long: &'static str) -> Self {
+        Param::of(ParamSpec::new(name, ParamType::Integer, short, long))
+    }
+}
+
+impl Param<bool> {
+    pub const fn boolean(name: &'static str, short: &'static str, long: &'static str) -> Self {
+        Param::of(ParamSpec::new(name, ParamType::Boolean, short, long))
+    }
+}
+
+impl<T> Param<T> {
+    const fn of(spec: ParamSpec) -> Self {
+        Param {
+            spec,
+            value: PhantomData,
+        }
+    }
+    pub const fn required(self) -> Self {
+        Param::of(self.spec.required())
+    }
+    pub const fn unique(self) -> Self {
+        Param::of(self.spec.unique())
+    }
+    pub const fn default(self, v: &'static str) -> Self {
+        Param::of(self.spec.default(v))
+    }
+    /// The parameter's name (`OCF_RESKEY_<name>`).
+    pub const fn name(&self) -> &'static str {
+        self.spec.name
+    }
+}
+
+impl<T: ParamValue> Param<T> {
+    /// The declared default, converted.
+    pub fn default_value(&self) -> Option<T> {
+        self.spec.default.and_then(T::from_param)
     }
 }
 
@@ -94,6 +174,16 @@ pub enum ParamError {
         value: String,
         allowed: &'static [&'static str],
     },
+    /// The value is not UTF-8 (it cannot be shown; no parameter of these agents can be).
+    NotUtf8 {
+        name: &'static str,
+    },
+    /// The value holds a control character (a line end, ESC, NUL...): no path, name or
+    /// number of these agents has one, and it would reach logs and commands.
+    ControlChar {
+        name: &'static str,
+        value: String,
+    },
 }
 
 impl fmt::Display for ParamError {
@@ -111,6 +201,12 @@ impl fmt::Display for ParamError {
                 value,
                 allowed,
             } => write!(f, "{name}={value:?} is not one of {}", allowed.join(", ")),
+            ParamError::NotUtf8 { name } => write!(f, "{name} is not valid UTF-8"),
+            ParamError::ControlChar { name, value } => write!(
+                f,
+                "{name}={} contains a control character",
+                crate::escape_controls(value)
+            ),
         }
     }
 }
@@ -136,15 +232,25 @@ pub struct Params {
 }
 
 impl Params {
-    /// Read `OCF_RESKEY_<name>` for every declared parameter. An empty value counts as unset.
-    pub fn parse(specs: &'static [ParamSpec], vars: &HashMap<String, String>) -> Params {
+    /// Read `OCF_RESKEY_<name>` for every declared parameter. An empty value counts as unset
+    /// (an empty optional parameter means its default).
+    pub fn parse(specs: &'static [ParamSpec], vars: &Environment) -> Params {
         let mut values = HashMap::new();
         let mut errors = Vec::new();
         for s in specs {
-            let raw = vars
-                .get(&env::reskey(s.name))
-                .filter(|v| !v.is_empty())
-                .cloned();
+            let key = env::reskey(s.name);
+            if vars.is_not_utf8(&key) {
+                errors.push(ParamError::NotUtf8 { name: s.name });
+                continue;
+            }
+            let raw = vars.get(&key).filter(|v| !v.is_empty()).map(str::to_string);
+            if let Some(v) = raw.as_ref().filter(|v| v.contains(char::is_control)) {
+                errors.push(ParamError::ControlChar {
+                    name: s.name,
+                    value: v.clone(),
+                });
+                continue;
+            }
             let Some(v) = raw.or_else(|| s.default.map(str::to_string)) else {
                 if s.required {
                     errors.push(ParamError::Missing { name: s.name });
@@ -212,18 +318,28 @@ impl Params {
         );
     }
 
-    /// The value (or default) of a valid parameter.
-    pub fn str(&self, name: &str) -> Option<&str> {
+    /// The value (or default) of a valid parameter, as text.
+    pub(crate) fn str(&self, name: &str) -> Option<&str> {
         self.declared(name);
         self.values.get(name).map(String::as_str)
     }
 
-    pub fn int(&self, name: &str) -> Option<i64> {
-        self.str(name).and_then(|v| v.trim().parse().ok())
+    /// The value given (or the declared default) when it is valid; `None` when unset without
+    /// a default, or wrong (the error is in [`Params::check`]).
+    pub fn get<T: ParamValue>(&self, p: &Param<T>) -> Option<T> {
+        self.str(p.name()).and_then(T::from_param)
     }
 
-    pub fn bool(&self, name: &str) -> Option<bool> {
-        self.str(name).and_then(|v| parse_bool(v.trim()))
+    /// Like [`Params::get`], for a parameter that is required or has a default: unset is
+    /// [`ParamError::Missing`].
+    pub fn value<T: ParamValue>(&self, p: &Param<T>) -> Result<T, ParamError> {
+        self.get(p).ok_or(ParamError::Missing { name: p.name() })
+    }
+
+    /// The value given when valid, else the declared default: for the actions that must act
+    /// on a broken configuration (stop).
+    pub fn lenient<T: ParamValue>(&self, p: &Param<T>) -> Option<T> {
+        self.get(p).or_else(|| p.default_value())
     }
 }
 
@@ -231,34 +347,35 @@ impl Params {
 mod tests {
     use super::*;
 
-    static SPECS: &[ParamSpec] = &[
-        ParamSpec::string("dir", "d", "d").required(),
-        ParamSpec::integer("n", "n", "n").default("5"),
-        ParamSpec::boolean("flag", "f", "f").default("false"),
-        ParamSpec::select("mode", &["a", "b"], "m", "m").default("a"),
-    ];
+    const DIR: Param<String> = Param::string("dir", "d", "d").required();
+    const N: Param<i64> = Param::integer("n", "n", "n").default("5");
+    const FLAG: Param<bool> = Param::boolean("flag", "f", "f").default("false");
+    const MODE: Param<String> = Param::select("mode", &["a", "b"], "m", "m").default("a");
+    static SPECS: &[ParamSpec] = &[DIR.spec, N.spec, FLAG.spec, MODE.spec];
 
-    fn vars(kv: &[(&str, &str)]) -> HashMap<String, String> {
-        kv.iter()
-            .map(|(k, v)| (format!("OCF_RESKEY_{k}"), v.to_string()))
-            .collect()
+    fn vars(kv: &[(&str, &str)]) -> Environment {
+        Environment::from_pairs(
+            kv.iter()
+                .map(|(k, v)| (format!("OCF_RESKEY_{k}"), v.to_string())),
+        )
     }
 
     #[test]
     fn defaults_apply() {
         let p = Params::parse(SPECS, &vars(&[("dir", "/x")]));
         assert!(p.check().is_ok());
-        assert_eq!(p.str("dir"), Some("/x"));
-        assert_eq!(p.int("n"), Some(5));
-        assert_eq!(p.bool("flag"), Some(false));
-        assert_eq!(p.str("mode"), Some("a"));
+        assert_eq!(p.get(&DIR).as_deref(), Some("/x"));
+        assert_eq!(p.get(&N), Some(5));
+        assert_eq!(p.get(&FLAG), Some(false));
+        assert_eq!(p.value(&MODE).as_deref(), Ok("a"));
     }
 
     #[test]
     fn empty_counts_as_unset() {
         let p = Params::parse(SPECS, &vars(&[("dir", ""), ("n", "")]));
         assert_eq!(p.check(), Err(ParamError::Missing { name: "dir" }));
-        assert_eq!(p.int("n"), Some(5));
+        assert_eq!(p.value(&DIR), Err(ParamError::Missing { name: "dir" }));
+        assert_eq!(p.get(&N), Some(5));
     }
 
     #[test]
@@ -281,8 +398,43 @@ mod tests {
                 "mode=\"c\" is not one of a, b"
             ]
         );
-        assert_eq!(p.str("dir"), Some("/x"), "good values stay usable");
-        assert_eq!(p.int("n"), None);
+        assert_eq!(
+            p.get(&DIR).as_deref(),
+            Some("/x"),
+            "good values stay usable"
+        );
+        assert_eq!(p.get(&N), None);
+        assert_eq!(p.lenient(&N), Some(5), "stop falls back on the default");
+        assert_eq!(p.lenient(&FLAG), Some(false));
+    }
+
+    #[test]
+    fn non_utf8_and_control_characters_are_named() {
+        use std::os::unix::ffi::OsStringExt;
+        let env = Environment::from_os([
+            (
+                std::ffi::OsString::from("OCF_RESKEY_dir"),
+                std::ffi::OsString::from_vec(b"/x\xff".to_vec()),
+            ),
+            (
+                std::ffi::OsString::from("OCF_RESKEY_mode"),
+                std::ffi::OsString::from("a\nocf-exit-reason:x"),
+            ),
+            (
+                std::ffi::OsString::from_vec(b"JUNK\xfe".to_vec()),
+                std::ffi::OsString::from("1"),
+            ),
+        ]);
+        let p = Params::parse(SPECS, &env);
+        let msgs: Vec<String> = p.errors().iter().map(|e| e.to_string()).collect();
+        assert_eq!(
+            msgs,
+            [
+                "dir is not valid UTF-8",
+                "mode=a\\nocf-exit-reason:x contains a control character"
+            ]
+        );
+        assert_eq!(p.get(&DIR), None);
     }
 
     #[test]
@@ -299,6 +451,7 @@ mod tests {
     #[test]
     #[should_panic(expected = "not declared")]
     fn undeclared_lookup_is_a_bug() {
-        Params::parse(SPECS, &vars(&[])).str("nope");
+        const NOPE: Param<String> = Param::string("nope", "n", "n");
+        Params::parse(SPECS, &vars(&[])).get(&NOPE);
     }
 }

@@ -87,6 +87,30 @@ impl OcfError {
     }
 }
 
+/// The failure to report among several independent checks: the first configuration error
+/// (6, wrong on every node) if any, else the first failure. Pacemaker bans a resource from
+/// every node on 6 but only from this node on 5 or 2, so a 6 must not hide behind a 5.
+pub fn first_failure(
+    checks: impl IntoIterator<Item = Result<(), OcfError>>,
+) -> Result<(), OcfError> {
+    let mut first = None;
+    for r in checks {
+        match r {
+            Err(e) if e.status == OcfStatus::ErrConfigured => return Err(e),
+            Err(e) if first.is_none() => first = Some(e),
+            _ => {}
+        }
+    }
+    first.map_or(Ok(()), Err)
+}
+
+/// A parameter error is wrong on every node: 6.
+impl From<crate::ParamError> for OcfError {
+    fn from(e: crate::ParamError) -> Self {
+        OcfError::configured(e.to_string())
+    }
+}
+
 impl fmt::Display for OcfError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "{}: {}", self.status, self.reason)
@@ -120,5 +144,18 @@ mod tests {
             OcfError::configured("x").to_string(),
             "6 (not configured): x"
         );
+    }
+
+    #[test]
+    fn configuration_errors_come_first() {
+        let r = first_failure([
+            Ok(()),
+            Err(OcfError::installed("a")),
+            Err(OcfError::configured("b")),
+        ]);
+        assert_eq!(r, Err(OcfError::configured("b")));
+        let r = first_failure([Err(OcfError::installed("a")), Err(OcfError::args("c"))]);
+        assert_eq!(r, Err(OcfError::installed("a")));
+        assert_eq!(first_failure([Ok(())]), Ok(()));
     }
 }
