@@ -349,6 +349,17 @@ fn drbd_fence_peer_and_clis_never_panic_on_non_utf8() {
         r.stderr,
         "drbd-fence-peer: DRBD_RESOURCE is not valid UTF-8\n"
     );
+    for name in [b"r0']|//*[@id='x".as_slice(), b"all", b"-v", b"r\n0"] {
+        let r = run(
+            "drbd-fence-peer",
+            &[],
+            &[(os(b"DRBD_RESOURCE"), os(name))],
+            b"",
+        );
+        assert_eq!(r.code, 1, "{r:?}");
+        assert_eq!(r.stderr.lines().count(), 1, "{r:?}");
+        assert!(r.stderr.contains("is not a usable name"), "{r:?}");
+    }
     let r = run("drbd-fence-peer", &[os(b"--resource=\xff")], &[], b"");
     assert_eq!(r.code, 1, "a clap error: {r:?}");
     for cli in ["axigen-ha", "axigen-provision"] {

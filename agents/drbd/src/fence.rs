@@ -23,10 +23,13 @@ use axha_drbd::{Drbd, Resource};
 use axha_exec::{Cmd, Deadline};
 use axha_ocf::metadata::escape;
 
-/// DRBD fence-peer handler exit codes (drbd.conf(5)).
+/// DRBD fence-peer handler exit codes (drbd.conf(5)): the handler failed.
 pub const EXIT_FAILED: i32 = 1;
+/// The constraint is placed and every peer is a cluster member (its data counts as outdated).
 pub const EXIT_PEER_OUTDATED: i32 = 4;
+/// The constraint is placed but a peer was lost without being fenced yet.
 pub const EXIT_PEER_UNREACHABLE: i32 = 5;
+/// The constraint is placed and every lost peer is cleanly out (shut down or fenced).
 pub const EXIT_PEER_FENCED: i32 = 7;
 
 /// Every constraint this handler places has an id starting with this.
@@ -51,6 +54,7 @@ fn err(msg: impl Into<String>) -> FenceError {
 /// What the CIB says, reduced to what the handler decides on.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CibView {
+    /// Whether this node's partition has quorum.
     pub have_quorum: bool,
     /// The promotable clone whose primitive manages the DRBD resource.
     pub clone_id: Option<String>,
@@ -63,6 +67,7 @@ pub struct CibView {
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// What the cluster knows of a peer node.
 pub enum PeerState {
     /// A cluster member: reachable.
     Member,
@@ -243,6 +248,7 @@ impl Cib {
         }
     }
 
+    /// The whole CIB (or the CIB file).
     pub fn query(&self, deadline: &Deadline) -> Result<String, FenceError> {
         self.cmd()
             .arg("--query")
@@ -274,6 +280,7 @@ impl Cib {
             .map_err(|e| err(format!("placing constraint {id}: {e}")))
     }
 
+    /// Remove the constraint with this id (absent is fine).
     pub fn delete_constraint(&self, id: &str, deadline: &Deadline) -> Result<(), FenceError> {
         self.cmd()
             .arg("--delete")
@@ -286,13 +293,19 @@ impl Cib {
 
 /// The handler's settings.
 pub struct Options {
+    /// The DRBD resource being fenced.
     pub resource: String,
+    /// Remove the constraint instead of placing it (unfence-peer).
     pub unfence: bool,
     /// Whole budget, including the wait for an unclean peer to be fenced.
     pub timeout: Duration,
+    /// The promotable clone's id; found from the CIB when not given.
     pub clone_id: Option<String>,
+    /// This node's cluster name; `crm_node -n` when not given.
     pub node_name: Option<String>,
+    /// A CIB file to work on instead of the live cluster.
     pub cib_file: Option<String>,
+    /// The DRBD configuration file (DRBD passes `DRBD_CONF`).
     pub drbd_conf: Option<String>,
 }
 
@@ -315,8 +328,38 @@ fn node_name(opts: &Options, deadline: &Deadline) -> Result<String, FenceError> 
     Ok(n)
 }
 
+/// A name that goes into the constraint's id and an XPath, and to drbdsetup: the characters of
+/// an XML id only (letters, digits, `_`, `-`, `.`), so that no value can change the CIB query
+/// or update.
+fn check_id_part(what: &str, value: &str) -> Result<(), String> {
+    // `all` and a leading `-` would reach drbdsetup as every resource or as an option.
+    let ok = !value.is_empty()
+        && value != "all"
+        && !value.starts_with('-')
+        && value
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.'));
+    if ok {
+        Ok(())
+    } else {
+        Err(format!(
+            "{what} {:?} is not a usable name (letters, digits, _ - . only; not all, no leading -)",
+            axha_exec::escape_controls(value)
+        ))
+    }
+}
+
 /// Run the handler; returns the exit code.
 pub fn run(opts: &Options, log: Log) -> i32 {
+    let names = check_id_part("resource", &opts.resource).and_then(|_| {
+        opts.clone_id
+            .as_deref()
+            .map_or(Ok(()), |c| check_id_part("clone id", c))
+    });
+    if let Err(e) = names {
+        log(&format!("ERROR: {e}"));
+        return EXIT_FAILED;
+    }
     let deadline = Deadline::after(opts.timeout);
     let mut drbd = Drbd::new();
     if let Some(c) = &opts.drbd_conf {
@@ -445,6 +488,15 @@ pub fn unfence(
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn names_that_would_change_the_cib_query_are_refused() {
+        assert!(super::check_id_part("resource", "r0").is_ok());
+        assert!(super::check_id_part("resource", "web-data_1.a").is_ok());
+        for bad in ["r0']|//*[@id='x", "r 0", "", "r\n0", "all", "-v", "r\u{85}"] {
+            assert!(super::check_id_part("resource", bad).is_err(), "{bad:?}");
+        }
+    }
+
     use super::*;
 
     const CIB: &str = r#"<cib validate-with="pacemaker-3.9" have-quorum="1" epoch="5" num_updates="0" admin_epoch="0">

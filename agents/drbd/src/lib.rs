@@ -7,6 +7,8 @@
 //! - the actions, bound to their names in [`spec`], over [`axha_drbd::Drbd`] (every command bounded by the
 //!   action's deadline) and [`axha_ocf::promotion`].
 
+#![warn(missing_docs)]
+
 pub mod fence;
 pub mod policy;
 pub mod spec;

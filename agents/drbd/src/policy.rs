@@ -20,6 +20,7 @@ pub struct Ladder {
     pub replicated: i64,
 }
 
+/// The declared default of `adjust_promotion_score`.
 pub const DEFAULT_LADDER: &str = "10 1000 10000";
 
 /// A ladder parameter that is not three non-negative, non-decreasing integers.
@@ -135,11 +136,17 @@ pub fn monitor_status(r: &Resource) -> Result<OcfStatus, (OcfStatus, String)> {
 /// The clone meta attributes this agent needs, as Pacemaker passes them (either name).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct CloneMeta {
+    /// `clone-max`: instances in the cluster.
     pub clone_max: Option<i64>,
+    /// `clone-node-max`: instances per node.
     pub clone_node_max: Option<i64>,
+    /// `promoted-max` (older `master-max`): promoted instances in the cluster.
     pub promoted_max: Option<i64>,
+    /// `promoted-node-max` (older `master-node-max`): promoted instances per node.
     pub promoted_node_max: Option<i64>,
+    /// `notify`: whether the clone receives notifications.
     pub notify: Option<bool>,
+    /// `promotable`: whether the clone is promotable.
     pub promotable: Option<bool>,
 }
 

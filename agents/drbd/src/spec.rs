@@ -5,6 +5,7 @@ use axha_ocf::{ActionSpec, AgentSpec, Param, ParamSpec};
 
 use crate::policy::DEFAULT_LADDER;
 
+/// `drbd_resource`: the DRBD resource managed.
 pub const RESOURCE: Param<String> = Param::string(
     "drbd_resource",
     "DRBD resource name",
@@ -12,12 +13,14 @@ pub const RESOURCE: Param<String> = Param::string(
 )
 .required()
 .unique();
+/// `drbdconf`: the drbdadm configuration file.
 pub const CONF: Param<String> = Param::string(
     "drbdconf",
     "DRBD configuration file",
     "The drbdadm configuration file that defines the resource.",
 )
 .default("/etc/drbd.conf");
+/// `adjust_promotion_score`: the promotion score ladder.
 pub const LADDER: Param<String> = Param::string(
     "adjust_promotion_score",
     "Promotion score ladder",
@@ -27,6 +30,7 @@ pub const LADDER: Param<String> = Param::string(
      is never promoted.",
 )
 .default(DEFAULT_LADDER);
+/// `connect_wait`: seconds start waits for the peers.
 pub const CONNECT_WAIT: Param<i64> = Param::integer(
     "connect_wait",
     "Seconds start waits for the peer",
@@ -35,6 +39,7 @@ pub const CONNECT_WAIT: Param<i64> = Param::integer(
      0 does not wait.",
 )
 .default("10");
+/// `stop_force_demote`: force the demotion on stop (DRBD 9).
 pub const FORCE_DEMOTE: Param<bool> = Param::boolean(
     "stop_force_demote",
     "Force demotion on stop (DRBD 9)",
@@ -43,6 +48,7 @@ pub const FORCE_DEMOTE: Param<bool> = Param::boolean(
      instead of keeping the node Primary).",
 )
 .default("false");
+/// `require_drbd_version`: the DRBD module versions accepted.
 pub const VERSION: Param<String> = Param::string(
     "require_drbd_version",
     "Accepted DRBD module versions",
@@ -76,6 +82,7 @@ static ACTIONS: &[ActionSpec] = &[
     ActionSpec::new("validate-all", 30, crate::validate_all),
 ];
 
+/// The agent's declaration, for `axha_ocf::run`.
 pub static SPEC: AgentSpec = AgentSpec {
     name: "drbd",
     version: "1.0",

@@ -15,6 +15,8 @@
 //! accepted for compatibility but is visible in `ps`. No password reaches a child's argv or
 //! environment or a log line.
 
+#![warn(missing_docs)]
+
 use std::time::{Duration, Instant};
 
 use axha_exec::Deadline;
@@ -27,6 +29,7 @@ use axha_ipmi::{
     Session, SessionConfig,
 };
 
+/// The agent's name, as installed and in its metadata.
 pub const AGENT_NAME: &str = "fence_axigen_ipmi";
 
 /// Parameters beyond the shared ones, spelled as fence_ipmilan spells them.
@@ -95,6 +98,7 @@ const ACTIONS: &[Action] = &[
 /// Fastest and slowest status poll while waiting for a power change.
 const POLL_MAX: Duration = Duration::from_millis(250);
 
+/// The agent, for `axha_fencing::dispatch`.
 pub struct IpmiFenceAgent;
 
 /// The validated configuration of one request.

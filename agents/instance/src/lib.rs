@@ -12,6 +12,8 @@
 //!   password file.
 //! - diagnose (by hand): a JSON report of processes, listeners, probes and state; changes nothing.
 
+#![warn(missing_docs)]
+
 mod actions;
 mod checks;
 mod diagnose;

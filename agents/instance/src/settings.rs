@@ -16,17 +16,26 @@ use crate::spec::{
 /// The checked parameters of one call (depth 0: what is wrong here is wrong on every node).
 #[derive(Debug, Clone)]
 pub struct Settings {
+    /// The instance's working directory.
     pub workdir: PathBuf,
+    /// The server binary.
     pub binary: PathBuf,
     /// The config file, and whether the administrator named it (then it is passed to the
     /// server; the default location is the server's own).
     pub config: PathBuf,
+    /// Whether `config` was named by the administrator.
     pub config_explicit: bool,
+    /// Where the checks connect, when set (else the CLI listener's address).
     pub address: Option<IpAddr>,
+    /// The CLI port, when set (else the CLI listener's port).
     pub cli_port: Option<u16>,
+    /// The user of the depth 20 login.
     pub cli_user: String,
+    /// The file with that user's password.
     pub password_file: Option<PathBuf>,
+    /// Percentage of the stop timeout given to SIGTERM.
     pub graceful_share: u32,
+    /// How long one check may take.
     pub check_timeout: Duration,
 }
 

@@ -61,6 +61,7 @@ pub const CHECK_TIMEOUT: Param<i64> = Param::integer(
 )
 .default("5");
 
+/// The parameters, in meta-data order.
 pub static PARAMS: &[ParamSpec] = &[
     WORKDIR.spec,
     BINARY.spec,
@@ -73,6 +74,7 @@ pub static PARAMS: &[ParamSpec] = &[
     CHECK_TIMEOUT.spec,
 ];
 
+/// The actions with their handlers.
 pub static ACTIONS: &[ActionSpec] = &[
     ActionSpec::new("start", 120, actions::start),
     ActionSpec::new("stop", 120, actions::stop).lenient(),
@@ -89,6 +91,7 @@ pub static ACTIONS: &[ActionSpec] = &[
         .lenient(),
 ];
 
+/// The agent's declaration, for `axha_ocf::run`.
 pub static SPEC: AgentSpec = AgentSpec {
     name: "instance",
     version: env!("CARGO_PKG_VERSION"),

@@ -30,45 +30,80 @@ const SHOWN_MAX: usize = 120;
 pub enum CliError {
     /// The TCP connection could not be made (refused, unreachable, ...).
     Connect {
+        /// The CLI address.
         addr: SocketAddr,
+        /// Why connecting failed.
         source: std::io::Error,
     },
     /// The deadline passed during `during` (connect, banner, a command's reply...).
-    Timeout { addr: SocketAddr, during: String },
+    Timeout {
+        /// The CLI address.
+        addr: SocketAddr,
+        /// What the exchange was doing.
+        during: String,
+    },
     /// The server did not greet like an Axigen CLI.
-    BadBanner { addr: SocketAddr, received: String },
+    BadBanner {
+        /// The address that answered.
+        addr: SocketAddr,
+        /// What it sent (printable, shortened).
+        received: String,
+    },
     /// Login refused; `message` is the server's text.
     AuthRefused {
+        /// The CLI address.
         addr: SocketAddr,
+        /// The user that tried to log in.
         user: String,
+        /// The server's answer.
         message: String,
     },
     /// The server answered `-ERR`. `command` has password values masked.
     Command {
+        /// The CLI address.
         addr: SocketAddr,
+        /// The command sent, passwords masked.
         command: String,
+        /// The server's `-ERR` text.
         message: String,
     },
     /// An answer that does not follow the dialogue (no status line, wrong prompt, too large).
     Protocol {
+        /// The CLI address.
         addr: SocketAddr,
+        /// What the exchange was doing.
         during: String,
+        /// What came instead (printable, shortened).
         received: String,
     },
     /// The server closed the connection during `during`.
-    Closed { addr: SocketAddr, during: String },
+    Closed {
+        /// The CLI address.
+        addr: SocketAddr,
+        /// What the exchange was doing.
+        during: String,
+    },
     /// Reading or writing failed otherwise.
     Io {
+        /// The CLI address.
         addr: SocketAddr,
+        /// What the exchange was doing.
         during: String,
+        /// The error reading or writing.
         source: std::io::Error,
     },
     /// A value that cannot be sent (a line break in it, an empty name...). `value` is empty
     /// for secrets.
-    InvalidArgument { what: &'static str, value: String },
+    InvalidArgument {
+        /// Which argument (`user`, `domain`...).
+        what: &'static str,
+        /// The value refused (empty for secrets).
+        value: String,
+    },
 }
 
 impl CliError {
+    /// True when the deadline passed.
     pub fn is_timeout(&self) -> bool {
         matches!(self, CliError::Timeout { .. })
     }
@@ -132,7 +167,9 @@ impl std::error::Error for CliError {}
 /// A successful reply: body lines and the text after `+OK: ` (if any).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Reply {
+    /// The lines before the status line.
     pub body: Vec<String>,
+    /// The text after `+OK: `, if any.
     pub text: Option<String>,
     /// The prompt that followed (`<#> `, `<#domain-example.com> `...).
     pub prompt: String,
@@ -141,9 +178,13 @@ pub struct Reply {
 /// The answer to `GET VERSION`, e.g. `10.6.30|Linux|x86_64`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Version {
+    /// The whole answer, as sent.
     pub raw: String,
+    /// The version number (`10.6.30`).
     pub number: String,
+    /// The operating system, when given.
     pub os: Option<String>,
+    /// The machine architecture, when given.
     pub arch: Option<String>,
 }
 
@@ -234,6 +275,7 @@ impl CliClient {
         self.deadline = *deadline;
     }
 
+    /// The address this client is connected to.
     pub fn addr(&self) -> SocketAddr {
         self.addr
     }

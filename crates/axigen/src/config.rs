@@ -43,11 +43,17 @@ const ERR_TEXT_MAX: usize = 60;
 /// A service of the server that has listeners, by its section name in `axigen.cfg`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum Service {
+    /// SMTP (port 25).
     Smtp,
+    /// POP3 (port 110).
     Pop3,
+    /// IMAP (port 143).
     Imap,
+    /// The administration CLI (port 7000).
     Cli,
+    /// WebMail (port 80).
     WebMail,
+    /// WebAdmin (port 9000).
     WebAdmin,
 }
 
@@ -122,31 +128,39 @@ impl std::str::FromStr for Service {
 /// One enabled listener of an active service.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Listener {
+    /// The service listening.
     pub service: Service,
+    /// The address and port it listens on (possibly the unspecified address).
     pub addr: SocketAddr,
 }
 
 /// A value in the file.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Value {
+    /// A single value (quotes removed).
     Scalar(String),
+    /// A parenthesised list `( ... )`.
     List(Vec<Value>),
+    /// A braced group `{ ... }`.
     Group(Group),
 }
 
 impl Value {
+    /// The text of a scalar value.
     pub fn as_scalar(&self) -> Option<&str> {
         match self {
             Value::Scalar(s) => Some(s),
             _ => None,
         }
     }
+    /// The items of a list value.
     pub fn as_list(&self) -> Option<&[Value]> {
         match self {
             Value::List(l) => Some(l),
             _ => None,
         }
     }
+    /// The entries of a group value.
     pub fn as_group(&self) -> Option<&Group> {
         match self {
             Value::Group(g) => Some(g),
@@ -158,6 +172,7 @@ impl Value {
 /// `name = value` entries in file order.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Group {
+    /// The entries, in file order.
     pub entries: Vec<Entry>,
 }
 
@@ -176,8 +191,11 @@ impl Group {
 /// One `name = value`, with the line it started on (1-based; 0 when built in code).
 #[derive(Debug, Clone)]
 pub struct Entry {
+    /// The name before `=`.
     pub key: String,
+    /// The value after it.
     pub value: Value,
+    /// The line the entry starts on.
     pub line: usize,
 }
 
@@ -193,27 +211,43 @@ impl PartialEq for Entry {
 pub enum ConfigError {
     /// Not the syntax described in this module.
     Syntax {
+        /// The file, when read from one.
         path: Option<PathBuf>,
+        /// The line of the problem.
         line: usize,
+        /// The offending text (shortened).
         text: String,
+        /// What is wrong with it.
         message: &'static str,
     },
     /// Well-formed, but a value the server cannot use (a bad listener address, ...).
     Invalid {
+        /// The file, when read from one.
         path: Option<PathBuf>,
+        /// The line of the problem.
         line: usize,
+        /// The offending text (shortened).
         text: String,
+        /// What is wrong with it.
         message: &'static str,
     },
     /// The file could not be read or written.
     Io {
+        /// The file.
         path: PathBuf,
+        /// Why it could not be read or written.
         source: std::io::Error,
     },
     /// A base port so high that the last service's port would pass 65535 (or zero).
-    PortRange { base: u16 },
+    PortRange {
+        /// The base port asked for.
+        base: u16,
+    },
     /// A service name that is not one of [`Service`]'s sections.
-    UnknownService { name: String },
+    UnknownService {
+        /// The name given (shortened).
+        name: String,
+    },
 }
 
 impl ConfigError {

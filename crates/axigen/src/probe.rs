@@ -22,12 +22,16 @@ pub const GREETING_MAX: usize = 512;
 /// A protocol whose server speaks first.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Protocol {
+    /// SMTP: the server greets with `220`.
     Smtp,
+    /// IMAP: the server greets with `* OK`.
     Imap,
+    /// POP3: the server greets with `+OK`.
     Pop3,
 }
 
 impl Protocol {
+    /// Every protocol that greets.
     pub const ALL: [Protocol; 3] = [Protocol::Smtp, Protocol::Imap, Protocol::Pop3];
 
     /// The protocol a service's listeners speak, for those that greet.
@@ -40,6 +44,7 @@ impl Protocol {
         }
     }
 
+    /// The protocol's name in messages (`SMTP`).
     pub fn name(self) -> &'static str {
         match self {
             Protocol::Smtp => "SMTP",
@@ -87,29 +92,49 @@ impl fmt::Display for Protocol {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Outcome {
     /// The server greeted as ready; the greeting line (printable, bounded).
-    Ready { greeting: String },
+    Ready {
+        /// The greeting line.
+        greeting: String,
+    },
     /// It answered something else (printable, bounded).
-    Unexpected { answer: String },
+    Unexpected {
+        /// What it answered.
+        answer: String,
+    },
     /// It accepted the connection and closed it without a line.
-    Closed { answer: String },
+    Closed {
+        /// What came before the close, if anything.
+        answer: String,
+    },
     /// Nothing (or no full line) came before the deadline; what did come, if anything.
-    TimedOut { partial: String },
+    TimedOut {
+        /// What came before the deadline, if anything.
+        partial: String,
+    },
     /// Connection refused: nothing listens there.
     Refused,
     /// Connecting failed otherwise (unreachable, ...) or reading failed.
-    Failed { error: String },
+    Failed {
+        /// The error.
+        error: String,
+    },
 }
 
 /// One probe: what was asked, how long it took, what was found.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ProbeResult {
+    /// The protocol spoken.
     pub protocol: Protocol,
+    /// The address probed.
     pub addr: SocketAddr,
+    /// How long the probe took.
     pub elapsed: Duration,
+    /// What it found.
     pub outcome: Outcome,
 }
 
 impl ProbeResult {
+    /// True when the server greeted as ready.
     pub fn is_ready(&self) -> bool {
         matches!(self.outcome, Outcome::Ready { .. })
     }

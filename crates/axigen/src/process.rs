@@ -15,7 +15,9 @@ use axha_exec::{Cmd, Deadline, ExecError, ProcessIdentity};
 /// How to launch one server.
 #[derive(Debug, Clone)]
 pub struct ServerCommand {
+    /// The server binary.
     pub binary: PathBuf,
+    /// Its working directory (`-W`).
     pub workdir: PathBuf,
     /// Passed as `-C PATH` (Axigen's `--configfile`) only when it is not the server's default
     /// (`<workdir>/run/axigen.cfg`).
@@ -23,13 +25,20 @@ pub struct ServerCommand {
 }
 
 #[derive(Debug)]
+/// Why the server could not be started or stopped.
 pub enum ProcessError {
     /// The server could not be started.
     Launch(ExecError),
     /// It was started but exited at once; `output` is the end of what it printed.
-    ExitedAtStart { output: String },
+    ExitedAtStart {
+        /// The end of what it printed.
+        output: String,
+    },
     /// Processes of the server were still alive at the deadline.
-    Survivors { pids: Vec<u32> },
+    Survivors {
+        /// Their pids.
+        pids: Vec<u32>,
+    },
 }
 
 impl fmt::Display for ProcessError {
@@ -213,9 +222,17 @@ pub enum StopOutcome {
     /// Nothing was running.
     NotRunning,
     /// Ended by SIGTERM within the graceful share.
-    Graceful { after: Duration },
+    Graceful {
+        /// How long the stop took.
+        after: Duration,
+    },
     /// SIGTERM was not enough; these many processes were killed.
-    Killed { after: Duration, killed: usize },
+    Killed {
+        /// How long the stop took.
+        after: Duration,
+        /// How many processes were killed.
+        killed: usize,
+    },
 }
 
 /// Stop the server led by `leader`: SIGTERM to the session's process group and every member,

@@ -16,6 +16,7 @@ use crate::version::{parse_module_version, BadVersion, ModuleVersion};
 
 /// Runs a prepared command; replaced by recorded output in tests.
 pub trait Runner {
+    /// Run `cmd` within `deadline`.
     fn run(&self, cmd: &Cmd, deadline: &Deadline) -> Result<Output, ExecError>;
 }
 
@@ -36,12 +37,20 @@ pub enum Error {
     Exec(ExecError),
     /// The tool ran and failed.
     Failed {
+        /// The command line.
         argv: String,
+        /// Its exit code (`None` when a signal ended it).
         code: Option<i32>,
+        /// What it printed on stderr.
         stderr: String,
     },
     /// Its output could not be understood.
-    Parse { argv: String, source: ParseError },
+    Parse {
+        /// The command line.
+        argv: String,
+        /// What could not be understood.
+        source: ParseError,
+    },
     /// The kernel module is not loaded (no `/proc/drbd`).
     ModuleNotLoaded,
     /// The module's version text could not be read.
@@ -70,16 +79,8 @@ impl fmt::Display for Error {
     }
 }
 
-impl std::error::Error for Error {
-    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
-        match self {
-            Error::Exec(e) => Some(e),
-            Error::Parse { source, .. } => Some(source),
-            Error::Version(e) => Some(e),
-            _ => None,
-        }
-    }
-}
+/// No `source()`: the message already includes the cause, which stays in the variant.
+impl std::error::Error for Error {}
 
 impl Error {
     /// True when the command was killed at its deadline.
@@ -126,6 +127,7 @@ impl Default for Drbd<SystemRunner> {
 }
 
 impl<R: Runner> Drbd<R> {
+    /// A driver whose commands go through `runner` (recorded output in tests).
     pub fn with_runner(runner: R) -> Self {
         Drbd {
             runner,
@@ -141,6 +143,7 @@ impl<R: Runner> Drbd<R> {
         self
     }
 
+    /// The configuration file passed to drbdadm with `-c`, if any.
     pub fn config_file(&self) -> Option<&Path> {
         self.config.as_deref()
     }
@@ -228,6 +231,7 @@ impl<R: Runner> Drbd<R> {
             .map(|o| o.stdout_str())
     }
 
+    /// `drbdadm primary`: make the resource Primary here.
     pub fn primary(&self, resource: &str, deadline: &Deadline) -> Result<(), Error> {
         self.adm(&["primary", resource], deadline)
     }
@@ -242,10 +246,12 @@ impl<R: Runner> Drbd<R> {
         }
     }
 
+    /// `drbdadm connect`: connect to the peers.
     pub fn connect(&self, resource: &str, deadline: &Deadline) -> Result<(), Error> {
         self.adm(&["connect", resource], deadline)
     }
 
+    /// `drbdadm disconnect`: drop the connections to the peers.
     pub fn disconnect(&self, resource: &str, deadline: &Deadline) -> Result<(), Error> {
         self.adm(&["disconnect", resource], deadline)
     }

@@ -17,19 +17,40 @@ use crate::state::{ConnectionState, DiskState, ReplicationState, Role, UnknownSt
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ParseError {
     /// The line does not have the `EVENT TYPE key:value...` shape.
-    Malformed { line: String, why: &'static str },
+    Malformed {
+        /// The line.
+        line: String,
+        /// What is wrong with it.
+        why: &'static str,
+    },
     /// A required key is missing.
-    MissingKey { line: String, key: &'static str },
+    MissingKey {
+        /// The line.
+        line: String,
+        /// The key it lacks.
+        key: &'static str,
+    },
     /// A key's value is not valid for it.
     BadValue {
+        /// The line.
         line: String,
+        /// The key.
         key: String,
+        /// Its value.
         value: String,
     },
     /// A state word outside DRBD's table.
-    UnknownState { line: String, state: UnknownState },
+    UnknownState {
+        /// The line.
+        line: String,
+        /// The word and its table.
+        state: UnknownState,
+    },
     /// An object refers to a resource or connection never introduced.
-    Orphan { line: String },
+    Orphan {
+        /// The line.
+        line: String,
+    },
 }
 
 impl fmt::Display for ParseError {
@@ -56,7 +77,9 @@ impl std::error::Error for ParseError {}
 /// One DRBD resource as this node sees it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Resource {
+    /// The resource name.
     pub name: String,
+    /// This node's role.
     pub role: Role,
     /// Why I/O is suspended (`user`, `no-data`, `fencing`, `quorum`); empty when it is not.
     pub suspended: Vec<String>,
@@ -64,15 +87,20 @@ pub struct Resource {
     pub may_promote: Option<bool>,
     /// DRBD 9 only: the kernel's own promotion score.
     pub promotion_score: Option<i64>,
+    /// The local volumes.
     pub devices: Vec<Device>,
+    /// The connections to peers.
     pub connections: Vec<Connection>,
 }
 
 /// A local volume.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Device {
+    /// The volume number within the resource.
     pub volume: u32,
+    /// The minor number: the device is `/dev/drbd<minor>`.
     pub minor: u32,
+    /// The local backing disk's state.
     pub disk: DiskState,
     /// DRBD 9: an intentionally diskless client.
     pub client: Option<bool>,
@@ -85,18 +113,26 @@ pub struct Device {
 /// The connection to one peer and that peer's volumes.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Connection {
+    /// The peer's node id.
     pub peer_node_id: u32,
+    /// The connection's name (DRBD 9: the peer's host name).
     pub conn_name: Option<String>,
+    /// The connection state.
     pub state: ConnectionState,
+    /// The peer's role.
     pub peer_role: Role,
+    /// The peer's volumes.
     pub peer_devices: Vec<PeerDevice>,
 }
 
 /// One volume as replicated to one peer.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PeerDevice {
+    /// The volume number within the resource.
     pub volume: u32,
+    /// The replication state towards the peer.
     pub replication: ReplicationState,
+    /// The peer's disk state.
     pub peer_disk: DiskState,
     /// DRBD 9: the peer is a diskless client.
     pub peer_client: Option<bool>,
@@ -134,6 +170,7 @@ impl Resource {
         }
     }
 
+    /// The connections in state Connected.
     pub fn connected_peers(&self) -> impl Iterator<Item = &Connection> {
         self.connections
             .iter()

@@ -8,11 +8,22 @@ use std::path::Path;
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Holder {
     /// A process with an open file descriptor on the device.
-    Process { pid: u32, command: String },
+    Process {
+        /// Its pid.
+        pid: u32,
+        /// Its command name (`/proc/PID/comm`).
+        command: String,
+    },
     /// A mounted file system on the device.
-    Mount { mount_point: String },
+    Mount {
+        /// Where it is mounted.
+        mount_point: String,
+    },
     /// A block device stacked on top (device-mapper, md): `/sys/block/drbdN/holders/NAME`.
-    Stacked { name: String },
+    Stacked {
+        /// The holder's name under `/sys/block/drbdN/holders/`.
+        name: String,
+    },
 }
 
 impl fmt::Display for Holder {

@@ -18,6 +18,8 @@
 //! assert_eq!((r.role, r.local_disk()), (Role::Secondary, DiskState::UpToDate));
 //! ```
 
+#![warn(missing_docs)]
+
 pub mod driver;
 pub mod events2;
 pub mod holders;

@@ -9,8 +9,11 @@ use std::str::FromStr;
 /// A DRBD module version `major.minor.patch` (a suffix such as `-1` or `rc1` is ignored).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct ModuleVersion {
+    /// Major version (8 or 9).
     pub major: u32,
+    /// Minor version.
     pub minor: u32,
+    /// Patch level.
     pub patch: u32,
 }
 
@@ -75,7 +78,9 @@ impl ModuleVersion {
 /// with two parts (`9.2`) covers every patch level of it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct VersionRange {
+    /// The lowest version accepted (`None`: no lower bound).
     pub low: Option<ModuleVersion>,
+    /// The highest version accepted (`None`: no upper bound).
     pub high: Option<ModuleVersion>,
 }
 
@@ -109,6 +114,7 @@ impl FromStr for VersionRange {
 }
 
 impl VersionRange {
+    /// True when `v` is within the range.
     pub fn contains(&self, v: ModuleVersion) -> bool {
         self.low.is_none_or(|l| v >= l) && self.high.is_none_or(|h| v <= h)
     }

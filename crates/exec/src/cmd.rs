@@ -37,15 +37,20 @@ pub struct Cmd {
 /// What a finished command left behind.
 #[derive(Debug, Clone)]
 pub struct Output {
+    /// How it ended: exit code or signal.
     pub status: ExitStatus,
+    /// Everything it printed on stdout (at most the command's output cap).
     pub stdout: Vec<u8>,
+    /// Everything it printed on stderr (at most the command's output cap).
     pub stderr: Vec<u8>,
 }
 
 impl Output {
+    /// stdout as text, invalid UTF-8 replaced.
     pub fn stdout_str(&self) -> String {
         String::from_utf8_lossy(&self.stdout).into_owned()
     }
+    /// stderr as text, invalid UTF-8 replaced.
     pub fn stderr_str(&self) -> String {
         String::from_utf8_lossy(&self.stderr).into_owned()
     }
@@ -60,24 +65,41 @@ impl Output {
 pub enum ExecError {
     /// It could not be started (not found, not executable).
     Spawn {
+        /// The command line, quoted for a message.
         argv: String,
+        /// Why the system refused to start it.
         source: std::io::Error,
     },
     /// The deadline passed; the whole process group was killed.
-    Timeout { argv: String, stderr: String },
+    Timeout {
+        /// The command line, quoted for a message.
+        argv: String,
+        /// The end of what it printed on stderr before it was killed.
+        stderr: String,
+    },
     /// It exited non-zero or was killed by a signal (only from [`Cmd::run_ok`]).
     Failed {
+        /// The command line, quoted for a message.
         argv: String,
+        /// Its exit code or the signal that ended it.
         status: ExitStatus,
+        /// The end of what it printed on stderr.
         stderr: String,
     },
     /// Waiting for it failed.
     Io {
+        /// The command line, quoted for a message.
         argv: String,
+        /// What waiting for it returned.
         source: std::io::Error,
     },
     /// It printed more than `max` bytes on stdout or stderr; it was killed.
-    TooMuchOutput { argv: String, max: usize },
+    TooMuchOutput {
+        /// The command line, quoted for a message.
+        argv: String,
+        /// The cap it passed, in bytes.
+        max: usize,
+    },
 }
 
 impl ExecError {
@@ -85,6 +107,7 @@ impl ExecError {
     pub fn is_not_found(&self) -> bool {
         matches!(self, ExecError::Spawn { source, .. } if source.kind() == std::io::ErrorKind::NotFound)
     }
+    /// True when the deadline passed and the command was killed.
     pub fn is_timeout(&self) -> bool {
         matches!(self, ExecError::Timeout { .. })
     }
@@ -150,6 +173,7 @@ impl fmt::Display for ExecError {
 impl std::error::Error for ExecError {}
 
 impl Cmd {
+    /// A command that runs `program` with no arguments yet.
     pub fn new(program: impl AsRef<OsStr>) -> Self {
         Cmd {
             argv: vec![program.as_ref().to_owned()],
@@ -180,11 +204,13 @@ impl Cmd {
         }
     }
 
+    /// Add one argument.
     pub fn arg(mut self, a: impl AsRef<OsStr>) -> Self {
         self.argv.push(a.as_ref().to_owned());
         self
     }
 
+    /// Add arguments, in order.
     pub fn args<I, S>(mut self, args: I) -> Self
     where
         I: IntoIterator<Item = S>,
@@ -215,6 +241,7 @@ impl Cmd {
         self
     }
 
+    /// Run the command in `dir` instead of the caller's directory.
     pub fn current_dir(mut self, dir: impl AsRef<Path>) -> Self {
         self.cwd = Some(dir.as_ref().to_owned());
         self

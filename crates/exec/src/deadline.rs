@@ -31,6 +31,7 @@ impl Deadline {
         self.end.saturating_duration_since(Instant::now())
     }
 
+    /// True once the deadline has passed.
     pub fn expired(&self) -> bool {
         Instant::now() >= self.end
     }

@@ -6,8 +6,11 @@ use std::path::PathBuf;
 /// time, never a pid and a start time.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ProcessIdentity {
+    /// The process id.
     pub pid: u32,
+    /// Start time in clock ticks since boot (`/proc/PID/stat` field 22): with the pid, unique for the life of the system.
     pub start_time: u64,
+    /// The executable it runs, when `/proc/PID/exe` could be read.
     pub exe: Option<PathBuf>,
 }
 
@@ -35,10 +38,15 @@ fn parse_stat(stat: &str) -> Option<(char, u64)> {
 /// The fields of `/proc/PID/stat` that process-tree decisions need (proc(5)).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ProcStat {
+    /// One-letter state (R running, S sleeping, Z zombie, T stopped...).
     pub state: char,
+    /// Parent process id.
     pub ppid: u32,
+    /// Process group id.
     pub pgrp: u32,
+    /// Session id.
     pub session: u32,
+    /// Start time in clock ticks since boot.
     pub start_time: u64,
 }
 

@@ -23,6 +23,8 @@
 //! # Ok::<(), axha_exec::ExecError>(())
 //! ```
 
+#![warn(missing_docs)]
+
 mod cmd;
 mod deadline;
 mod identity;

@@ -20,19 +20,33 @@ pub const MAX_SECRET_BYTES: usize = 4096;
 pub enum ReadError {
     /// It could not be opened (missing, a directory we cannot read, permissions).
     Open {
+        /// What was opened.
         path: PathBuf,
+        /// Why it could not be opened.
         error: std::io::Error,
     },
     /// Reading failed part way.
     Read {
+        /// What was read.
         path: PathBuf,
+        /// Why reading stopped.
         error: std::io::Error,
     },
     /// More than `max` bytes: not what the caller expects (a device such as `/dev/zero`, or the
     /// wrong file).
-    TooLarge { path: PathBuf, max: usize },
+    TooLarge {
+        /// What was read.
+        path: PathBuf,
+        /// The cap, in bytes.
+        max: usize,
+    },
     /// The deadline passed before the end (a FIFO or pipe whose writer never closes it).
-    Timeout { path: PathBuf, after: Duration },
+    Timeout {
+        /// What was read.
+        path: PathBuf,
+        /// How long the read waited.
+        after: Duration,
+    },
 }
 
 impl ReadError {

@@ -34,6 +34,8 @@
 //! assert_eq!(reply.stdout, "Status: OFF\n");
 //! ```
 
+#![warn(missing_docs)]
+
 mod request;
 pub mod spec;
 
@@ -48,6 +50,7 @@ use axha_exec::escape_controls;
 
 /// Exit codes of the fence-agents API.
 pub const EXIT_SUCCESS: u8 = 0;
+/// Any failure: bad request, device error, power change not verified.
 pub const EXIT_FAILURE: u8 = 1;
 /// `status` when the target is powered off.
 pub const EXIT_STATUS_OFF: u8 = 2;
@@ -58,18 +61,27 @@ pub const EXIT_STATUS_OFF: u8 = 2;
 pub enum FenceError {
     /// Wrong command line or action.
     Usage(String),
+    /// A required parameter is not given; its name.
     Missing(&'static str),
+    /// A parameter holds a value it cannot take.
     Invalid {
+        /// The parameter.
         param: &'static str,
+        /// The value given (`<redacted>` for a secret).
         value: String,
+        /// Why it is refused.
         reason: String,
     },
     /// The request names a node this device is not bound to.
     WrongNode {
+        /// Which parameter named the node (`plug` or `nodename`).
         given_as: &'static str,
+        /// The node the request names.
         requested: String,
+        /// The node this device is bound to.
         bound: String,
     },
+    /// The password could not be obtained (never the password itself).
     Password(String),
     /// The device could not do what was asked; the agent's own words.
     Device(String),
@@ -129,11 +141,13 @@ impl Log<'_> {
             (self.sink)(&escape_controls(msg));
         }
     }
+    /// A line shown only with `verbose`.
     pub fn debug(&mut self, msg: &str) {
         if self.verbose && !self.quiet {
             (self.sink)(&escape_controls(msg));
         }
     }
+    /// True with `verbose` (e.g. to gather timings only when shown).
     pub fn verbose(&self) -> bool {
         self.verbose
     }
@@ -141,6 +155,7 @@ impl Log<'_> {
 
 /// A fence agent: its declaration and its actions.
 pub trait FenceAgent {
+    /// The declaration: parameters, actions, descriptions.
     fn spec(&self) -> AgentSpec;
     /// Checks beyond the declared required parameters, without touching the device
     /// (what `validate-all` runs, and every other action first).
@@ -153,8 +168,11 @@ pub trait FenceAgent {
 /// What the binary prints and how it exits.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Reply {
+    /// The exit code: 0, 1 or 2.
     pub code: u8,
+    /// What goes to stdout (metadata, `Status: ON`, a success line).
     pub stdout: String,
+    /// What goes to stderr (one `Failed:` line on failure).
     pub stderr: String,
 }
 

@@ -18,9 +18,11 @@ pub const PACEMAKER_NODENAME: &str = "nodename";
 pub struct Secret(Vec<u8>);
 
 impl Secret {
+    /// A secret holding these bytes.
     pub fn new(b: Vec<u8>) -> Secret {
         Secret(b)
     }
+    /// The bytes, for the one place that sends them.
     pub fn expose(&self) -> &[u8] {
         &self.0
     }
@@ -44,7 +46,9 @@ impl Drop for Secret {
 /// Where the request came from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Source {
+    /// `key=value` lines on stdin (Pacemaker).
     Stdin,
+    /// getopt-style options (a person).
     CommandLine,
 }
 
@@ -52,10 +56,13 @@ pub enum Source {
 /// `nodename`, and the keys that were ignored.
 #[derive(Clone)]
 pub struct Request {
+    /// The action asked for (`reboot` when none is).
     pub action: Action,
+    /// Whether it came from stdin or the command line.
     pub source: Source,
     values: BTreeMap<&'static str, String>,
     params: Vec<Param>,
+    /// The target node Pacemaker names with `nodename=`.
     pub nodename: Option<String>,
     /// Keys this agent does not know (ignored, as the fence-agents API requires).
     pub ignored: Vec<String>,

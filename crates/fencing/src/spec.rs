@@ -7,11 +7,15 @@ use std::fmt::Write;
 /// (`/usr/share/cluster/relaxng/metadata.rng`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Content {
+    /// A flag or a yes/no value.
     Boolean,
+    /// Any text.
     String,
+    /// A whole number.
     Integer,
     /// Seconds (may be fractional).
     Second,
+    /// One of a fixed list of values.
     Select(&'static [&'static str]),
 }
 
@@ -19,15 +23,23 @@ pub enum Content {
 /// the getopt spellings; `deprecated` is an older stdin name still accepted.
 #[derive(Debug, Clone, Copy)]
 pub struct Param {
+    /// The stdin and CIB name.
     pub name: &'static str,
+    /// An older stdin name still accepted (fence-agents' deprecated spelling).
     pub deprecated: Option<&'static str>,
+    /// The one-letter getopt option.
     pub short: Option<char>,
+    /// The long getopt option, without `--`.
     pub long: &'static str,
     /// Placeholder shown in metadata (`--ip=[ip]`); `None` for flags, which take no value.
     pub value: Option<&'static str>,
+    /// How the value is checked, and its metadata type.
     pub content: Content,
+    /// The value used when the parameter is not given (or empty).
     pub default: Option<&'static str>,
+    /// Every action but metadata needs it.
     pub required: bool,
+    /// One line for the metadata and `--help`.
     pub shortdesc: &'static str,
     /// Never echoed in messages (passwords).
     pub secret: bool,
@@ -49,35 +61,43 @@ impl Param {
             secret: false,
         }
     }
+    /// Give it a one-letter option.
     pub const fn short(mut self, c: char) -> Param {
         self.short = Some(c);
         self
     }
+    /// Accept an older stdin name as well.
     pub const fn deprecated(mut self, old: &'static str) -> Param {
         self.deprecated = Some(old);
         self
     }
+    /// It takes a value, shown as `v` in `--help`.
     pub const fn value(mut self, v: &'static str) -> Param {
         self.value = Some(v);
         self
     }
+    /// It is a flag: present or not, no value.
     pub const fn flag(mut self) -> Param {
         self.value = None;
         self.content = Content::Boolean;
         self
     }
+    /// Set how the value is checked.
     pub const fn content(mut self, c: Content) -> Param {
         self.content = c;
         self
     }
+    /// Give it a default value.
     pub const fn default(mut self, d: &'static str) -> Param {
         self.default = Some(d);
         self
     }
+    /// Mark it required.
     pub const fn required(mut self) -> Param {
         self.required = true;
         self
     }
+    /// Mark it secret: never echoed in messages.
     pub const fn secret(mut self) -> Param {
         self.secret = true;
         self
@@ -100,13 +120,21 @@ impl Param {
 /// metadata and validate-all).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Action {
+    /// Power on.
     On,
+    /// Power off.
     Off,
+    /// Power off, then on (or a power cycle).
     Reboot,
+    /// Report the power state (exit 0 on, 2 off).
     Status,
+    /// Check the device answers.
     Monitor,
+    /// List the plugs the device controls.
     List,
+    /// Print the agent's metadata.
     Metadata,
+    /// Check the parameters without touching the device.
     ValidateAll,
 }
 
@@ -123,6 +151,7 @@ const ACTIONS: &[(Action, &str)] = &[
 ];
 
 impl Action {
+    /// The name on stdin and in metadata (`validate-all`).
     pub fn name(self) -> &'static str {
         ACTIONS
             .iter()
@@ -130,6 +159,7 @@ impl Action {
             .map(|(_, n)| *n)
             .expect("every action is in the table")
     }
+    /// The action a name stands for (fence-agents' aliases included).
     pub fn parse(s: &str) -> Option<Action> {
         let s = s.trim().to_ascii_lowercase();
         // fence-agents accept "enable"/"disable" as on/off (fencing.py)
@@ -152,11 +182,17 @@ impl std::fmt::Display for Action {
 /// A whole agent declaration.
 #[derive(Debug, Clone)]
 pub struct AgentSpec {
+    /// The agent's name (`fence_...`).
     pub name: &'static str,
+    /// One line saying what it fences.
     pub shortdesc: &'static str,
+    /// What it does, for the metadata and `--help`.
     pub longdesc: &'static str,
+    /// Where the device's documentation is.
     pub vendor_url: &'static str,
+    /// The parameters, in metadata order.
     pub params: Vec<Param>,
+    /// The actions it answers.
     pub actions: &'static [Action],
 }
 
@@ -167,9 +203,11 @@ impl AgentSpec {
             .iter()
             .find(|p| p.name == key || p.deprecated == Some(key))
     }
+    /// The parameter with this long option.
     pub fn by_long(&self, long: &str) -> Option<&Param> {
         self.params.iter().find(|p| p.long == long)
     }
+    /// The parameter with this one-letter option.
     pub fn by_short(&self, c: char) -> Option<&Param> {
         self.params.iter().find(|p| p.short == Some(c))
     }
@@ -305,11 +343,13 @@ pub fn esc(s: &str) -> String {
 pub mod common {
     use super::{Content, Param};
 
+    /// `action` (`-o`): what to do; reboot by default.
     pub const ACTION: Param = Param::new("action", "action", "Fencing action")
         .short('o')
         .value("action")
         .default("reboot")
         .required();
+    /// `plug` (`-n`, older `port`): the node to act on.
     pub const PLUG: Param = Param::new(
         "plug",
         "plug",
@@ -318,12 +358,14 @@ pub mod common {
     .short('n')
     .value("id")
     .deprecated("port");
+    /// `bound_node`: the one node this device may fence.
     pub const BOUND_NODE: Param = Param::new(
         "bound_node",
         "bound-node",
         "The one node this device fences: a request naming another node (plug, port or nodename) is refused",
     )
     .value("node");
+    /// `password` (`-p`, older `passwd`).
     pub const PASSWORD: Param = Param::new(
         "password",
         "password",
@@ -333,6 +375,7 @@ pub mod common {
     .value("password")
     .deprecated("passwd")
     .secret();
+    /// `password_script` (`-S`): a command printing the password.
     pub const PASSWORD_SCRIPT: Param = Param::new(
         "password_script",
         "password-script",
@@ -341,12 +384,14 @@ pub mod common {
     .short('S')
     .value("script")
     .deprecated("passwd_script");
+    /// `password_file`: a file holding the password on its first line.
     pub const PASSWORD_FILE: Param = Param::new(
         "password_file",
         "password-file",
         "File whose first line is the password",
     )
     .value("path");
+    /// `delay`: seconds to wait before off or reboot.
     pub const DELAY: Param = Param::new(
         "delay",
         "delay",
@@ -355,6 +400,7 @@ pub mod common {
     .value("seconds")
     .content(Content::Second)
     .default("0");
+    /// `login_timeout`: seconds a login (and each device command) may take.
     pub const LOGIN_TIMEOUT: Param = Param::new(
         "login_timeout",
         "login-timeout",
@@ -363,6 +409,7 @@ pub mod common {
     .value("seconds")
     .content(Content::Second)
     .default("5");
+    /// `power_timeout`: seconds to wait for the power state to change.
     pub const POWER_TIMEOUT: Param = Param::new(
         "power_timeout",
         "power-timeout",
@@ -371,6 +418,7 @@ pub mod common {
     .value("seconds")
     .content(Content::Second)
     .default("20");
+    /// `power_wait`: seconds to wait after a power change.
     pub const POWER_WAIT: Param = Param::new(
         "power_wait",
         "power-wait",
@@ -379,6 +427,7 @@ pub mod common {
     .value("seconds")
     .content(Content::Second)
     .default("0");
+    /// `retry_on`: attempts at powering on.
     pub const RETRY_ON: Param = Param::new(
         "retry_on",
         "retry-on",
@@ -387,16 +436,20 @@ pub mod common {
     .value("attempts")
     .content(Content::Integer)
     .default("1");
+    /// `verbose` (`-v`): log each step.
     pub const VERBOSE: Param = Param::new("verbose", "verbose", "Verbose mode")
         .short('v')
         .flag();
+    /// `quiet` (`-q`): log nothing.
     pub const QUIET: Param = Param::new("quiet", "quiet", "Disable logging to stderr")
         .short('q')
         .flag();
+    /// `version` (`-V`): print the version.
     pub const VERSION: Param =
         Param::new("version", "version", "Display version information and exit")
             .short('V')
             .flag();
+    /// `help` (`-h`): print the usage.
     pub const HELP: Param = Param::new("help", "help", "Display help and exit")
         .short('h')
         .flag();

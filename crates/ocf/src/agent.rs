@@ -19,10 +19,13 @@ pub type Handler = fn(&mut Context) -> OcfResult;
 /// `add_action(name, timeout, handler=)`): nothing else names the action again.
 #[derive(Debug, Clone, Copy)]
 pub struct ActionSpec {
+    /// The action name Pacemaker passes as the first argument (`start`, `monitor`...).
     pub name: &'static str,
     /// Advertised timeout in seconds, and the timeout used when Pacemaker passes none.
     pub timeout: u32,
+    /// Interval in seconds advertised for a recurring monitor.
     pub interval: Option<u32>,
+    /// Check depth (`OCF_CHECK_LEVEL`) advertised for this monitor.
     pub depth: Option<u32>,
     /// `Promoted` or `Unpromoted` for role-specific monitors.
     pub role: Option<&'static str>,
@@ -62,22 +65,27 @@ impl ActionSpec {
             handler: None,
         }
     }
+    /// Advertise a recurring interval, in seconds.
     pub const fn interval(mut self, s: u32) -> Self {
         self.interval = Some(s);
         self
     }
+    /// Advertise the check depth of this monitor.
     pub const fn depth(mut self, d: u32) -> Self {
         self.depth = Some(d);
         self
     }
+    /// Advertise this monitor for one role only (`Promoted`, `Unpromoted`).
     pub const fn role(mut self, r: &'static str) -> Self {
         self.role = Some(r);
         self
     }
+    /// Dispatch the action but leave it out of meta-data.
     pub const fn hidden(mut self) -> Self {
         self.hidden = true;
         self
     }
+    /// Run the action even when parameters are wrong.
     pub const fn lenient(mut self) -> Self {
         self.lenient = true;
         self
@@ -87,11 +95,17 @@ impl ActionSpec {
 /// The declaration of an agent: from it come meta-data, parameter checking and dispatch.
 #[derive(Debug)]
 pub struct AgentSpec {
+    /// The agent's type as Pacemaker names it (`ocf:PROVIDER:NAME`).
     pub name: &'static str,
+    /// The agent's own version, shown in meta-data.
     pub version: &'static str,
+    /// One line saying what the agent manages.
     pub shortdesc: &'static str,
+    /// What the agent does, for `crm ra info` and the man page.
     pub longdesc: &'static str,
+    /// The parameters, in meta-data order.
     pub params: &'static [ParamSpec],
+    /// The actions with their handlers, in meta-data order.
     pub actions: &'static [ActionSpec],
 }
 

@@ -24,6 +24,7 @@ pub struct Context {
     pub action: String,
     /// `OCF_RESOURCE_INSTANCE` (the agent name when run by hand without it).
     pub instance: String,
+    /// The call's parameters, checked against the declaration.
     pub params: Params,
     /// When the action must be over (the timeout less a margin).
     pub deadline: Deadline,
@@ -33,6 +34,7 @@ pub struct Context {
     pub interval_ms: u64,
     /// `OCF_CHECK_LEVEL` (0 when unset or not a number).
     pub check_level: u32,
+    /// Where the action's messages go (ocf-shellfuncs' rules).
     pub log: Logger,
     vars: HashMap<String, String>,
 }
@@ -126,10 +128,12 @@ impl Context {
             .find(|v| !v.is_empty())
     }
 
+    /// A meta attribute as an integer (`None` when unset or not a number).
     pub fn meta_int(&self, name: &str, aliases: &[&str]) -> Option<i64> {
         self.meta(name, aliases).and_then(|v| v.trim().parse().ok())
     }
 
+    /// A meta attribute as an OCF boolean (`None` when unset or not a boolean).
     pub fn meta_bool(&self, name: &str, aliases: &[&str]) -> Option<bool> {
         self.meta(name, aliases).and_then(|v| parse_bool(v.trim()))
     }

@@ -12,14 +12,19 @@ pub const META_PREFIX: &str = "OCF_RESKEY_CRM_meta_";
 pub const RESOURCE_INSTANCE: &str = "OCF_RESOURCE_INSTANCE";
 /// The agent's type and provider, as Pacemaker calls it.
 pub const RESOURCE_TYPE: &str = "OCF_RESOURCE_TYPE";
+/// The agent's provider, as Pacemaker calls it.
 pub const RESOURCE_PROVIDER: &str = "OCF_RESOURCE_PROVIDER";
+/// Where the OCF agents and shell functions are installed.
 pub const OCF_ROOT: &str = "OCF_ROOT";
 /// Monitor depth; Pacemaker passes it plain or as a parameter (`OCF_RESKEY_OCF_CHECK_LEVEL`).
 pub const CHECK_LEVEL: &str = "OCF_CHECK_LEVEL";
+/// [`CHECK_LEVEL`] as Pacemaker passes it among the parameters.
 pub const RESKEY_CHECK_LEVEL: &str = "OCF_RESKEY_OCF_CHECK_LEVEL";
 /// Meta attribute names (without [`META_PREFIX`]).
 pub const META_TIMEOUT: &str = "timeout";
+/// The operation's interval in milliseconds (0 for a probe).
 pub const META_INTERVAL: &str = "interval";
+/// The node the operation runs on, as Pacemaker names it.
 pub const META_ON_NODE: &str = "on_node";
 /// Syslog facility for agent logs; `none` or empty = no syslog.
 pub const HA_LOGFACILITY: &str = "HA_LOGFACILITY";

@@ -41,6 +41,8 @@
 //! fn main() { axha_ocf::run(&SPEC) }
 //! ```
 
+#![warn(missing_docs)]
+
 mod agent;
 mod context;
 pub mod env;

@@ -8,9 +8,13 @@ use crate::env;
 /// Message levels, mapped to syslog priorities.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub enum Level {
+    /// Only with `HA_debug=1`.
     Debug,
+    /// A state change: started, stopped, promoted.
     Info,
+    /// Something the operator should look at; the action still succeeded.
     Warn,
+    /// The action failed.
     Error,
 }
 
@@ -116,10 +120,12 @@ impl Logger {
         }
     }
 
+    /// True when debug messages are written (`HA_debug=1`).
     pub fn debug_enabled(&self) -> bool {
         self.debug
     }
 
+    /// Write one message at `level`, its control characters escaped.
     pub fn log(&self, level: Level, msg: &str) {
         if level == Level::Debug && !self.debug {
             return;
@@ -160,15 +166,19 @@ impl Logger {
         }
     }
 
+    /// A debug message (only with `HA_debug=1`).
     pub fn debug(&self, msg: &str) {
         self.log(Level::Debug, msg)
     }
+    /// A state change worth a line in the cluster log.
     pub fn info(&self, msg: &str) {
         self.log(Level::Info, msg)
     }
+    /// A problem that did not fail the action.
     pub fn warn(&self, msg: &str) {
         self.log(Level::Warn, msg)
     }
+    /// A failure (the dispatcher logs failed actions itself).
     pub fn error(&self, msg: &str) {
         self.log(Level::Error, msg)
     }

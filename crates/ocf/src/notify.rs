@@ -8,35 +8,54 @@ use std::collections::HashMap;
 use crate::env;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// Whether the notification comes before or after the operation.
 pub enum Phase {
+    /// Before the operation (`pre`).
     Pre,
+    /// After the operation (`post`).
     Post,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// The clone operation a notification is about.
 pub enum Operation {
+    /// Instances are being started.
     Start,
+    /// Instances are being stopped.
     Stop,
+    /// An instance is being promoted.
     Promote,
+    /// An instance is being demoted.
     Demote,
 }
 
 /// Node names (`*_uname`) and clone instances (`*_resource`) of one notification.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Lists {
+    /// Nodes where instances start in this transition.
     pub start: Vec<String>,
+    /// Nodes where instances stop in this transition.
     pub stop: Vec<String>,
+    /// Nodes where an instance is promoted in this transition.
     pub promote: Vec<String>,
+    /// Nodes where an instance is demoted in this transition.
     pub demote: Vec<String>,
+    /// Nodes with an active instance.
     pub active: Vec<String>,
+    /// Nodes without an active instance.
     pub inactive: Vec<String>,
+    /// Nodes with the promoted instance (older name: master).
     pub promoted: Vec<String>,
+    /// Nodes with an unpromoted instance (older name: slave).
     pub unpromoted: Vec<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
+/// One clone notification, from the `OCF_RESKEY_CRM_meta_notify_*` variables.
 pub struct Notification {
+    /// Before or after the operation.
     pub phase: Phase,
+    /// The operation notified about.
     pub operation: Operation,
     /// Node names per list.
     pub unames: Lists,
@@ -47,9 +66,13 @@ pub struct Notification {
 /// Why the notification variables could not be read.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum NotifyError {
+    /// `notify_type` is not set.
     MissingType,
+    /// `notify_type` is neither `pre` nor `post`; the value given.
     BadType(String),
+    /// `notify_operation` is not set.
     MissingOperation,
+    /// `notify_operation` is not start, stop, promote or demote; the value given.
     BadOperation(String),
 }
 
@@ -92,6 +115,7 @@ fn lists(vars: &HashMap<String, String>, suffix: &str) -> Lists {
 }
 
 impl Notification {
+    /// Read a notification from the call's environment.
     pub fn from_vars(vars: &HashMap<String, String>) -> Result<Notification, NotifyError> {
         let phase = match vars.get(&env::meta_key("notify_type")).map(String::as_str) {
             None | Some("") => return Err(NotifyError::MissingType),

@@ -7,7 +7,9 @@ use crate::env::{self, Environment};
 /// A parameter's content type in meta-data and when parsing.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ParamType {
+    /// Any text.
     String,
+    /// A whole number (an `i64`).
     Integer,
     /// `ocf_is_true` spellings: yes/true/1/on and no/false/0/off, any case.
     Boolean,
@@ -20,12 +22,19 @@ pub enum ParamType {
 /// Agents build it through a typed [`Param`] constant.
 #[derive(Debug, Clone, Copy)]
 pub struct ParamSpec {
+    /// The name after `OCF_RESKEY_`.
     pub name: &'static str,
+    /// How the value is checked, and its meta-data type.
     pub kind: ParamType,
+    /// Pacemaker must pass it (meta-data `required="1"`).
     pub required: bool,
+    /// No two resources may share the value (meta-data `unique="1"`).
     pub unique: bool,
+    /// The value used when the parameter is unset or empty.
     pub default: Option<&'static str>,
+    /// One line for `crm ra info` and the man page.
     pub shortdesc: &'static str,
+    /// What the parameter means, in the operator's words.
     pub longdesc: &'static str,
 }
 
@@ -46,14 +55,17 @@ impl ParamSpec {
             longdesc,
         }
     }
+    /// Mark it required.
     pub const fn required(mut self) -> Self {
         self.required = true;
         self
     }
+    /// Mark it unique across resources.
     pub const fn unique(mut self) -> Self {
         self.unique = true;
         self
     }
+    /// Give it a default value.
     pub const fn default(mut self, v: &'static str) -> Self {
         self.default = Some(v);
         self
@@ -96,9 +108,11 @@ pub struct Param<T> {
 }
 
 impl Param<String> {
+    /// A text parameter.
     pub const fn string(name: &'static str, short: &'static str, long: &'static str) -> Self {
         Param::of(ParamSpec::new(name, ParamType::String, short, long))
     }
+    /// A text parameter restricted to `options` (shown as a string in meta-data).
     pub const fn select(
         name: &'static str,
         options: &'static [&'static str],
@@ -115,12 +129,14 @@ impl Param<String> {
 }
 
 impl Param<i64> {
+    /// An integer parameter.
     pub const fn integer(name: &'static str, short: &'static str, long: &'static str) -> Self {
         Param::of(ParamSpec::new(name, ParamType::Integer, short, long))
     }
 }
 
 impl Param<bool> {
+    /// A boolean parameter (`ocf_is_true` spellings).
     pub const fn boolean(name: &'static str, short: &'static str, long: &'static str) -> Self {
         Param::of(ParamSpec::new(name, ParamType::Boolean, short, long))
     }
@@ -133,12 +149,15 @@ impl<T> Param<T> {
             value: PhantomData,
         }
     }
+    /// Mark it required.
     pub const fn required(self) -> Self {
         Param::of(self.spec.required())
     }
+    /// Mark it unique across resources.
     pub const fn unique(self) -> Self {
         Param::of(self.spec.unique())
     }
+    /// Give it a default value (meta-data shows it; [`Params`] applies it).
     pub const fn default(self, v: &'static str) -> Self {
         Param::of(self.spec.default(v))
     }
@@ -158,30 +177,45 @@ impl<T: ParamValue> Param<T> {
 /// A parameter value that is wrong whatever node reads it (exit code 6).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ParamError {
+    /// A required parameter is unset or empty.
     Missing {
+        /// The parameter.
         name: &'static str,
     },
+    /// An integer parameter holds something else.
     NotInteger {
+        /// The parameter.
         name: &'static str,
+        /// The value given.
         value: String,
     },
+    /// A boolean parameter holds something else.
     NotBoolean {
+        /// The parameter.
         name: &'static str,
+        /// The value given.
         value: String,
     },
+    /// A select parameter holds a value outside its list.
     NotAllowed {
+        /// The parameter.
         name: &'static str,
+        /// The value given.
         value: String,
+        /// The values it may take.
         allowed: &'static [&'static str],
     },
     /// The value is not UTF-8 (it cannot be shown; no parameter of these agents can be).
     NotUtf8 {
+        /// The parameter.
         name: &'static str,
     },
     /// The value holds a control character (a line end, ESC, NUL...): no path, name or
     /// number of these agents has one, and it would reach logs and commands.
     ControlChar {
+        /// The parameter.
         name: &'static str,
+        /// The value given (shown escaped).
         value: String,
     },
 }
@@ -306,6 +340,7 @@ impl Params {
         }
     }
 
+    /// Every problem found, in declaration order.
     pub fn errors(&self) -> &[ParamError] {
         &self.errors
     }

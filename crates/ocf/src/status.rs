@@ -4,19 +4,30 @@ use std::fmt;
 /// promotable-clone extensions).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum OcfStatus {
+    /// The action succeeded (or the resource is running).
     Success = 0,
+    /// The action failed.
     ErrGeneric = 1,
+    /// A parameter is wrong on this node.
     ErrArgs = 2,
+    /// The action is not implemented.
     ErrUnimplemented = 3,
+    /// Not permitted on this node.
     ErrPerm = 4,
+    /// Something the resource needs is not installed on this node.
     ErrInstalled = 5,
+    /// The configuration is wrong on every node.
     ErrConfigured = 6,
+    /// The resource is cleanly stopped.
     NotRunning = 7,
+    /// Running in the promoted role.
     RunningPromoted = 8,
+    /// Promoted, and failed.
     FailedPromoted = 9,
 }
 
 impl OcfStatus {
+    /// The process exit code.
     pub fn code(self) -> i32 {
         self as i32
     }
@@ -47,7 +58,9 @@ impl fmt::Display for OcfStatus {
 /// A failed action: the exit code and the exit reason Pacemaker shows in crm_mon.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct OcfError {
+    /// The exit code.
     pub status: OcfStatus,
+    /// The exit reason: one short line Pacemaker shows in crm_mon.
     pub reason: String,
 }
 
@@ -55,6 +68,7 @@ pub struct OcfError {
 pub type OcfResult = Result<OcfStatus, OcfError>;
 
 impl OcfError {
+    /// A failure with any code.
     pub fn new(status: OcfStatus, reason: impl Into<String>) -> Self {
         OcfError {
             status,
