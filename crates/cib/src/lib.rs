@@ -38,12 +38,12 @@ pub use values::{parse_values, read_values, Values};
 /// Everything that can go wrong in this crate; each variant carries the offending value.
 #[derive(Debug)]
 pub enum CibError {
-    /// A file could not be read.
-    Read {
+    /// A file could not be read (missing, unreadable, too large, a pipe that never ends).
+    Read(axha_exec::ReadError),
+    /// A file that should hold text holds bytes that are not UTF-8.
+    NotText {
         /// The file.
         path: PathBuf,
-        /// The operating system's error.
-        source: std::io::Error,
     },
     /// A file could not be written.
     Write {
@@ -93,9 +93,8 @@ pub enum CibError {
 impl fmt::Display for CibError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            CibError::Read { path, source } => {
-                write!(f, "cannot read {}: {source}", path.display())
-            }
+            CibError::Read(e) => write!(f, "{e}"),
+            CibError::NotText { path } => write!(f, "{} is not UTF-8 text", path.display()),
             CibError::Write { path, source } => {
                 write!(f, "cannot write {}: {source}", path.display())
             }
@@ -129,6 +128,19 @@ impl fmt::Display for CibError {
 /// The message already includes the underlying error, so `source` stays empty (an error
 /// chain printer would repeat it otherwise).
 impl std::error::Error for CibError {}
+
+/// Read a text file of at most `max` bytes before `deadline` (a FIFO or a device named as the
+/// file must not hold the caller or fill its memory).
+fn read_text(
+    path: &std::path::Path,
+    max: usize,
+    deadline: &axha_exec::Deadline,
+) -> Result<String, CibError> {
+    let bytes = axha_exec::read_bounded(path, max, deadline).map_err(CibError::Read)?;
+    String::from_utf8(bytes).map_err(|_| CibError::NotText {
+        path: path.to_path_buf(),
+    })
+}
 
 impl From<axha_exec::ExecError> for CibError {
     fn from(e: axha_exec::ExecError) -> Self {

@@ -22,6 +22,9 @@ const MAX_SETTLE_PASSES: usize = 3;
 /// crm_simulate runs at once.
 const PARALLEL_RUNS: usize = 4;
 
+/// Largest CIB file read: a cluster's CIB is kilobytes, seldom a few megabytes.
+const MAX_CIB_FILE: usize = 64 << 20;
+
 /// What crm_verify said about a CIB that it accepted (warnings, if any).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Verified {
@@ -34,10 +37,7 @@ pub struct Verified {
 /// is checked as a running cluster would hold it: every node of its `<nodes>` online, with
 /// quorum (see [`verify`]).
 pub fn verify_file(path: &Path, timeout: Duration) -> Result<Verified, CibError> {
-    let text = std::fs::read_to_string(path).map_err(|source| CibError::Read {
-        path: path.to_owned(),
-        source,
-    })?;
+    let text = crate::read_text(path, MAX_CIB_FILE, &Deadline::after(timeout))?;
     match with_cluster_view(&text) {
         Some(live) => {
             let dir = tempdir()?;

@@ -10,7 +10,6 @@
 
 use std::cell::RefCell;
 use std::collections::BTreeSet;
-use std::io::Read;
 use std::net::Ipv4Addr;
 use std::path::Path;
 use std::rc::Rc;
@@ -35,7 +34,10 @@ pub const DEFAULT_STICKINESS: u32 = 100;
 /// Default `migration-threshold`: failures on a node before an instance leaves it.
 pub const DEFAULT_MIGRATION_THRESHOLD: u32 = 3;
 /// Largest values file read: a values file is a page of TOML, not megabytes.
-const MAX_VALUES_FILE: u64 = 1 << 20;
+const MAX_VALUES_FILE: usize = 1 << 20;
+/// Longest wait for a values file's end: a regular file reads at once, a FIFO nobody closes
+/// must not hold the command.
+const VALUES_READ_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
 
 /// Declares a struct of the values file once: each field's documentation, type and the
 /// expression that reads it (from the `Fields` arguments, and from the fields above it)
@@ -479,27 +481,8 @@ impl Fields {
 
 /// Read and validate a values file.
 pub fn read_values(path: &Path) -> Result<Values, CibError> {
-    let read_err = |source| CibError::Read {
-        path: path.to_owned(),
-        source,
-    };
-    let mut bytes = Vec::new();
-    std::fs::File::open(path)
-        .and_then(|f| f.take(MAX_VALUES_FILE + 1).read_to_end(&mut bytes))
-        .map_err(read_err)?;
-    if bytes.len() as u64 > MAX_VALUES_FILE {
-        return Err(read_err(std::io::Error::new(
-            std::io::ErrorKind::InvalidData,
-            "larger than 1 MiB: not a values file",
-        )));
-    }
-    let text = String::from_utf8(bytes).map_err(|_| {
-        read_err(std::io::Error::new(
-            std::io::ErrorKind::InvalidData,
-            "not UTF-8 text",
-        ))
-    })?;
-    parse_values(&text)
+    let deadline = axha_exec::Deadline::after(VALUES_READ_TIMEOUT);
+    parse_values(&crate::read_text(path, MAX_VALUES_FILE, &deadline)?)
 }
 
 /// Parse and validate the text of a values file.
@@ -757,6 +740,23 @@ impl Values {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn read_is_bounded_and_text_only() {
+        let e = read_values(Path::new("/dev/zero")).unwrap_err();
+        assert!(
+            matches!(&e, CibError::Read(axha_exec::ReadError::TooLarge { max, .. }) if *max == MAX_VALUES_FILE),
+            "{e}"
+        );
+        assert_eq!(e.to_string(), "/dev/zero holds more than 1048576 bytes");
+        let dir = tempfile::tempdir().unwrap();
+        let f = dir.path().join("values.toml");
+        std::fs::write(&f, b"[cluster]\nname = \"\xff\"\n").unwrap();
+        let e = read_values(&f).unwrap_err();
+        assert_eq!(e.to_string(), format!("{} is not UTF-8 text", f.display()));
+        let e = read_values(&dir.path().join("missing.toml")).unwrap_err();
+        assert!(matches!(&e, CibError::Read(r) if r.is_not_found()), "{e}");
+    }
 
     pub const GOOD: &str = r#"
 [cluster]

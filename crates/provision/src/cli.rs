@@ -176,8 +176,8 @@ pub struct Exit {
 impl From<ProvisionError> for Exit {
     fn from(e: ProvisionError) -> Self {
         Exit {
-            code: e.kind.exit_code(),
-            error: anyhow!(e.message),
+            code: e.exit_code(),
+            error: anyhow::Error::new(e),
         }
     }
 }

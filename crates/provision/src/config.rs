@@ -23,9 +23,10 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use axha_directory::{LdapSettings, Policy, Secret};
+use axha_exec::Deadline;
 use serde::Deserialize;
 
-use crate::error::{Kind, ProvisionError};
+use crate::error::ProvisionError;
 
 /// The configuration file (TOML): `[ldap]`, `[axigen]`, `[service]`.
 #[derive(Debug, Clone, Deserialize)]
@@ -138,25 +139,35 @@ fn default_workers() -> usize {
     4
 }
 
-fn bad(msg: String) -> ProvisionError {
-    ProvisionError::new(Kind::Invalid, msg)
-}
+/// Largest configuration file read: a page of TOML, not megabytes.
+const MAX_CONFIG_FILE: usize = 1 << 20;
+/// Longest wait for a configuration file's end: a regular file reads at once, a FIFO nobody
+/// closes must not hold the service's start.
+const CONFIG_READ_TIMEOUT: Duration = Duration::from_secs(10);
 
 impl Config {
     /// Parse and check the text of a configuration file.
     pub fn parse(text: &str) -> Result<Config, ProvisionError> {
-        let c: Config = toml::from_str(text).map_err(|e| bad(format!("configuration: {e}")))?;
+        let c: Config =
+            toml::from_str(text).map_err(|e| ProvisionError::config_syntax(text, &e))?;
         if c.service.workers == 0 || c.service.workers > 256 {
-            return Err(bad("configuration: service.workers must be 1 to 256".into()));
+            return Err(ProvisionError::Workers {
+                path: None,
+                workers: c.service.workers,
+            });
         }
         Ok(c)
     }
 
     /// Read, parse and check a configuration file.
     pub fn read(path: &Path) -> Result<Config, ProvisionError> {
-        let text = std::fs::read_to_string(path)
-            .map_err(|e| bad(format!("configuration file {}: {e}", path.display())))?;
-        Config::parse(&text).map_err(|e| bad(format!("{}: {}", path.display(), e.message)))
+        let deadline = Deadline::after(CONFIG_READ_TIMEOUT);
+        let bytes = axha_exec::read_bounded(path, MAX_CONFIG_FILE, &deadline)
+            .map_err(ProvisionError::ConfigRead)?;
+        let text = String::from_utf8(bytes).map_err(|_| ProvisionError::ConfigNotText {
+            path: path.to_path_buf(),
+        })?;
+        Config::parse(&text).map_err(|e| e.in_file(path))
     }
 
     /// LDAP settings with the bind password read from its file.
@@ -168,7 +179,7 @@ impl Config {
         s.bind_dn = l.bind_dn.clone();
         s.timeout = Duration::from_secs(l.timeout_secs.max(1));
         if let Some(p) = &l.bind_password_file {
-            s.bind_password = Some(Secret::from_file(p).map_err(|e| bad(e.to_string()))?);
+            s.bind_password = Some(Secret::from_file(p).map_err(ProvisionError::SecretFile)?);
         }
         Ok(s)
     }
@@ -178,7 +189,7 @@ impl Config {
         self.service
             .token_file
             .as_deref()
-            .map(|p| Secret::from_file(p).map_err(|e| bad(e.to_string())))
+            .map(|p| Secret::from_file(p).map_err(ProvisionError::SecretFile))
             .transpose()
     }
 }
@@ -216,5 +227,35 @@ mod tests {
                 .unwrap_err()
                 .to_string();
         assert!(e.contains("rr"), "{e}");
+        let e =
+            Config::parse("[ldap]\nurl=\"x\"\nbase_dn=\"b\"\n[service]\nworkers=0\n").unwrap_err();
+        assert!(
+            matches!(e, ProvisionError::Workers { workers: 0, .. }),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn read_is_bounded_and_text_only() {
+        let e = Config::read(Path::new("/dev/zero")).unwrap_err();
+        assert!(
+            matches!(&e, ProvisionError::ConfigRead(r) if r.to_string().contains("more than 1048576 bytes")),
+            "{e}"
+        );
+        let dir = tempfile::tempdir().unwrap();
+        let f = dir.path().join("p.toml");
+        std::fs::write(&f, b"[ldap]\nurl = \"\xff\"\n").unwrap();
+        let e = Config::read(&f).unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            format!("{}: configuration: not UTF-8 text", f.display())
+        );
+        std::fs::write(&f, "[ldap]\nurl = \"x\"\n").unwrap();
+        let e = Config::read(&f).unwrap_err().to_string();
+        assert!(
+            e.starts_with(&format!("{}: configuration: ", f.display())) && e.contains("base_dn"),
+            "{e}"
+        );
+        assert!(!e.contains('\n'), "{e}");
     }
 }

@@ -47,15 +47,9 @@ struct NewAccount {
     password: String,
 }
 
-fn err(kind_status: u16, code: &str, message: impl Into<String>) -> Response {
-    (
-        kind_status,
-        json!({"error": {"code": code, "message": message.into()}}),
-    )
-}
-
-fn from_error(e: ProvisionError) -> Response {
-    (e.kind.http_status(), e.to_json())
+/// The answer to a request that failed: its status and JSON body, both from the error.
+fn err(e: ProvisionError) -> Response {
+    (e.http_status(), e.to_json())
 }
 
 /// Decode `%XX` escapes of one path segment (RFC 3986 section 2.1).
@@ -77,7 +71,7 @@ pub fn percent_decode(s: &str) -> Option<String> {
 }
 
 fn parse_body<T: for<'de> Deserialize<'de>>(body: &[u8]) -> Result<T, Response> {
-    serde_json::from_slice(body).map_err(|e| err(400, "bad_request", format!("request body: {e}")))
+    serde_json::from_slice(body).map_err(|e| err(ProvisionError::Body(e)))
 }
 
 /// Where a worker gets its provisioner; `None` with the reason when the directory cannot be
@@ -98,7 +92,9 @@ pub fn handle(
     let path = url.split('?').next().unwrap_or(url);
     let segs: Vec<&str> = path.trim_matches('/').split('/').collect();
     let Some(segs): Option<Vec<String>> = segs.iter().map(|s| percent_decode(s)).collect() else {
-        return err(400, "bad_request", "malformed percent-encoding in the path");
+        return err(ProvisionError::PathEncoding {
+            path: path.to_string(),
+        });
     };
     let segs: Vec<&str> = segs.iter().map(String::as_str).collect();
     let authed = authorization
@@ -106,7 +102,7 @@ pub fn handle(
         .is_some_and(|t| token.matches(t.trim()));
     let is_health = segs == ["v1", "health"];
     if !is_health && !authed {
-        return err(401, "unauthorized", "missing or wrong bearer token");
+        return err(ProvisionError::Unauthorized);
     }
     // Known routes and their methods, checked before any directory work.
     let allowed: &[&str] = match segs.as_slice() {
@@ -114,14 +110,17 @@ pub fn handle(
         ["v1", "domains"] => &["GET", "POST"],
         ["v1", "accounts"] => &["POST"],
         ["v1", "domains", _] | ["v1", "accounts", _] => &["GET", "DELETE"],
-        _ => return err(404, "not_found", format!("no such resource: {path}")),
+        _ => {
+            return err(ProvisionError::NoSuchResource {
+                path: path.to_string(),
+            })
+        }
     };
     if !allowed.contains(&method) {
-        return err(
-            405,
-            "method_not_allowed",
-            format!("{method} is not allowed on {path}"),
-        );
+        return err(ProvisionError::MethodNotAllowed {
+            method: method.to_string(),
+            path: path.to_string(),
+        });
     }
     if p.is_none() {
         match connect() {
@@ -129,10 +128,10 @@ pub fn handle(
             Err(e) if is_health => {
                 return (
                     503,
-                    json!({"status": "unavailable", "directory": e.message}),
+                    json!({"status": "unavailable", "directory": e.to_string()}),
                 )
             }
-            Err(e) => return from_error(e),
+            Err(e) => return err(e),
         }
     }
     let prov = p.as_mut().expect("connected above");
@@ -168,17 +167,19 @@ pub fn handle(
             }
             ("GET", ["v1", "accounts", addr]) => (200, json!(prov.account(addr)?)),
             ("DELETE", ["v1", "accounts", addr]) => (200, json!(prov.delete_account(addr)?)),
-            _ => err(404, "not_found", format!("no such resource: {path}")),
+            _ => err(ProvisionError::NoSuchResource {
+                path: path.to_string(),
+            }),
         })
     })();
     match r {
         Ok(resp) => resp,
         Err(e) => {
-            if e.kind == Kind::DirectoryUnavailable {
+            if e.kind() == Kind::DirectoryUnavailable {
                 // Connect afresh on the next request.
                 *p = None;
             }
-            from_error(e)
+            err(e)
         }
     }
 }
@@ -191,8 +192,9 @@ pub fn serve(
     token: Secret,
     connect: Arc<dyn Fn(usize) -> Result<Provisioner, ProvisionError> + Send + Sync>,
 ) -> Result<(), ProvisionError> {
-    let server = tiny_http::Server::http(listen).map_err(|e| {
-        ProvisionError::new(Kind::Invalid, format!("cannot listen on {listen}: {e}"))
+    let server = tiny_http::Server::http(listen).map_err(|e| ProvisionError::Listen {
+        address: listen.to_string(),
+        reason: e.to_string(),
     })?;
     let server = Arc::new(server);
     eprintln!("axigen-provision: listening on {listen} with {workers} workers");
@@ -220,14 +222,10 @@ pub fn serve(
                         .read_to_end(&mut body);
                     let method = req.method().as_str().to_string();
                     let url = req.url().to_string();
-                    let (status, value) = if read.is_err() {
-                        err(400, "bad_request", "cannot read the request body")
+                    let (status, value) = if let Err(e) = read {
+                        err(ProvisionError::BodyUnreadable(e))
                     } else if body.len() > MAX_BODY {
-                        err(
-                            413,
-                            "too_large",
-                            format!("request body above {MAX_BODY} bytes"),
-                        )
+                        err(ProvisionError::BodyTooLarge { max: MAX_BODY })
                     } else {
                         handle(&mut p, &conn, &token, &method, &url, auth.as_deref(), &body)
                     };
@@ -259,7 +257,12 @@ mod tests {
     use super::*;
 
     fn no_connect() -> Result<Provisioner, ProvisionError> {
-        Err(ProvisionError::new(Kind::DirectoryUnavailable, "ldap down"))
+        Err(ProvisionError::Directory(
+            axha_directory::DirectoryError::Unavailable {
+                url: "ldap://127.0.0.1:1".into(),
+                reason: "ldap down".into(),
+            },
+        ))
     }
 
     fn call(method: &str, url: &str, auth: Option<&str>, body: &str) -> Response {

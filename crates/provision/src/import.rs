@@ -12,6 +12,7 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
+use axha_exec::Deadline;
 use serde::Serialize;
 
 use crate::error::{Kind, ProvisionError};
@@ -19,6 +20,10 @@ use crate::service::Provisioner;
 
 /// A row longer than this is refused whole (no field of a valid row comes near it).
 pub const MAX_ROW_BYTES: usize = 4096;
+/// Largest progress file read: a row number and at most one pending account.
+const MAX_PROGRESS_FILE: usize = 4096;
+/// Longest wait for the progress file's end (a FIFO in its place must not hold the import).
+const PROGRESS_READ_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
 /// How many rows reuse one read of the back-end registry.
 const REGISTRY_REFRESH_ROWS: u32 = 200;
 
@@ -88,8 +93,16 @@ pub fn rejected_file(csv: &Path) -> PathBuf {
     PathBuf::from(s)
 }
 
-fn io_err(what: &str, path: &Path, e: impl std::fmt::Display) -> ProvisionError {
-    ProvisionError::new(Kind::Invalid, format!("{what} {}: {e}", path.display()))
+/// The error of a failed write or open of one of the import's files.
+fn io_err<'a>(
+    what: &'static str,
+    path: &'a Path,
+) -> impl FnOnce(std::io::Error) -> ProvisionError + 'a {
+    move |error| ProvisionError::ImportFile {
+        what,
+        path: path.to_path_buf(),
+        error,
+    }
 }
 
 /// The progress file: the last row dealt with, and possibly a `pending ADDRESS BACKEND` line
@@ -98,16 +111,19 @@ fn io_err(what: &str, path: &Path, e: impl std::fmt::Display) -> ProvisionError 
 type Pending = Option<(String, String)>;
 
 fn read_done(path: &Path) -> Result<(u64, Pending), ProvisionError> {
-    let text = match std::fs::read_to_string(path) {
-        Ok(s) => s,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok((0, None)),
-        Err(e) => return Err(io_err("progress file", path, e)),
+    let deadline = Deadline::after(PROGRESS_READ_TIMEOUT);
+    let bytes = match axha_exec::read_bounded(path, MAX_PROGRESS_FILE, &deadline) {
+        Ok(b) => b,
+        Err(e) if e.is_not_found() => return Ok((0, None)),
+        Err(e) => return Err(ProvisionError::ProgressRead(e)),
     };
+    let text = String::from_utf8_lossy(&bytes);
     let mut lines = text.lines();
     let first = lines.next().unwrap_or("").trim();
-    let done = first
-        .parse()
-        .map_err(|_| io_err("unreadable progress file", path, format!("{first:?}")))?;
+    let done = first.parse().map_err(|_| ProvisionError::ProgressContent {
+        path: path.to_path_buf(),
+        first_line: first.to_string(),
+    })?;
     let pending = lines.next().and_then(|l| {
         let mut w = l.split_whitespace();
         match (w.next(), w.next(), w.next()) {
@@ -125,8 +141,8 @@ fn write_done(path: &Path, row: u64, pending: &Pending) -> Result<(), ProvisionE
     if let Some((a, b)) = pending {
         text.push_str(&format!("pending {a} {b}\n"));
     }
-    std::fs::write(&tmp, text).map_err(|e| io_err("progress file", &tmp, e))?;
-    std::fs::rename(&tmp, path).map_err(|e| io_err("progress file", path, e))
+    std::fs::write(&tmp, text).map_err(io_err("progress file", &tmp))?;
+    std::fs::rename(&tmp, path).map_err(io_err("progress file", path))
 }
 
 /// One CSV row turned into its two fields, or why not.
@@ -177,7 +193,10 @@ pub fn import(
         .has_headers(false)
         .flexible(true)
         .from_path(csv_path)
-        .map_err(|e| io_err("cannot read", csv_path, e))?;
+        .map_err(|error| ProvisionError::Csv {
+            path: csv_path.to_path_buf(),
+            error,
+        })?;
     p.cache_backends(REGISTRY_REFRESH_ROWS);
     progress.start(total, done_before);
     let mut reject =
@@ -188,13 +207,13 @@ pub fn import(
                     .create(true)
                     .append(true)
                     .open(&rejected_path)
-                    .map_err(|e| io_err("rejected-rows file", &rejected_path, e))?;
+                    .map_err(io_err("rejected-rows file", &rejected_path))?;
                 rejected = Some(f);
                 s.rejected_file = Some(rejected_path.clone());
             }
             let f = rejected.as_mut().expect("opened above");
             writeln!(f, "{row},{},{}", csv_escape(addr), csv_escape(why))
-                .map_err(|e| io_err("rejected-rows file", &rejected_path, e))
+                .map_err(io_err("rejected-rows file", &rejected_path))
         };
     let mut rec = csv::ByteRecord::new();
     let mut row: u64 = 0;
@@ -238,21 +257,20 @@ pub fn import(
                     s.created += 1;
                     *s.per_backend.entry(placed.backend).or_default() += 1;
                 }
-                Err(e) if e.kind == Kind::Duplicate => s.present += 1,
-                Err(e) if e.kind == Kind::DirectoryUnavailable => {
+                Err(e) if e.kind() == Kind::Duplicate => s.present += 1,
+                Err(e) if e.kind() == Kind::DirectoryUnavailable => {
                     s.rows -= 1;
                     let pending = p.take_pending();
                     write_done(&progress_path, row - 1, &pending)?;
                     s.stopped = Some(format!(
-                        "stopped at row {row}: {}; rows up to {} are done, run the same import again to resume",
-                        e.message,
+                        "stopped at row {row}: {e}; rows up to {} are done, run the same import again to resume",
                         row - 1
                     ));
                     break;
                 }
                 Err(e) => {
                     let shown: String = addr.chars().take(80).collect();
-                    reject(&mut s, row, &shown, &e.message)?;
+                    reject(&mut s, row, &shown, &e.to_string())?;
                 }
             },
         }
@@ -261,10 +279,7 @@ pub fn import(
     }
     progress.finish();
     if let Err(e) = p.flush_counts() {
-        let note = format!(
-            "account counters not updated ({}): run reconcile",
-            e.message
-        );
+        let note = format!("account counters not updated ({e}): run reconcile");
         s.stopped = Some(match s.stopped.take() {
             Some(w) => format!("{w}; {note}"),
             None => note,
@@ -280,7 +295,10 @@ fn count_rows(path: &Path) -> Result<u64, ProvisionError> {
         .has_headers(false)
         .flexible(true)
         .from_path(path)
-        .map_err(|e| io_err("cannot read", path, e))?;
+        .map_err(|error| ProvisionError::Csv {
+            path: path.to_path_buf(),
+            error,
+        })?;
     let mut rec = csv::ByteRecord::new();
     let mut n = 0;
     loop {

@@ -15,7 +15,7 @@ use axha_directory::{
 };
 use serde::Serialize;
 
-use crate::error::{Kind, ProvisionError};
+use crate::error::ProvisionError;
 use crate::store::{Added, AxigenStore, StoreError};
 
 /// What a successful account creation did.
@@ -74,10 +74,6 @@ pub struct Provisioner {
     pending: Option<(String, String)>,
     /// Where a retried create of an address must go (the back-end of its pending account).
     preferred: Option<(String, String)>,
-}
-
-fn store_err(e: StoreError) -> ProvisionError {
-    ProvisionError::new(Kind::Backend, e.to_string())
 }
 
 fn invalid(e: DirectoryError) -> ProvisionError {
@@ -195,10 +191,10 @@ impl Provisioner {
         enabled: bool,
     ) -> Result<Backend, ProvisionError> {
         if weight > MAX_WEIGHT {
-            return Err(ProvisionError::new(
-                Kind::Invalid,
-                format!("weight {weight} is above {MAX_WEIGHT}"),
-            ));
+            return Err(ProvisionError::Weight {
+                weight,
+                max: MAX_WEIGHT,
+            });
         }
         let b = Backend {
             name: parse_backend_name(name).map_err(invalid)?,
@@ -220,16 +216,16 @@ impl Provisioner {
         weight: Option<u32>,
     ) -> Result<Backend, ProvisionError> {
         let name = parse_backend_name(name).map_err(invalid)?;
-        if weight.is_some_and(|w| w > MAX_WEIGHT) {
-            return Err(ProvisionError::new(
-                Kind::Invalid,
-                format!("weight above {MAX_WEIGHT}"),
-            ));
+        if let Some(weight) = weight.filter(|w| *w > MAX_WEIGHT) {
+            return Err(ProvisionError::Weight {
+                weight,
+                max: MAX_WEIGHT,
+            });
         }
         self.dir.update_backend(&name, enabled, weight, None)?;
         self.dir
             .backend(&name)?
-            .ok_or_else(|| ProvisionError::new(Kind::NotFound, format!("no back-end {name}")))
+            .ok_or(ProvisionError::NoSuchBackend { name })
     }
 
     /// Every back-end, with its account count.
@@ -238,9 +234,11 @@ impl Provisioner {
     }
 
     fn backend_named(&mut self, name: &str) -> Result<Backend, ProvisionError> {
-        self.dir.backend(name)?.ok_or_else(|| {
-            ProvisionError::new(Kind::Internal, format!("back-end {name} is not registered"))
-        })
+        self.dir
+            .backend(name)?
+            .ok_or_else(|| ProvisionError::Unregistered {
+                backend: name.to_string(),
+            })
     }
 
     // ---- domains ----
@@ -257,48 +255,34 @@ impl Provisioner {
         let policy = policy.unwrap_or(self.default_policy);
         let home = home.map(parse_backend_name).transpose().map_err(invalid)?;
         if policy == Policy::DomainBased && home.is_none() {
-            return Err(ProvisionError::new(
-                Kind::Invalid,
-                "a domain-based domain needs a home back-end",
-            ));
+            return Err(ProvisionError::NoHome { domain: name });
         }
         if self.dir.domain(&name)?.is_some() {
-            return Err(ProvisionError::new(
-                Kind::Duplicate,
-                format!("domain {name} exists already"),
-            ));
+            return Err(ProvisionError::DomainExists { domain: name });
         }
         let backends = self.dir.backends()?;
         let targets: Vec<Backend> = match &home {
             Some(h) if policy == Policy::DomainBased => {
-                let b = backends.iter().find(|b| &b.name == h).ok_or_else(|| {
-                    ProvisionError::new(
-                        Kind::Invalid,
-                        format!("home back-end {h} is not registered"),
-                    )
-                })?;
+                let b = backends
+                    .iter()
+                    .find(|b| &b.name == h)
+                    .ok_or_else(|| ProvisionError::HomeNotRegistered { home: h.clone() })?;
                 if !b.enabled {
-                    return Err(ProvisionError::new(
-                        Kind::NoBackend,
-                        format!("home back-end {h} is disabled"),
-                    ));
+                    return Err(ProvisionError::HomeDisabled { home: h.clone() });
                 }
                 vec![b.clone()]
             }
             _ => backends.into_iter().filter(|b| b.enabled).collect(),
         };
         if targets.is_empty() {
-            return Err(ProvisionError::new(Kind::NoBackend, "no enabled back-end"));
+            return Err(ProvisionError::NoEnabledBackend);
         }
         let mut created: Vec<Backend> = Vec::new();
         for b in &targets {
             match self.store.create_domain(b, &name) {
                 Ok(Added::Created) => created.push(b.clone()),
                 Ok(Added::Existed) => {}
-                Err(e) => {
-                    let undo = self.undo_domain(&created, &name);
-                    return Err(ProvisionError::new(Kind::Backend, format!("{e}{undo}")));
-                }
+                Err(e) => return Err(self.undo_domain(&created, &name, e.into())),
             }
         }
         let d = Domain {
@@ -312,25 +296,30 @@ impl Provisioner {
         };
         let route = (policy == Policy::DomainBased).then(|| targets[0].mail_host.clone());
         if let Err(e) = self.dir.add_domain(&d, route.as_deref()) {
-            let undo = self.undo_domain(&created, &name);
-            let mut pe: ProvisionError = e.into();
-            pe.message.push_str(&undo);
-            return Err(pe);
+            return Err(self.undo_domain(&created, &name, e.into()));
         }
         Ok(d)
     }
 
-    fn undo_domain(&mut self, created: &[Backend], name: &str) -> String {
-        let mut left = Vec::new();
-        for b in created {
-            if let Err(e) = self.store.remove_domain(b, name) {
-                left.push(e.to_string());
-            }
-        }
+    /// Remove the domain from the back-ends where this creation made it; `error`, with the
+    /// back-ends that still hold it when some removal failed.
+    fn undo_domain(
+        &mut self,
+        created: &[Backend],
+        name: &str,
+        error: ProvisionError,
+    ) -> ProvisionError {
+        let left: Vec<StoreError> = created
+            .iter()
+            .filter_map(|b| self.store.remove_domain(b, name).err())
+            .collect();
         if left.is_empty() {
-            String::new()
+            error
         } else {
-            format!("; undo failed, domain left behind: {}", left.join("; "))
+            ProvisionError::DomainLeftBehind {
+                error: Box::new(error),
+                left,
+            }
         }
     }
 
@@ -339,7 +328,7 @@ impl Provisioner {
         let name = parse_domain(name).map_err(invalid)?;
         self.dir
             .domain(&name)?
-            .ok_or_else(|| ProvisionError::new(Kind::NotFound, format!("no domain {name}")))
+            .ok_or(ProvisionError::NoSuchDomain { name })
     }
 
     /// Every provisioned domain.
@@ -356,10 +345,7 @@ impl Provisioner {
         match self.dir.delete_domain(&d.name) {
             Ok(()) => {}
             Err(DirectoryError::NotEmpty { .. }) => {
-                return Err(ProvisionError::new(
-                    Kind::NotEmpty,
-                    format!("domain {} still has accounts", d.name),
-                ))
+                return Err(ProvisionError::DomainNotEmpty { domain: d.name })
             }
             Err(e) => return Err(e.into()),
         }
@@ -375,7 +361,7 @@ impl Provisioner {
         }) {
             match self.store.remove_domain(b, &d.name) {
                 Ok(()) => out.removed_from.push(b.name.clone()),
-                Err(e) => out.left_on.push((b.name.clone(), e.message)),
+                Err(e) => out.left_on.push((b.name.clone(), e.reason())),
             }
         }
         Ok(out)
@@ -391,21 +377,21 @@ impl Provisioner {
     ) -> Result<Placed, ProvisionError> {
         let (address, local, domain_name) = parse_address(address).map_err(invalid)?;
         check_password(password).map_err(invalid)?;
-        let domain = self.dir.domain(&domain_name)?.ok_or_else(|| {
-            ProvisionError::new(
-                Kind::UnknownDomain,
-                format!("domain {domain_name} is not provisioned"),
-            )
-        })?;
+        let domain =
+            self.dir
+                .domain(&domain_name)?
+                .ok_or_else(|| ProvisionError::DomainNotProvisioned {
+                    domain: domain_name.clone(),
+                })?;
         if let Some(a) = self.dir.account(&address)? {
-            return Err(ProvisionError::new(
-                Kind::Duplicate,
-                format!("account {address} exists already on back-end {}", a.backend),
-            ));
+            return Err(ProvisionError::AccountExists {
+                address,
+                backend: a.backend,
+            });
         }
         let backends = self.backends_for_placement()?;
         let mut exclude: Vec<String> = Vec::new();
-        let mut failures: Vec<String> = Vec::new();
+        let mut failures: Vec<StoreError> = Vec::new();
         let (be, added) = loop {
             let preferred = match &self.preferred {
                 Some((a, b)) if *a == address && !exclude.contains(b) => {
@@ -426,9 +412,7 @@ impl Provisioner {
             let be = match chosen {
                 Ok(b) => b.clone(),
                 Err(e) if failures.is_empty() => return Err(e.into()),
-                Err(_) => {
-                    return Err(ProvisionError::new(Kind::Backend, failures.join("; ")));
-                }
+                Err(_) => return Err(ProvisionError::AllBackendsFailed { failures }),
             };
             match self.store.add_account(
                 &be,
@@ -438,22 +422,22 @@ impl Provisioner {
                 domain.policy.spreads_domain(),
             ) {
                 Ok(added) => break (be, added),
-                Err(e) if e.rejected => {
-                    return Err(ProvisionError::new(Kind::Invalid, e.to_string()));
-                }
+                Err(e) if e.is_rejected() => return Err(ProvisionError::Rejected(e)),
                 // Nothing happened there: another back-end may take it (not for
                 // domain-based placement, where choose() refuses anything but the home).
-                Err(e) if e.before_change => {
+                Err(e) if e.before_change() => {
                     exclude.push(be.name.clone());
-                    failures.push(e.to_string());
+                    failures.push(e);
                 }
                 Err(e) => {
                     // The account may or may not have been made: remove it to be sure.
-                    let undo = match self.store.remove_account(&be, &domain_name, &local) {
-                        Ok(()) => String::new(),
-                        Err(u) => format!("; undo failed ({u}): run reconcile"),
-                    };
-                    return Err(ProvisionError::new(Kind::Backend, format!("{e}{undo}")));
+                    return Err(match self.store.remove_account(&be, &domain_name, &local) {
+                        Ok(()) => ProvisionError::Backend(e),
+                        Err(undo) => ProvisionError::AccountUndoFailed {
+                            error: e,
+                            undo: Box::new(undo),
+                        },
+                    });
                 }
             }
         };
@@ -463,9 +447,7 @@ impl Provisioner {
             mail_host: be.mail_host.clone(),
         };
         if let Err(e) = self.dir.add_account(&account) {
-            let unknown = e.is_unavailable();
-            let mut pe: ProvisionError = e.into();
-            if unknown {
+            if e.is_unavailable() {
                 // The connection went away: the entry may or may not have been written.
                 // Look (this reconnects); only a definite "absent" allows the undo, else an
                 // entry could be left routing to an account that was removed.
@@ -485,24 +467,23 @@ impl Provisioner {
                         // create adopts it there (see `prefer_backend`), and
                         // `reconcile --check-backends` lists it meanwhile.
                         self.pending = Some((address.clone(), be.name.clone()));
-                        pe.message.push_str(&format!(
-                            "; the account stays on back-end {} until a retry of this create completes it",
-                            be.name
-                        ));
-                        return Err(pe);
+                        return Err(ProvisionError::AccountPending {
+                            error: e,
+                            backend: be.name,
+                        });
                     }
                 }
             }
             if added == Added::Created {
-                if let Err(u) = self.store.remove_account(&be, &domain_name, &local) {
-                    pe.kind = Kind::Internal;
-                    pe.message.push_str(&format!(
-                        "; undo failed, account left on back-end {} without an entry ({u}): run reconcile",
-                        be.name
-                    ));
+                if let Err(undo) = self.store.remove_account(&be, &domain_name, &local) {
+                    return Err(ProvisionError::AccountWithoutEntry {
+                        error: e,
+                        backend: be.name,
+                        undo: Box::new(undo),
+                    });
                 }
             }
-            return Err(pe);
+            return Err(e.into());
         }
         self.count(&be.name, 1);
         Ok(Placed {
@@ -518,7 +499,7 @@ impl Provisioner {
         let (address, _, _) = parse_address(address).map_err(invalid)?;
         self.dir
             .account(&address)?
-            .ok_or_else(|| ProvisionError::new(Kind::NotFound, format!("no account {address}")))
+            .ok_or(ProvisionError::NoSuchAccount { address })
     }
 
     /// Delete an account: from its back-end first (an entry without an account would route
@@ -527,9 +508,7 @@ impl Provisioner {
         let a = self.account(address)?;
         let (_, local, domain) = parse_address(&a.address).map_err(invalid)?;
         let be = self.backend_named(&a.backend)?;
-        self.store
-            .remove_account(&be, &domain, &local)
-            .map_err(store_err)?;
+        self.store.remove_account(&be, &domain, &local)?;
         self.dir.delete_account(&a.address)?;
         self.count(&be.name, -1);
         Ok(a)

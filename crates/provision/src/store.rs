@@ -9,31 +9,123 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use axha_axigen::cli::{CliClient, CliError};
-use axha_directory::{Backend, Secret};
+use axha_directory::{Backend, DirectoryError, Secret};
 use axha_exec::Deadline;
 
 /// The root prompt: no context open.
 const ROOT_PROMPT: &str = "<#> ";
 
-/// Why a back-end operation failed.
+/// Why a back-end operation failed; each variant names the back-end.
 #[derive(Debug)]
-pub struct StoreError {
-    /// The back-end's name.
-    pub backend: String,
+pub enum StoreError {
+    /// No `axigen.password_dir` is configured: no admin password for any back-end.
+    NoPasswordDir {
+        /// The back-end.
+        backend: String,
+    },
+    /// No `axigen.postmaster_password_file` is configured: no domain can be created.
+    NoPostmasterPassword {
+        /// The back-end.
+        backend: String,
+    },
+    /// The back-end's admin password file could not be read.
+    Password {
+        /// The back-end.
+        backend: String,
+        /// Why (the file's name, never its content).
+        error: DirectoryError,
+    },
+    /// The back-end's CLI address resolves to no address.
+    Resolve {
+        /// The back-end.
+        backend: String,
+        /// The address as registered.
+        address: String,
+    },
+    /// Connecting or logging in to the back-end's CLI failed.
+    Session {
+        /// The back-end.
+        backend: String,
+        /// The CLI's error (boxed: it is large, and errors travel by value).
+        error: Box<CliError>,
+    },
+    /// The domain's context could not be entered: nothing changed on the back-end.
+    EnterDomain {
+        /// The back-end.
+        backend: String,
+        /// The CLI's error (boxed: it is large, and errors travel by value).
+        error: Box<CliError>,
+    },
+    /// A command failed after it may have changed something.
+    Command {
+        /// The back-end.
+        backend: String,
+        /// The CLI's error (boxed: it is large, and errors travel by value).
+        error: Box<CliError>,
+    },
+}
+
+impl StoreError {
+    /// The back-end that failed.
+    pub fn backend(&self) -> &str {
+        match self {
+            StoreError::NoPasswordDir { backend }
+            | StoreError::NoPostmasterPassword { backend }
+            | StoreError::Password { backend, .. }
+            | StoreError::Resolve { backend, .. }
+            | StoreError::Session { backend, .. }
+            | StoreError::EnterDomain { backend, .. }
+            | StoreError::Command { backend, .. } => backend,
+        }
+    }
+
     /// True when the failure came before anything could have changed on the back-end
     /// (cannot connect, login refused, no password): another back-end may be tried.
-    pub before_change: bool,
+    pub fn before_change(&self) -> bool {
+        !matches!(self, StoreError::Command { .. })
+    }
+
     /// True when the back-end refused a name as invalid (bad input, not a broken back-end).
-    pub rejected: bool,
-    /// What went wrong, in the back-end's words when it answered.
-    pub message: String,
+    pub fn is_rejected(&self) -> bool {
+        match self {
+            StoreError::Session { error, .. }
+            | StoreError::EnterDomain { error, .. }
+            | StoreError::Command { error, .. } => {
+                let m = error.to_string().to_ascii_lowercase();
+                m.contains("invalid account name") || m.contains("invalid domain name")
+            }
+            _ => false,
+        }
+    }
+
+    /// What went wrong, without the back-end's name (for lists already keyed by back-end):
+    /// in the back-end's words when it answered.
+    pub fn reason(&self) -> String {
+        match self {
+            StoreError::NoPasswordDir { .. } => {
+                "no axigen.password_dir configured for admin passwords".into()
+            }
+            StoreError::NoPostmasterPassword { .. } => {
+                "no axigen.postmaster_password_file configured".into()
+            }
+            StoreError::Password { error, .. } => error.to_string(),
+            StoreError::Resolve { address, .. } => format!("cannot resolve CLI address {address}"),
+            StoreError::Session { error, .. }
+            | StoreError::EnterDomain { error, .. }
+            | StoreError::Command { error, .. } => error.to_string(),
+        }
+    }
 }
 
 impl std::fmt::Display for StoreError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "back-end {}: {}", self.backend, self.message)
+        write!(f, "back-end {}: {}", self.backend(), self.reason())
     }
 }
+
+/// The message already includes the underlying error, so `source` stays empty (an error
+/// chain printer would repeat it otherwise).
+impl std::error::Error for StoreError {}
 
 /// Outcome of adding an account or a domain.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -81,14 +173,11 @@ impl AxigenStore {
         }
     }
 
-    fn err(be: &Backend, before_change: bool, message: impl Into<String>) -> StoreError {
-        let message = message.into();
-        let m = message.to_ascii_lowercase();
-        StoreError {
+    /// A command's failure on `be`, after it may have changed something.
+    fn command_err(be: &Backend) -> impl FnOnce(CliError) -> StoreError + '_ {
+        |error| StoreError::Command {
             backend: be.name.clone(),
-            before_change,
-            rejected: m.contains("invalid account name") || m.contains("invalid domain name"),
-            message,
+            error: Box::new(error),
         }
     }
 
@@ -103,31 +192,31 @@ impl AxigenStore {
             }
         }
         if !self.sessions.contains_key(&be.name) {
-            let dir = self.password_dir.as_ref().ok_or_else(|| {
-                Self::err(
-                    be,
-                    true,
-                    "no axigen.password_dir configured for admin passwords",
-                )
-            })?;
-            let pw = Secret::from_file(&dir.join(&be.name))
-                .map_err(|e| Self::err(be, true, e.to_string()))?;
+            let backend = || be.name.clone();
+            let dir = self
+                .password_dir
+                .as_ref()
+                .ok_or_else(|| StoreError::NoPasswordDir { backend: backend() })?;
+            let pw =
+                Secret::from_file(&dir.join(&be.name)).map_err(|error| StoreError::Password {
+                    backend: backend(),
+                    error,
+                })?;
             let addr: SocketAddr = be
                 .cli_address
                 .to_socket_addrs()
                 .ok()
                 .and_then(|mut a| a.next())
-                .ok_or_else(|| {
-                    Self::err(
-                        be,
-                        true,
-                        format!("cannot resolve CLI address {}", be.cli_address),
-                    )
+                .ok_or_else(|| StoreError::Resolve {
+                    backend: backend(),
+                    address: be.cli_address.clone(),
                 })?;
-            let mut c = CliClient::connect(addr, &deadline)
-                .map_err(|e| Self::err(be, true, e.to_string()))?;
-            c.login(&self.admin_user, pw.expose())
-                .map_err(|e| Self::err(be, true, e.to_string()))?;
+            let session = |error| StoreError::Session {
+                backend: backend(),
+                error: Box::new(error),
+            };
+            let mut c = CliClient::connect(addr, &deadline).map_err(session)?;
+            c.login(&self.admin_user, pw.expose()).map_err(session)?;
             self.sessions.insert(be.name.clone(), c);
         }
         Ok(self.sessions.get_mut(&be.name).expect("inserted above"))
@@ -157,7 +246,9 @@ impl AxigenStore {
         let pm = self
             .postmaster
             .clone()
-            .ok_or_else(|| Self::err(be, true, "no axigen.postmaster_password_file configured"))?;
+            .ok_or_else(|| StoreError::NoPostmasterPassword {
+                backend: be.name.clone(),
+            })?;
         let r = self.with(be, |c| {
             c.create_domain(domain, pm.expose())?;
             c.commit()?;
@@ -166,7 +257,7 @@ impl AxigenStore {
         match r {
             Ok(()) => Ok(Added::Created),
             Err(e) if is_exists(&e) => Ok(Added::Existed),
-            Err(e) => Err(Self::err(be, false, e.to_string())),
+            Err(e) => Err(Self::command_err(be)(e)),
         }
     }
 
@@ -179,7 +270,7 @@ impl AxigenStore {
         match r {
             Ok(()) => Ok(()),
             Err(e) if is_missing(&e) => Ok(()),
-            Err(e) => Err(Self::err(be, false, e.to_string())),
+            Err(e) => Err(Self::command_err(be)(e)),
         }
     }
 
@@ -207,7 +298,10 @@ impl AxigenStore {
                 // Nothing changed: the domain context could not even be entered.
                 Err(e) => {
                     self.sessions.remove(&be.name);
-                    return Err(Self::err(be, true, e.to_string()));
+                    return Err(StoreError::EnterDomain {
+                        backend: be.name.clone(),
+                        error: Box::new(e),
+                    });
                 }
             }
         }
@@ -227,7 +321,7 @@ impl AxigenStore {
         if r.is_err() || c.prompt() != ROOT_PROMPT {
             self.sessions.remove(&be.name);
         }
-        r.map_err(|e| Self::err(be, false, e.to_string()))
+        r.map_err(Self::command_err(be))
     }
 
     /// Remove an account (`UPDATE Domain`, `REMOVE Account`, `COMMIT`). An account already
@@ -248,7 +342,7 @@ impl AxigenStore {
         match r {
             Ok(()) => Ok(()),
             Err(e) if is_missing(&e) => Ok(()),
-            Err(e) => Err(Self::err(be, false, e.to_string())),
+            Err(e) => Err(Self::command_err(be)(e)),
         }
     }
 
@@ -265,14 +359,14 @@ impl AxigenStore {
         match r {
             Ok(l) => Ok(l),
             Err(e) if is_missing(&e) => Ok(Vec::new()),
-            Err(e) => Err(Self::err(be, false, e.to_string())),
+            Err(e) => Err(Self::command_err(be)(e)),
         }
     }
 
     /// The domains on a back-end.
     pub fn list_domains(&mut self, be: &Backend) -> Result<Vec<String>, StoreError> {
         self.with(be, |c| c.list_domains())?
-            .map_err(|e| Self::err(be, false, e.to_string()))
+            .map_err(Self::command_err(be))
     }
 
     /// End every session politely.
