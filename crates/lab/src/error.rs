@@ -1,6 +1,7 @@
 use std::fmt;
 use std::path::PathBuf;
 
+use axha_cib::doctor::{describe_missing, MissingProgram};
 use axha_exec::ExecError;
 
 /// Everything that can go wrong in the lab. Each variant carries the value it is about.
@@ -43,6 +44,8 @@ pub enum LabError {
     Bmc { node: String, reason: String },
     /// Processes of a node survived SIGKILL.
     Unkillable { node: String, pids: Vec<u32> },
+    /// Programs the lab or its agents need are not installed (checked before anything starts).
+    MissingPrograms { missing: Vec<MissingProgram> },
 }
 
 impl LabError {
@@ -110,6 +113,9 @@ impl fmt::Display for LabError {
             LabError::Bmc { node, reason } => write!(f, "BMC of node {node}: {reason}"),
             LabError::Unkillable { node, pids } => {
                 write!(f, "processes of node {node} survived SIGKILL: {pids:?}")
+            }
+            LabError::MissingPrograms { missing } => {
+                write!(f, "missing programs: {}", describe_missing(missing))
             }
         }
     }

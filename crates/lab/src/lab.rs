@@ -238,6 +238,7 @@ impl Lab {
         let state_dir = spec.resolved_state_dir();
         check_state_dir(&state_dir)?;
         let helper = resolve_helper(spec.helper_bin.as_deref())?;
+        crate::preflight::check(&spec)?;
         reap_stale_labs();
         if let Some(old) = LabConf::read(&state_dir).ok().flatten() {
             let old = Lab {

@@ -39,6 +39,7 @@ pub mod crm;
 mod error;
 pub mod fencing;
 mod lab;
+pub mod preflight;
 pub mod procs;
 pub mod scenario;
 pub mod service;
