@@ -4,6 +4,8 @@ use std::path::PathBuf;
 use axha_cib::doctor::{describe_missing, MissingProgram};
 use axha_exec::ExecError;
 
+use crate::diagnosis::ClusterReport;
+
 /// Everything that can go wrong in the lab. Each variant carries the value it is about.
 #[derive(Debug)]
 pub enum LabError {
@@ -46,6 +48,14 @@ pub enum LabError {
     Unkillable { node: String, pids: Vec<u32> },
     /// Programs the lab or its agents need are not installed (checked before anything starts).
     MissingPrograms { missing: Vec<MissingProgram> },
+    /// A wait on the cluster failed: it timed out, or (`gave_up`) Pacemaker will not retry a
+    /// failed start the wait depends on. Carries what Pacemaker knew at that moment.
+    ClusterWait {
+        what: String,
+        last: String,
+        gave_up: Option<String>,
+        report: Box<ClusterReport>,
+    },
 }
 
 impl LabError {
@@ -116,6 +126,24 @@ impl fmt::Display for LabError {
             }
             LabError::MissingPrograms { missing } => {
                 write!(f, "missing programs: {}", describe_missing(missing))
+            }
+            LabError::ClusterWait {
+                what,
+                last,
+                gave_up,
+                report,
+            } => {
+                match gave_up {
+                    Some(failed) => write!(
+                        f,
+                        "gave up waiting for {what}: Pacemaker will not retry {failed}"
+                    )?,
+                    None => write!(f, "timed out waiting for {what}")?,
+                }
+                if !last.is_empty() {
+                    write!(f, " (last seen: {last})")?;
+                }
+                write!(f, "; {report}")
             }
         }
     }

@@ -302,7 +302,13 @@ impl Lab {
             .to_string();
         }
         lab.conf.write(&lab.state_dir)?;
-        lab.build(&spec)?;
+        if let Err(e) = lab.build(&spec) {
+            if spec.keep_on_failure {
+                // Left for a post-mortem; `Lab::open` + `down` removes it.
+                let _ = lab.detach();
+            }
+            return Err(e);
+        }
         Ok(lab)
     }
 
@@ -561,6 +567,10 @@ impl Lab {
     }
 
     /// Poll the cluster view (from any live node) until `check` holds; returns that view.
+    ///
+    /// Ends early, without waiting for the timeout, when a resource has a failed start that
+    /// Pacemaker will not retry (see [`crate::diagnosis::failed_starts`]) and the DC is idle,
+    /// on two polls in a row. Every failure carries what Pacemaker knows at that moment.
     pub fn wait_view(
         &self,
         what: &str,
@@ -568,22 +578,30 @@ impl Lab {
         mut check: impl FnMut(&ClusterView) -> bool,
     ) -> Result<ClusterView, LabError> {
         let mut last = String::new();
+        let mut hopeless = 0;
         let d = Deadline::after(timeout);
         let found = d.poll(Duration::from_millis(250), || match self.view_any() {
-            Ok(v) if check(&v) => Some(v),
+            Ok(v) if check(&v) => Some(Ok(v)),
             Ok(v) => {
                 last = format!("online {:?}, DC {:?}", v.online(), v.dc);
-                None
+                let failed = crate::diagnosis::failed_starts(&v);
+                if failed.is_empty() || !self.dc_idle(&v) {
+                    hopeless = 0;
+                    return None;
+                }
+                hopeless += 1;
+                (hopeless >= 2).then(|| Err(crate::diagnosis::describe_failed_starts(&failed)))
             }
             Err(e) => {
                 last = e.to_string();
                 None
             }
         });
-        found.ok_or_else(|| LabError::Timeout {
-            what: what.to_string(),
-            last,
-        })
+        match found {
+            Some(Ok(v)) => Ok(v),
+            Some(Err(failed)) => Err(self.wait_failed(what, last, Some(failed))),
+            None => Err(self.wait_failed(what, last, None)),
+        }
     }
 
     /// Wait until every live node sees exactly the live nodes online and the same DC.
@@ -615,9 +633,8 @@ impl Lab {
             }
             Some(())
         });
-        ok.ok_or_else(|| LabError::Timeout {
-            what: "every live node online and agreeing on a DC".into(),
-            last,
+        ok.ok_or_else(|| {
+            self.wait_failed("every live node online and agreeing on a DC", last, None)
         })
     }
 
@@ -630,9 +647,9 @@ impl Lab {
         d.poll(Duration::from_millis(100), || {
             (self.alive_nodes() == all).then_some(())
         })
-        .ok_or_else(|| LabError::Timeout {
-            what: "every node powered on".into(),
-            last: format!("on: {:?}", self.alive_nodes()),
+        .ok_or_else(|| {
+            let last = format!("on: {:?}", self.alive_nodes());
+            self.wait_failed("every node powered on", last, None)
         })?;
         self.wait_online(d.remaining())?;
         if self.alive_nodes() != all {

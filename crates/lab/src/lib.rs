@@ -36,6 +36,7 @@
 pub mod anchor;
 pub mod config;
 pub mod crm;
+pub mod diagnosis;
 mod error;
 pub mod fencing;
 mod lab;
@@ -47,6 +48,7 @@ pub mod spec;
 pub mod state;
 
 pub use crm::{parse_crm_mon, ClusterView, FenceEvent, NodeState, NodeView, ResourceView};
+pub use diagnosis::ClusterReport;
 pub use error::LabError;
 pub use lab::Disk;
 pub use lab::{reap_stale_labs, resolve_helper, Lab, NodeStatus, HELPER_NAME, NODE_PATH};

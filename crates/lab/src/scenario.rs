@@ -214,10 +214,11 @@ pub fn power_loss_of(
     loop {
         let at = t0.elapsed();
         if at > timeout {
-            return Err(LabError::Timeout {
-                what: format!("{server} to answer again after {victim} lost power"),
-                last: moments.last().map(|m| m.what.clone()).unwrap_or_default(),
-            });
+            return Err(lab.wait_failed(
+                &format!("{server} to answer again after {victim} lost power"),
+                moments.last().map(|m| m.what.clone()).unwrap_or_default(),
+                None,
+            ));
         }
         if let Ok(v) = lab.view(&observer) {
             let on = v.locate(&server);

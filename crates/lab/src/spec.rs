@@ -73,6 +73,10 @@ pub struct LabSpec {
     /// With [`Fencing::Ipmi`]: delay fencing OF this node by this many seconds
     /// (`pcmk_delay_base` on its device), so it wins a two-node fence race every time.
     pub fence_delay: Option<(String, u32)>,
+    /// Leave the lab running when [`crate::Lab::up`] fails after building it (a node that
+    /// never came online, a fence device that never started), to look at it; `lab down`
+    /// removes it.
+    pub keep_on_failure: bool,
 }
 
 impl LabSpec {
@@ -87,6 +91,7 @@ impl LabSpec {
             state_dir: None,
             helper_bin: None,
             fence_delay: None,
+            keep_on_failure: false,
         }
     }
 
