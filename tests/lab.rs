@@ -227,10 +227,15 @@ fn a_hopeless_start_ends_the_wait_and_explains_itself() {
     // Far beyond what the failure needs: a wait that did not end early would time out, and
     // say "timed out", not "gave up".
     let e = lab
-        .wait_view("inst1 to start", Duration::from_secs(600), |v| {
-            v.resource(&inst.server_id())
-                .is_some_and(|r| r.active && !r.failed)
-        })
+        .wait_view_of(
+            "inst1 to start",
+            &[inst.id.clone()],
+            Duration::from_secs(600),
+            |v| {
+                v.resource(&inst.server_id())
+                    .is_some_and(|r| r.active && !r.failed)
+            },
+        )
         .expect_err("the instance cannot start");
     let text = e.to_string();
     eprintln!("{text}");

@@ -39,10 +39,27 @@ fn fails(args: &[&str], needle: &str) {
     assert!(!err.contains("panicked"), "{err}");
 }
 
-#[test]
-fn operator_commands_and_errors() {
+/// True as root; otherwise says the test is skipped.
+fn root() -> bool {
     if !is_root() {
         eprintln!("SKIP: the lab needs root (namespaces, mounts)");
+    }
+    is_root()
+}
+
+/// No namespace of lab `n` is left.
+fn assert_no_netns(n: &str) {
+    let list = Cmd::new("ip")
+        .args(["netns", "list"])
+        .run_ok(&Deadline::after(Duration::from_secs(10)))
+        .unwrap()
+        .stdout_str();
+    assert!(!list.contains(&format!("axl-{n}-")), "{list}");
+}
+
+#[test]
+fn operator_commands_and_errors() {
+    if !root() {
         return;
     }
     let name = lab_name("cli");
@@ -106,12 +123,7 @@ fn operator_commands_and_errors() {
 
     ok(&["lab", "down", "--name", n]);
     fails(&["lab", "down", "--name", n], "is not up");
-    let list = Cmd::new("ip")
-        .args(["netns", "list"])
-        .run_ok(&Deadline::after(Duration::from_secs(10)))
-        .unwrap()
-        .stdout_str();
-    assert!(!list.contains(&format!("axl-{n}-")), "{list}");
+    assert_no_netns(n);
 }
 
 /// `lab up` checks every program it and the agents need before it starts anything: with a
@@ -119,8 +131,7 @@ fn operator_commands_and_errors() {
 /// it fails at once naming the program and its Debian package, and leaves nothing behind.
 #[test]
 fn preflight_names_a_missing_program_and_starts_nothing() {
-    if !is_root() {
-        eprintln!("SKIP: the lab needs root (namespaces, mounts)");
+    if !root() {
         return;
     }
     let name = lab_name("pre");
@@ -161,12 +172,7 @@ fn preflight_names_a_missing_program_and_starts_nothing() {
     assert!(err.contains("missing programs: "), "{err}");
     assert!(err.contains("modprobe (Debian package kmod)"), "{err}");
     assert_eq!(err.trim().lines().count(), 1, "one clear error: {err}");
-    let list = Cmd::new("ip")
-        .args(["netns", "list"])
-        .run_ok(&Deadline::after(Duration::from_secs(10)))
-        .unwrap()
-        .stdout_str();
-    assert!(!list.contains(&format!("axl-{n}-")), "{list}");
+    assert_no_netns(n);
     let state = std::path::Path::new("/var/tmp/axigen-ha-lab").join(n);
     assert!(!state.exists(), "{} was made", state.display());
 }

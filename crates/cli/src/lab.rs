@@ -287,7 +287,9 @@ fn lab_spec(name: &str, token: u32, binaries: &Path) -> LabSpec {
 /// Wait until every instance runs on its home node and answers IMAP.
 fn wait_placed(lab: &Lab, inst: &[axha_lab::Instance]) -> anyhow::Result<()> {
     let observer = lab.nodes().last().cloned().unwrap_or_default();
-    lab.wait_view("the instances to start", Duration::from_secs(120), |v| {
+    let servers: Vec<String> = inst.iter().map(|i| i.server_id()).collect();
+    let wait = Duration::from_secs(120);
+    lab.wait_view_of("the instances to start", &servers, wait, |v| {
         inst.iter().all(|i| {
             v.resource(&i.server_id()).is_some_and(|r| {
                 r.role == "Started"

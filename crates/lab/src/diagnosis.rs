@@ -33,7 +33,7 @@ pub struct ClusterReport {
 }
 
 /// `s` on one line, without control characters (exit reasons are agent-controlled text),
-/// at most [`TEXT_MAX`] characters.
+/// at most `TEXT_MAX` characters.
 pub fn printable(s: &str) -> String {
     let mut out: String = s
         .chars()
@@ -72,11 +72,19 @@ fn describe_failure(f: &Failure) -> String {
     s
 }
 
-/// Failed starts of resources that are not running (stopped, or still marked failed):
-/// Pacemaker does not retry a failed start
-/// on that node (start-failure-is-fatal sets the fail count to INFINITY; rc 5 and 6 ban the
-/// node or the cluster), so once the DC is idle nothing more will happen to them.
-pub fn failed_starts(v: &ClusterView) -> Vec<&Failure> {
+/// Failed starts, among `of` (primitive or group ids, and the members of those groups or of
+/// a group one of them is in), of resources that are not running (stopped, or still marked
+/// failed): Pacemaker does not retry a failed start on that node (start-failure-is-fatal
+/// sets the fail count to INFINITY; rc 5 and 6 ban the node or the cluster), so once the DC
+/// is idle nothing more will happen to them.
+pub fn failed_starts<'a>(v: &'a ClusterView, of: &[String]) -> Vec<&'a Failure> {
+    let group_of = |id: &str| v.resource(id).and_then(|r| r.parents.first().cloned());
+    let wanted = |rsc: &str| {
+        let group = group_of(rsc);
+        of.iter().any(|w| {
+            w == rsc || group.as_ref() == Some(w) || (group.is_some() && group_of(w) == group)
+        })
+    };
     v.failures
         .iter()
         .filter(|f| op_task(&f.op_key) == "start")
@@ -84,16 +92,21 @@ pub fn failed_starts(v: &ClusterView) -> Vec<&Failure> {
             v.resource(&f.resource)
                 .is_none_or(|r| !r.active || r.failed)
         })
+        .filter(|f| wanted(&f.resource))
         .collect()
 }
 
-/// One line per failed start: what [`failed_starts`] found.
+/// The resources of [`failed_starts`], each once: `the failed start of inst1-server, inst2-fs`
+/// (the report beside it gives each failure's node, exit code and reason).
 pub fn describe_failed_starts(failures: &[&Failure]) -> String {
-    failures
-        .iter()
-        .map(|f| describe_failure(f))
-        .collect::<Vec<_>>()
-        .join("; ")
+    let mut ids: Vec<String> = Vec::new();
+    for f in failures {
+        let id = printable(&f.resource);
+        if !ids.contains(&id) {
+            ids.push(id);
+        }
+    }
+    format!("the failed start of {}", ids.join(", "))
 }
 
 impl ClusterReport {
@@ -255,19 +268,31 @@ mod tests {
     #[test]
     fn failed_starts_of_stopped_resources() {
         let mut v = parse_crm_mon(N3_FENCED).unwrap();
-        let f = failed_starts(&v);
-        assert_eq!(
-            f.len(),
-            2,
-            "mail1 is stopped after two failed starts: {f:?}"
-        );
-        assert!(describe_failed_starts(&f).contains("mail1 start on n2: not installed (rc 5)"));
+        let ids = |v: &[&str]| v.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+        // by its own id, by its group's, by another member of its group
+        for of in [
+            &["mail1"][..],
+            &["grp-mail1"],
+            &["ip-mail1"],
+            &["x", "mail1"],
+        ] {
+            let f = failed_starts(&v, &ids(of));
+            assert_eq!(
+                f.len(),
+                2,
+                "{of:?}: mail1 is stopped after two failed starts"
+            );
+            assert_eq!(describe_failed_starts(&f), "the failed start of mail1");
+        }
+        // a wait that does not need mail1 is not ended by its failure
+        assert!(failed_starts(&v, &ids(&["fence-n1"])).is_empty());
+        assert!(failed_starts(&v, &[]).is_empty());
         // the same failures of a resource that runs elsewhere now leave nothing hopeless
         v.resources
             .iter_mut()
             .filter(|r| r.id == "mail1")
             .for_each(|r| r.active = true);
-        assert!(failed_starts(&v).is_empty());
+        assert!(failed_starts(&v, &ids(&["mail1"])).is_empty());
     }
 
     #[test]

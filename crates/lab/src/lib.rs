@@ -19,7 +19,15 @@
 //! name: power loss ([`Lab::kill`]) freezes and kills exactly those pids.
 //!
 //! Main types: [`LabSpec`] (what to build), [`Lab`] (a running lab), [`ClusterView`]
-//! (Pacemaker's state, parsed from `crm_mon --output-as=xml`), [`LabError`].
+//! (Pacemaker's state, parsed from `crm_mon --output-as=xml`), [`ClusterReport`] (what
+//! Pacemaker knows when a wait fails), [`LabError`].
+//!
+//! [`Lab`] is spread over one module per part of a lab (`lab/`: network, node, power,
+//! storage, instances, cib, views, teardown; the map is in `lab/mod.rs`). Beside it:
+//! [`preflight`] (programs checked before anything starts), [`diagnosis`] (failed waits that
+//! explain themselves), [`spec`], [`state`] (the state directory), [`anchor`] (the node
+//! helper), [`config`] (corosync.conf, seed CIB), [`fencing`], [`service`] and
+//! [`scenario`] (N+1 layout, timed power loss).
 //!
 //! ```no_run
 //! use axha_lab::{Lab, LabSpec};

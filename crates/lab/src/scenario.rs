@@ -17,13 +17,7 @@ use crate::{Lab, LabError};
 pub fn n_plus_1(lab: &Lab, homes: &[&str], server: &Path) -> Result<Vec<Instance>, LabError> {
     let nodes = lab.nodes();
     let d = Duration::from_secs(30);
-    let first = lab
-        .alive_nodes()
-        .into_iter()
-        .next()
-        .ok_or_else(|| LabError::NodeDown {
-            node: "(every node)".into(),
-        })?;
+    let first = lab.first_alive()?;
     for n in &nodes {
         let cap = if homes.contains(&n.as_str()) {
             "1"

@@ -9,7 +9,7 @@ use crate::LabError;
 pub const DEFAULT_STATE_ROOT: &str = "/var/tmp/axigen-ha-lab";
 /// Most nodes a lab may have (memory: about 150 MB per node).
 pub const MAX_NODES: usize = 8;
-/// Longest lab name: "axl-<name>-hub" must stay a short, readable namespace name.
+/// Longest lab name: `axl-<name>-hub` must stay a short, readable namespace name.
 pub const MAX_NAME_LEN: usize = 12;
 
 /// How the lab's cluster is fenced.
