@@ -22,15 +22,20 @@ use std::time::Duration;
 use axha_exec::{Cmd, Deadline};
 use serde::Serialize;
 
+/// How a check ended, from best to worst.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Level {
+    /// Nothing to do.
     Ok,
+    /// Works, but something an operator should know (an optional part is missing).
     Warn,
+    /// This node cannot run the cluster as configured.
     Fail,
 }
 
 impl Level {
+    /// `ok`, `warn` or `fail`, as the report prints it.
     pub fn as_str(&self) -> &'static str {
         match self {
             Level::Ok => "ok",
@@ -40,10 +45,14 @@ impl Level {
     }
 }
 
+/// One line of the report.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Check {
+    /// What was checked (`agent ocf:axigen:instance`, `programs drbd`, `bmc fence-n1`...).
     pub name: String,
+    /// How it ended.
     pub level: Level,
+    /// Why, in one line.
     pub reason: String,
 }
 
@@ -66,15 +75,22 @@ fn check(name: impl Into<String>, level: Level, reason: impl Into<String>) -> Ch
 /// reads them on stdin (`ip`, `ipport`, `username`, `password_file`...).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct BmcTarget {
+    /// The fence device's id (or the address given).
     pub name: String,
+    /// The device's parameters, `pcmk_*` ones left out.
     pub params: Vec<(String, String)>,
 }
 
+/// Where the checks look, and what they check.
 #[derive(Debug, Clone)]
 pub struct DoctorOptions {
+    /// The OCF root (`/usr/lib/ocf`).
     pub ocf_root: PathBuf,
+    /// Where fence agents are installed (`/usr/sbin`).
     pub sbin: PathBuf,
+    /// resource-agents' OCF 1.0 DTD, for our agents' meta-data.
     pub ra_dtd: PathBuf,
+    /// fence-agents' RelaxNG schema, for the fence agent's metadata.
     pub fence_rng: PathBuf,
     /// BMCs to check; empty: every fence_axigen_ipmi device in the CIB.
     pub bmcs: Vec<BmcTarget>,
@@ -99,6 +115,7 @@ impl Default for DoctorOptions {
     }
 }
 
+/// The fence agent whose devices are checked.
 pub const FENCE_AGENT: &str = "fence_axigen_ipmi";
 
 /// Run every check; the order is the order of the report.

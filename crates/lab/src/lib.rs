@@ -1,3 +1,4 @@
+#![warn(missing_docs)]
 //! axha-lab: N-node Pacemaker/Corosync clusters on one machine, for the end-to-end suites,
 //! the demo and `axigen-ha lab`.
 //!

@@ -126,14 +126,18 @@ pub fn values_toml(lab: &Lab, instances: &[Instance]) -> String {
 /// One moment of a failover, relative to the power loss.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Moment {
+    /// Time since the power loss.
     pub at: Duration,
+    /// What happened, in one line.
     pub what: String,
 }
 
 /// A timed power-loss failover of one instance.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Failover {
+    /// The node that lost power.
     pub victim: String,
+    /// The node the instance runs on afterwards.
     pub new_node: String,
     /// The survivors see the victim offline.
     pub detected: Option<Duration>,
@@ -143,6 +147,7 @@ pub struct Failover {
     pub running: Duration,
     /// The instance answers IMAP on its service IP (asked from another node).
     pub answering: Duration,
+    /// The timeline, in order.
     pub moments: Vec<Moment>,
 }
 

@@ -1,3 +1,6 @@
+//! What a lab is made of ([`LabSpec`]), its names and addresses: node names nI, the
+//! cluster network 10.231.0.I, the management network 10.231.1.I, state directories.
+
 use std::fmt;
 use std::net::Ipv4Addr;
 use std::path::PathBuf;
@@ -22,6 +25,7 @@ pub enum Fencing {
 }
 
 impl Fencing {
+    /// The name `--fencing` takes: `none` or `ipmi`.
     pub fn as_str(&self) -> &'static str {
         match self {
             Fencing::Disabled => "none",
@@ -60,6 +64,7 @@ pub struct LabSpec {
     pub nodes: usize,
     /// corosync `totem.token` in ms; `None` keeps corosync's default (3000).
     pub token_ms: Option<u32>,
+    /// How nodes are fenced: not at all, or through a BMC per node.
     pub fencing: Fencing,
     /// A directory holding built `instance`, `drbd` and/or `fence_axigen_ipmi`: overlaid in every
     /// node onto `/usr/lib/ocf/resource.d/axigen/` and `/usr/sbin` (the host is not touched).

@@ -297,18 +297,22 @@ impl Lab {
         self.conf.write(&self.state_dir)
     }
 
+    /// The lab's name (`--name`).
     pub fn name(&self) -> &str {
         &self.conf.name
     }
 
+    /// Where the lab keeps its configuration, node state and logs.
     pub fn state_dir(&self) -> &Path {
         &self.state_dir
     }
 
+    /// How the lab's nodes are fenced.
     pub fn fencing(&self) -> Fencing {
         self.conf.fencing
     }
 
+    /// corosync's token timeout in ms, when the lab sets one.
     pub fn token_ms(&self) -> Option<u32> {
         self.conf.token_ms
     }

@@ -19,17 +19,22 @@ use crate::procs::{kill_netns, netns_id_of_path, netns_of, pids_in_netns};
 use crate::spec::node_addr;
 use crate::{Lab, LabError};
 
+/// How long a node's anchor may take to set up its namespaces.
 pub(super) const ANCHOR_TIMEOUT: Duration = Duration::from_secs(10);
 
+/// How long corosync may take to answer on a starting node.
 pub(super) const COROSYNC_TIMEOUT: Duration = Duration::from_secs(20);
 
 /// One node's state, for status displays.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct NodeStatus {
+    /// nI.
     pub name: String,
+    /// Its address on the cluster network.
     pub addr: Ipv4Addr,
     /// Powered on: its anchor process lives in its network namespace.
     pub alive: bool,
+    /// The anchor's pid while powered on.
     pub anchor: Option<u32>,
     /// Number of processes in the node.
     pub processes: usize,

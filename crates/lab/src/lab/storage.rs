@@ -16,8 +16,11 @@ use crate::{Lab, LabError};
 /// directory, attached to a loop device, with an ext4 filesystem.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Disk {
+    /// The disk's name (also its filesystem label).
     pub name: String,
+    /// The sparse image file behind it.
     pub image: PathBuf,
+    /// The loop device (`/dev/loopN`).
     pub device: PathBuf,
 }
 
