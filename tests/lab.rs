@@ -209,3 +209,66 @@ fn up_cleans_leftovers_of_an_interrupted_run() {
     lab.down().unwrap();
     fp2.assert_gone();
 }
+
+/// A resource whose start fails in a way Pacemaker does not retry ends the wait at once, with
+/// an error that says what Pacemaker knows. The instance is served by axigen-sim (the Axigen
+/// stand-in), here named by a path that does not exist, so its agent answers "not installed".
+#[test]
+fn a_hopeless_start_ends_the_wait_and_explains_itself() {
+    need_root!();
+    let mut s = spec("hope", 1);
+    s.binaries = Some(axha_e2e::lab::binaries_dir());
+    let lab = Lab::up(s).expect("lab up");
+    let mut inst = lab
+        .add_instance("inst1", 1, Some("n1"), &axha_e2e::bin("axigen-sim"))
+        .expect("instance");
+    inst.binary = "/nonexistent/axigen".into();
+    lab.cib_create("resources", &inst.group_xml()).unwrap();
+    // Far beyond what the failure needs: a wait that did not end early would time out, and
+    // say "timed out", not "gave up".
+    let e = lab
+        .wait_view_of(
+            "inst1 to start",
+            &[inst.id.clone()],
+            Duration::from_secs(600),
+            |v| {
+                v.resource(&inst.server_id())
+                    .is_some_and(|r| r.active && !r.failed)
+            },
+        )
+        .expect_err("the instance cannot start");
+    let text = e.to_string();
+    eprintln!("{text}");
+    assert!(
+        matches!(
+            &e,
+            LabError::ClusterWait {
+                gave_up: Some(_),
+                ..
+            }
+        ),
+        "ended early: {text}"
+    );
+    assert!(
+        text.starts_with("gave up waiting for inst1 to start"),
+        "{text}"
+    );
+    assert!(text.contains(&inst.server_id()), "{text}");
+    assert!(text.contains("not installed (rc 5)"), "{text}");
+    assert!(
+        text.contains("binary /nonexistent/axigen not found"),
+        "the agent's exit reason: {text}"
+    );
+    assert!(text.contains("log-pacemaker/pacemaker.log"), "{text}");
+    assert!(!text.contains('\n'), "one line: {text}");
+    // The failure is Pacemaker's own record, not a poll's guess.
+    let v = lab.view("n1").unwrap();
+    assert!(
+        v.failures
+            .iter()
+            .any(|f| f.resource == inst.server_id() && f.exitcode == Some(5)),
+        "{:?}",
+        v.failures
+    );
+    lab.down().unwrap();
+}

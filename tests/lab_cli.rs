@@ -39,10 +39,27 @@ fn fails(args: &[&str], needle: &str) {
     assert!(!err.contains("panicked"), "{err}");
 }
 
-#[test]
-fn operator_commands_and_errors() {
+/// True as root; otherwise says the test is skipped.
+fn root() -> bool {
     if !is_root() {
         eprintln!("SKIP: the lab needs root (namespaces, mounts)");
+    }
+    is_root()
+}
+
+/// No namespace of lab `n` is left.
+fn assert_no_netns(n: &str) {
+    let list = Cmd::new("ip")
+        .args(["netns", "list"])
+        .run_ok(&Deadline::after(Duration::from_secs(10)))
+        .unwrap()
+        .stdout_str();
+    assert!(!list.contains(&format!("axl-{n}-")), "{list}");
+}
+
+#[test]
+fn operator_commands_and_errors() {
+    if !root() {
         return;
     }
     let name = lab_name("cli");
@@ -106,10 +123,56 @@ fn operator_commands_and_errors() {
 
     ok(&["lab", "down", "--name", n]);
     fails(&["lab", "down", "--name", n], "is not up");
-    let list = Cmd::new("ip")
-        .args(["netns", "list"])
-        .run_ok(&Deadline::after(Duration::from_secs(10)))
-        .unwrap()
-        .stdout_str();
-    assert!(!list.contains(&format!("axl-{n}-")), "{list}");
+    assert_no_netns(n);
+}
+
+/// `lab up` checks every program it and the agents need before it starts anything: with a
+/// PATH that lacks modprobe (kmod, which `ocf:heartbeat:Filesystem` refuses to run without)
+/// it fails at once naming the program and its Debian package, and leaves nothing behind.
+#[test]
+fn preflight_names_a_missing_program_and_starts_nothing() {
+    if !root() {
+        return;
+    }
+    let name = lab_name("pre");
+    let n = name.as_str();
+    // A PATH of links to every program of the usual directories but modprobe.
+    let path_dir = std::env::temp_dir().join(format!("axha-preflight-{n}"));
+    let _ = std::fs::remove_dir_all(&path_dir);
+    std::fs::create_dir_all(&path_dir).unwrap();
+    for dir in ["/usr/sbin", "/usr/bin", "/sbin", "/bin"] {
+        let Ok(rd) = std::fs::read_dir(dir) else {
+            continue;
+        };
+        for e in rd.flatten() {
+            let f = e.file_name();
+            if f == "modprobe" || path_dir.join(&f).exists() {
+                continue;
+            }
+            std::os::unix::fs::symlink(e.path(), path_dir.join(&f)).unwrap();
+        }
+    }
+    let o = Cmd::new(bin("axigen-ha"))
+        .args([
+            "lab",
+            "up",
+            "--name",
+            n,
+            "--nodes",
+            "2",
+            "--fencing",
+            "ipmi",
+        ])
+        .env("PATH", &path_dir)
+        .run(&Deadline::after(Duration::from_secs(60)))
+        .expect("axigen-ha runs");
+    std::fs::remove_dir_all(&path_dir).unwrap();
+    let err = o.stderr_str();
+    assert_eq!(o.code(), Some(1), "{}{err}", o.stdout_str());
+    assert!(err.contains("missing programs: "), "{err}");
+    assert!(err.contains("modprobe (Debian package kmod)"), "{err}");
+    assert_eq!(err.trim().lines().count(), 1, "one clear error: {err}");
+    assert_no_netns(n);
+    let state = std::path::Path::new("/var/tmp/axigen-ha-lab").join(n);
+    assert!(!state.exists(), "{} was made", state.display());
 }

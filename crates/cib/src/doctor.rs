@@ -8,23 +8,34 @@
 //!   to the BMC; the password goes to the agent on stdin, never on a command line;
 //! - the node's name is the same for corosync (`nodelist` entry of the local node id),
 //!   Pacemaker (`crm_node -n`) and the host (`/proc/sys/kernel/hostname`);
-//! - versions of Pacemaker, Corosync and drbd-utils.
+//! - versions of Pacemaker, Corosync and drbd-utils;
+//! - every program the cluster tools and the agents of the templates call is installed
+//!   (the heartbeat shell agents `Filesystem` and `IPaddr2` refuse to run, as "not installed",
+//!   when one of theirs is missing), each named with its Debian package. The same table
+//!   serves the lab's preflight (`axha_lab::preflight`).
 
+use std::ffi::{OsStr, OsString};
+use std::fmt;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use axha_exec::{Cmd, Deadline};
 use serde::Serialize;
 
+/// How a check ended, from best to worst.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Level {
+    /// Nothing to do.
     Ok,
+    /// Works, but something an operator should know (an optional part is missing).
     Warn,
+    /// This node cannot run the cluster as configured.
     Fail,
 }
 
 impl Level {
+    /// `ok`, `warn` or `fail`, as the report prints it.
     pub fn as_str(&self) -> &'static str {
         match self {
             Level::Ok => "ok",
@@ -34,10 +45,14 @@ impl Level {
     }
 }
 
+/// One line of the report.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Check {
+    /// What was checked (`agent ocf:axigen:instance`, `programs drbd`, `bmc fence-n1`...).
     pub name: String,
+    /// How it ended.
     pub level: Level,
+    /// Why, in one line.
     pub reason: String,
 }
 
@@ -60,20 +75,30 @@ fn check(name: impl Into<String>, level: Level, reason: impl Into<String>) -> Ch
 /// reads them on stdin (`ip`, `ipport`, `username`, `password_file`...).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct BmcTarget {
+    /// The fence device's id (or the address given).
     pub name: String,
+    /// The device's parameters, `pcmk_*` ones left out.
     pub params: Vec<(String, String)>,
 }
 
+/// Where the checks look, and what they check.
 #[derive(Debug, Clone)]
 pub struct DoctorOptions {
+    /// The OCF root (`/usr/lib/ocf`).
     pub ocf_root: PathBuf,
+    /// Where fence agents are installed (`/usr/sbin`).
     pub sbin: PathBuf,
+    /// resource-agents' OCF 1.0 DTD, for our agents' meta-data.
     pub ra_dtd: PathBuf,
+    /// fence-agents' RelaxNG schema, for the fence agent's metadata.
     pub fence_rng: PathBuf,
     /// BMCs to check; empty: every fence_axigen_ipmi device in the CIB.
     pub bmcs: Vec<BmcTarget>,
     /// Budget of each command.
     pub timeout: Duration,
+    /// Where programs are looked up (`PATH`): Pacemaker's agents run with the PATH
+    /// pacemakerd was started with.
+    pub search_path: OsString,
 }
 
 impl Default for DoctorOptions {
@@ -85,10 +110,12 @@ impl Default for DoctorOptions {
             fence_rng: "/usr/share/cluster/relaxng/metadata.rng".into(),
             bmcs: Vec::new(),
             timeout: Duration::from_secs(30),
+            search_path: std::env::var_os("PATH").unwrap_or_default(),
         }
     }
 }
 
+/// The fence agent whose devices are checked.
 pub const FENCE_AGENT: &str = "fence_axigen_ipmi";
 
 /// Run every check; the order is the order of the report.
@@ -99,6 +126,7 @@ pub fn run_checks(opts: &DoctorOptions) -> Vec<Check> {
         ocf_agent(opts, "drbd", Level::Warn),
         fence_agent(opts),
     ];
+    out.extend(programs(opts));
     out.extend(bmcs(opts));
     out.extend(node_names(opts));
     out.extend(versions(opts));
@@ -188,6 +216,171 @@ fn fence_agent(opts: &DoctorOptions) -> Check {
         ),
         Err(e) => check(name, Level::Fail, format!("metadata invalid: {e}")),
     }
+}
+
+// ------------------------------------------------------------------ programs
+
+/// Program -> Debian package, the one table for every "missing program" message (doctor and
+/// the lab's preflight). An entry with a `/` is a file checked at that path (an agent script).
+pub const PACKAGES: &[(&str, &str)] = &[
+    ("corosync", "corosync"),
+    ("corosync-cfgtool", "corosync"),
+    ("corosync-cmapctl", "corosync"),
+    ("pacemakerd", "pacemaker"),
+    ("crm_node", "pacemaker"),
+    ("crm_mon", "pacemaker-cli-utils"),
+    ("cibadmin", "pacemaker-cli-utils"),
+    ("crm_attribute", "pacemaker-cli-utils"),
+    ("crmadmin", "pacemaker-cli-utils"),
+    (FILESYSTEM_AGENT_PATH, "resource-agents"),
+    (IPADDR2_AGENT_PATH, "resource-agents"),
+    ("/usr/libexec/heartbeat/send_arp", "resource-agents"),
+    ("fence_ipmilan", "fence-agents"),
+    ("drbdadm", "drbd-utils"),
+    ("drbdsetup", "drbd-utils"),
+    ("ipmi_sim", "openipmi"),
+    ("modprobe", "kmod"),
+    ("fuser", "psmisc"),
+    ("ps", "procps"),
+    ("fsck", "util-linux"),
+    ("nsenter", "util-linux"),
+    ("unshare", "util-linux"),
+    ("mount", "mount"),
+    ("umount", "mount"),
+    ("losetup", "mount"),
+    ("mkfs.ext4", "e2fsprogs"),
+    ("ip", "iproute2"),
+    ("env", "coreutils"),
+    ("xmllint", "libxml2-utils"),
+];
+
+/// Where resource-agents installs `ocf:heartbeat:Filesystem`.
+pub const FILESYSTEM_AGENT_PATH: &str = "/usr/lib/ocf/resource.d/heartbeat/Filesystem";
+/// Where resource-agents installs `ocf:heartbeat:IPaddr2`.
+pub const IPADDR2_AGENT_PATH: &str = "/usr/lib/ocf/resource.d/heartbeat/IPaddr2";
+
+/// What a Pacemaker/Corosync node runs and what our agents call.
+pub const CLUSTER_PROGRAMS: &[&str] = &[
+    "corosync",
+    "corosync-cfgtool",
+    "corosync-cmapctl",
+    "pacemakerd",
+    "crm_node",
+    "crm_mon",
+    "cibadmin",
+    "crm_attribute",
+    "crmadmin",
+];
+/// `ocf:heartbeat:Filesystem` and what it checks with `check_binary` before any action
+/// (modprobe, fuser, fsck, mount, umount) or runs while stopping (`ps` on force_unmount).
+pub const FILESYSTEM_PROGRAMS: &[&str] = &[
+    FILESYSTEM_AGENT_PATH,
+    "modprobe",
+    "fuser",
+    "fsck",
+    "mount",
+    "umount",
+    "ps",
+];
+/// `ocf:heartbeat:IPaddr2`, its `ip` (check_binary $IP2UTIL) and the default ARP sender.
+pub const IPADDR2_PROGRAMS: &[&str] =
+    &[IPADDR2_AGENT_PATH, "ip", "/usr/libexec/heartbeat/send_arp"];
+/// What `ocf:axigen:drbd` drives.
+pub const DRBD_PROGRAMS: &[&str] = &["drbdadm", "drbdsetup"];
+
+/// A program that was not found, with the Debian package that provides it (when known).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MissingProgram {
+    /// The program's name (or the agent file's path).
+    pub program: String,
+    /// The Debian package that installs it.
+    pub package: Option<&'static str>,
+}
+
+impl fmt::Display for MissingProgram {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.package {
+            Some(p) => write!(f, "{} (Debian package {p})", self.program),
+            None => write!(f, "{}", self.program),
+        }
+    }
+}
+
+/// The Debian package that provides `program`, from [`PACKAGES`].
+pub fn package_of(program: &str) -> Option<&'static str> {
+    PACKAGES
+        .iter()
+        .find(|(p, _)| *p == program)
+        .map(|(_, pkg)| *pkg)
+}
+
+/// The executable `program` resolves to in `search_path` (a `PATH` value); a name with a
+/// `/` is taken as it is.
+pub fn find_program(program: &str, search_path: &OsStr) -> Option<PathBuf> {
+    if program.contains('/') {
+        let p = PathBuf::from(program);
+        return is_executable(&p).then_some(p);
+    }
+    std::env::split_paths(search_path)
+        .filter(|d| d.is_absolute())
+        .map(|d| d.join(program))
+        .find(|p| is_executable(p))
+}
+
+/// Every program of `needed` that is not found in `search_path`, in the order given, each
+/// once.
+pub fn missing_programs(needed: &[&str], search_path: &OsStr) -> Vec<MissingProgram> {
+    let mut out: Vec<MissingProgram> = Vec::new();
+    for p in needed {
+        if find_program(p, search_path).is_none() && !out.iter().any(|m| m.program == *p) {
+            out.push(MissingProgram {
+                program: p.to_string(),
+                package: package_of(p),
+            });
+        }
+    }
+    out
+}
+
+/// `modprobe (Debian package kmod), fuser (Debian package psmisc)`.
+pub fn describe_missing(missing: &[MissingProgram]) -> String {
+    missing
+        .iter()
+        .map(ToString::to_string)
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+fn programs(opts: &DoctorOptions) -> Vec<Check> {
+    [
+        ("programs cluster", CLUSTER_PROGRAMS, Level::Fail),
+        (
+            "programs ocf:heartbeat:Filesystem",
+            FILESYSTEM_PROGRAMS,
+            Level::Fail,
+        ),
+        (
+            "programs ocf:heartbeat:IPaddr2",
+            IPADDR2_PROGRAMS,
+            Level::Fail,
+        ),
+        // Only the two-node template with DRBD storage uses them.
+        ("programs drbd", DRBD_PROGRAMS, Level::Warn),
+    ]
+    .into_iter()
+    .map(|(name, needed, level)| {
+        let missing = missing_programs(needed, &opts.search_path);
+        if missing.is_empty() {
+            check(name, Level::Ok, format!("installed: {}", needed.join(" ")))
+        } else {
+            check(
+                name,
+                level,
+                format!("missing programs: {}", describe_missing(&missing)),
+            )
+        }
+    })
+    .collect()
 }
 
 fn is_executable(p: &Path) -> bool {
@@ -442,6 +635,84 @@ pub fn worst(checks: &[Check]) -> Level {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A PATH of one directory holding executables named `present`.
+    fn fake_path(tag: &str, present: &[&str]) -> PathBuf {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = std::env::temp_dir().join(format!("axha-doctor-{tag}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        for p in present {
+            let f = dir.join(p);
+            std::fs::write(&f, "#!/bin/sh\n").unwrap();
+            std::fs::set_permissions(&f, std::fs::Permissions::from_mode(0o755)).unwrap();
+        }
+        dir
+    }
+
+    #[test]
+    fn missing_programs_name_their_package() {
+        let dir = fake_path("missing", &["fuser", "fsck", "mount", "umount", "ps"]);
+        // not executable: does not count
+        std::fs::write(dir.join("modprobe"), "").unwrap();
+        let needed = [
+            "fuser", "modprobe", "fsck", "mount", "umount", "ps", "modprobe", "nosuch",
+        ];
+        let m = missing_programs(&needed, dir.as_os_str());
+        assert_eq!(
+            describe_missing(&m),
+            "modprobe (Debian package kmod), nosuch",
+            "{m:?}"
+        );
+        let all = missing_programs(&["fuser", "ps"], dir.as_os_str());
+        assert!(all.is_empty(), "{all:?}");
+        // relative PATH entries are never searched
+        assert!(find_program("fuser", OsStr::new("rel:")).is_none());
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn every_needed_program_has_a_package() {
+        for list in [
+            CLUSTER_PROGRAMS,
+            FILESYSTEM_PROGRAMS,
+            IPADDR2_PROGRAMS,
+            DRBD_PROGRAMS,
+        ] {
+            for p in list {
+                assert!(package_of(p).is_some(), "{p} has no package in PACKAGES");
+            }
+        }
+    }
+
+    #[test]
+    fn doctor_reports_missing_programs() {
+        let dir = fake_path("doctor", &["drbdadm"]);
+        let opts = DoctorOptions {
+            search_path: dir.clone().into_os_string(),
+            ..DoctorOptions::default()
+        };
+        let checks = programs(&opts);
+        let drbd = checks.iter().find(|c| c.name == "programs drbd").unwrap();
+        assert_eq!(drbd.level, Level::Warn);
+        assert_eq!(
+            drbd.reason,
+            "missing programs: drbdsetup (Debian package drbd-utils)"
+        );
+        let cluster = checks
+            .iter()
+            .find(|c| c.name == "programs cluster")
+            .unwrap();
+        assert_eq!(cluster.level, Level::Fail);
+        assert!(
+            cluster
+                .reason
+                .contains("crm_mon (Debian package pacemaker-cli-utils)"),
+            "{}",
+            cluster.reason
+        );
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
 
     #[test]
     fn cmap_nodelist() {

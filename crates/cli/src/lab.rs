@@ -42,6 +42,9 @@ pub enum LabCmd {
         /// node (default: next to this program, when they are there).
         #[arg(long)]
         binaries: Option<PathBuf>,
+        /// Keep the lab when it fails to come up, to look at it (`lab down` removes it).
+        #[arg(long)]
+        keep: bool,
     },
     /// Stop every node and remove the lab.
     Down {
@@ -102,7 +105,8 @@ pub enum LabCmd {
         /// Directory with the built agents and axigen-sim (default: next to this program).
         #[arg(long)]
         binaries: Option<PathBuf>,
-        /// Leave the lab running afterwards (`lab down --name NAME` removes it).
+        /// Leave the lab running afterwards, also when the demo fails (`lab down --name NAME`
+        /// removes it).
         #[arg(long)]
         keep: bool,
     },
@@ -153,6 +157,7 @@ pub fn run(cmd: LabCmd) -> anyhow::Result<()> {
             fencing,
             fence_delay,
             binaries,
+            keep,
         } => {
             let fence_delay = fence_delay.map(|d| parse_delay(&d)).transpose()?;
             let spec = LabSpec {
@@ -164,9 +169,16 @@ pub fn run(cmd: LabCmd) -> anyhow::Result<()> {
                 state_dir: which.state_dir.clone(),
                 helper_bin: None,
                 fence_delay,
+                keep_on_failure: keep,
             };
             let t = Instant::now();
-            let lab = Lab::up(spec).with_context(|| format!("lab {} up", which.name))?;
+            let lab = Lab::up(spec)
+                .inspect_err(|e| {
+                    if keep && !matches!(e, LabError::AlreadyUp { .. }) {
+                        print_kept(&which.name, which.state_dir.as_deref());
+                    }
+                })
+                .with_context(|| format!("lab {} up", which.name))?;
             println!(
                 "lab {}: {} nodes online in {:.1}s (state in {})",
                 lab.name(),
@@ -275,7 +287,9 @@ fn lab_spec(name: &str, token: u32, binaries: &Path) -> LabSpec {
 /// Wait until every instance runs on its home node and answers IMAP.
 fn wait_placed(lab: &Lab, inst: &[axha_lab::Instance]) -> anyhow::Result<()> {
     let observer = lab.nodes().last().cloned().unwrap_or_default();
-    lab.wait_view("the instances to start", Duration::from_secs(120), |v| {
+    let servers: Vec<String> = inst.iter().map(|i| i.server_id()).collect();
+    let wait = Duration::from_secs(120);
+    lab.wait_view_of("the instances to start", &servers, wait, |v| {
         inst.iter().all(|i| {
             v.resource(&i.server_id()).is_some_and(|r| {
                 r.role == "Started"
@@ -293,14 +307,60 @@ fn demo(name: &str, token: u32, binaries: Option<PathBuf>, keep: bool) -> anyhow
     println!("axigen-ha lab demo: multi-tier N+1 on a 3-node Pacemaker/Corosync cluster");
     println!("  (axigen-sim stands in for Axigen; every node has an ipmi_sim BMC)");
     let t = Instant::now();
-    let lab = Lab::up(lab_spec(name, token, &dir))?;
+    let mut spec = lab_spec(name, token, &dir);
+    spec.keep_on_failure = keep;
+    let lab = Lab::up(spec).inspect_err(|e| {
+        if keep && !matches!(e, LabError::AlreadyUp { .. }) {
+            print_kept(name, None);
+        }
+    })?;
     println!(
         "cluster up: n1 n2 n3 online, corosync token {token} ms, fence agent {} ({})",
         lab.fence_agent(),
         secs(t.elapsed())
     );
-    let inst = axha_lab::scenario::n_plus_1(&lab, &["n1", "n2"], &sim)?;
-    wait_placed(&lab, &inst)?;
+    if let Err(e) = demo_failover(&lab, token, &sim) {
+        if keep {
+            lab.detach()?;
+            print_kept(name, None);
+        }
+        return Err(e);
+    }
+    if keep {
+        println!("lab {name} left running: axigen-ha lab status --name {name}");
+        lab.detach()?;
+    } else {
+        let t = Instant::now();
+        lab.down()?;
+        println!("torn down in {}", secs(t.elapsed()));
+    }
+    Ok(())
+}
+
+/// Tell where a lab kept after a failure is and how to look at it, when it is there.
+fn print_kept(name: &str, state_dir: Option<&Path>) {
+    let Ok(lab) = Lab::open(name, state_dir) else {
+        return;
+    };
+    let first = lab.nodes().first().cloned().unwrap_or_default();
+    eprintln!(
+        "lab {name} kept after the failure (state and logs in {}):\n  \
+         axigen-ha lab status --name {name}\n  \
+         axigen-ha lab exec --name {name} {first} -- crm_mon -1 --show-detail\n  \
+         less {}\n  \
+         axigen-ha lab down --name {name}",
+        lab.state_dir().display(),
+        lab.log_paths()
+            .first()
+            .map(|p| p.display().to_string())
+            .unwrap_or_default()
+    );
+}
+
+/// The demo's instances, their placement and a timed power loss of the first one's node.
+fn demo_failover(lab: &Lab, token: u32, sim: &Path) -> anyhow::Result<()> {
+    let inst = axha_lab::scenario::n_plus_1(lab, &["n1", "n2"], sim)?;
+    wait_placed(lab, &inst)?;
     for i in &inst {
         println!(
             "  {} on {} (loop device {}, service IP {})",
@@ -313,12 +373,12 @@ fn demo(name: &str, token: u32, binaries: Option<PathBuf>, keep: bool) -> anyhow
     println!("  n3: hot stand-by (takes at most two instances)");
     println!();
     println!("power loss of n1:");
-    let f = axha_lab::scenario::power_loss(&lab, &inst[0], Duration::from_secs(120))?;
+    let f = axha_lab::scenario::power_loss(lab, &inst[0], Duration::from_secs(120))?;
     for m in &f.moments {
         println!("  [{:>6.2} s] {}", m.at.as_secs_f64(), m.what);
     }
     println!();
-    let effective = axha_lab::scenario::corosync_runtime(&lab, &f.new_node)
+    let effective = axha_lab::scenario::corosync_runtime(lab, &f.new_node)
         .map(|(t, c)| {
             format!(
                 ", as corosync runs it on 3 nodes: {}",
@@ -333,14 +393,6 @@ fn demo(name: &str, token: u32, binaries: Option<PathBuf>, keep: bool) -> anyhow
         secs(f.answering),
         secs(axha_lab::scenario::detection_floor(Some(token)))
     );
-    if keep {
-        println!("lab {name} left running: axigen-ha lab status --name {name}");
-        lab.detach()?;
-    } else {
-        let t = Instant::now();
-        lab.down()?;
-        println!("torn down in {}", secs(t.elapsed()));
-    }
     Ok(())
 }
 

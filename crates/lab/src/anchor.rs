@@ -27,7 +27,9 @@ pub const ANCHOR_FILE: &str = "anchor";
 /// What the anchor needs to know.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AnchorArgs {
+    /// The node's private directories (bound over /etc/corosync, /var/lib/pacemaker, ...).
     pub node_dir: PathBuf,
+    /// The node's hostname (its UTS namespace).
     pub hostname: String,
     /// Overlaid (read-only) onto /usr/sbin.
     pub sbin: Option<PathBuf>,

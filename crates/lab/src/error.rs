@@ -1,48 +1,129 @@
 use std::fmt;
 use std::path::PathBuf;
 
+use axha_cib::doctor::{describe_missing, MissingProgram};
 use axha_exec::ExecError;
 
-/// Everything that can go wrong in the lab. Each variant carries the value it is about.
+use crate::diagnosis::ClusterReport;
+
+/// Everything that can go wrong in the lab. Each variant carries the value it is about; its
+/// `Display` is one line that already includes the cause's message, so it has no `source()`
+/// (nothing prints a cause twice).
 #[derive(Debug)]
 pub enum LabError {
     /// A field of [`crate::LabSpec`] (or a CLI argument) is not acceptable.
     InvalidSpec {
+        /// The field (or option) at fault.
         field: &'static str,
+        /// The value given.
         value: String,
+        /// What is accepted.
         reason: &'static str,
     },
     /// Namespaces and mounts need root.
     NotRoot,
     /// No lab of that name is up (no state, or it was torn down).
-    NotUp { name: String, state_dir: PathBuf },
+    NotUp {
+        /// The lab asked for.
+        name: String,
+        /// Where its state was looked for.
+        state_dir: PathBuf,
+    },
     /// A lab of that name is already up and owned by a live process (or left running).
-    AlreadyUp { name: String, state_dir: PathBuf },
+    AlreadyUp {
+        /// The lab asked for.
+        name: String,
+        /// Where its state is.
+        state_dir: PathBuf,
+    },
     /// The node name is not one of the lab's nodes.
-    UnknownNode { node: String, nodes: Vec<String> },
+    UnknownNode {
+        /// The name given.
+        node: String,
+        /// The lab's nodes.
+        nodes: Vec<String>,
+    },
     /// The node is powered off (its anchor process is gone).
-    NodeDown { node: String },
+    NodeDown {
+        /// The node asked for.
+        node: String,
+    },
     /// The node is already running (`start` on a live node).
-    NodeUp { node: String },
+    NodeUp {
+        /// The node asked for.
+        node: String,
+    },
     /// The `axha-lab-node` helper binary could not be found.
-    HelperMissing { tried: Vec<PathBuf> },
+    HelperMissing {
+        /// Every path tried.
+        tried: Vec<PathBuf>,
+    },
     /// A command failed.
-    Exec { what: String, source: ExecError },
+    Exec {
+        /// The step the command was for.
+        what: String,
+        /// How it failed (argv, status, stderr).
+        source: ExecError,
+    },
     /// A file operation failed.
     Io {
+        /// The file.
         path: PathBuf,
+        /// The system's error.
         source: std::io::Error,
     },
     /// Something did not happen in time.
-    Timeout { what: String, last: String },
+    Timeout {
+        /// What was waited for.
+        what: String,
+        /// The last state seen.
+        last: String,
+    },
     /// Pacemaker's XML could not be read.
-    Xml { what: String, reason: String },
+    Xml {
+        /// Which document.
+        what: String,
+        /// Why it could not be read.
+        reason: String,
+    },
     /// The lab's state files are inconsistent (hand-edited, or from another version).
-    BadState { path: PathBuf, reason: String },
+    BadState {
+        /// The file or directory at fault.
+        path: PathBuf,
+        /// What is wrong with it.
+        reason: String,
+    },
     /// A node's BMC could not be started.
-    Bmc { node: String, reason: String },
+    Bmc {
+        /// The node whose BMC it is.
+        node: String,
+        /// Why it did not start.
+        reason: String,
+    },
     /// Processes of a node survived SIGKILL.
-    Unkillable { node: String, pids: Vec<u32> },
+    Unkillable {
+        /// The node (or namespace).
+        node: String,
+        /// The processes left.
+        pids: Vec<u32>,
+    },
+    /// Programs the lab or its agents need are not installed (checked before anything starts).
+    MissingPrograms {
+        /// Each missing program with its Debian package.
+        missing: Vec<MissingProgram>,
+    },
+    /// A wait on the cluster failed: it timed out, or (`gave_up`) Pacemaker will not retry a
+    /// failed start the wait depends on. Carries what Pacemaker knew at that moment.
+    ClusterWait {
+        /// What was waited for.
+        what: String,
+        /// The last state seen.
+        last: String,
+        /// The failed starts Pacemaker will not retry, when the wait ended early.
+        gave_up: Option<String>,
+        /// Failed actions, resources not running, fencing history, log paths.
+        report: Box<ClusterReport>,
+    },
 }
 
 impl LabError {
@@ -111,16 +192,29 @@ impl fmt::Display for LabError {
             LabError::Unkillable { node, pids } => {
                 write!(f, "processes of node {node} survived SIGKILL: {pids:?}")
             }
+            LabError::MissingPrograms { missing } => {
+                write!(f, "missing programs: {}", describe_missing(missing))
+            }
+            LabError::ClusterWait {
+                what,
+                last,
+                gave_up,
+                report,
+            } => {
+                match gave_up {
+                    Some(failed) => write!(
+                        f,
+                        "gave up waiting for {what}: Pacemaker will not retry {failed}"
+                    )?,
+                    None => write!(f, "timed out waiting for {what}")?,
+                }
+                if !last.is_empty() {
+                    write!(f, " (last seen: {last})")?;
+                }
+                write!(f, "; {report}")
+            }
         }
     }
 }
 
-impl std::error::Error for LabError {
-    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
-        match self {
-            LabError::Exec { source, .. } => Some(source),
-            LabError::Io { source, .. } => Some(source),
-            _ => None,
-        }
-    }
-}
+impl std::error::Error for LabError {}

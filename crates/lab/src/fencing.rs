@@ -152,14 +152,18 @@ pub fn choose_fence_agent(lab_sbin: Option<&Path>) -> &'static str {
 /// What a BMC's power change does to a node (the `power` subcommand of `axha-lab-node`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum PowerAction {
+    /// Power cut: the node ends at once.
     Off,
+    /// Power on: the node boots in the background.
     On,
+    /// Power cut, then boot in the background.
     Reset,
     /// The boot a power-on starts in the background.
     Boot,
 }
 
 impl PowerAction {
+    /// `off`, `on`, `reset` or `boot`, as the BMC's power hook passes it.
     pub fn parse(s: &str) -> Option<Self> {
         match s {
             "off" => Some(PowerAction::Off),

@@ -1,3 +1,4 @@
+#![warn(missing_docs)]
 //! axha-lab: N-node Pacemaker/Corosync clusters on one machine, for the end-to-end suites,
 //! the demo and `axigen-ha lab`.
 //!
@@ -19,7 +20,15 @@
 //! name: power loss ([`Lab::kill`]) freezes and kills exactly those pids.
 //!
 //! Main types: [`LabSpec`] (what to build), [`Lab`] (a running lab), [`ClusterView`]
-//! (Pacemaker's state, parsed from `crm_mon --output-as=xml`), [`LabError`].
+//! (Pacemaker's state, parsed from `crm_mon --output-as=xml`), [`ClusterReport`] (what
+//! Pacemaker knows when a wait fails), [`LabError`].
+//!
+//! [`Lab`] is spread over one module per part of a lab (`lab/`: network, node, power,
+//! storage, instances, cib, views, teardown; the map is in `lab/mod.rs`). Beside it:
+//! [`preflight`] (programs checked before anything starts), [`diagnosis`] (failed waits that
+//! explain themselves), [`spec`], [`state`] (the state directory), [`anchor`] (the node
+//! helper), [`config`] (corosync.conf, seed CIB), [`fencing`], [`service`] and
+//! [`scenario`] (N+1 layout, timed power loss).
 //!
 //! ```no_run
 //! use axha_lab::{Lab, LabSpec};
@@ -36,9 +45,11 @@
 pub mod anchor;
 pub mod config;
 pub mod crm;
+pub mod diagnosis;
 mod error;
 pub mod fencing;
 mod lab;
+pub mod preflight;
 pub mod procs;
 pub mod scenario;
 pub mod service;
@@ -46,6 +57,7 @@ pub mod spec;
 pub mod state;
 
 pub use crm::{parse_crm_mon, ClusterView, FenceEvent, NodeState, NodeView, ResourceView};
+pub use diagnosis::ClusterReport;
 pub use error::LabError;
 pub use lab::Disk;
 pub use lab::{reap_stale_labs, resolve_helper, Lab, NodeStatus, HELPER_NAME, NODE_PATH};

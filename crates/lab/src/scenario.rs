@@ -17,13 +17,7 @@ use crate::{Lab, LabError};
 pub fn n_plus_1(lab: &Lab, homes: &[&str], server: &Path) -> Result<Vec<Instance>, LabError> {
     let nodes = lab.nodes();
     let d = Duration::from_secs(30);
-    let first = lab
-        .alive_nodes()
-        .into_iter()
-        .next()
-        .ok_or_else(|| LabError::NodeDown {
-            node: "(every node)".into(),
-        })?;
+    let first = lab.first_alive()?;
     for n in &nodes {
         let cap = if homes.contains(&n.as_str()) {
             "1"
@@ -132,14 +126,18 @@ pub fn values_toml(lab: &Lab, instances: &[Instance]) -> String {
 /// One moment of a failover, relative to the power loss.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Moment {
+    /// Time since the power loss.
     pub at: Duration,
+    /// What happened, in one line.
     pub what: String,
 }
 
 /// A timed power-loss failover of one instance.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Failover {
+    /// The node that lost power.
     pub victim: String,
+    /// The node the instance runs on afterwards.
     pub new_node: String,
     /// The survivors see the victim offline.
     pub detected: Option<Duration>,
@@ -149,6 +147,7 @@ pub struct Failover {
     pub running: Duration,
     /// The instance answers IMAP on its service IP (asked from another node).
     pub answering: Duration,
+    /// The timeline, in order.
     pub moments: Vec<Moment>,
 }
 
@@ -214,10 +213,11 @@ pub fn power_loss_of(
     loop {
         let at = t0.elapsed();
         if at > timeout {
-            return Err(LabError::Timeout {
-                what: format!("{server} to answer again after {victim} lost power"),
-                last: moments.last().map(|m| m.what.clone()).unwrap_or_default(),
-            });
+            return Err(lab.wait_failed(
+                &format!("{server} to answer again after {victim} lost power"),
+                moments.last().map(|m| m.what.clone()).unwrap_or_default(),
+                None,
+            ));
         }
         if let Ok(v) = lab.view(&observer) {
             let on = v.locate(&server);

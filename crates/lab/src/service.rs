@@ -22,6 +22,7 @@ pub fn service_ip(k: usize) -> Ipv4Addr {
 /// Axigen's IMAP port: instances listen on their own service IP, so every instance can use
 /// Axigen's default ports (SMTP 25, POP3 110, IMAP 143, CLI 7000).
 pub const IMAP_PORT: u16 = 143;
+/// Axigen's CLI port (the agent's checks talk to it).
 pub const CLI_PORT: u16 = 7000;
 
 /// A service instance made by [`crate::Lab::add_instance`].
@@ -29,6 +30,7 @@ pub const CLI_PORT: u16 = 7000;
 pub struct Instance {
     /// Group id in the CIB; its members are `<id>-fs`, `<id>-ip`, `<id>-server`.
     pub id: String,
+    /// Its service IP on the cluster network (IPaddr2 adds it where the instance runs).
     pub ip: Ipv4Addr,
     /// The loop device holding the instance's filesystem.
     pub device: PathBuf,
@@ -43,6 +45,7 @@ pub struct Instance {
 }
 
 impl Instance {
+    /// The id of its `ocf:axigen:instance` primitive (`<id>-server`).
     pub fn server_id(&self) -> String {
         format!("{}-server", self.id)
     }

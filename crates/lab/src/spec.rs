@@ -1,3 +1,6 @@
+//! What a lab is made of ([`LabSpec`]), its names and addresses: node names nI, the
+//! cluster network 10.231.0.I, the management network 10.231.1.I, state directories.
+
 use std::fmt;
 use std::net::Ipv4Addr;
 use std::path::PathBuf;
@@ -9,7 +12,7 @@ use crate::LabError;
 pub const DEFAULT_STATE_ROOT: &str = "/var/tmp/axigen-ha-lab";
 /// Most nodes a lab may have (memory: about 150 MB per node).
 pub const MAX_NODES: usize = 8;
-/// Longest lab name: "axl-<name>-hub" must stay a short, readable namespace name.
+/// Longest lab name: `axl-<name>-hub` must stay a short, readable namespace name.
 pub const MAX_NAME_LEN: usize = 12;
 
 /// How the lab's cluster is fenced.
@@ -22,6 +25,7 @@ pub enum Fencing {
 }
 
 impl Fencing {
+    /// The name `--fencing` takes: `none` or `ipmi`.
     pub fn as_str(&self) -> &'static str {
         match self {
             Fencing::Disabled => "none",
@@ -60,6 +64,7 @@ pub struct LabSpec {
     pub nodes: usize,
     /// corosync `totem.token` in ms; `None` keeps corosync's default (3000).
     pub token_ms: Option<u32>,
+    /// How nodes are fenced: not at all, or through a BMC per node.
     pub fencing: Fencing,
     /// A directory holding built `instance`, `drbd` and/or `fence_axigen_ipmi`: overlaid in every
     /// node onto `/usr/lib/ocf/resource.d/axigen/` and `/usr/sbin` (the host is not touched).
@@ -73,6 +78,10 @@ pub struct LabSpec {
     /// With [`Fencing::Ipmi`]: delay fencing OF this node by this many seconds
     /// (`pcmk_delay_base` on its device), so it wins a two-node fence race every time.
     pub fence_delay: Option<(String, u32)>,
+    /// Leave the lab running when [`crate::Lab::up`] fails after building it (a node that
+    /// never came online, a fence device that never started), to look at it; `lab down`
+    /// removes it.
+    pub keep_on_failure: bool,
 }
 
 impl LabSpec {
@@ -87,6 +96,7 @@ impl LabSpec {
             state_dir: None,
             helper_bin: None,
             fence_delay: None,
+            keep_on_failure: false,
         }
     }
 

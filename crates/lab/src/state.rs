@@ -9,25 +9,36 @@ use axha_exec::ProcessIdentity;
 use crate::spec::{validate_name, Fencing, MAX_NODES};
 use crate::LabError;
 
+/// The lab's record, in its state directory.
 pub const CONF_FILE: &str = "lab.conf";
 
 /// Whether the lab is (supposed to be) running.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Phase {
+    /// Built and not torn down.
     Up,
+    /// Torn down (its logs may remain).
     Down,
 }
 
 /// Contents of `lab.conf`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct LabConf {
+    /// The lab's name.
     pub name: String,
+    /// How many nodes it has (n1..nN).
     pub nodes: usize,
+    /// corosync's token timeout in ms, when set.
     pub token_ms: Option<u32>,
+    /// How nodes are fenced.
     pub fencing: Fencing,
+    /// The `axha-lab-node` binary that anchors nodes and applies BMC power changes.
     pub helper: PathBuf,
+    /// Directory overlaid onto each node's /usr/sbin (our fence agent), if any.
     pub sbin: Option<PathBuf>,
+    /// Directory overlaid onto each node's OCF agents (ours), if any.
     pub ocf: Option<PathBuf>,
+    /// Up or torn down.
     pub phase: Phase,
     /// The stonith agent of the lab's fence devices (empty without fencing).
     pub fence_agent: String,
@@ -37,6 +48,7 @@ pub struct LabConf {
 }
 
 impl LabConf {
+    /// The `key=value` lines of `lab.conf`.
     pub fn render(&self) -> String {
         let opt = |p: &Option<PathBuf>| p.as_ref().map(|p| p.display().to_string());
         let mut s = String::new();
@@ -75,6 +87,7 @@ impl LabConf {
         s
     }
 
+    /// Read `lab.conf` text; `path` names the file in errors.
     pub fn parse(text: &str, path: &Path) -> Result<Self, LabError> {
         let bad = |reason: String| LabError::BadState {
             path: path.to_path_buf(),
@@ -125,6 +138,7 @@ impl LabConf {
         })
     }
 
+    /// The record in `state_dir`, `None` when there is none.
     pub fn read(state_dir: &Path) -> Result<Option<Self>, LabError> {
         let p = state_dir.join(CONF_FILE);
         match std::fs::read_to_string(&p) {
