@@ -25,8 +25,8 @@ use axha_fencing::{
     Action, AgentSpec, Content, FenceAgent, FenceError, Log, Outcome, Param, Request, Source,
 };
 use axha_ipmi::{
-    resolve, with_session, ChassisControl, CipherSuite, IpmiError, Password, PrivilegeLevel,
-    Session, SessionConfig,
+    check_password, check_user_name, resolve, with_session, ChassisControl, CipherSuite, IpmiError,
+    Password, PrivilegeLevel, Session, SessionConfig,
 };
 
 /// The agent's name, as installed and in its metadata.
@@ -123,11 +123,6 @@ fn invalid(param: &'static str, value: &str, reason: impl Into<String>) -> Fence
     }
 }
 
-/// Longest password a BMC holds for RMCP+ sessions: 20 bytes (IPMI v2.0 section 13.31, the
-/// RAKP key K_UID, and section 22.29, Set User Password with the 20-byte option; IPMI 1.5 had
-/// 16). A longer one can never authenticate.
-const MAX_PASSWORD: usize = 20;
-
 impl IpmiFenceAgent {
     /// The whole configuration of a request: parameters checked, the password obtained (from
     /// stdin, password_script or password_file, each bounded) and the device address resolved
@@ -143,13 +138,10 @@ impl IpmiFenceAgent {
             .filter(|p| *p > 0)
             .ok_or_else(|| invalid("ipport", port_s, "not a port number (1-65535)"))?;
         let username = req.require("username")?.to_string();
-        if username.len() > 16 {
-            return Err(invalid(
-                "username",
-                &username,
-                "longer than 16 bytes (IPMI limit)",
-            ));
-        }
+        check_user_name(&username).map_err(|e| match e {
+            IpmiError::UserName { reason, .. } => invalid("username", &username, reason),
+            other => invalid("username", &username, other.to_string()),
+        })?;
         let cipher_s = req.require("cipher")?;
         let cipher: CipherSuite = cipher_s
             .parse()
@@ -189,12 +181,7 @@ impl IpmiFenceAgent {
             .ok_or(FenceError::Missing(
                 "password (or password_script / password_file)",
             ))?;
-        if pw.expose().len() > MAX_PASSWORD {
-            return Err(FenceError::Password(format!(
-                "the password is {} bytes; IPMI 2.0 (RMCP+) allows at most {MAX_PASSWORD}",
-                pw.expose().len()
-            )));
-        }
+        check_password(pw.expose()).map_err(|e| FenceError::Password(e.to_string()))?;
         let addr = resolve(&ip, port, &Deadline::after(login_timeout)).map_err(device)?;
         let mut session = SessionConfig::new(addr, username, Password::new(pw.expose().to_vec()));
         session.privilege = privilege;
@@ -435,7 +422,7 @@ mod tests {
         assert!(e("method=sideways\n").contains("onoff, cycle"));
         assert!(e("power_timeout=0\n").contains("power_timeout"));
         assert!(e("username=abcdefghijklmnopq\n").contains("16 bytes"));
-        assert!(e("password=123456789012345678901\n").contains("at most 20"));
+        assert!(e("password=123456789012345678901\n").contains("more than the 20"));
         assert!(a
             .validate(&req(&format!(
                 "action=off\n{BASE}password=12345678901234567890\n"
