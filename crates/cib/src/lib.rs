@@ -21,8 +21,6 @@
 use std::fmt;
 use std::path::PathBuf;
 
-// The node checks' public items are not documented yet.
-#[allow(missing_docs)]
 pub mod doctor;
 pub mod model;
 pub mod script;
