@@ -20,8 +20,7 @@ use std::fmt;
 use std::time::Duration;
 
 use axha_drbd::{Drbd, Resource};
-use axha_exec::{Cmd, Deadline};
-use axha_ocf::metadata::escape;
+use axha_exec::{escape_xml, Cmd, Deadline};
 
 /// DRBD fence-peer handler exit codes (drbd.conf(5)): the handler failed.
 pub const EXIT_FAILED: i32 = 1;
@@ -199,16 +198,16 @@ pub fn constraint_xml(
     let id = constraint_id(drbd_resource, clone_id);
     let mut x = format!(
         "<rsc_location id=\"{}\" rsc=\"{}\"><rule id=\"{}-rule\" role=\"{}\" score=\"-INFINITY\" boolean-op=\"and\">",
-        escape(&id),
-        escape(clone_id),
-        escape(&id),
+        escape_xml(&id),
+        escape_xml(clone_id),
+        escape_xml(&id),
         role
     );
     for (i, node) in allowed.iter().enumerate() {
         x.push_str(&format!(
             "<expression id=\"{}-expr-{i}\" attribute=\"#uname\" operation=\"ne\" value=\"{}\"/>",
-            escape(&id),
-            escape(node)
+            escape_xml(&id),
+            escape_xml(node)
         ));
     }
     x.push_str("</rule></rsc_location>");
@@ -284,7 +283,10 @@ impl Cib {
     pub fn delete_constraint(&self, id: &str, deadline: &Deadline) -> Result<(), FenceError> {
         self.cmd()
             .arg("--delete")
-            .arg(format!("--xml-text=<rsc_location id=\"{}\"/>", escape(id)))
+            .arg(format!(
+                "--xml-text=<rsc_location id=\"{}\"/>",
+                escape_xml(id)
+            ))
             .run_ok(deadline)
             .map(|_| ())
             .map_err(|e| err(format!("removing constraint {id}: {e}")))
