@@ -20,8 +20,8 @@ use std::fmt;
 use std::time::Duration;
 
 use axha_drbd::{Drbd, Resource};
-use axha_exec::{Cmd, Deadline};
-use axha_ocf::metadata::escape;
+use axha_exec::{escape_xml, Cmd, Deadline};
+use axha_ocf::cibadmin::{CibAdmin, Target};
 
 /// DRBD fence-peer handler exit codes (drbd.conf(5)): the handler failed.
 pub const EXIT_FAILED: i32 = 1;
@@ -199,16 +199,16 @@ pub fn constraint_xml(
     let id = constraint_id(drbd_resource, clone_id);
     let mut x = format!(
         "<rsc_location id=\"{}\" rsc=\"{}\"><rule id=\"{}-rule\" role=\"{}\" score=\"-INFINITY\" boolean-op=\"and\">",
-        escape(&id),
-        escape(clone_id),
-        escape(&id),
+        escape_xml(&id),
+        escape_xml(clone_id),
+        escape_xml(&id),
         role
     );
     for (i, node) in allowed.iter().enumerate() {
         x.push_str(&format!(
             "<expression id=\"{}-expr-{i}\" attribute=\"#uname\" operation=\"ne\" value=\"{}\"/>",
-            escape(&id),
-            escape(node)
+            escape_xml(&id),
+            escape_xml(node)
         ));
     }
     x.push_str("</rule></rsc_location>");
@@ -233,27 +233,25 @@ pub fn up_to_date_nodes(r: &Resource, me: &str) -> Vec<String> {
     v
 }
 
-/// Talks to the CIB through cibadmin, bounded.
+/// The CIB the handler reads and changes, through [`CibAdmin`], bounded.
 pub struct Cib {
     /// `CIB_file` for the children (offline CIB), else the live cluster.
     pub file: Option<String>,
 }
 
 impl Cib {
-    fn cmd(&self) -> Cmd {
-        let c = Cmd::new("cibadmin");
+    fn admin(&self) -> CibAdmin {
         match &self.file {
-            Some(f) => c.env("CIB_file", f),
-            None => c,
+            Some(f) => CibAdmin::file(f),
+            None => CibAdmin::live(),
         }
     }
 
     /// The whole CIB (or the CIB file).
     pub fn query(&self, deadline: &Deadline) -> Result<String, FenceError> {
-        self.cmd()
-            .arg("--query")
-            .run_ok(deadline)
-            .map(|o| o.stdout_str())
+        self.admin()
+            .query(Target::Whole)
+            .run(deadline)
             .map_err(|e| err(format!("reading the CIB: {e}")))
     }
 
@@ -265,27 +263,26 @@ impl Cib {
         exists: bool,
         deadline: &Deadline,
     ) -> Result<(), FenceError> {
-        let c = if exists {
-            self.cmd()
-                .arg("--replace")
-                .arg(format!("--xpath=//rsc_location[@id='{id}']"))
-                .arg(format!("--xml-text={xml}"))
+        let cib = self.admin();
+        let request = if exists {
+            cib.replace(Target::XPath(&format!("//rsc_location[@id='{id}']")), xml)
         } else {
-            self.cmd()
-                .args(["--create", "--scope", "constraints"])
-                .arg(format!("--xml-text={xml}"))
+            cib.create("constraints", xml)
         };
-        c.run_ok(deadline)
+        request
+            .run(deadline)
             .map(|_| ())
             .map_err(|e| err(format!("placing constraint {id}: {e}")))
     }
 
     /// Remove the constraint with this id (absent is fine).
     pub fn delete_constraint(&self, id: &str, deadline: &Deadline) -> Result<(), FenceError> {
-        self.cmd()
-            .arg("--delete")
-            .arg(format!("--xml-text=<rsc_location id=\"{}\"/>", escape(id)))
-            .run_ok(deadline)
+        self.admin()
+            .delete(
+                Target::Whole,
+                Some(&format!("<rsc_location id=\"{}\"/>", escape_xml(id))),
+            )
+            .run(deadline)
             .map(|_| ())
             .map_err(|e| err(format!("removing constraint {id}: {e}")))
     }

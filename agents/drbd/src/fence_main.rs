@@ -68,7 +68,9 @@ fn main() {
         timeout: Duration::from_secs(args.timeout),
         clone_id: args.clone_id,
         node_name: args.node_name,
-        cib_file: args.cib_file.or_else(|| from_env("CIB_file")),
+        cib_file: args
+            .cib_file
+            .or_else(|| from_env(axha_ocf::cibadmin::CIB_FILE)),
         drbd_conf: from_env("DRBD_CONF").filter(|c| !c.is_empty()),
     };
     let mut log = |m: &str| eprintln!("drbd-fence-peer: {}", axha_exec::escape_controls(m));

@@ -20,6 +20,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use axha_exec::{Cmd, Deadline};
+use axha_ocf::cibadmin::{CibAdmin, Target, CIBADMIN};
 use serde::Serialize;
 
 /// How a check ended, from best to worst.
@@ -229,7 +230,7 @@ pub const PACKAGES: &[(&str, &str)] = &[
     ("pacemakerd", "pacemaker"),
     ("crm_node", "pacemaker"),
     ("crm_mon", "pacemaker-cli-utils"),
-    ("cibadmin", "pacemaker-cli-utils"),
+    (CIBADMIN, "pacemaker-cli-utils"),
     ("crm_attribute", "pacemaker-cli-utils"),
     ("crmadmin", "pacemaker-cli-utils"),
     (FILESYSTEM_AGENT_PATH, "resource-agents"),
@@ -267,7 +268,7 @@ pub const CLUSTER_PROGRAMS: &[&str] = &[
     "pacemakerd",
     "crm_node",
     "crm_mon",
-    "cibadmin",
+    CIBADMIN,
     "crm_attribute",
     "crmadmin",
 ];
@@ -426,12 +427,12 @@ fn monitor_input(t: &BmcTarget) -> String {
 
 fn bmcs(opts: &DoctorOptions) -> Vec<Check> {
     let targets = if opts.bmcs.is_empty() {
-        let cib = Cmd::new("cibadmin")
-            .args(["--query", "--scope", "resources"])
-            .run_ok(&deadline(opts));
+        let cib = CibAdmin::live()
+            .query(Target::Section("resources"))
+            .run(&deadline(opts));
         match cib
             .map_err(|e| e.to_string())
-            .and_then(|o| parse_fence_devices(&o.stdout_str()))
+            .and_then(|xml| parse_fence_devices(&xml))
         {
             Ok(t) if t.is_empty() => {
                 return vec![check(

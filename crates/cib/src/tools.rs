@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 use std::path::Path;
 use std::time::Duration;
 
-use axha_exec::{Cmd, Deadline};
+use axha_exec::{escape_xml, Cmd, Deadline};
 use serde::Serialize;
 
 use crate::model::Cib;
@@ -62,8 +62,8 @@ fn with_cluster_view(xml: &str) -> Option<String> {
         .map(|(id, uname)| {
             format!(
                 r#"<node_state id="{}" uname="{}" in_ccm="true" crmd="online" join="member" expected="member"/>"#,
-                quick_xml::escape::escape(id),
-                quick_xml::escape::escape(uname)
+                escape_xml(id),
+                escape_xml(uname)
             )
         })
         .collect();

@@ -10,7 +10,9 @@
 //!   group (Pacemaker kills an agent's whole group on timeout; a daemon must survive that).
 //! - [`read_bounded`]: a file or pipe read to its end within a size cap and a deadline (secret
 //!   files, a fence agent's stdin).
-//! - [`escape_controls`]: outside text made safe for one log line or exit reason.
+//! - [`escape_controls`]: outside text made safe for one log line or exit reason;
+//!   [`escape_xml`] / [`escape_xml_text`]: text made safe for an XML attribute value or for
+//!   element content.
 //! - [`ProcessIdentity`]: pid + start time + executable, so a recycled pid is never taken for
 //!   the process that was started.
 //!
@@ -37,4 +39,4 @@ pub use identity::{
     all_pids, netns_of, parse_proc_stat, read_identity, read_stat, ProcStat, ProcessIdentity,
 };
 pub use read::{read_bounded, read_stdin_bounded, ReadError, MAX_SECRET_BYTES};
-pub use text::escape_controls;
+pub use text::{escape_controls, escape_xml, escape_xml_text};

@@ -3,6 +3,8 @@
 
 use std::fmt::Write;
 
+use axha_exec::escape_xml;
+
 /// A parameter's content type, as the fence-agents metadata schema spells it
 /// (`/usr/share/cluster/relaxng/metadata.rng`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -221,11 +223,15 @@ impl AgentSpec {
         let _ = writeln!(
             x,
             "<resource-agent name=\"{}\" shortdesc=\"{}\" >",
-            esc(self.name),
-            esc(self.shortdesc)
+            escape_xml(self.name),
+            escape_xml(self.shortdesc)
         );
-        let _ = writeln!(x, "<longdesc>{}</longdesc>", esc(self.longdesc));
-        let _ = writeln!(x, "<vendor-url>{}</vendor-url>", esc(self.vendor_url));
+        let _ = writeln!(x, "<longdesc>{}</longdesc>", escape_xml(self.longdesc));
+        let _ = writeln!(
+            x,
+            "<vendor-url>{}</vendor-url>",
+            escape_xml(self.vendor_url)
+        );
         x.push_str("<parameters>\n");
         for p in &self.params {
             param_xml(&mut x, p, p.name, false);
@@ -284,16 +290,20 @@ fn param_xml(x: &mut String, p: &Param, name: &str, is_deprecated: bool) {
     let _ = write!(
         x,
         "\t<parameter name=\"{}\" unique=\"0\" required=\"{}\"",
-        esc(name),
+        escape_xml(name),
         u8::from(p.required && !is_deprecated)
     );
     if is_deprecated {
         x.push_str(" deprecated=\"1\"");
     } else if let Some(old) = p.deprecated {
-        let _ = write!(x, " obsoletes=\"{}\"", esc(old));
+        let _ = write!(x, " obsoletes=\"{}\"", escape_xml(old));
     }
     x.push_str(">\n");
-    let _ = writeln!(x, "\t\t<getopt mixed=\"{}\" />", esc(&p.getopt_mixed()));
+    let _ = writeln!(
+        x,
+        "\t\t<getopt mixed=\"{}\" />",
+        escape_xml(&p.getopt_mixed())
+    );
     let ty = match p.content {
         Content::Boolean => "boolean",
         Content::String => "string",
@@ -303,13 +313,13 @@ fn param_xml(x: &mut String, p: &Param, name: &str, is_deprecated: bool) {
     };
     let _ = write!(x, "\t\t<content type=\"{ty}\"");
     if let Some(d) = p.default {
-        let _ = write!(x, " default=\"{}\"", esc(d));
+        let _ = write!(x, " default=\"{}\"", escape_xml(d));
     }
     match p.content {
         Content::Select(opts) => {
             x.push_str(" >\n");
             for o in opts {
-                let _ = writeln!(x, "\t\t\t<option value=\"{}\" />", esc(o));
+                let _ = writeln!(x, "\t\t\t<option value=\"{}\" />", escape_xml(o));
             }
             x.push_str("\t\t</content>\n");
         }
@@ -318,25 +328,9 @@ fn param_xml(x: &mut String, p: &Param, name: &str, is_deprecated: bool) {
     let _ = writeln!(
         x,
         "\t\t<shortdesc lang=\"en\">{}</shortdesc>",
-        esc(p.shortdesc)
+        escape_xml(p.shortdesc)
     );
     x.push_str("\t</parameter>\n");
-}
-
-/// XML text and attribute escaping.
-pub fn esc(s: &str) -> String {
-    let mut o = String::with_capacity(s.len());
-    for c in s.chars() {
-        match c {
-            '&' => o.push_str("&amp;"),
-            '<' => o.push_str("&lt;"),
-            '>' => o.push_str("&gt;"),
-            '"' => o.push_str("&quot;"),
-            '\'' => o.push_str("&apos;"),
-            c => o.push(c),
-        }
-    }
-    o
 }
 
 /// Parameters every fence agent of this project shares, with the fence-agents spellings.

@@ -5,6 +5,7 @@ use std::path::Path;
 use std::time::Duration;
 
 use axha_exec::{Cmd, Deadline};
+use axha_ocf::cibadmin::{CibAdmin, CIB_FILE};
 
 use crate::spec::{node_addr, Fencing};
 use crate::LabError;
@@ -82,22 +83,21 @@ pub fn write_seed_cib(path: &Path, fencing: Fencing) -> Result<(), LabError> {
             _ => {}
         }
     }
-    let empty = Cmd::new("cibadmin")
-        .arg("--empty")
-        .run_ok(&d)
+    let empty = CibAdmin::empty()
+        .run(&d)
         .map_err(|e| LabError::exec("creating an empty CIB", e))?;
-    std::fs::write(path, &empty.stdout).map_err(|e| LabError::io(path, e))?;
-    let with_file = |c: Cmd| c.env("CIB_file", path);
+    std::fs::write(path, empty).map_err(|e| LabError::io(path, e))?;
+    let cib = CibAdmin::file(path);
     for (name, value) in seed_options(fencing) {
-        with_file(Cmd::new("crm_attribute"))
+        Cmd::new("crm_attribute")
+            .env(CIB_FILE, path)
             .args(["-t", "crm_config", "-n", name, "-v", value])
             .run_ok(&d)
             .map_err(|e| LabError::exec(format!("seeding {name} in the CIB"), e))?;
     }
     let defaults = r#"<rsc_defaults><meta_attributes id="rsc-options"><nvpair id="rsc-options-resource-stickiness" name="resource-stickiness" value="1"/></meta_attributes></rsc_defaults>"#;
-    with_file(Cmd::new("cibadmin"))
-        .args(["--create", "-o", "configuration", "--xml-text", defaults])
-        .run_ok(&d)
+    cib.create("configuration", defaults)
+        .run(&d)
         .map_err(|e| LabError::exec("seeding rsc_defaults in the CIB", e))?;
     Ok(())
 }

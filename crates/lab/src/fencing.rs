@@ -8,7 +8,7 @@ use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::path::Path;
 use std::time::Duration;
 
-use axha_exec::{Cmd, Deadline};
+use axha_exec::{escape_xml, Cmd, Deadline};
 
 use crate::spec::LAB_MGMT_NET;
 
@@ -41,13 +41,6 @@ pub fn random_password() -> std::io::Result<String> {
         let _ = write!(s, "{x:02x}");
         s
     }))
-}
-
-fn xml_escape(s: &str) -> String {
-    s.replace('&', "&amp;")
-        .replace('<', "&lt;")
-        .replace('>', "&gt;")
-        .replace('"', "&quot;")
 }
 
 /// How a fence device gets the BMC password.
@@ -104,13 +97,13 @@ pub fn fence_devices_xml(
         let _ = write!(
             res,
             r#"<primitive id="{id}" class="stonith" type="{}"><instance_attributes id="{id}-ia">"#,
-            xml_escape(agent)
+            escape_xml(agent)
         );
         for (k, v) in params {
             let _ = write!(
                 res,
                 r#"<nvpair id="{id}-{k}" name="{k}" value="{}"/>"#,
-                xml_escape(v)
+                escape_xml(v)
             );
         }
         let _ = write!(

@@ -8,6 +8,8 @@ use std::fmt::Write as _;
 use std::net::Ipv4Addr;
 use std::path::PathBuf;
 
+use axha_exec::escape_xml;
+
 use crate::spec::{LAB_NET, LAB_PREFIX};
 
 /// Service IP of instance k (1-based): 10.231.0.(100+k).
@@ -60,8 +62,8 @@ impl Instance {
         let _ = write!(
             s,
             r#"<primitive id="{id}-fs" class="ocf" provider="heartbeat" type="Filesystem"><instance_attributes id="{id}-fs-ia"><nvpair id="{id}-fs-device" name="device" value="{}"/><nvpair id="{id}-fs-directory" name="directory" value="{}"/><nvpair id="{id}-fs-fstype" name="fstype" value="ext4"/></instance_attributes><operations><op id="{id}-fs-start" name="start" interval="0" timeout="60s"/><op id="{id}-fs-stop" name="stop" interval="0" timeout="60s"/><op id="{id}-fs-monitor" name="monitor" interval="20s" timeout="40s"/></operations></primitive>"#,
-            xml_escape(&self.device.display().to_string()),
-            xml_escape(&self.workdir.display().to_string())
+            escape_xml(&self.device.display().to_string()),
+            escape_xml(&self.workdir.display().to_string())
         );
         let _ = write!(
             s,
@@ -71,10 +73,10 @@ impl Instance {
         let _ = write!(
             s,
             r#"<primitive id="{id}-server" class="ocf" provider="axigen" type="instance"><instance_attributes id="{id}-server-ia"><nvpair id="{id}-server-workdir" name="workdir" value="{}"/><nvpair id="{id}-server-binary" name="binary" value="{}"/><nvpair id="{id}-server-address" name="address" value="{}"/><nvpair id="{id}-server-pw" name="cli_password_file" value="{}"/></instance_attributes><operations><op id="{id}-server-start" name="start" interval="0" timeout="60s"/><op id="{id}-server-stop" name="stop" interval="0" timeout="60s"/><op id="{id}-server-monitor" name="monitor" interval="5s" timeout="20s"/></operations></primitive>"#,
-            xml_escape(&self.workdir.display().to_string()),
-            xml_escape(&self.binary.display().to_string()),
+            escape_xml(&self.workdir.display().to_string()),
+            escape_xml(&self.binary.display().to_string()),
             self.ip,
-            xml_escape(&self.password_file.display().to_string())
+            escape_xml(&self.password_file.display().to_string())
         );
         s.push_str("</group>");
         s
@@ -91,13 +93,6 @@ impl Instance {
             )
         })
     }
-}
-
-pub(crate) fn xml_escape(s: &str) -> String {
-    s.replace('&', "&amp;")
-        .replace('<', "&lt;")
-        .replace('>', "&gt;")
-        .replace('"', "&quot;")
 }
 
 #[cfg(test)]

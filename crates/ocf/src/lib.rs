@@ -16,6 +16,8 @@
 //!   attributes under both of their names, the [`Logger`], and the per-node state directory.
 //! - [`promotion`] (promotion scores through `crm_attribute --promotion`, bounded) and
 //!   [`notify`] (the clone notification variables, promoted/unpromoted and master/slave names).
+//! - [`cibadmin`]: the CIB read and changed through `cibadmin` (query, create, replace,
+//!   delete by scope or XPath; XML on stdin; `CIB_file` for an offline CIB), bounded.
 //!
 //! ```no_run
 //! use axha_ocf::*;
@@ -44,6 +46,7 @@
 #![warn(missing_docs)]
 
 mod agent;
+pub mod cibadmin;
 mod context;
 pub mod env;
 mod log;

@@ -5,28 +5,12 @@
 
 use std::fmt::Write;
 
+use axha_exec::{escape_xml, escape_xml_text};
+
 use crate::{AgentSpec, ParamType};
 
 /// OCF API version this framework speaks.
 pub const OCF_API_VERSION: &str = "1.1";
-
-/// Escape text for XML content and attribute values.
-pub fn escape(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for c in s.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            // Attributes are always double-quoted, so a single quote needs no escape.
-            '"' => out.push_str("&quot;"),
-            // Control characters are not allowed in XML 1.0; keep tab and newline.
-            c if (c as u32) < 0x20 && c != '\n' && c != '\t' => out.push(' '),
-            c => out.push(c),
-        }
-    }
-    out
-}
 
 /// Whether an action name is one the 1.0 DTD enumerates (others, like `diagnose`, are
 /// dispatched but not advertised).
@@ -61,10 +45,10 @@ pub fn render(spec: &AgentSpec) -> String {
         "<?xml version=\"1.0\"?>\n<!DOCTYPE resource-agent SYSTEM \"ra-api-1.dtd\">\n\
          <resource-agent name=\"{}\" version=\"{}\">\n<version>{OCF_API_VERSION}</version>\n\
          <longdesc lang=\"en\">\n{}\n</longdesc>\n<shortdesc lang=\"en\">{}</shortdesc>\n",
-        escape(spec.name),
-        escape(spec.version),
-        escape(spec.longdesc),
-        escape(spec.shortdesc)
+        escape_xml(spec.name),
+        escape_xml(spec.version),
+        escape_xml_text(spec.longdesc),
+        escape_xml_text(spec.shortdesc)
     );
     x.push_str("<parameters>\n");
     for p in spec.params {
@@ -82,13 +66,13 @@ pub fn render(spec: &AgentSpec) -> String {
             "<parameter name=\"{}\" unique=\"{}\" required=\"{}\">\n\
              <longdesc lang=\"en\">\n{}\n</longdesc>\n<shortdesc lang=\"en\">{}</shortdesc>\n\
              <content type=\"{kind}\"{} />\n</parameter>\n",
-            escape(p.name),
+            escape_xml(p.name),
             u8::from(p.unique),
             u8::from(p.required),
-            escape(&long),
-            escape(p.shortdesc),
+            escape_xml_text(&long),
+            escape_xml_text(p.shortdesc),
             p.default
-                .map(|d| format!(" default=\"{}\"", escape(d)))
+                .map(|d| format!(" default=\"{}\"", escape_xml(d)))
                 .unwrap_or_default()
         );
     }
@@ -120,7 +104,7 @@ mod tests {
     use crate::{ActionSpec, Param, ParamSpec};
 
     static PARAMS: &[ParamSpec] = &[
-        Param::string("path", "A <path>", "Where & why \"quoted\".")
+        Param::string("path", "A <path>", "Where & why \"quoted\", the path's.")
             .required()
             .spec,
         Param::select("mode", &["fast", "safe"], "Mode", "How.")
@@ -154,7 +138,8 @@ mod tests {
             "<?xml version=\"1.0\"?>\n<!DOCTYPE resource-agent SYSTEM \"ra-api-1.dtd\">"
         ));
         assert!(x.contains("<shortdesc lang=\"en\">A &lt;path&gt;</shortdesc>"));
-        assert!(x.contains("Where &amp; why &quot;quoted&quot;."));
+        // Prose keeps its quotes; only markup characters are escaped.
+        assert!(x.contains("Where &amp; why \"quoted\", the path's."));
         assert!(x.contains("How. Allowed values: fast, safe."));
         assert!(x.contains("<content type=\"string\" default=\"safe\" />"));
         assert!(
@@ -162,10 +147,5 @@ mod tests {
         );
         assert!(x.contains("role=\"Promoted\""));
         assert!(!x.contains("diagnose"));
-    }
-
-    #[test]
-    fn control_characters_are_dropped() {
-        assert_eq!(escape("a\u{1}b\nc"), "a b\nc");
     }
 }

@@ -1,11 +1,12 @@
 //! Loading configuration into the cluster: every lab caller (fence devices, instances,
-//! rendered templates) goes through one `cibadmin` path, run on the first live node with the
-//! XML on stdin (it may hold passwords). A new node kind that adds resources uses
-//! [`Lab::cib_create`].
+//! rendered templates) goes through one path, the requests of [`axha_ocf::cibadmin`] run on
+//! the first live node with the XML on stdin (it may hold passwords). A new node kind that
+//! adds resources uses [`Lab::cib_create`].
 
 use std::time::Duration;
 
 use axha_exec::Deadline;
+use axha_ocf::cibadmin::{CibAdmin, Request, Target};
 
 use crate::{Lab, LabError};
 
@@ -13,15 +14,11 @@ use crate::{Lab, LabError};
 const CIB_TIMEOUT: Duration = Duration::from_secs(30);
 
 impl Lab {
-    /// `cibadmin ARGS --xml-pipe` on the first live node, `xml` on stdin; `what` names the
-    /// step in the error.
-    fn cibadmin(&self, args: &[&str], xml: &str, what: &str) -> Result<(), LabError> {
+    /// A cibadmin request run on the first live node; `what` names the step in the error.
+    fn cibadmin(&self, request: &Request, what: &str) -> Result<(), LabError> {
         let node = self.first_alive()?;
-        let mut argv = vec!["cibadmin"];
-        argv.extend_from_slice(args);
-        argv.push("--xml-pipe");
-        self.cmd(&node, &argv)?
-            .stdin(xml)
+        request
+            .finish(self.cmd(&node, &request.argv())?)
             .run_ok(&Deadline::after(CIB_TIMEOUT))
             .map(|_| ())
             .map_err(|e| LabError::exec(what, e))
@@ -40,7 +37,7 @@ impl Lab {
         xml: &str,
         what: &str,
     ) -> Result<(), LabError> {
-        self.cibadmin(&["--create", "-o", section], xml, what)
+        self.cibadmin(&CibAdmin::live().create(section, xml), what)
     }
 
     /// Replace the cluster's whole configuration with the `<configuration>` of a CIB document
@@ -58,8 +55,7 @@ impl Lab {
                 reason: "no <configuration> element".into(),
             })?;
         self.cibadmin(
-            &["--replace", "-o", "configuration"],
-            &cib_xml[conf.range()],
+            &CibAdmin::live().replace(Target::Section("configuration"), &cib_xml[conf.range()]),
             "replacing the CIB configuration",
         )
     }
