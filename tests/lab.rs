@@ -59,6 +59,25 @@ fn one_node_up_exec_private_run_down() {
         "{probe} leaked to the host"
     );
 
+    // /root is the host's: a tree cloned there holds the binaries the nodes run (the demo's
+    // axigen-sim). The node's HOME is its own directory.
+    let under_root = tempfile::Builder::new()
+        .prefix(".axha-lab-probe-")
+        .tempdir_in("/root")
+        .unwrap();
+    let server = under_root.path().join("server");
+    std::fs::write(&server, "x").unwrap();
+    lab.run_ok("n1", &["test", "-f", &server.to_string_lossy()], d)
+        .expect("a file under /root is visible in the node");
+    let home = lab.run_ok("n1", &["sh", "-c", "echo $HOME"], d).unwrap();
+    assert!(
+        home.stdout_str()
+            .trim()
+            .starts_with(&*lab.state_dir().to_string_lossy()),
+        "node HOME is inside the lab: {}",
+        home.stdout_str()
+    );
+
     // Errors name the problem.
     assert!(matches!(
         lab.run("n9", &["true"], d),

@@ -16,10 +16,14 @@ pub const BINDS: &[(&str, &str)] = &[
     ("var-lib-pacemaker", "/var/lib/pacemaker"),
     ("log-pacemaker", "/var/log/pacemaker"),
     ("log-corosync", "/var/log/corosync"),
-    // crmsh writes ~/.cache/crm, ~/.config/crm and /var/log/crmsh/crmsh.log
-    ("home", "/root"),
+    // crmsh writes /var/log/crmsh/crmsh.log (and ~/.cache/crm, ~/.config/crm: the node's
+    // HOME is its own directory, see NODE_HOME; /root itself stays visible, since a tree
+    // cloned there holds the binaries the nodes run)
     ("log-crmsh", "/var/log/crmsh"),
 ];
+
+/// The node's home directory (under `<state>/nodes/<node>/`), given to its commands as `HOME`.
+pub const NODE_HOME: &str = "home";
 
 /// Name of the file (in the node directory) where the anchor records its identity.
 pub const ANCHOR_FILE: &str = "anchor";

@@ -66,7 +66,6 @@ const HIDDEN_IN_NODE: &[&str] = &[
     "/run",
     "/var/run",
     "/dev/shm",
-    "/root",
     "/etc/corosync",
     "/var/lib/corosync",
     "/var/lib/pacemaker",

@@ -14,7 +14,7 @@ use std::time::Duration;
 use axha_exec::{Cmd, Deadline, Output, ProcessIdentity};
 
 use super::{mkdir_mode, tail_of, KILL_TIMEOUT, NODE_PATH};
-use crate::anchor::{AnchorArgs, ANCHOR_FILE, BINDS};
+use crate::anchor::{AnchorArgs, ANCHOR_FILE, BINDS, NODE_HOME};
 use crate::procs::{kill_netns, netns_id_of_path, netns_of, pids_in_netns};
 use crate::spec::node_addr;
 use crate::{Lab, LabError};
@@ -126,7 +126,8 @@ impl Lab {
     }
 
     /// A command run inside the node's network, mount and UTS namespaces with a clean
-    /// environment (`PATH`, `HOME=/root`, `LC_ALL=C` only). Fails when the node is down.
+    /// environment (`PATH`, `HOME` = the node's own home directory, `LC_ALL=C` only). Fails
+    /// when the node is down.
     pub fn cmd(&self, node: &str, argv: &[&str]) -> Result<Cmd, LabError> {
         self.cmd_env(node, &[], argv)
     }
@@ -154,7 +155,11 @@ impl Lab {
             .args(["-t", &anchor.pid.to_string(), "-n", "-m", "-u", "--"])
             .args(["env", "-i"])
             .arg(format!("PATH={NODE_PATH}"))
-            .args(["HOME=/root", "LC_ALL=C", "LANG=C"]);
+            .arg(format!(
+                "HOME={}",
+                self.node_dir(node).join(NODE_HOME).display()
+            ))
+            .args(["LC_ALL=C", "LANG=C"]);
         for (k, v) in env {
             c = c.arg(format!("{k}={v}"));
         }
@@ -241,11 +246,11 @@ impl Lab {
                 "var-lib-pacemaker" => (0o755, pcmk),
                 "log-pacemaker" => (0o770, pcmk),
                 "log-crmsh" => (0o775, pcmk),
-                "home" => (0o700, None),
                 _ => (0o755, None),
             };
             mkdir_mode(&d.join(sub), mode, owner)?;
         }
+        mkdir_mode(&d.join(NODE_HOME), 0o700, None)?;
         for s in ["cib", "pengine", "blackbox", "cores"] {
             mkdir_mode(&d.join("var-lib-pacemaker").join(s), 0o750, pcmk)?;
         }
