@@ -9,18 +9,9 @@
 use std::time::{Duration, Instant};
 
 use axha_e2e::lab::{binaries_dir, spec, Footprint};
-use axha_e2e::{bin, is_root};
+use axha_e2e::{bin, history};
 use axha_lab::service::IMAP_PORT;
 use axha_lab::{ClusterView, Fencing, Instance, Lab};
-
-macro_rules! need_root {
-    () => {
-        if !is_root() {
-            eprintln!("SKIP: the lab needs root (namespaces, mounts, loop devices)");
-            return;
-        }
-    };
-}
 
 const T: Duration = Duration::from_secs(90);
 
@@ -71,10 +62,6 @@ fn where_is(lab: &Lab, i: &Instance) -> Option<String> {
         .next()
 }
 
-fn fence_count(lab: &Lab) -> usize {
-    lab.view_any().map(|v| v.fencing.len()).unwrap_or(0)
-}
-
 fn setup_instances(lab: &Lab, homes: &[&str]) -> Vec<Instance> {
     let sim = bin("axigen-sim");
     let mut v = Vec::new();
@@ -105,14 +92,6 @@ fn setup_instances(lab: &Lab, homes: &[&str]) -> Vec<Instance> {
     v
 }
 
-/// How often the node's BMC switched its power off (the BMC is the witness of fencing).
-fn offs(lab: &Lab, node: &str) -> usize {
-    lab.bmc_chassis_log(node)
-        .lines()
-        .filter(|l| l.ends_with("set power 0"))
-        .count()
-}
-
 fn run_ok(lab: &Lab, node: &str, argv: &[&str]) -> String {
     lab.run_ok(node, argv, Duration::from_secs(30))
         .unwrap_or_else(|e| panic!("{argv:?} on {node}: {e}"))
@@ -122,7 +101,7 @@ fn run_ok(lab: &Lab, node: &str, argv: &[&str]) -> String {
 /// Multi-tier N+1 on 3 nodes: inst1 on n1, inst2 on n2, n3 the hot stand-by.
 #[test]
 fn multi_tier_n_plus_1() {
-    need_root!();
+    axha_e2e::need_root!();
     let mut s = spec("mt", 3);
     s.token_ms = Some(1000);
     s.fencing = Fencing::Ipmi;
@@ -188,7 +167,10 @@ fn multi_tier_n_plus_1() {
     wait_single(&lab, "instances on their home nodes", &all, |v| {
         runs_on(v, i1, "n1") && runs_on(v, i2, "n2")
     });
-    assert!(answers_imap(&lab, "n3", i1) && answers_imap(&lab, "n3", i2));
+    lab.wait_view("both answering", T, |_| {
+        answers_imap(&lab, "n3", i1) && answers_imap(&lab, "n3", i2)
+    })
+    .unwrap();
     eprintln!("instances started and answering in {}", ms(t.elapsed()));
 
     // 1. Power loss of n1: fenced over IPMI, inst1 answers on n3.
@@ -211,12 +193,27 @@ fn multi_tier_n_plus_1() {
         .lines()
         .any(|l| l.ends_with("set power 0")));
     assert!(runs_on(&v, i2, "n2"), "inst2 did not move");
+    let ops = history::operations(&lab, "n2");
+    let start_on_n3 = history::last_start(&ops, &i1.server_id(), "n3")
+        .unwrap_or_else(|| panic!("inst1's start on n3 recorded: {ops:?}"))
+        .call_id;
 
-    // n1 comes back (the fence action was a reboot) and takes nothing back.
+    // n1 comes back (the fence action was a reboot) and takes nothing back: once the
+    // cluster has settled, the history shows inst1 never stopped on n3 nor ran on n1.
     lab.wait_all_online(T).expect("n1 back");
-    std::thread::sleep(Duration::from_secs(3));
-    let v = lab.view_any().unwrap();
-    assert!(runs_on(&v, i1, "n3"), "no needless move back");
+    history::settle(&lab, "n2", T);
+    let ops = history::operations(&lab, "n2");
+    assert_eq!(
+        history::last_start(&ops, &i1.server_id(), "n3").map(|o| o.call_id),
+        Some(start_on_n3),
+        "no needless move back: {:?}",
+        history::of(&ops, &i1.server_id(), "n3")
+    );
+    assert!(
+        !history::was_active_on(&ops, &i1.server_id(), "n1"),
+        "{:?}",
+        history::of(&ops, &i1.server_id(), "n1")
+    );
 
     // 2. Power loss of n2: the stand-by now holds both instances.
     let t = Instant::now();
@@ -260,7 +257,7 @@ fn multi_tier_n_plus_1() {
 
     // 4. A crash: restarted in place. A second crash reaches migration-threshold=2: moved.
     let node = where_is(&lab, i1).unwrap();
-    let fences = fence_count(&lab);
+    let fences = history::bmc_power_offs_all(&lab);
     let t = Instant::now();
     let sim = bin("axigen-sim");
     let wd = i1.workdir.display().to_string();
@@ -299,9 +296,17 @@ fn multi_tier_n_plus_1() {
     // the monitor notices the crash first (a fail count), then Pacemaker restarts it
     lab.wait_view("the crash seen by the monitor", T, |_| fail_count() > 0)
         .unwrap();
+    // In place: the history of that node has the failed monitor, then a later start.
+    let restarted_after_failure = || {
+        let ops = history::operations(&lab, &node);
+        let failed = history::last_failure(&ops, &i1.server_id(), &node).map(|o| o.call_id);
+        let started = history::last_start(&ops, &i1.server_id(), &node).map(|o| o.call_id);
+        matches!((failed, started), (Some(f), Some(s)) if s > f)
+    };
     wait_single(&lab, "inst1 restarted in place", &all, |v| {
         runs_on(v, i1, &node)
             && v.resource(&i1.server_id()).is_some_and(|r| !r.failed)
+            && restarted_after_failure()
             && answers_imap(&lab, "n3", i1)
     });
     let fail = run_ok(
@@ -337,13 +342,17 @@ fn multi_tier_n_plus_1() {
         v.locate(&i1.server_id()),
         ms(t.elapsed())
     );
-    assert_eq!(fence_count(&lab), fences, "crashes fence nobody");
+    assert_eq!(
+        history::bmc_power_offs_all(&lab),
+        fences,
+        "crashes fence nobody"
+    );
     run_ok(&lab, "n1", &["crm_resource", "--cleanup", "-r", &i1.id]);
 
     // 5. A clean switchover: no fencing, no double start.
     let from = where_is(&lab, i2).unwrap();
     let to = if from == "n3" { "n1" } else { "n3" };
-    let fences = fence_count(&lab);
+    let fences = history::bmc_power_offs_all(&lab);
     let t = Instant::now();
     run_ok(
         &lab,
@@ -357,7 +366,11 @@ fn multi_tier_n_plus_1() {
         "switchover inst2 {from} -> {to}: answering in {}",
         ms(t.elapsed())
     );
-    assert_eq!(fence_count(&lab), fences, "a switchover fences nobody");
+    assert_eq!(
+        history::bmc_power_offs_all(&lab),
+        fences,
+        "a switchover fences nobody"
+    );
     run_ok(&lab, "n1", &["crm_resource", "--clear", "-r", &i2.id]);
 
     let fp = Footprint::of(&lab);
@@ -381,7 +394,7 @@ fn multi_tier_n_plus_1() {
 /// over; a partition -> the node with the fence delay wins the race, every time.
 #[test]
 fn two_node_active_passive() {
-    need_root!();
+    axha_e2e::need_root!();
     let mut s = spec("ap", 2);
     s.token_ms = Some(1000);
     s.fencing = Fencing::Ipmi;
@@ -392,7 +405,8 @@ fn two_node_active_passive() {
     let i1 = &inst[0];
     let all = [i1];
     wait_single(&lab, "inst1 on n1", &all, |v| runs_on(v, i1, "n1"));
-    assert!(answers_imap(&lab, "n2", i1));
+    lab.wait_view("inst1 answering", T, |_| answers_imap(&lab, "n2", i1))
+        .unwrap();
 
     // Power loss of the active node.
     let t = Instant::now();
@@ -411,7 +425,7 @@ fn two_node_active_passive() {
     lab.wait_all_online(T).expect("n1 back");
 
     // Partition: n1 (delay) wins; n2, now active, is fenced; inst1 comes to n1.
-    let n1_offs = offs(&lab, "n1");
+    let n1_offs = history::bmc_power_offs(&lab, "n1");
     let t = Instant::now();
     lab.partition("n2").unwrap();
     let v = wait_single(&lab, "n2 fenced, inst1 on n1", &all, |v| {
@@ -422,7 +436,7 @@ fn two_node_active_passive() {
         .iter()
         .all(|f| f.delegate.as_deref() != Some("n2")));
     assert_eq!(
-        offs(&lab, "n1"),
+        history::bmc_power_offs(&lab, "n1"),
         n1_offs,
         "n1's BMC was not switched off again: n1 won the race"
     );

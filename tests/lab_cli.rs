@@ -5,7 +5,7 @@
 use std::time::Duration;
 
 use axha_e2e::lab::lab_name;
-use axha_e2e::{bin, is_root, Cmd, Deadline};
+use axha_e2e::{bin, Cmd, Deadline};
 
 fn cli(args: &[&str]) -> axha_exec::Output {
     Cmd::new(bin("axigen-ha"))
@@ -41,10 +41,7 @@ fn fails(args: &[&str], needle: &str) {
 
 #[test]
 fn operator_commands_and_errors() {
-    if !is_root() {
-        eprintln!("SKIP: the lab needs root (namespaces, mounts)");
-        return;
-    }
+    axha_e2e::need_root!();
     let name = lab_name("cli");
     let n = name.as_str();
     // bad input never builds anything
