@@ -288,8 +288,10 @@ fn pacemaker_runs_and_recovers_the_instance() {
             id.start_time + 13
         ),
     ]);
-    c.cleanup();
-    // The re-probe's answer, from the operation history once the cluster has settled.
+    // A refresh forgets the resource's whole history and re-probes it (a cleanup only acts
+    // on recorded failures, and there may be none). The re-probe's answer is read from the
+    // operation history once the cluster has settled.
+    c.run_ok(&["crm_resource", "--refresh", "-r", RSC]);
     c.settle();
     let h = c.history();
     assert!(
