@@ -10,6 +10,7 @@ use std::time::{Duration, Instant};
 
 use axha_e2e::lab::{binaries_dir, spec, Footprint};
 use axha_e2e::{bin, history};
+use axha_lab::scenario::n_plus_1;
 use axha_lab::service::IMAP_PORT;
 use axha_lab::{ClusterView, Fencing, Instance, Lab};
 
@@ -107,61 +108,10 @@ fn multi_tier_n_plus_1() {
     s.fencing = Fencing::Ipmi;
     s.binaries = Some(binaries_dir());
     let lab = Lab::up(s).expect("lab up");
-    // The stand-by takes at most two instances; back-ends one (utilization placement).
-    for (n, cap) in [("n1", "1"), ("n2", "1"), ("n3", "2")] {
-        run_ok(
-            &lab,
-            "n1",
-            &["crm_attribute", "-N", n, "-z", "-n", "instances", "-v", cap],
-        );
-    }
-    run_ok(
-        &lab,
-        "n1",
-        &[
-            "crm_attribute",
-            "-n",
-            "placement-strategy",
-            "-v",
-            "utilization",
-        ],
-    );
-    let inst = setup_instances(&lab, &["n1", "n2"]);
+    // The N+1 layout: an instance runs on its home back-end or on the stand-by, never on
+    // another back-end; the stand-by takes at most two instances, back-ends one.
+    let inst = n_plus_1(&lab, &["n1", "n2"], &bin("axigen-sim")).expect("N+1 layout");
     let (i1, i2) = (&inst[0], &inst[1]);
-    // N+1: an instance runs on its home back-end or on the stand-by, never on another
-    // back-end.
-    lab.cib_create(
-        "constraints",
-        r#"<rsc_location id="inst1-not-n2" rsc="inst1" node="n2" score="-INFINITY"/>"#,
-    )
-    .unwrap();
-    lab.cib_create(
-        "constraints",
-        r#"<rsc_location id="inst2-not-n1" rsc="inst2" node="n1" score="-INFINITY"/>"#,
-    )
-    .unwrap();
-    for i in &inst {
-        let r = i.server_id();
-        run_ok(
-            &lab,
-            "n1",
-            &["crm_resource", "-r", &r, "-z", "-p", "instances", "-v", "1"],
-        );
-        run_ok(
-            &lab,
-            "n1",
-            &[
-                "crm_resource",
-                "-r",
-                &r,
-                "--meta",
-                "-p",
-                "migration-threshold",
-                "-v",
-                "2",
-            ],
-        );
-    }
     let all = [i1, i2];
     let t = Instant::now();
     wait_single(&lab, "instances on their home nodes", &all, |v| {
