@@ -4,12 +4,14 @@
 //! instance has its own loop-device filesystem (`ocf:heartbeat:Filesystem`, mounted on the
 //! active node only) and its own service IP (`ocf:heartbeat:IPaddr2`).
 //!
-//! Every wait also checks that no instance is ever active on two nodes at once.
+//! Every wait also checks that no instance is ever active on two nodes at once. The fence
+//! action is "off" and each fenced node is powered on again through its BMC once its
+//! instances moved (a lab node reboots in seconds, before they could).
 
 use std::time::{Duration, Instant};
 
 use axha_e2e::lab::{binaries_dir, spec, Footprint};
-use axha_e2e::{bin, history};
+use axha_e2e::{bin, fence, history};
 use axha_lab::scenario::n_plus_1;
 use axha_lab::service::IMAP_PORT;
 use axha_lab::{ClusterView, Fencing, Instance, Lab};
@@ -111,6 +113,7 @@ fn multi_tier_n_plus_1() {
     // The N+1 layout: an instance runs on its home back-end or on the stand-by, never on
     // another back-end; the stand-by takes at most two instances, back-ends one.
     let inst = n_plus_1(&lab, &["n1", "n2"], &bin("axigen-sim")).expect("N+1 layout");
+    fence::fence_action_off(&lab, "n1");
     let (i1, i2) = (&inst[0], &inst[1]);
     let all = [i1, i2];
     let t = Instant::now();
@@ -148,8 +151,9 @@ fn multi_tier_n_plus_1() {
         .unwrap_or_else(|| panic!("inst1's start on n3 recorded: {ops:?}"))
         .call_id;
 
-    // n1 comes back (the fence action was a reboot) and takes nothing back: once the
-    // cluster has settled, the history shows inst1 never stopped on n3 nor ran on n1.
+    // n1 comes back (powered on through its BMC) and takes nothing back: once the cluster
+    // has settled, the history shows inst1 never stopped on n3 nor ran on n1.
+    fence::power_on(&lab, "n2", "n1");
     lab.wait_all_online(T).expect("n1 back");
     history::settle(&lab, "n2", T);
     let ops = history::operations(&lab, "n2");
@@ -179,6 +183,7 @@ fn multi_tier_n_plus_1() {
         "power loss n2 -> stand-by n3 holds both, answering in {}",
         ms(t.elapsed())
     );
+    fence::power_on(&lab, "n1", "n2");
     lab.wait_all_online(T).expect("n2 back");
 
     // 3. Partition of the node holding both: it is fenced, its instances recover on the
@@ -203,6 +208,7 @@ fn multi_tier_n_plus_1() {
         ms(t.elapsed())
     );
     lab.heal("n3").unwrap();
+    fence::power_on(&lab, "n1", "n3");
     lab.wait_all_online(T).expect("n3 back");
 
     // 4. A crash: restarted in place. A second crash reaches migration-threshold=2: moved.
@@ -352,6 +358,7 @@ fn two_node_active_passive() {
     s.fence_delay = Some(("n1".into(), 5));
     let lab = Lab::up(s).expect("lab up");
     let inst = setup_instances(&lab, &["n1"]);
+    fence::fence_action_off(&lab, "n1");
     let i1 = &inst[0];
     let all = [i1];
     wait_single(&lab, "inst1 on n1", &all, |v| runs_on(v, i1, "n1"));
@@ -372,6 +379,7 @@ fn two_node_active_passive() {
         "2 nodes: power loss of active n1 -> fenced, inst1 answering on n2 in {}",
         ms(t.elapsed())
     );
+    fence::power_on(&lab, "n2", "n1");
     lab.wait_all_online(T).expect("n1 back");
 
     // Partition: n1 (delay) wins; n2, now active, is fenced; inst1 comes to n1.
@@ -395,5 +403,6 @@ fn two_node_active_passive() {
         ms(t.elapsed())
     );
     lab.heal("n2").unwrap();
+    fence::power_on(&lab, "n1", "n2");
     lab.wait_all_online(T).expect("n2 back");
 }

@@ -7,7 +7,7 @@
 use std::time::{Duration, Instant};
 
 use axha_e2e::lab::{binaries_dir, spec};
-use axha_e2e::{bin, history, Cmd, Deadline};
+use axha_e2e::{bin, fence, history, Cmd, Deadline};
 use axha_lab::scenario::{power_loss_of, values_toml};
 use axha_lab::service::IMAP_PORT;
 use axha_lab::{Fencing, Instance, Lab};
@@ -101,6 +101,7 @@ fn multi_tier_template_power_loss() {
         values_toml(&lab, &inst)
     );
     render_and_load(&lab, "multi-tier-n-plus-1", &values);
+    fence::fence_action_off(&lab, "n3");
     wait_home(&lab, &inst, "n3");
     let v = lab.view_any().unwrap();
     assert!(
@@ -144,6 +145,7 @@ fn two_node_template_shared_storage_power_loss() {
         values_toml(&lab, &inst)
     );
     render_and_load(&lab, "two-node-active-passive", &values);
+    fence::fence_action_off(&lab, "n2");
     wait_home(&lab, &inst, "n2");
     let server = server_of(&lab, &inst[0]);
     let f = power_loss_of(&lab, &server, inst[0].ip, T).expect("failover");
@@ -171,6 +173,7 @@ fn multi_tier_template_standby_takes_no_third() {
         values_toml(&lab, &inst)
     );
     render_and_load(&lab, "multi-tier-n-plus-1", &values);
+    fence::fence_action_off(&lab, "n4");
     wait_home(&lab, &inst, "n4");
     let servers: Vec<String> = inst.iter().map(|i| server_of(&lab, i)).collect();
     let on = |v: &axha_lab::ClusterView, k: usize| v.locate(&servers[k]);
@@ -184,10 +187,11 @@ fn multi_tier_template_standby_takes_no_third() {
             servers[k],
             f.answering.as_secs_f64()
         );
+        fence::power_on(&lab, "n4", node);
         lab.wait_all_online(T)
-            .expect("the fenced node rebooted and rejoined");
+            .expect("the fenced node powered on and rejoined");
+        history::settle(&lab, "n4", T);
     }
-    history::settle(&lab, "n4", T);
     let v = lab.view_any().unwrap();
     assert_eq!(on(&v, 0), ["n4"], "no needless move back");
     assert_eq!(on(&v, 1), ["n4"]);
@@ -207,14 +211,25 @@ fn multi_tier_template_standby_takes_no_third() {
         .collect();
     let fences = history::bmc_power_offs(&lab, "n3");
     lab.kill("n3").unwrap();
-    // The BMC's log is read before the view: a view taken after the fence that shows n3
-    // online again shows it rebooted and rejoined.
-    axha_e2e::wait_for("n3 fenced and back, mail3 on n3 again", T, || {
+    // n3 fenced (its BMC switched it off; the fence action is "off": it stays down), and
+    // the cluster settled without it: mail3 runs nowhere, the full stand-by did not take it.
+    axha_e2e::wait_for("n3 fenced by its BMC", T, || {
         history::bmc_power_offs(&lab, "n3") > fences
-            && lab
-                .view_any()
-                .is_ok_and(|v| v.node("n3").is_some_and(|n| n.online) && on(&v, 2) == ["n3"])
     });
+    lab.wait_view("n3's fencing in the fencing history", T, |v| {
+        !v.fenced("n3").is_empty()
+    })
+    .expect("n3 fenced");
+    history::settle(&lab, "n4", T);
+    let v = lab.view_any().unwrap();
+    assert!(
+        on(&v, 2).is_empty(),
+        "mail3 runs nowhere while n3 is down: {:?}",
+        v.resources
+    );
+    fence::power_on(&lab, "n4", "n3");
+    lab.wait_view("n3 back, mail3 on n3 again", T, |v| on(v, 2) == ["n3"])
+        .expect("mail3 back on n3");
     history::settle(&lab, "n4", T);
     let after = history::operations(&lab, "n4");
     // The server is what the stand-by's capacity counts (its group's filesystem and IP

@@ -5,6 +5,7 @@
 //! own record of it ([`history`]).
 
 pub mod cib;
+pub mod fence;
 pub mod history;
 pub mod instance;
 pub mod provision;
