@@ -7,24 +7,17 @@
 
 use std::time::Duration;
 
+use axha_e2e::bin;
 use axha_e2e::lab::{binaries_dir, spec};
-use axha_e2e::{bin, is_root};
+use axha_lab::scenario::values_toml;
 use axha_lab::{Fencing, Lab};
 
 const T: Duration = Duration::from_secs(120);
 
 fn values(lab: &Lab) -> String {
-    let pw = lab.state_dir().join("bmc").join("password");
     let mut s = String::from("standby_nodes = [\"n3\"]\n");
+    s += &values_toml(lab, &[]);
     for (i, n) in lab.nodes().iter().enumerate() {
-        let bmc = lab.bmc_addr(n);
-        s += &format!(
-            "[[nodes]]\nname = \"{n}\"\naddress = \"{}\"\nbmc = {{ ip = \"{}\", port = {}, user = \"admin\", password_file = \"{}\" }}\n",
-            lab.node_addr(n),
-            bmc.ip(),
-            bmc.port(),
-            pw.display()
-        );
         if i < 2 {
             let id = format!("mail{}", i + 1);
             s += &format!(
@@ -38,10 +31,7 @@ fn values(lab: &Lab) -> String {
 
 #[test]
 fn rendered_template_runs_and_fences_in_a_real_cluster() {
-    if !is_root() {
-        eprintln!("SKIP: the lab needs root (namespaces, mounts); run the suite as root");
-        return;
-    }
+    axha_e2e::need_root!();
     let mut s = spec("ct", 3);
     s.token_ms = Some(1000);
     s.fencing = Fencing::Ipmi;

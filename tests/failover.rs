@@ -4,23 +4,17 @@
 //! instance has its own loop-device filesystem (`ocf:heartbeat:Filesystem`, mounted on the
 //! active node only) and its own service IP (`ocf:heartbeat:IPaddr2`).
 //!
-//! Every wait also checks that no instance is ever active on two nodes at once.
+//! Every wait also checks that no instance is ever active on two nodes at once. The fence
+//! action is "off" and each fenced node is powered on again through its BMC once its
+//! instances moved (a lab node reboots in seconds, before they could).
 
 use std::time::{Duration, Instant};
 
 use axha_e2e::lab::{binaries_dir, spec, Footprint};
-use axha_e2e::{bin, is_root};
+use axha_e2e::{bin, fence, history};
+use axha_lab::scenario::n_plus_1;
 use axha_lab::service::IMAP_PORT;
 use axha_lab::{ClusterView, Fencing, Instance, Lab};
-
-macro_rules! need_root {
-    () => {
-        if !is_root() {
-            eprintln!("SKIP: the lab needs root (namespaces, mounts, loop devices)");
-            return;
-        }
-    };
-}
 
 const T: Duration = Duration::from_secs(90);
 
@@ -71,10 +65,6 @@ fn where_is(lab: &Lab, i: &Instance) -> Option<String> {
         .next()
 }
 
-fn fence_count(lab: &Lab) -> usize {
-    lab.view_any().map(|v| v.fencing.len()).unwrap_or(0)
-}
-
 fn setup_instances(lab: &Lab, homes: &[&str]) -> Vec<Instance> {
     let sim = bin("axigen-sim");
     let mut v = Vec::new();
@@ -105,14 +95,6 @@ fn setup_instances(lab: &Lab, homes: &[&str]) -> Vec<Instance> {
     v
 }
 
-/// How often the node's BMC switched its power off (the BMC is the witness of fencing).
-fn offs(lab: &Lab, node: &str) -> usize {
-    lab.bmc_chassis_log(node)
-        .lines()
-        .filter(|l| l.ends_with("set power 0"))
-        .count()
-}
-
 fn run_ok(lab: &Lab, node: &str, argv: &[&str]) -> String {
     lab.run_ok(node, argv, Duration::from_secs(30))
         .unwrap_or_else(|e| panic!("{argv:?} on {node}: {e}"))
@@ -122,73 +104,26 @@ fn run_ok(lab: &Lab, node: &str, argv: &[&str]) -> String {
 /// Multi-tier N+1 on 3 nodes: inst1 on n1, inst2 on n2, n3 the hot stand-by.
 #[test]
 fn multi_tier_n_plus_1() {
-    need_root!();
+    axha_e2e::need_root!();
     let mut s = spec("mt", 3);
     s.token_ms = Some(1000);
     s.fencing = Fencing::Ipmi;
     s.binaries = Some(binaries_dir());
     let lab = Lab::up(s).expect("lab up");
-    // The stand-by takes at most two instances; back-ends one (utilization placement).
-    for (n, cap) in [("n1", "1"), ("n2", "1"), ("n3", "2")] {
-        run_ok(
-            &lab,
-            "n1",
-            &["crm_attribute", "-N", n, "-z", "-n", "instances", "-v", cap],
-        );
-    }
-    run_ok(
-        &lab,
-        "n1",
-        &[
-            "crm_attribute",
-            "-n",
-            "placement-strategy",
-            "-v",
-            "utilization",
-        ],
-    );
-    let inst = setup_instances(&lab, &["n1", "n2"]);
+    // The N+1 layout: an instance runs on its home back-end or on the stand-by, never on
+    // another back-end; the stand-by takes at most two instances, back-ends one.
+    let inst = n_plus_1(&lab, &["n1", "n2"], &bin("axigen-sim")).expect("N+1 layout");
+    fence::fence_action_off(&lab, "n1");
     let (i1, i2) = (&inst[0], &inst[1]);
-    // N+1: an instance runs on its home back-end or on the stand-by, never on another
-    // back-end.
-    lab.cib_create(
-        "constraints",
-        r#"<rsc_location id="inst1-not-n2" rsc="inst1" node="n2" score="-INFINITY"/>"#,
-    )
-    .unwrap();
-    lab.cib_create(
-        "constraints",
-        r#"<rsc_location id="inst2-not-n1" rsc="inst2" node="n1" score="-INFINITY"/>"#,
-    )
-    .unwrap();
-    for i in &inst {
-        let r = i.server_id();
-        run_ok(
-            &lab,
-            "n1",
-            &["crm_resource", "-r", &r, "-z", "-p", "instances", "-v", "1"],
-        );
-        run_ok(
-            &lab,
-            "n1",
-            &[
-                "crm_resource",
-                "-r",
-                &r,
-                "--meta",
-                "-p",
-                "migration-threshold",
-                "-v",
-                "2",
-            ],
-        );
-    }
     let all = [i1, i2];
     let t = Instant::now();
     wait_single(&lab, "instances on their home nodes", &all, |v| {
         runs_on(v, i1, "n1") && runs_on(v, i2, "n2")
     });
-    assert!(answers_imap(&lab, "n3", i1) && answers_imap(&lab, "n3", i2));
+    lab.wait_view("both answering", T, |_| {
+        answers_imap(&lab, "n3", i1) && answers_imap(&lab, "n3", i2)
+    })
+    .unwrap();
     eprintln!("instances started and answering in {}", ms(t.elapsed()));
 
     // 1. Power loss of n1: fenced over IPMI, inst1 answers on n3.
@@ -211,12 +146,28 @@ fn multi_tier_n_plus_1() {
         .lines()
         .any(|l| l.ends_with("set power 0")));
     assert!(runs_on(&v, i2, "n2"), "inst2 did not move");
+    let ops = history::operations(&lab, "n2");
+    let start_on_n3 = history::last_start(&ops, &i1.server_id(), "n3")
+        .unwrap_or_else(|| panic!("inst1's start on n3 recorded: {ops:?}"))
+        .call_id;
 
-    // n1 comes back (the fence action was a reboot) and takes nothing back.
+    // n1 comes back (powered on through its BMC) and takes nothing back: once the cluster
+    // has settled, the history shows inst1 never stopped on n3 nor ran on n1.
+    fence::power_on(&lab, "n2", "n1");
     lab.wait_all_online(T).expect("n1 back");
-    std::thread::sleep(Duration::from_secs(3));
-    let v = lab.view_any().unwrap();
-    assert!(runs_on(&v, i1, "n3"), "no needless move back");
+    history::settle(&lab, "n2", T);
+    let ops = history::operations(&lab, "n2");
+    assert_eq!(
+        history::last_start(&ops, &i1.server_id(), "n3").map(|o| o.call_id),
+        Some(start_on_n3),
+        "no needless move back: {:?}",
+        history::of(&ops, &i1.server_id(), "n3")
+    );
+    assert!(
+        !history::was_active_on(&ops, &i1.server_id(), "n1"),
+        "{:?}",
+        history::of(&ops, &i1.server_id(), "n1")
+    );
 
     // 2. Power loss of n2: the stand-by now holds both instances.
     let t = Instant::now();
@@ -232,6 +183,7 @@ fn multi_tier_n_plus_1() {
         "power loss n2 -> stand-by n3 holds both, answering in {}",
         ms(t.elapsed())
     );
+    fence::power_on(&lab, "n1", "n2");
     lab.wait_all_online(T).expect("n2 back");
 
     // 3. Partition of the node holding both: it is fenced, its instances recover on the
@@ -256,11 +208,12 @@ fn multi_tier_n_plus_1() {
         ms(t.elapsed())
     );
     lab.heal("n3").unwrap();
+    fence::power_on(&lab, "n1", "n3");
     lab.wait_all_online(T).expect("n3 back");
 
     // 4. A crash: restarted in place. A second crash reaches migration-threshold=2: moved.
     let node = where_is(&lab, i1).unwrap();
-    let fences = fence_count(&lab);
+    let fences = history::bmc_power_offs_all(&lab);
     let t = Instant::now();
     let sim = bin("axigen-sim");
     let wd = i1.workdir.display().to_string();
@@ -299,9 +252,17 @@ fn multi_tier_n_plus_1() {
     // the monitor notices the crash first (a fail count), then Pacemaker restarts it
     lab.wait_view("the crash seen by the monitor", T, |_| fail_count() > 0)
         .unwrap();
+    // In place: the history of that node has the failed monitor, then a later start.
+    let restarted_after_failure = || {
+        let ops = history::operations(&lab, &node);
+        let failed = history::last_failure(&ops, &i1.server_id(), &node).map(|o| o.call_id);
+        let started = history::last_start(&ops, &i1.server_id(), &node).map(|o| o.call_id);
+        matches!((failed, started), (Some(f), Some(s)) if s > f)
+    };
     wait_single(&lab, "inst1 restarted in place", &all, |v| {
         runs_on(v, i1, &node)
             && v.resource(&i1.server_id()).is_some_and(|r| !r.failed)
+            && restarted_after_failure()
             && answers_imap(&lab, "n3", i1)
     });
     let fail = run_ok(
@@ -337,13 +298,17 @@ fn multi_tier_n_plus_1() {
         v.locate(&i1.server_id()),
         ms(t.elapsed())
     );
-    assert_eq!(fence_count(&lab), fences, "crashes fence nobody");
+    assert_eq!(
+        history::bmc_power_offs_all(&lab),
+        fences,
+        "crashes fence nobody"
+    );
     run_ok(&lab, "n1", &["crm_resource", "--cleanup", "-r", &i1.id]);
 
     // 5. A clean switchover: no fencing, no double start.
     let from = where_is(&lab, i2).unwrap();
     let to = if from == "n3" { "n1" } else { "n3" };
-    let fences = fence_count(&lab);
+    let fences = history::bmc_power_offs_all(&lab);
     let t = Instant::now();
     run_ok(
         &lab,
@@ -357,7 +322,11 @@ fn multi_tier_n_plus_1() {
         "switchover inst2 {from} -> {to}: answering in {}",
         ms(t.elapsed())
     );
-    assert_eq!(fence_count(&lab), fences, "a switchover fences nobody");
+    assert_eq!(
+        history::bmc_power_offs_all(&lab),
+        fences,
+        "a switchover fences nobody"
+    );
     run_ok(&lab, "n1", &["crm_resource", "--clear", "-r", &i2.id]);
 
     let fp = Footprint::of(&lab);
@@ -381,7 +350,7 @@ fn multi_tier_n_plus_1() {
 /// over; a partition -> the node with the fence delay wins the race, every time.
 #[test]
 fn two_node_active_passive() {
-    need_root!();
+    axha_e2e::need_root!();
     let mut s = spec("ap", 2);
     s.token_ms = Some(1000);
     s.fencing = Fencing::Ipmi;
@@ -389,10 +358,12 @@ fn two_node_active_passive() {
     s.fence_delay = Some(("n1".into(), 5));
     let lab = Lab::up(s).expect("lab up");
     let inst = setup_instances(&lab, &["n1"]);
+    fence::fence_action_off(&lab, "n1");
     let i1 = &inst[0];
     let all = [i1];
     wait_single(&lab, "inst1 on n1", &all, |v| runs_on(v, i1, "n1"));
-    assert!(answers_imap(&lab, "n2", i1));
+    lab.wait_view("inst1 answering", T, |_| answers_imap(&lab, "n2", i1))
+        .unwrap();
 
     // Power loss of the active node.
     let t = Instant::now();
@@ -408,10 +379,11 @@ fn two_node_active_passive() {
         "2 nodes: power loss of active n1 -> fenced, inst1 answering on n2 in {}",
         ms(t.elapsed())
     );
+    fence::power_on(&lab, "n2", "n1");
     lab.wait_all_online(T).expect("n1 back");
 
     // Partition: n1 (delay) wins; n2, now active, is fenced; inst1 comes to n1.
-    let n1_offs = offs(&lab, "n1");
+    let n1_offs = history::bmc_power_offs(&lab, "n1");
     let t = Instant::now();
     lab.partition("n2").unwrap();
     let v = wait_single(&lab, "n2 fenced, inst1 on n1", &all, |v| {
@@ -422,7 +394,7 @@ fn two_node_active_passive() {
         .iter()
         .all(|f| f.delegate.as_deref() != Some("n2")));
     assert_eq!(
-        offs(&lab, "n1"),
+        history::bmc_power_offs(&lab, "n1"),
         n1_offs,
         "n1's BMC was not switched off again: n1 won the race"
     );
@@ -431,5 +403,6 @@ fn two_node_active_passive() {
         ms(t.elapsed())
     );
     lab.heal("n2").unwrap();
+    fence::power_on(&lab, "n1", "n2");
     lab.wait_all_online(T).expect("n2 back");
 }

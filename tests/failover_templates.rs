@@ -7,19 +7,10 @@
 use std::time::{Duration, Instant};
 
 use axha_e2e::lab::{binaries_dir, spec};
-use axha_e2e::{bin, is_root, Cmd, Deadline};
+use axha_e2e::{bin, fence, history, Cmd, Deadline};
 use axha_lab::scenario::{power_loss_of, values_toml};
 use axha_lab::service::IMAP_PORT;
 use axha_lab::{Fencing, Instance, Lab};
-
-macro_rules! need_root {
-    () => {
-        if !is_root() {
-            eprintln!("SKIP: the lab needs root (namespaces, mounts, loop devices)");
-            return;
-        }
-    };
-}
 
 const T: Duration = Duration::from_secs(120);
 
@@ -98,7 +89,7 @@ fn server_of(lab: &Lab, i: &Instance) -> String {
 
 #[test]
 fn multi_tier_template_power_loss() {
-    need_root!();
+    axha_e2e::need_root!();
     let mut s = spec("tm", 3);
     s.token_ms = Some(1000);
     s.fencing = Fencing::Ipmi;
@@ -110,6 +101,7 @@ fn multi_tier_template_power_loss() {
         values_toml(&lab, &inst)
     );
     render_and_load(&lab, "multi-tier-n-plus-1", &values);
+    fence::fence_action_off(&lab, "n3");
     wait_home(&lab, &inst, "n3");
     let v = lab.view_any().unwrap();
     assert!(
@@ -141,7 +133,7 @@ fn multi_tier_template_power_loss() {
 
 #[test]
 fn two_node_template_shared_storage_power_loss() {
-    need_root!();
+    axha_e2e::need_root!();
     let mut s = spec("tp", 2);
     s.token_ms = Some(1000);
     s.fencing = Fencing::Ipmi;
@@ -153,6 +145,7 @@ fn two_node_template_shared_storage_power_loss() {
         values_toml(&lab, &inst)
     );
     render_and_load(&lab, "two-node-active-passive", &values);
+    fence::fence_action_off(&lab, "n2");
     wait_home(&lab, &inst, "n2");
     let server = server_of(&lab, &inst[0]);
     let f = power_loss_of(&lab, &server, inst[0].ip, T).expect("failover");
@@ -168,7 +161,7 @@ fn two_node_template_shared_storage_power_loss() {
 /// with two failed instances and takes no third.
 #[test]
 fn multi_tier_template_standby_takes_no_third() {
-    need_root!();
+    axha_e2e::need_root!();
     let mut s = spec("t3", 4);
     s.token_ms = Some(1000);
     s.fencing = Fencing::Ipmi;
@@ -180,6 +173,7 @@ fn multi_tier_template_standby_takes_no_third() {
         values_toml(&lab, &inst)
     );
     render_and_load(&lab, "multi-tier-n-plus-1", &values);
+    fence::fence_action_off(&lab, "n4");
     wait_home(&lab, &inst, "n4");
     let servers: Vec<String> = inst.iter().map(|i| server_of(&lab, i)).collect();
     let on = |v: &axha_lab::ClusterView, k: usize| v.locate(&servers[k]);
@@ -193,44 +187,74 @@ fn multi_tier_template_standby_takes_no_third() {
             servers[k],
             f.answering.as_secs_f64()
         );
+        fence::power_on(&lab, "n4", node);
         lab.wait_all_online(T)
-            .expect("the fenced node rebooted and rejoined");
+            .expect("the fenced node powered on and rejoined");
+        history::settle(&lab, "n4", T);
     }
     let v = lab.view_any().unwrap();
     assert_eq!(on(&v, 0), ["n4"], "no needless move back");
     assert_eq!(on(&v, 1), ["n4"]);
 
     // n3 loses power: the full stand-by takes no third instance; mail3 waits for n3.
-    let fences = lab
-        .bmc_chassis_log("n3")
-        .lines()
-        .filter(|l| l.ends_with("set power 0"))
-        .count();
+    // Checked on Pacemaker's own records (fencing history, the BMC's log, the operation
+    // history), not on a poll that could miss a short start on the stand-by or the window
+    // in which mail3 ran nowhere.
+    let before = history::operations(&lab, "n4");
+    let starts_on_n4: Vec<_> = servers[..2]
+        .iter()
+        .map(|s| {
+            history::last_start(&before, s, "n4")
+                .unwrap_or_else(|| panic!("{s} started on n4: {before:?}"))
+                .call_id
+        })
+        .collect();
+    let fences = history::bmc_power_offs(&lab, "n3");
     lab.kill("n3").unwrap();
-    let mut stopped_seen = false;
-    lab.wait_view("n3 fenced and back, mail3 on n3 again", T, |v| {
-        assert!(
-            !on(v, 2).contains(&"n4".to_string()),
-            "the stand-by took a third instance: {:?}",
-            v.resources
-        );
-        assert!(
-            on(v, 0) == ["n4"] && on(v, 1) == ["n4"],
-            "{:?}",
-            v.resources
-        );
-        if on(v, 2).is_empty() {
-            stopped_seen = true;
-        }
-        lab.bmc_chassis_log("n3")
-            .lines()
-            .filter(|l| l.ends_with("set power 0"))
-            .count()
-            > fences
-            && on(v, 2) == ["n3"]
+    // n3 fenced (its BMC switched it off; the fence action is "off": it stays down), and
+    // the cluster settled without it: mail3 runs nowhere, the full stand-by did not take it.
+    axha_e2e::wait_for("n3 fenced by its BMC", T, || {
+        history::bmc_power_offs(&lab, "n3") > fences
+    });
+    lab.wait_view("n3's fencing in the fencing history", T, |v| {
+        !v.fenced("n3").is_empty()
     })
-    .expect("mail3 back on n3");
-    assert!(stopped_seen, "mail3 was down while n3 was");
+    .expect("n3 fenced");
+    history::settle(&lab, "n4", T);
+    let v = lab.view_any().unwrap();
+    assert!(
+        on(&v, 2).is_empty(),
+        "mail3 runs nowhere while n3 is down: {:?}",
+        v.resources
+    );
+    fence::power_on(&lab, "n4", "n3");
+    lab.wait_view("n3 back, mail3 on n3 again", T, |v| on(v, 2) == ["n3"])
+        .expect("mail3 back on n3");
+    history::settle(&lab, "n4", T);
+    let after = history::operations(&lab, "n4");
+    // The server is what the stand-by's capacity counts (its group's filesystem and IP
+    // carry no utilization).
+    let server3 = &servers[2];
+    for n in ["n1", "n2", "n4"] {
+        assert!(
+            !history::was_active_on(&after, server3, n),
+            "{server3} ran on {n} (mail3 was to wait for n3): {:?}",
+            history::of(&after, server3, n)
+        );
+    }
+    for (s, call) in servers[..2].iter().zip(&starts_on_n4) {
+        assert_eq!(
+            history::last_start(&after, s, "n4").map(|o| o.call_id),
+            Some(*call),
+            "{s} stayed on n4, not stopped or restarted: {:?}",
+            history::of(&after, s, "n4")
+        );
+    }
+    let v = lab.view_any().unwrap();
+    assert_eq!(on(&v, 0), ["n4"]);
+    assert_eq!(on(&v, 1), ["n4"]);
+    assert_eq!(on(&v, 2), ["n3"]);
+    assert!(!v.fenced("n3").is_empty(), "the fencing history has n3");
     eprintln!("n3 lost -> stand-by full, mail3 waited for n3 and runs there again");
     lab.down().unwrap();
 }

@@ -449,10 +449,7 @@ fn with_agent_in_sbin(script: &str) -> (i32, String) {
 
 #[test]
 fn stonith_admin_accepts_the_agent() {
-    if !axha_e2e::is_root() {
-        eprintln!("SKIP stonith_admin_accepts_the_agent: needs root (mount namespace)");
-        return;
-    }
+    axha_e2e::need_root!();
     let (rc, out) = with_agent_in_sbin("stonith_admin --metadata --agent fence_axigen_ipmi");
     assert_eq!(rc, 0, "{out}");
     assert!(out.contains("<parameter name=\"bound_node\""), "{out}");

@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 
 use axha_e2e::instance::{SimInstance, ADMIN_PASSWORD};
 use axha_e2e::lab::spec;
-use axha_e2e::{bin, is_root, target_dir, wait_for};
+use axha_e2e::{bin, history, target_dir, wait_for};
 use axha_lab::Lab;
 
 const NODE: &str = "n1";
@@ -45,15 +45,10 @@ impl Cluster {
 
     /// The CLI banner, read from inside the node (independent of the agent).
     fn cli_answers(&self) -> bool {
-        let script = format!(
-            "exec 3<>/dev/tcp/{}/{} && read -t 2 line <&3 && echo \"$line\"",
-            self.addr,
-            self.inst.cli_port()
-        );
-        let out = self
-            .lab
-            .run(NODE, &["bash", "-c", &script], Duration::from_secs(5));
-        out.is_ok_and(|o| o.stdout_str().contains("Command Line Interface"))
+        let ip = self.addr.parse().expect("the node's address is IPv4");
+        self.lab
+            .greeting(NODE, ip, self.inst.cli_port())
+            .is_some_and(|l| l.contains("Command Line Interface"))
     }
 
     /// The supervisor pid the agent recorded in the node's private /run.
@@ -101,6 +96,19 @@ impl Cluster {
         self.run_ok(&["crm_resource", "--cleanup", "-r", RSC]);
     }
 
+    /// Wait until Pacemaker has nothing left to do (the synchronisation point after a change).
+    fn settle(&self) {
+        history::settle(&self.lab, NODE, Duration::from_secs(60));
+    }
+
+    /// The resource's operation records on the node.
+    fn history(&self) -> Vec<history::OpRecord> {
+        history::of(&history::operations(&self.lab, NODE), RSC, NODE)
+            .into_iter()
+            .cloned()
+            .collect()
+    }
+
     fn fail_count(&self) -> u32 {
         let out = self.run(&["crm_failcount", "-G", "-q", "-r", RSC, "-N", NODE]);
         out.stdout_str().trim().parse().unwrap_or(0)
@@ -144,10 +152,7 @@ fn resource_xml(inst: &SimInstance, addr: &str) -> String {
 
 #[test]
 fn pacemaker_runs_and_recovers_the_instance() {
-    if !is_root() {
-        eprintln!("SKIP: the Pacemaker suite needs root (namespaces, mounts)");
-        return;
-    }
+    axha_e2e::need_root!();
     let mut s = spec("inst", 1);
     s.binaries = Some(target_dir().join("debug"));
     let lab = Lab::up(s).expect("single-node cluster up");
@@ -190,7 +195,11 @@ fn pacemaker_runs_and_recovers_the_instance() {
     let t = Instant::now();
     unsafe { libc::kill(worker as i32, libc::SIGKILL) };
     wait_for("worker restarted", Duration::from_secs(30), || {
-        c.running_here() && c.cli_answers()
+        axha_exec::all_pids()
+            .into_iter()
+            .any(|p| p != worker && axha_exec::read_stat(p).is_some_and(|s| s.ppid == first))
+            && c.running_here()
+            && c.cli_answers()
     });
     eprintln!(
         "kill -9 worker: answering again in {:.1}s (fail count {})",
@@ -204,7 +213,12 @@ fn pacemaker_runs_and_recovers_the_instance() {
     let t = Instant::now();
     unsafe { libc::kill(sup as i32, libc::SIGKILL) };
     c.wait_recovered("kill -9 supervisor", t, Some(sup));
-    assert!(c.fail_count() >= 1, "the failure was recorded");
+    let h = c.history();
+    assert!(
+        h.iter()
+            .any(|o| o.is_failure() && o.task == "monitor" && o.rc != 0),
+        "the failed monitor was recorded: {h:?}"
+    );
     c.cleanup();
 
     // A hang: every process of the server stopped (SIGSTOP).
@@ -227,6 +241,7 @@ fn pacemaker_runs_and_recovers_the_instance() {
 
     // A server that ignores SIGTERM: stop still succeeds within its timeout.
     c.set_param("stop_graceful_share", "20");
+    c.settle();
     c.wait_recovered("parameter change", Instant::now(), None);
     c.inst.fault("ignore-sigterm", Some(""));
     let sup = c.supervisor().unwrap();
@@ -273,8 +288,16 @@ fn pacemaker_runs_and_recovers_the_instance() {
             id.start_time + 13
         ),
     ]);
-    c.cleanup();
-    std::thread::sleep(Duration::from_secs(2));
+    // A refresh forgets the resource's whole history and re-probes it (a cleanup only acts
+    // on recorded failures, and there may be none). The re-probe's answer is read from the
+    // operation history once the cluster has settled.
+    c.run_ok(&["crm_resource", "--refresh", "-r", RSC]);
+    c.settle();
+    let h = c.history();
+    assert!(
+        h.iter().any(|o| o.is_probe_not_running()) && !h.iter().any(|o| o.task == "stop"),
+        "stale state taken for running: {h:?}"
+    );
     let v = c.lab.view(NODE).unwrap();
     let r = v.resources.iter().find(|r| r.id == RSC).unwrap();
     assert!(!r.active, "stale state taken for running: {r:?}");

@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use axha_e2e::instance::{SimInstance, TempDir};
-use axha_e2e::{bin, is_root, Cmd, Deadline};
+use axha_e2e::{bin, Cmd, Deadline};
 
 /// The agent laid out as installed: `<root>/axigen/instance` (an OCF provider directory).
 fn installed_layout(dir: &Path) -> PathBuf {
@@ -66,10 +66,7 @@ fn crm_validate(ocf: &Path, options: &[String]) -> (i32, String) {
 
 #[test]
 fn crm_resource_validate_good_and_bad() {
-    if !is_root() {
-        eprintln!("SKIP: crm_resource --validate needs root for a private mount namespace");
-        return;
-    }
+    axha_e2e::need_root!();
     let inst = SimInstance::new("crmval", "127.0.0.1");
     let dir = TempDir::new("crmval-ocf");
     installed_layout(dir.path());

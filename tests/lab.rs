@@ -6,22 +6,12 @@
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use axha_e2e::is_root;
 use axha_e2e::lab::{spec, Footprint};
 use axha_lab::{Lab, LabError};
 
-macro_rules! need_root {
-    () => {
-        if !is_root() {
-            eprintln!("SKIP: the lab needs root (namespaces, mounts); run the suite as root");
-            return;
-        }
-    };
-}
-
 #[test]
 fn one_node_up_exec_private_run_down() {
-    need_root!();
+    axha_e2e::need_root!();
     let t = Instant::now();
     let lab = Lab::up(spec("a", 1)).expect("lab up");
     eprintln!("1 node up in {:.1}s", t.elapsed().as_secs_f64());
@@ -101,7 +91,7 @@ fn one_node_up_exec_private_run_down() {
 
 #[test]
 fn two_nodes_power_loss_and_boot() {
-    need_root!();
+    axha_e2e::need_root!();
     let mut s = spec("b", 2);
     s.token_ms = Some(1000);
     let lab = Lab::up(s).expect("lab up");
@@ -167,7 +157,7 @@ fn two_nodes_power_loss_and_boot() {
 
 #[test]
 fn drop_cleans_up_while_panicking() {
-    need_root!();
+    axha_e2e::need_root!();
     let seen: Arc<Mutex<Option<Footprint>>> = Arc::default();
     let seen2 = Arc::clone(&seen);
     let r = std::panic::catch_unwind(move || {
@@ -185,7 +175,7 @@ fn drop_cleans_up_while_panicking() {
 
 #[test]
 fn up_cleans_leftovers_of_an_interrupted_run() {
-    need_root!();
+    axha_e2e::need_root!();
     let s = spec("d", 1);
     let lab = Lab::up(s.clone()).expect("lab up");
     let fp = Footprint::of(&lab);

@@ -5,7 +5,7 @@
 use std::time::Duration;
 
 use axha_e2e::lab::lab_name;
-use axha_e2e::{bin, is_root, Cmd, Deadline};
+use axha_e2e::{bin, Cmd, Deadline};
 
 fn cli(args: &[&str]) -> axha_exec::Output {
     Cmd::new(bin("axigen-ha"))
@@ -39,14 +39,6 @@ fn fails(args: &[&str], needle: &str) {
     assert!(!err.contains("panicked"), "{err}");
 }
 
-/// True as root; otherwise says the test is skipped.
-fn root() -> bool {
-    if !is_root() {
-        eprintln!("SKIP: the lab needs root (namespaces, mounts)");
-    }
-    is_root()
-}
-
 /// No namespace of lab `n` is left.
 fn assert_no_netns(n: &str) {
     let list = Cmd::new("ip")
@@ -59,9 +51,7 @@ fn assert_no_netns(n: &str) {
 
 #[test]
 fn operator_commands_and_errors() {
-    if !root() {
-        return;
-    }
+    axha_e2e::need_root!();
     let name = lab_name("cli");
     let n = name.as_str();
     // bad input never builds anything
@@ -131,9 +121,7 @@ fn operator_commands_and_errors() {
 /// it fails at once naming the program and its Debian package, and leaves nothing behind.
 #[test]
 fn preflight_names_a_missing_program_and_starts_nothing() {
-    if !root() {
-        return;
-    }
+    axha_e2e::need_root!();
     let name = lab_name("pre");
     let n = name.as_str();
     // A PATH of links to every program of the usual directories but modprobe.

@@ -5,31 +5,16 @@
 
 use std::time::{Duration, Instant};
 
-use axha_e2e::is_root;
+use axha_e2e::history::bmc_power_offs;
 use axha_e2e::lab::{binaries_dir, spec, Footprint};
 use axha_lab::{Fencing, Lab};
-
-macro_rules! need_root {
-    () => {
-        if !is_root() {
-            eprintln!("SKIP: the lab needs root (namespaces, mounts); run the suite as root");
-            return;
-        }
-    };
-}
-
-fn powered_off_by_bmc(lab: &Lab, node: &str) -> bool {
-    lab.bmc_chassis_log(node)
-        .lines()
-        .any(|l| l.ends_with("set power 0"))
-}
 
 /// 3 nodes: a partitioned node is fenced by the majority through its BMC (and booted again:
 /// the default fence action is reboot); a node that loses power is fenced before the
 /// cluster goes on without it, and comes back through its BMC.
 #[test]
 fn three_nodes_partition_and_power_loss_are_fenced_over_ipmi() {
-    need_root!();
+    axha_e2e::need_root!();
     let mut s = spec("f", 3);
     s.token_ms = Some(1000);
     s.fencing = Fencing::Ipmi;
@@ -60,7 +45,7 @@ fn three_nodes_partition_and_power_loss_are_fenced_over_ipmi() {
         v.fenced("n3")[0].delegate
     );
     assert!(
-        powered_off_by_bmc(&lab, "n3"),
+        bmc_power_offs(&lab, "n3") > 0,
         "{}",
         lab.bmc_chassis_log("n3")
     );
@@ -84,7 +69,7 @@ fn three_nodes_partition_and_power_loss_are_fenced_over_ipmi() {
         t.elapsed().as_secs_f64()
     );
     assert!(
-        powered_off_by_bmc(&lab, "n1"),
+        bmc_power_offs(&lab, "n1") > 0,
         "{}",
         lab.bmc_chassis_log("n1")
     );
@@ -107,7 +92,7 @@ fn three_nodes_partition_and_power_loss_are_fenced_over_ipmi() {
 /// management network stays up), and the delay makes n1 win it every time.
 #[test]
 fn two_node_partition_race_is_decided_by_the_delay() {
-    need_root!();
+    axha_e2e::need_root!();
     let mut s = spec("g", 2);
     s.token_ms = Some(1000);
     s.fencing = Fencing::Ipmi;
@@ -116,12 +101,12 @@ fn two_node_partition_race_is_decided_by_the_delay() {
     let lab = Lab::up(s).expect("lab up");
     // The same winner every time, whichever cable is pulled.
     for (round, cable) in ["n1", "n2", "n1"].into_iter().enumerate() {
-        let n1_offs = offs(&lab, "n1");
-        let n2_offs = offs(&lab, "n2");
+        let n1_offs = bmc_power_offs(&lab, "n1");
+        let n2_offs = bmc_power_offs(&lab, "n2");
         let t = Instant::now();
         lab.partition(cable).unwrap();
         lab.wait_view("n2 fenced", Duration::from_secs(60), |_| {
-            offs(&lab, "n2") > n2_offs
+            bmc_power_offs(&lab, "n2") > n2_offs
         })
         .expect("someone fenced");
         eprintln!(
@@ -129,18 +114,14 @@ fn two_node_partition_race_is_decided_by_the_delay() {
             round + 1,
             t.elapsed().as_secs_f64()
         );
-        assert_eq!(offs(&lab, "n1"), n1_offs, "n1 has the delay and must win");
+        assert_eq!(
+            bmc_power_offs(&lab, "n1"),
+            n1_offs,
+            "n1 has the delay and must win"
+        );
         assert!(lab.is_alive("n1"));
         lab.heal(cable).unwrap();
         lab.wait_all_online(Duration::from_secs(90))
             .expect("n2 rebooted and rejoined");
     }
-}
-
-/// How often the node's BMC switched its power off.
-fn offs(lab: &Lab, node: &str) -> usize {
-    lab.bmc_chassis_log(node)
-        .lines()
-        .filter(|l| l.ends_with("set power 0"))
-        .count()
 }

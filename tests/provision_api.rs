@@ -2,16 +2,14 @@
 //! back-ends (the Axigen stand-in): token authentication, status codes, JSON errors, and bad
 //! or hostile input refused with nothing written.
 
-mod provision_common;
-
 use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
+use axha_e2e::bin;
+use axha_e2e::provision::Lab;
 use axha_e2e::wait_for;
-use provision_common::bin;
-use provision_common::Lab;
 use serde_json::{json, Value};
 
 struct Server {
@@ -370,7 +368,7 @@ fn api_status_codes_and_hostile_input() {
     for secret in [
         tok.as_str(),
         "s3cret pw",
-        provision_common::ADMIN_PW,
+        axha_e2e::provision::ADMIN_PW,
         "postmaster-pw",
     ] {
         assert!(!log.contains(secret), "{secret:?} in the log:\n{log}");

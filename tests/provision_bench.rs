@@ -13,14 +13,12 @@
 //! AXHA_BIN_DIR=target/release cargo run --release -p axha-e2e --example provision_bench [N]
 //! ```
 
-mod provision_common;
-
 use std::time::{Duration, Instant};
 
 use axha_directory::placement::{choose, SplitMix64};
 use axha_directory::{Directory, LdapSettings, Policy, Secret};
+use axha_e2e::provision::Lab;
 use axha_e2e::slapd::{Slapd, BASE_DN};
-use provision_common::Lab;
 
 fn settings(s: &Slapd) -> LdapSettings {
     let mut st = LdapSettings::new(s.url(), BASE_DN);

@@ -201,8 +201,8 @@ fn tls_ldaps_and_starttls_with_ca_file() {
 /// The cn=config form of the schema loads into a slapd configuration beside the standard ones.
 #[test]
 fn schema_ldif_loads_into_cn_config() {
-    let dir = std::env::temp_dir().join(format!("axha-cnconfig-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
+    let tmp = axha_e2e::temp_dir("cnconfig");
+    let dir = tmp.path();
     std::fs::create_dir_all(dir.join("slapd.d")).unwrap();
     let mut conf = String::new();
     for s in ["core", "cosine", "inetorgperson", "nis", "misc"] {
@@ -239,5 +239,4 @@ fn schema_ldif_loads_into_cn_config() {
         names.iter().any(|n| n.ends_with("}axigen-ha.ldif")),
         "{names:?}"
     );
-    let _ = std::fs::remove_dir_all(&dir);
 }

@@ -3,14 +3,12 @@
 //! back-end down. Never an account without an entry or an entry without an account; clear
 //! errors; the import resumes.
 
-mod provision_common;
-
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
+use axha_e2e::bin;
+use axha_e2e::provision::Lab;
 use axha_e2e::wait_for;
-use provision_common::bin;
-use provision_common::Lab;
 
 #[test]
 fn slapd_stopped_mid_import_then_import_resumes() {
@@ -96,7 +94,7 @@ fn slapd_stopped_mid_import_then_import_resumes() {
         let sim = lab.sim("be1");
         let d = axha_e2e::Deadline::after(Duration::from_secs(10));
         let mut c = axha_axigen::cli::CliClient::connect(sim.cli, &d).unwrap();
-        c.login("admin", provision_common::ADMIN_PW).unwrap();
+        c.login("admin", axha_e2e::provision::ADMIN_PW).unwrap();
         c.update_domain("f.example.com").unwrap();
         c.add_account("stray", "pw").unwrap();
         c.commit().unwrap();
@@ -167,7 +165,7 @@ fn backend_refusing_logins_or_down() {
         "{err}"
     );
     assert!(
-        !err.contains("secret-pw") && !err.contains(provision_common::ADMIN_PW),
+        !err.contains("secret-pw") && !err.contains(axha_e2e::provision::ADMIN_PW),
         "{err}"
     );
     assert_eq!(lab.run(&["account", "show", "x@one.example.com"]).0, 4);

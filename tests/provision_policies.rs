@@ -2,9 +2,7 @@
 //! (the Axigen stand-in): each policy's distribution, entries with the right mailHost, the
 //! accounts on the chosen back-end, domains only where the policy puts them.
 
-mod provision_common;
-
-use provision_common::Lab;
+use axha_e2e::provision::Lab;
 
 fn per_backend(lab: &Lab, domain: &str) -> [u64; 3] {
     let mut c = [0u64; 3];

@@ -5,8 +5,9 @@
 
 use std::time::Duration;
 
+use axha_e2e::bin;
 use axha_e2e::lab::{binaries_dir, spec};
-use axha_e2e::{bin, is_root};
+use axha_lab::scenario::values_toml;
 use axha_lab::{Fencing, Lab};
 
 const T: Duration = Duration::from_secs(120);
@@ -36,10 +37,7 @@ fn level<'a>(doctor: &'a serde_json::Value, name: &str) -> (&'a str, &'a str) {
 
 #[test]
 fn status_and_doctor_on_a_real_cluster() {
-    if !is_root() {
-        eprintln!("SKIP: the lab needs root (namespaces, mounts); run the suite as root");
-        return;
-    }
+    axha_e2e::need_root!();
     let mut s = spec("st", 2);
     s.token_ms = Some(1000);
     s.fencing = Fencing::Ipmi;
@@ -102,18 +100,7 @@ fn status_and_doctor_on_a_real_cluster() {
     assert_eq!(doc["result"], "fail");
 
     // Pre-flight from a values file: every node's BMC with the password file it names.
-    let pw = lab.state_dir().join("bmc").join("password");
-    let mut values = String::new();
-    for n in lab.nodes() {
-        let b = lab.bmc_addr(&n);
-        values += &format!(
-            "[[nodes]]\nname = \"{n}\"\naddress = \"{}\"\nbmc = {{ ip = \"{}\", port = {}, user = \"admin\", password_file = \"{}\" }}\n",
-            lab.node_addr(&n),
-            b.ip(),
-            b.port(),
-            pw.display()
-        );
-    }
+    let mut values = values_toml(&lab, &[]);
     values += "[[instances]]\nid = \"mail1\"\nworkdir = \"/var/opt/mail1\"\nip = \"10.231.0.100\"\ncidr = 24\ndevice = \"/dev/mail1\"\nmountpoint = \"/var/opt/mail1\"\nfstype = \"ext4\"\npreferred_node = \"n1\"\n";
     let vfile = lab.node_dir("n1").join("values.toml");
     std::fs::write(&vfile, values).expect("values");
@@ -148,26 +135,39 @@ fn status_and_doctor_on_a_real_cluster() {
         T,
     )
     .expect("instance resource created");
-    let deadline = std::time::Instant::now() + Duration::from_secs(90);
-    let status = loop {
-        let (code, st, stderr) = json(&lab, "n1", &["status", "--output", "json"]);
-        assert_eq!(code, Some(0), "{stderr}");
-        let inst = &st["instances"][0];
-        if inst["id"] == "mail1" && !inst["failures"].as_array().unwrap().is_empty() {
-            break st;
-        }
-        assert!(
-            std::time::Instant::now() < deadline,
-            "no failure recorded: {st}"
-        );
-        std::thread::sleep(Duration::from_secs(1));
-    };
+    let mut status = serde_json::Value::Null;
+    axha_e2e::wait_for(
+        "the failed start in the status",
+        Duration::from_secs(90),
+        || {
+            let (code, st, stderr) = json(&lab, "n1", &["status", "--output", "json"]);
+            assert_eq!(code, Some(0), "{stderr}");
+            let inst = &st["instances"][0];
+            let failed =
+                inst["id"] == "mail1" && inst["failures"].as_array().is_some_and(|f| !f.is_empty());
+            status = st;
+            failed
+        },
+    );
     eprintln!("status with a failed instance: {status}");
     let f = &status["instances"][0]["failures"][0];
     assert!(f["op_key"].as_str().unwrap().starts_with("mail1_"), "{f}");
     assert_ne!(f["exitcode"], 0, "{f}");
 
-    // Power loss of n2: n1 fences it, and the status says so.
+    // Power loss of n2: n1 fences it, and the status says so. The fence action is "off" so
+    // that n2 stays down: with a reboot it may be back online before the status is read.
+    lab.run_ok(
+        "n1",
+        &[
+            "crm_attribute",
+            "--name",
+            "stonith-action",
+            "--update",
+            "off",
+        ],
+        T,
+    )
+    .expect("stonith-action set");
     lab.kill("n2").expect("kill n2");
     lab.wait_view("n2 fenced", Duration::from_secs(90), |v| {
         !v.fenced("n2").is_empty()

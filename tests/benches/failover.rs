@@ -6,13 +6,10 @@
 
 use std::time::Duration;
 
-use axha_e2e::{bin, is_root, Cmd, Deadline};
+use axha_e2e::{bin, Cmd, Deadline};
 
 fn main() {
-    if !is_root() {
-        eprintln!("SKIP: the failover benchmark needs root (namespaces, mounts, loop devices)");
-        return;
-    }
+    axha_e2e::need_root!();
     let cli = bin("axigen-ha");
     let dir = cli.parent().expect("binary in a directory").to_path_buf();
     let out = Cmd::new(&cli)

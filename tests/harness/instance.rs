@@ -38,25 +38,18 @@ pub fn base_port() -> u16 {
     panic!("no free range of {PORTS_PER_INSTANCE} ports found");
 }
 
-/// A temporary directory removed on drop.
-pub struct TempDir(pub PathBuf);
+/// A temporary directory removed on drop ([`crate::temp_dir`]).
+pub struct TempDir(tempfile::TempDir);
 
 impl TempDir {
+    /// A fresh directory named after `tag`.
     pub fn new(tag: &str) -> TempDir {
-        let n = NEXT.fetch_add(1, Ordering::SeqCst);
-        let p = std::env::temp_dir().join(format!("axha-{tag}-{}-{n}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&p);
-        std::fs::create_dir_all(&p).expect("temp dir");
-        TempDir(p)
+        TempDir(crate::temp_dir(tag))
     }
-    pub fn path(&self) -> &Path {
-        &self.0
-    }
-}
 
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
+    /// Where it is.
+    pub fn path(&self) -> &Path {
+        self.0.path()
     }
 }
 

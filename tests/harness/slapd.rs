@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Duration;
 
-use axha_exec::{read_identity, Cmd, Deadline, ProcessIdentity};
+use axha_exec::{Cmd, Deadline, ProcessIdentity};
 
 /// The suffix every throwaway server serves.
 pub const SUFFIX: &str = "dc=example,dc=com";
@@ -26,6 +26,8 @@ static INSTANCE: AtomicU32 = AtomicU32::new(0);
 /// (same database, same ports) to test what happens while the directory is down.
 pub struct Slapd {
     dir: PathBuf,
+    /// Holds `dir`: removed on drop, after the server stopped.
+    _tmp: tempfile::TempDir,
     durable: bool,
     pub port: u16,
     pub tls_port: Option<u16>,
@@ -79,14 +81,15 @@ impl Slapd {
     fn start_inner(tls: bool, durable: bool) -> Slapd {
         let n = INSTANCE.fetch_add(1, Ordering::SeqCst);
         let pid = std::process::id();
-        let dir = std::env::temp_dir().join(format!("axha-slapd-{pid}-{n}"));
-        let _ = std::fs::remove_dir_all(&dir);
+        let tmp = crate::temp_dir("slapd");
+        let dir = tmp.path().to_path_buf();
         std::fs::create_dir_all(dir.join("db")).expect("create slapd dir");
         let seed = pid.wrapping_mul(7).wrapping_add(n.wrapping_mul(101));
         let port = free_port(seed);
         let tls_port = tls.then(|| free_port(seed.wrapping_add(13_000)));
         let mut s = Slapd {
             dir,
+            _tmp: tmp,
             durable,
             port,
             tls_port,
@@ -232,16 +235,7 @@ impl Slapd {
             &urls,
         ]));
         let d = Deadline::after(Duration::from_secs(10));
-        let ident = d
-            .poll(Duration::from_millis(50), || {
-                let pid: u32 = std::fs::read_to_string(&pidfile)
-                    .ok()?
-                    .trim()
-                    .parse()
-                    .ok()?;
-                read_identity(pid)
-            })
-            .expect("slapd wrote its pid file");
+        let ident = crate::wait_pidfile(&pidfile, &d).expect("slapd wrote its pid file");
         self.proc = Some(ident);
         let addr: SocketAddr = format!("127.0.0.1:{}", self.port).parse().expect("addr");
         d.poll(Duration::from_millis(50), || {
@@ -305,6 +299,5 @@ impl Slapd {
 impl Drop for Slapd {
     fn drop(&mut self) {
         self.stop();
-        let _ = std::fs::remove_dir_all(&self.dir);
     }
 }

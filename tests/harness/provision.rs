@@ -2,29 +2,19 @@
 //! (axigen-sim is the Axigen stand-in: Axigen itself cannot be installed here), a
 //! configuration file for axigen-provision, and helpers to run it.
 
-#![allow(dead_code)]
-
 use std::net::SocketAddr;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Duration;
 
+use crate::slapd::{Slapd, BASE_DN};
+use crate::{bin, Cmd, Deadline};
 use axha_axigen::cli::CliClient;
-use axha_e2e::slapd::{Slapd, BASE_DN};
-use axha_e2e::{Cmd, Deadline};
-use axha_exec::{read_identity, ProcessIdentity};
+use axha_exec::ProcessIdentity;
 
 static LAB: AtomicU32 = AtomicU32::new(0);
 
-/// A workspace binary: from `AXHA_BIN_DIR` when set (the benchmark runs release builds),
-/// else the debug build.
-pub fn bin(name: &str) -> PathBuf {
-    match std::env::var_os("AXHA_BIN_DIR") {
-        Some(d) => PathBuf::from(d).join(name),
-        None => axha_e2e::bin(name),
-    }
-}
 pub const ADMIN_PW: &str = "sim-admin-pw";
 
 fn write_private(path: &Path, data: &str) {
@@ -76,16 +66,7 @@ impl Sim {
             .unwrap();
         let pidfile = self.workdir.join("run/axigen.pid");
         let d = Deadline::after(Duration::from_secs(15));
-        let ident = d
-            .poll(Duration::from_millis(50), || {
-                let pid: u32 = std::fs::read_to_string(&pidfile)
-                    .ok()?
-                    .trim()
-                    .parse()
-                    .ok()?;
-                read_identity(pid)
-            })
-            .expect("axigen-sim wrote its pid file");
+        let ident = crate::wait_pidfile(&pidfile, &d).expect("axigen-sim wrote its pid file");
         self.proc = Some(ident);
         let cli = self.cli;
         d.poll(Duration::from_millis(50), || {
@@ -149,6 +130,8 @@ impl Drop for Sim {
 /// slapd + back-ends + a configuration for axigen-provision.
 pub struct Lab {
     pub dir: PathBuf,
+    /// Holds `dir`: removed on drop, after the back-ends stopped.
+    _tmp: tempfile::TempDir,
     pub slapd: Slapd,
     pub sims: Vec<Sim>,
     pub config: PathBuf,
@@ -165,8 +148,8 @@ impl Lab {
     pub fn with_slapd(slapd: Slapd, weights: &[u32]) -> Lab {
         let n = LAB.fetch_add(1, Ordering::SeqCst);
         let pid = std::process::id();
-        let dir = std::env::temp_dir().join(format!("axha-prov-{pid}-{n}"));
-        let _ = std::fs::remove_dir_all(&dir);
+        let tmp = crate::temp_dir("prov");
+        let dir = tmp.path().to_path_buf();
         std::fs::create_dir_all(dir.join("backends")).unwrap();
         let mut sims = Vec::new();
         for (i, _) in weights.iter().enumerate() {
@@ -193,6 +176,7 @@ impl Lab {
         std::fs::write(&config, cfg).unwrap();
         let lab = Lab {
             dir,
+            _tmp: tmp,
             slapd,
             sims,
             config,
@@ -353,7 +337,6 @@ impl Drop for Lab {
         for s in &mut self.sims {
             s.stop();
         }
-        let _ = std::fs::remove_dir_all(&self.dir);
     }
 }
 
