@@ -74,6 +74,25 @@ fn wait_home(lab: &Lab, inst: &[Instance], from: &str) {
 
 /// The id of the instance's server primitive in a rendered template: the group member whose
 /// agent is ocf:axigen:instance.
+/// Every member of the group `rsc` belongs to (`rsc` itself included).
+fn group_members(lab: &Lab, rsc: &str) -> Vec<String> {
+    let v = lab.view_any().unwrap();
+    let parents = &v
+        .resources
+        .iter()
+        .find(|r| r.id == rsc)
+        .unwrap_or_else(|| panic!("no resource {rsc}: {:?}", v.resources))
+        .parents;
+    let members: Vec<String> = v
+        .resources
+        .iter()
+        .filter(|r| !parents.is_empty() && r.parents == *parents)
+        .map(|r| r.id.clone())
+        .collect();
+    assert!(members.len() >= 3, "{rsc}'s group: {members:?}");
+    members
+}
+
 fn server_of(lab: &Lab, i: &Instance) -> String {
     let v = lab.view_any().unwrap();
     v.resources
@@ -232,15 +251,16 @@ fn multi_tier_template_standby_takes_no_third() {
         .expect("mail3 back on n3");
     history::settle(&lab, "n4", T);
     let after = history::operations(&lab, "n4");
-    // The server is what the stand-by's capacity counts (its group's filesystem and IP
-    // carry no utilization).
-    let server3 = &servers[2];
-    for n in ["n1", "n2", "n4"] {
-        assert!(
-            !history::was_active_on(&after, server3, n),
-            "{server3} ran on {n} (mail3 was to wait for n3): {:?}",
-            history::of(&after, server3, n)
-        );
+    // No member of mail3's group (filesystem, IP, server) ran anywhere but on n3: the
+    // stand-by neither mounted mail3's storage nor took its IP.
+    for member in group_members(&lab, &servers[2]) {
+        for n in ["n1", "n2", "n4"] {
+            assert!(
+                !history::was_active_on(&after, &member, n),
+                "{member} ran on {n} (mail3 was to wait for n3): {:?}",
+                history::of(&after, &member, n)
+            );
+        }
     }
     for (s, call) in servers[..2].iter().zip(&starts_on_n4) {
         assert_eq!(

@@ -224,7 +224,7 @@ fn up_cleans_leftovers_of_an_interrupted_run() {
 /// stand-in), here named by a path that does not exist, so its agent answers "not installed".
 #[test]
 fn a_hopeless_start_ends_the_wait_and_explains_itself() {
-    need_root!();
+    axha_e2e::need_root!();
     let mut s = spec("hope", 1);
     s.binaries = Some(axha_e2e::lab::binaries_dir());
     let lab = Lab::up(s).expect("lab up");

@@ -29,22 +29,14 @@ use axha_exec::{read_identity, Cmd, Deadline, ProcessIdentity};
 
 /// Bump when the content of the base image changes in a way the key below cannot see.
 const ASSET_REVISION: &str = "base-6";
-/// Libraries the extracted qemu-system-x86_64 needs that this host does not have installed
-/// (it has a backports qemu-utils, which blocks installing qemu-system-x86 itself).
+/// QEMU and its firmware, always downloaded and unpacked, never installed (some Debian 12 images
+/// carry a backports qemu-utils that blocks installing qemu-system-x86); with them every
+/// package they depend on that this machine does not have installed (its libraries).
 const QEMU_PACKAGES: &[&str] = &[
     "qemu-system-x86",
     "qemu-system-common",
     "qemu-system-data",
     "seabios",
-    "libcapstone4",
-    "libdaxctl1",
-    "libfdt1",
-    "libibverbs1",
-    "libndctl6",
-    "libpmem1",
-    "librdmacm1",
-    "libslirp0",
-    "libvdeplug2",
 ];
 /// DRBD's user-space tools, downloaded and unpacked like QEMU rather than installed on the host:
 /// drbd-utils 9.22.0-1 ships `/var/lock` as a directory, which the base-files of current
@@ -217,6 +209,44 @@ fn kernel_package() -> String {
         .unwrap_or_else(|| {
             panic!("no linux-image-<version> in `apt-cache depends linux-image-amd64`: {out}")
         })
+}
+
+/// `pkg` and the packages it needs, recursively (Depends and Pre-Depends), less those installed.
+fn missing_dependency_closure(pkg: &str) -> Vec<String> {
+    let out = run_ok(
+        Cmd::new("apt-cache").args([
+            "depends",
+            "--recurse",
+            "--no-recommends",
+            "--no-suggests",
+            "--no-conflicts",
+            "--no-breaks",
+            "--no-replaces",
+            "--no-enhances",
+            pkg,
+        ]),
+        60,
+    );
+    // Package lines start in column 0; virtual packages are shown as <name>.
+    let closure: BTreeSet<&str> = out
+        .lines()
+        .filter(|l| !l.starts_with([' ', '<']) && !l.contains(':'))
+        .map(str::trim)
+        .filter(|l| !l.is_empty())
+        .collect();
+    let status = run_ok(
+        Cmd::new("dpkg-query").args(["-W", "-f", "${Package} ${db:Status-Status}\n"]),
+        30,
+    );
+    let installed: BTreeSet<&str> = status
+        .lines()
+        .filter_map(|l| l.strip_suffix(" installed"))
+        .collect();
+    closure
+        .into_iter()
+        .filter(|p| !installed.contains(p))
+        .map(str::to_string)
+        .collect()
 }
 
 fn deb_for(debs: &Path, pkg: &str) -> Option<PathBuf> {
@@ -410,7 +440,15 @@ impl Assets {
         let debs = root.join("debs");
         let kpkg = kernel_package();
         let mut wanted = vec![kpkg.clone(), DRBD_PACKAGE.to_string()];
-        wanted.extend(QEMU_PACKAGES.iter().map(|s| s.to_string()));
+        for p in QEMU_PACKAGES
+            .iter()
+            .map(|p| p.to_string())
+            .chain(missing_dependency_closure(QEMU_PACKAGES[0]))
+        {
+            if !wanted.contains(&p) {
+                wanted.push(p);
+            }
+        }
         let missing: Vec<&String> = wanted
             .iter()
             .filter(|p| deb_for(&debs, p).is_none())

@@ -178,7 +178,14 @@ fn instance_group(i: &Instance, capacity: bool) -> Resource {
             ("fstype", i.fstype.clone()),
         ]),
         meta: vec![],
-        utilization: vec![],
+        // On the group's first member: Pacemaker checks a member's utilization when it places
+        // that member, so on a later one a full stand-by would still take the instance's
+        // storage and IP although its server cannot run there.
+        utilization: if capacity {
+            pairs([(CAPACITY, "1".to_string())])
+        } else {
+            vec![]
+        },
         ops: vec![
             Op::new("start", 0, 60),
             Op::new("stop", 0, 60),
@@ -216,11 +223,7 @@ fn instance_group(i: &Instance, capacity: bool) -> Resource {
         agent: Agent::ocf("axigen", "instance"),
         params,
         meta: vec![],
-        utilization: if capacity {
-            pairs([(CAPACITY, "1".to_string())])
-        } else {
-            vec![]
-        },
+        utilization: vec![],
         // Axigen start and stop can take tens of seconds on a large store (DESIGN.md).
         // Monitors as the agent declares them: a cheap process check every 10 s, the
         // protocol greetings (depth 10) every minute.

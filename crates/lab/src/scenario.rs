@@ -63,7 +63,10 @@ pub fn n_plus_1(lab: &Lab, homes: &[&str], server: &Path) -> Result<Vec<Instance
     Ok(out)
 }
 
-/// The instance's group with the N+1 meta attributes and the utilization of its server.
+/// The instance's group with the N+1 meta attributes, its utilization on the group's first
+/// member: Pacemaker checks a member's utilization when it places that member, so on a later
+/// member a full stand-by would still take the storage and the IP of an instance whose server
+/// cannot run there.
 fn group_with_meta(i: &Instance) -> String {
     let id = &i.id;
     let g = i.group_xml();
@@ -75,9 +78,9 @@ fn group_with_meta(i: &Instance) -> String {
         1,
     );
     g.replacen(
-        &format!(r#"<instance_attributes id="{id}-server-ia">"#),
+        &format!(r#"<instance_attributes id="{id}-fs-ia">"#),
         &format!(
-            r#"<utilization id="{id}-server-util"><nvpair id="{id}-server-util-instances" name="instances" value="1"/></utilization><instance_attributes id="{id}-server-ia">"#
+            r#"<utilization id="{id}-fs-util"><nvpair id="{id}-fs-util-instances" name="instances" value="1"/></utilization><instance_attributes id="{id}-fs-ia">"#
         ),
         1,
     )
@@ -366,11 +369,17 @@ mod tests {
         };
         let x = group_with_meta(&i);
         let doc = roxmltree::Document::parse(&x).expect("well-formed");
-        let server = doc
+        let first = doc
             .descendants()
-            .find(|n| n.attribute("id") == Some("inst1-server"))
+            .find(|n| n.has_tag_name("primitive"))
             .unwrap();
-        assert!(server.children().any(|c| c.has_tag_name("utilization")));
+        assert_eq!(first.attribute("id"), Some("inst1-fs"));
+        assert!(first.children().any(|c| c.has_tag_name("utilization")));
+        let with_utilization = doc
+            .descendants()
+            .filter(|n| n.has_tag_name("utilization"))
+            .count();
+        assert_eq!(with_utilization, 1, "{x}");
         assert!(x.contains(r#"name="resource-stickiness" value="200""#));
         assert!(x.contains(r#"name="migration-threshold" value="2""#));
     }
