@@ -66,7 +66,17 @@ fn status_and_doctor_on_a_real_cluster() {
         assert_eq!(level(&doc, "bmc fence-n1").0, "ok", "{doc}");
         assert_eq!(level(&doc, "bmc fence-n2").0, "ok", "{doc}");
         assert_eq!(code, Some(0), "{stderr}");
-        assert_eq!(doc["result"], "ok");
+        // DRBD's tools are optional on a lab node (the lab has no DRBD): they may only warn.
+        let not_ok: Vec<&str> = doc["checks"]
+            .as_array()
+            .expect("checks")
+            .iter()
+            .filter(|c| c["level"] != "ok")
+            .filter_map(|c| c["name"].as_str())
+            .collect();
+        assert!(not_ok.iter().all(|n| n.contains("drbd")), "{doc}");
+        let expected = if not_ok.is_empty() { "ok" } else { "warn" };
+        assert_eq!(doc["result"], expected, "{doc}");
     } else {
         assert_eq!(level(&doc, "bmc").0, "warn", "{doc}");
     }
