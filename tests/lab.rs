@@ -120,9 +120,16 @@ fn two_nodes_power_loss_and_boot() {
         Err(LabError::NodeDown { .. })
     ));
     let v = lab
-        .wait_view("n1 to see n2 offline", Duration::from_secs(30), |v| {
-            v.node("n2").is_some_and(|n| !n.online) && v.node("n1").is_some_and(|n| n.online)
-        })
+        .wait_view(
+            "n1 to see n2 offline and be DC",
+            Duration::from_secs(30),
+            |v| {
+                // When n2 was DC, n1 sees it offline before its own election ends.
+                v.node("n2").is_some_and(|n| !n.online)
+                    && v.node("n1").is_some_and(|n| n.online)
+                    && v.dc.as_deref() == Some("n1")
+            },
+        )
         .expect("n2 seen offline");
     eprintln!(
         "n2 offline for n1 after {:.1}s (DC {:?})",

@@ -6,6 +6,7 @@
 use std::net::{IpAddr, SocketAddr};
 use std::os::unix::fs::PermissionsExt;
 use std::path::PathBuf;
+use std::time::Duration;
 
 use axha_bmc::{Bmc, BmcSpec, BmcUser, Privilege};
 use axha_exec::Cmd;
@@ -17,6 +18,12 @@ use crate::fencing::{
 };
 use crate::spec::{node_index, Fencing, LAB_PREFIX};
 use crate::{Lab, LabError};
+
+/// How long a node's firmware takes between power-on and the start of its operating system
+/// (a real server's POST takes a minute or more; this is shortened). Without it a fenced node
+/// rebooted in about two seconds and could rejoin before the cluster had placed its resources
+/// elsewhere, so they went back home and a failover never showed.
+pub const FIRMWARE_DELAY: Duration = Duration::from_secs(3);
 
 impl Lab {
     /// Where node's BMC answers IPMI over LAN (RMCP+, cipher suite 3).
@@ -59,8 +66,8 @@ impl Lab {
 
     /// What a BMC power change does to its node: off = power cut; on = boot, in the
     /// background (a real BMC acknowledges power-on at once; the node boots afterwards);
-    /// reset = power cut, then boot in the background; boot = the boot itself, unless the
-    /// BMC has been switched off again meanwhile.
+    /// reset = power cut, then boot in the background; boot = the boot itself after
+    /// [`FIRMWARE_DELAY`], unless the BMC has been switched off again meanwhile.
     pub fn apply_power(&self, node: &str, action: PowerAction) -> Result<(), LabError> {
         self.check_node(node)?;
         match action {
@@ -72,6 +79,7 @@ impl Lab {
                 self.boot_in_background(node)
             }
             PowerAction::Boot => {
+                std::thread::sleep(FIRMWARE_DELAY);
                 let off = self.conf.fencing == Fencing::Ipmi && !self.bmc_power(node)?;
                 if off || self.is_alive(node) {
                     return Ok(());
