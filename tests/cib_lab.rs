@@ -117,7 +117,7 @@ fn rendered_template_runs_and_fences_in_a_real_cluster() {
             |v| {
                 (1..=3).all(|i| {
                     v.resource(&format!("fence-n{i}"))
-                        .is_some_and(|r| r.active && !r.failed)
+                        .is_some_and(|r| r.is_started())
                 })
             },
         )

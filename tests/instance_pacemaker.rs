@@ -74,7 +74,7 @@ impl Cluster {
             .map(|v| {
                 v.resources
                     .iter()
-                    .any(|r| r.id == RSC && r.active && !r.failed && r.nodes == [NODE])
+                    .any(|r| r.id == RSC && r.is_started() && r.nodes == [NODE])
             })
             .unwrap_or(false)
     }

@@ -249,7 +249,7 @@ fn a_hopeless_start_ends_the_wait_and_explains_itself() {
             Duration::from_secs(600),
             |v| {
                 v.resource(&inst.server_id())
-                    .is_some_and(|r| r.active && !r.failed)
+                    .is_some_and(|r| r.is_started())
             },
         )
         .expect_err("the instance cannot start");

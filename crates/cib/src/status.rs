@@ -90,6 +90,19 @@ pub struct ResourceStatus {
     pub parents: Vec<String>,
 }
 
+impl ResourceStatus {
+    /// Its start has completed and nothing failed: crm_mon's `active` is also true while a
+    /// start is still pending (role `Starting`), which is not yet running.
+    pub fn is_started(&self) -> bool {
+        self.active
+            && !self.failed
+            && matches!(
+                self.role.as_str(),
+                "Started" | "Promoted" | "Unpromoted" | "Master" | "Slave"
+            )
+    }
+}
+
 /// A failed operation from crm_mon's failure list.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Failure {

@@ -168,7 +168,7 @@ impl Lab {
             |v| {
                 nodes.iter().all(|n| {
                     v.resource(&format!("fence-{n}"))
-                        .is_some_and(|r| r.active && r.role == "Started")
+                        .is_some_and(|r| r.is_started())
                 })
             },
         )
