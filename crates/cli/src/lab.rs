@@ -45,6 +45,11 @@ pub enum LabCmd {
         /// Keep the lab when it fails to come up, to look at it (`lab down` removes it).
         #[arg(long)]
         keep: bool,
+        /// Build a reference architecture whole instead: `two-node-active-passive` is two QEMU
+        /// VMs with DRBD, IPMI fencing and the shipped template loaded (--nodes, --token,
+        /// --fencing and --fence-delay come from the template).
+        #[arg(long, value_name = "TEMPLATE")]
+        template: Option<String>,
     },
     /// Stop every node and remove the lab.
     Down {
@@ -87,12 +92,18 @@ pub enum LabCmd {
         #[command(flatten)]
         which: Which,
         node: String,
+        /// Which cable: cluster, or replication (VM labs: DRBD's own network).
+        #[arg(long, default_value = "cluster")]
+        link: String,
     },
     /// Plug a node's network cable back in.
     Heal {
         #[command(flatten)]
         which: Which,
         node: String,
+        /// Which cable: cluster or replication.
+        #[arg(long, default_value = "cluster")]
+        link: String,
     },
     /// A 3-node cluster with two instances and a stand-by: power off a node, print the
     /// failover as a timeline, tear down. The server is axigen-sim, the Axigen stand-in.
@@ -126,6 +137,9 @@ pub enum LabCmd {
     },
 }
 
+/// The template that runs as a VM lab.
+const VM_TEMPLATE: &str = "two-node-active-passive";
+
 fn require_root() -> anyhow::Result<()> {
     // SAFETY: geteuid has no preconditions.
     if unsafe { libc::geteuid() } != 0 {
@@ -158,9 +172,28 @@ pub fn run(cmd: LabCmd) -> anyhow::Result<()> {
             fence_delay,
             binaries,
             keep,
+            template,
         } => {
             let fence_delay = fence_delay.map(|d| parse_delay(&d)).transpose()?;
-            let spec = LabSpec {
+            let spec = match template.as_deref() {
+                None => None,
+                Some(VM_TEMPLATE) => {
+                    let dir = binaries.clone().or_else(default_binaries).ok_or_else(|| {
+                        anyhow::anyhow!(
+                            "no built binaries next to this program; pass --binaries DIR"
+                        )
+                    })?;
+                    let mut s = LabSpec::two_node_vm(&which.name, dir);
+                    s.state_dir = which.state_dir.clone();
+                    s.keep_on_failure = keep;
+                    Some(s)
+                }
+                Some(t) => anyhow::bail!(
+                    "--template {t:?}: only {VM_TEMPLATE} runs as a lab of its own (in VMs); \
+                     the namespace lab loads either template with `axigen-ha cib render`"
+                ),
+            };
+            let spec = spec.unwrap_or(LabSpec {
                 name: which.name.clone(),
                 nodes,
                 token_ms: token,
@@ -170,7 +203,8 @@ pub fn run(cmd: LabCmd) -> anyhow::Result<()> {
                 helper_bin: None,
                 fence_delay,
                 keep_on_failure: keep,
-            };
+                kind: axha_lab::NodeKind::Namespace,
+            });
             let t = Instant::now();
             let lab = Lab::up(spec)
                 .inspect_err(|e| {
@@ -232,13 +266,13 @@ pub fn run(cmd: LabCmd) -> anyhow::Result<()> {
                 println!("{node}: booted");
             }
         }
-        LabCmd::Partition { which, node } => {
-            open(&which)?.partition(&node)?;
-            println!("{node}: partitioned");
+        LabCmd::Partition { which, node, link } => {
+            open(&which)?.cut_link(&node, link.parse()?)?;
+            println!("{node}: {link} link cut");
         }
-        LabCmd::Heal { which, node } => {
-            open(&which)?.heal(&node)?;
-            println!("{node}: healed");
+        LabCmd::Heal { which, node, link } => {
+            open(&which)?.restore_link(&node, link.parse()?)?;
+            println!("{node}: {link} link restored");
         }
         LabCmd::Demo {
             name,

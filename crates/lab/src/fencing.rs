@@ -34,13 +34,18 @@ pub fn bmc_addr(i: usize) -> SocketAddr {
 /// A random BMC password (hex of 8 bytes from the kernel's CSPRNG): a lab never shares a
 /// password with another lab or with a test that checks authentication.
 pub fn random_password() -> std::io::Result<String> {
-    use std::io::Read;
-    let mut b = [0u8; 8];
-    std::fs::File::open("/dev/urandom")?.read_exact(&mut b)?;
-    Ok(b.iter().fold(String::new(), |mut s, x| {
+    Ok(random_bytes(8)?.iter().fold(String::new(), |mut s, x| {
         let _ = write!(s, "{x:02x}");
         s
     }))
+}
+
+/// `n` bytes from the kernel's CSPRNG (passwords, corosync's authkey).
+pub fn random_bytes(n: usize) -> std::io::Result<Vec<u8>> {
+    use std::io::Read;
+    let mut b = vec![0u8; n];
+    std::fs::File::open("/dev/urandom")?.read_exact(&mut b)?;
+    Ok(b)
 }
 
 /// How a fence device gets the BMC password.

@@ -55,11 +55,16 @@ pub mod scenario;
 pub mod service;
 pub mod spec;
 pub mod state;
+pub mod vm;
 
 pub use crm::{parse_crm_mon, ClusterView, FenceEvent, NodeState, NodeView, ResourceView};
 pub use diagnosis::ClusterReport;
 pub use error::LabError;
 pub use lab::Disk;
+pub use lab::{
+    drbd_res, render_two_node, repl_addr, two_node_values, Link, DRBD_RESOURCE, OUTSIDE_ADDR,
+    VM_INSTANCE, VM_MOUNTPOINT, VM_SERVICE_IP,
+};
 pub use lab::{reap_stale_labs, resolve_helper, Lab, NodeStatus, HELPER_NAME, NODE_PATH};
 pub use service::Instance;
-pub use spec::{Fencing, LabSpec};
+pub use spec::{Fencing, LabSpec, NodeKind};

@@ -55,6 +55,27 @@ impl FromStr for Fencing {
     }
 }
 
+/// What a lab's nodes are.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum NodeKind {
+    /// Namespaces on this machine, sharing its kernel (fast; no DRBD).
+    #[default]
+    Namespace,
+    /// QEMU virtual machines with their own kernel (DRBD 8.4): the two-node architecture whole,
+    /// configured by the `two-node-active-passive` template with DRBD storage.
+    Vm,
+}
+
+impl NodeKind {
+    /// `namespace` or `vm`.
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            NodeKind::Namespace => "namespace",
+            NodeKind::Vm => "vm",
+        }
+    }
+}
+
 /// What [`crate::Lab::up`] builds.
 #[derive(Debug, Clone)]
 pub struct LabSpec {
@@ -82,6 +103,8 @@ pub struct LabSpec {
     /// never came online, a fence device that never started), to look at it; `lab down`
     /// removes it.
     pub keep_on_failure: bool,
+    /// Namespaces, or VMs (two nodes, IPMI fencing, the two-node template on DRBD).
+    pub kind: NodeKind,
 }
 
 impl LabSpec {
@@ -97,6 +120,18 @@ impl LabSpec {
             helper_bin: None,
             fence_delay: None,
             keep_on_failure: false,
+            kind: NodeKind::Namespace,
+        }
+    }
+
+    /// The two-node architecture in two VMs: DRBD, IPMI fencing, the shipped template.
+    /// `binaries` must hold the agents, `drbd-fence-peer`, `axha-lab-node` and `axigen-sim`.
+    pub fn two_node_vm(name: &str, binaries: PathBuf) -> Self {
+        LabSpec {
+            fencing: Fencing::Ipmi,
+            binaries: Some(binaries),
+            kind: NodeKind::Vm,
+            ..LabSpec::new(name, 2)
         }
     }
 
@@ -136,6 +171,19 @@ impl LabSpec {
                     reason: "needs IPMI fencing and at most 60 s",
                 });
             }
+        }
+        if self.kind == NodeKind::Vm
+            && (self.nodes != 2
+                || self.fencing != Fencing::Ipmi
+                || self.binaries.is_none()
+                || self.fence_delay.is_some()
+                || self.token_ms.is_some())
+        {
+            return Err(LabError::InvalidSpec {
+                field: "kind",
+                value: "vm".into(),
+                reason: "a VM lab is the two-node template: 2 nodes, IPMI fencing, built binaries, the template's own delay and token",
+            });
         }
         if let Some(b) = &self.binaries {
             if !b.is_dir() {

@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 
 use axha_exec::ProcessIdentity;
 
-use crate::spec::{validate_name, Fencing, MAX_NODES};
+use crate::spec::{validate_name, Fencing, NodeKind, MAX_NODES};
 use crate::LabError;
 
 /// The lab's record, in its state directory.
@@ -42,6 +42,8 @@ pub struct LabConf {
     pub phase: Phase,
     /// The stonith agent of the lab's fence devices (empty without fencing).
     pub fence_agent: String,
+    /// Namespaces or VMs.
+    pub kind: NodeKind,
     /// The process that built the lab and tears it down when it ends (a test); `None` when the
     /// lab was left running on purpose (the CLI's `lab up`).
     pub owner: Option<ProcessIdentity>,
@@ -69,6 +71,7 @@ impl LabConf {
         kv("sbin", opt(&self.sbin).unwrap_or_default());
         kv("ocf", opt(&self.ocf).unwrap_or_default());
         kv("fence_agent", self.fence_agent.clone());
+        kv("kind", self.kind.as_str().into());
         kv(
             "phase",
             match self.phase {
@@ -134,6 +137,11 @@ impl LabConf {
             ocf: path_opt("ocf"),
             phase,
             fence_agent: get("fence_agent").unwrap_or_default().to_string(),
+            kind: match get("kind").unwrap_or("namespace") {
+                "namespace" => NodeKind::Namespace,
+                "vm" => NodeKind::Vm,
+                k => return Err(bad(format!("bad kind {k:?}"))),
+            },
             owner,
         })
     }
@@ -177,6 +185,7 @@ mod tests {
             ocf: None,
             phase: Phase::Up,
             fence_agent: "fence_ipmilan".into(),
+            kind: NodeKind::Vm,
             owner: axha_exec::read_identity(std::process::id()),
         }
     }

@@ -1,11 +1,17 @@
-//! `axha-lab-node`: the first process of a lab node (`anchor`, see `axha_lab::anchor`), and
-//! the power hook of a node's simulated BMC (`power`). Started by the lab; not meant to be
-//! run by hand.
+//! `axha-lab-node`: the first process of a lab node (`anchor`, see `axha_lab::anchor`), the
+//! power hook of a node's simulated BMC (`power`), and for VM nodes the command server inside
+//! each guest (`guest-serve`) and its client on the host (`guest-exec`, see
+//! `axha_lab::vm::exec`). Started by the lab; not meant to be run by hand.
 
 fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let result = match args.first().map(String::as_str) {
         Some("power") => axha_lab::anchor::power_main(&args),
+        Some("guest-serve") => axha_lab::vm::exec::serve_main(),
+        Some("guest-exec") => match axha_lab::vm::exec::client_main(&args[1..]) {
+            Ok(code) => std::process::exit(code),
+            Err(e) => Err(e),
+        },
         _ => axha_lab::anchor::anchor_main(&args).map(|never| match never {}),
     };
     if let Err(e) = result {

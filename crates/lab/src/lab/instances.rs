@@ -85,8 +85,13 @@ impl Lab {
         if !self.is_alive(node) {
             return None;
         }
-        // The `ip netns` handle names the node's namespace for as long as the lab exists.
-        let netns = File::open(Path::new("/run/netns").join(self.netns_name(node))).ok()?;
+        self.greeting_in(&self.netns_name(node), ip, port)
+    }
+
+    /// [`Lab::greeting`] from the lab's network namespace `ns` (a node's, or the hub's).
+    pub(super) fn greeting_in(&self, ns: &str, ip: Ipv4Addr, port: u16) -> Option<String> {
+        // The `ip netns` handle names the namespace for as long as the lab exists.
+        let netns = File::open(Path::new("/run/netns").join(ns)).ok()?;
         // setns(CLONE_NEWNET) moves only the calling thread, and a socket stays in the
         // namespace it was made in: a short-lived thread of our own does the whole read.
         std::thread::spawn(move || first_line_in(&netns, SocketAddr::from((ip, port))))

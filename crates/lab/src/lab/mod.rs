@@ -12,6 +12,7 @@
 //! | `cib` | the one `cibadmin` path every lab caller loads configuration through |
 //! | `views` | Pacemaker's view of the cluster (crm_mon XML) and the waits on it |
 //! | `teardown` | ending every process, namespace and disk of a lab, stale labs included |
+//! | `vm` | VM nodes (QEMU guests with their own kernel and DRBD): the two-node architecture whole |
 //!
 //! A new node kind (a VM, a front-end, a directory server) is a new module here: an
 //! `impl Lab` block that starts it inside a namespace of `network` (or its own), records
@@ -27,10 +28,15 @@ mod power;
 mod storage;
 mod teardown;
 mod views;
+mod vm;
 
 pub use node::NodeStatus;
 pub use storage::Disk;
 pub use teardown::reap_stale_labs;
+pub use vm::{
+    drbd_res, render_two_node, repl_addr, two_node_values, Link, DRBD_RESOURCE, OUTSIDE_ADDR,
+    VM_INSTANCE, VM_MOUNTPOINT, VM_SERVICE_IP,
+};
 
 use std::net::Ipv4Addr;
 use std::os::unix::fs::PermissionsExt;
@@ -42,7 +48,7 @@ use crate::fencing::choose_fence_agent;
 use crate::procs::{kill_netns, netns_id_of_path};
 use crate::spec::{
     default_state_dir, node_addr, node_index, node_names, validate_name, Fencing, LabSpec,
-    LAB_PREFIX,
+    NodeKind, LAB_PREFIX,
 };
 use crate::state::{LabConf, Phase};
 use crate::LabError;
@@ -219,6 +225,7 @@ impl Lab {
             ocf: None,
             phase: Phase::Up,
             fence_agent: String::new(),
+            kind: spec.kind,
             owner: axha_exec::read_identity(std::process::id()),
         };
         conf.write(&state_dir)?;
@@ -228,6 +235,19 @@ impl Lab {
             state_dir,
             teardown_on_drop: true,
         };
+        if spec.kind == NodeKind::Vm {
+            // The agents go into the guests' image, not over this machine's directories.
+            lab.conf.fence_agent = "fence_axigen_ipmi".into();
+            lab.conf.write(&lab.state_dir)?;
+            let binaries = spec.binaries.clone().unwrap_or_default();
+            if let Err(e) = lab.build_vm(&binaries) {
+                if spec.keep_on_failure {
+                    let _ = lab.detach();
+                }
+                return Err(e);
+            }
+            return Ok(lab);
+        }
         lab.install_binaries(spec.binaries.as_deref())?;
         if spec.fencing == Fencing::Ipmi {
             // Asked of the source binary: the fresh copy may still be open for writing in a

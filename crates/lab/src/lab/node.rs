@@ -151,6 +151,9 @@ impl Lab {
         let anchor = self.anchor(node).ok_or_else(|| LabError::NodeDown {
             node: node.to_string(),
         })?;
+        if self.is_vm() {
+            return self.guest_cmd(node, env, argv);
+        }
         let mut c = Cmd::new("nsenter")
             .args(["-t", &anchor.pid.to_string(), "-n", "-m", "-u", "--"])
             .args(["env", "-i"])
@@ -225,6 +228,10 @@ impl Lab {
             });
         }
         self.kill(node)?; // leftovers of a half-dead node
+        if self.is_vm() {
+            // Corosync and Pacemaker start with the guest, as enabled units do.
+            return self.start_vm(node);
+        }
         self.reset_node_network(node)?;
         self.start_anchor(node)?;
         self.start_corosync(node)?;
