@@ -187,7 +187,7 @@ pub fn qemu_cmd(
         .env("LD_LIBRARY_PATH", &assets.ld_library_path)
         .arg("-L")
         .arg(&assets.firmware_dir)
-        .args(["-accel", "tcg,thread=single,tb-size=64", "-machine", "pc"])
+        .args(["-accel", "tcg,thread=single,tb-size=512", "-machine", "pc"])
         .args(["-m", &GUEST_MEMORY_MB.to_string(), "-smp", "1"])
         .args(["-nodefaults", "-no-user-config", "-display", "none"])
         .args(["-monitor", "none", "-no-reboot", "-pidfile"])
@@ -204,7 +204,7 @@ pub fn qemu_cmd(
         .arg(initrd)
         .arg("-append")
         .arg(format!(
-            "console=ttyS0 panic=-1 quiet loglevel=1 axha_node={i}"
+            "console=ttyS0 panic=-1 quiet loglevel=1 mitigations=off axha_node={i}"
         ))
         .arg("-drive")
         .arg(format!(
