@@ -335,6 +335,14 @@ pub enum QuorumCheck {
 /// two runs must never read the CIB, decide and write the constraint interleaved.
 pub const DEFAULT_LOCK_FILE: &str = "/run/drbd/axigen-ha-fence-peer.lock";
 
+/// Where the agent's monitor records that it found `resource` in sync and checked the CIB
+/// for a stale constraint (`unfence_if_all_uptodate`). The handler removes it whenever it
+/// places a constraint, so the next monitor that finds everything in sync checks again,
+/// even when the link came back between two monitors.
+pub fn unfence_checked_marker(resource: &str) -> PathBuf {
+    Path::new(DEFAULT_LOCK_FILE).with_file_name(format!("axigen-ha-unfence-checked.{resource}"))
+}
+
 /// How long the handler waits for a DC by default (crm-fence-peer.9.sh's `--dc-timeout`).
 pub const DEFAULT_DC_TIMEOUT: Duration = Duration::from_secs(20);
 
@@ -672,6 +680,7 @@ pub fn fence(
     let allowed = up_to_date_nodes(r, &me);
     let xml = constraint_xml(&r.name, &clone, view.promoted_role_name, &allowed);
     cib.put_constraint(&id, &xml, view.has_constraint, deadline)?;
+    let _ = std::fs::remove_file(unfence_checked_marker(&r.name));
     let code = if view.peers.iter().all(|(_, s)| *s == PeerState::Member) {
         EXIT_PEER_OUTDATED
     } else if view.peers.iter().all(|(_, s)| *s != PeerState::Unclean) {

@@ -508,17 +508,14 @@ fn monitor(ctx: &mut Context) -> OcfResult {
     monitor_status(&r).map_err(|(status, reason)| OcfError::new(status, reason))
 }
 
-fn unfence_file(ctx: &Context) -> PathBuf {
-    score_file(ctx).with_extension("in-sync")
-}
-
 /// `unfence_if_all_uptodate`: once every volume is UpToDate here and on every connected
 /// peer, a constraint drbd-fence-peer placed is stale; remove it through the handler's own
-/// code ([`fence::lift_constraint`], only by a node it allows). The CIB is read once per
-/// return to that state (remembered under `HA_RSCTMP`) and on probes, not on every monitor.
-/// Failures are logged: the monitor's answer is about DRBD, not about the CIB.
+/// code ([`fence::lift_constraint`], only by a node it allows). The CIB is read on probes and
+/// then only when the state returns to "in sync" or the handler placed a constraint since
+/// the last check ([`fence::unfence_checked_marker`]), not on every monitor. Failures are
+/// logged: the monitor's answer is about DRBD, not about the CIB.
 fn unfence_when_in_sync(ctx: &Context, r: &Resource, probe: bool) {
-    let marker = unfence_file(ctx);
+    let marker = fence::unfence_checked_marker(&r.name);
     if !r.in_sync_with_all_peers() {
         let _ = std::fs::remove_file(&marker);
         return;
@@ -551,7 +548,9 @@ fn unfence_when_in_sync(ctx: &Context, r: &Resource, probe: bool) {
     }
     match result {
         Ok(_) => {
-            let _ = std::fs::create_dir_all(ctx.state_dir());
+            if let Some(dir) = marker.parent() {
+                let _ = std::fs::create_dir_all(dir);
+            }
             let _ = std::fs::write(&marker, "in sync\n");
         }
         Err(e) => ctx.log.warn(&format!(
