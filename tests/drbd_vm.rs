@@ -346,14 +346,15 @@ fn drbd84_agent_scenarios() {
     assert_eq!(score(pair.vm(1)), "10000");
     steps.done("reload: adjust reconnected node2; node1 Primary rescored from the new ladder");
 
-    // stop_outdates_secondary: off (the default) leaves node2's data UpToDate; on, a stop
+    // stop_outdates_secondary: off (the default) leaves node2's data as it was; on, a stop
     // behind the Primary marks it Outdated on disk. Both restart and resync. DRBD's own
     // fencing (resource-only in r0.res) outdates a Secondary that leaves a Primary by itself:
     // the runtime policy is set to dont-care on both nodes here, so what is seen is the
     // agent's doing; adjust restores the configured policy.
     pair.vm(1).ok("drbdadm disk-options --fencing=dont-care r0");
+    // Attached without its peer, DRBD 8.4 shows data it has not outdated as Consistent.
     for (extra, want) in [
-        ("", "UpToDate/DUnknown"),
+        ("", "Consistent/DUnknown"),
         (
             "OCF_RESKEY_stop_outdates_secondary=true",
             "Outdated/DUnknown",
@@ -373,7 +374,7 @@ fn drbd84_agent_scenarios() {
         expect_rc(pair.vm(2), "monitor", 30_000, 0);
     }
     pair.vm(1).ok("drbdadm adjust r0");
-    steps.done("stop_outdates_secondary: default keeps UpToDate, true marks node2 Outdated behind the Primary");
+    steps.done("stop_outdates_secondary: default leaves node2 not Outdated, true marks it Outdated behind the Primary");
 
     expect_rc(pair.vm(1), "demote", 0, 0);
     expect_rc(pair.vm(1), "monitor", 30_000, 0);

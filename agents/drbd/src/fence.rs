@@ -609,6 +609,10 @@ fn query_with_dc(
     }
 }
 
+/// Pacemaker's exit code for "no quorum" (CRM_EX_QUORUM, crm/common/results.h): what
+/// `crm_node --quorum` exits with, after printing 0, in a partition without quorum.
+const CRM_EX_QUORUM: i32 = 106;
+
 /// `crm_node --quorum`: the cluster layer's own word on quorum (prints 1 or 0).
 fn crm_node_quorum(opts: &Options, deadline: &Deadline) -> Result<bool, FenceError> {
     let mut cmd = Cmd::new("crm_node").arg("--quorum");
@@ -616,15 +620,24 @@ fn crm_node_quorum(opts: &Options, deadline: &Deadline) -> Result<bool, FenceErr
         cmd = cmd.env(axha_ocf::cibadmin::CIB_FILE, f);
     }
     let out = cmd
-        .run_ok(deadline)
+        .run(deadline)
         .map_err(|e| err(format!("asking crm_node --quorum: {e}")))?;
-    match out.stdout_str().trim() {
-        "1" => Ok(true),
-        "0" => Ok(false),
-        other => Err(err(format!(
-            "crm_node --quorum printed {:?}, not 1 or 0",
-            axha_exec::escape_controls(other)
-        ))),
+    parse_crm_node_quorum(out.code(), &out.stdout_str()).ok_or_else(|| {
+        err(format!(
+            "crm_node --quorum exited {:?} printing {:?}: quorum unknown",
+            out.code(),
+            axha_exec::escape_controls(out.stdout_str().trim())
+        ))
+    })
+}
+
+/// What `crm_node --quorum` says: `Some(true)` for 1 (exit 0), `Some(false)` for 0 or exit
+/// [`CRM_EX_QUORUM`], `None` for anything else (the answer is unknown: not quorate).
+fn parse_crm_node_quorum(code: Option<i32>, stdout: &str) -> Option<bool> {
+    match (code, stdout.trim()) {
+        (Some(0), "1") => Some(true),
+        (Some(0), "0") | (Some(CRM_EX_QUORUM), "0" | "") => Some(false),
+        _ => None,
     }
 }
 
@@ -786,6 +799,17 @@ mod tests {
     }
 
     use super::*;
+
+    #[test]
+    fn crm_node_quorum_answers() {
+        assert_eq!(parse_crm_node_quorum(Some(0), "1\n"), Some(true));
+        assert_eq!(parse_crm_node_quorum(Some(0), "0\n"), Some(false));
+        assert_eq!(parse_crm_node_quorum(Some(106), "0\n"), Some(false));
+        assert_eq!(parse_crm_node_quorum(Some(106), ""), Some(false));
+        assert_eq!(parse_crm_node_quorum(Some(102), ""), None);
+        assert_eq!(parse_crm_node_quorum(Some(0), "yes"), None);
+        assert_eq!(parse_crm_node_quorum(None, "1"), None);
+    }
 
     const CIB: &str = r#"<cib validate-with="pacemaker-3.9" have-quorum="1" epoch="5" num_updates="0" admin_epoch="0">
   <configuration>
