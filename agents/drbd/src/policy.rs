@@ -378,45 +378,57 @@ mod tests {
 
     #[test]
     fn stop_outdates_only_a_secondary_behind_a_healthy_primary() {
-        let behind = res(
-            "UpToDate",
-            "Secondary",
-            "Connected",
-            "UpToDate",
-            "Established",
-        )
-        .with_peer_role(Role::Primary);
-        assert!(outdate_on_stop(&behind));
-        let both_secondary = res(
-            "UpToDate",
-            "Secondary",
-            "Connected",
-            "UpToDate",
-            "Established",
-        );
-        assert!(!outdate_on_stop(&both_secondary));
-        let primary = res(
-            "UpToDate",
-            "Primary",
-            "Connected",
-            "UpToDate",
-            "Established",
-        )
-        .with_peer_role(Role::Primary);
-        assert!(!outdate_on_stop(&primary));
-        // The Primary's own data is not UpToDate: this copy may be the best one.
-        let weak_peer = res(
-            "UpToDate",
-            "Secondary",
-            "Connected",
-            "Inconsistent",
-            "SyncSource",
-        )
-        .with_peer_role(Role::Primary);
-        assert!(!outdate_on_stop(&weak_peer));
-        let lost = res("UpToDate", "Secondary", "Connecting", "DUnknown", "Off")
-            .with_peer_role(Role::Primary);
-        assert!(!outdate_on_stop(&lost));
+        // (role, connection, peer disk, replication, peer role, outdate?)
+        for (role, conn, peer_disk, repl, peer_role, want) in [
+            (
+                "Secondary",
+                "Connected",
+                "UpToDate",
+                "Established",
+                Role::Primary,
+                true,
+            ),
+            (
+                "Secondary",
+                "Connected",
+                "UpToDate",
+                "Established",
+                Role::Secondary,
+                false,
+            ),
+            (
+                "Primary",
+                "Connected",
+                "UpToDate",
+                "Established",
+                Role::Primary,
+                false,
+            ),
+            // The Primary's own data is not UpToDate: this copy may be the best one.
+            (
+                "Secondary",
+                "Connected",
+                "Inconsistent",
+                "SyncSource",
+                Role::Primary,
+                false,
+            ),
+            (
+                "Secondary",
+                "Connecting",
+                "DUnknown",
+                "Off",
+                Role::Primary,
+                false,
+            ),
+        ] {
+            let r = res("UpToDate", role, conn, peer_disk, repl).with_peer_role(peer_role);
+            assert_eq!(
+                outdate_on_stop(&r),
+                want,
+                "{role} {conn} {peer_disk} {peer_role}"
+            );
+        }
     }
 
     trait PeerRole {
