@@ -95,7 +95,7 @@ fn agent_collect(vm: &mut Vm, want: i32) {
 
 /// The command line of one agent call. `extra` holds `NAME=VALUE` words that replace or add
 /// variables; `NAME=` alone removes one (Pacemaker passes a meta attribute only under the name
-/// the administrator used).
+/// the administrator used); `~` in a value stands for a space.
 fn agent_cmd(action: &str, interval_ms: u64, timeout_ms: u64, extra: &str) -> String {
     let mut vars: Vec<(String, String)> = [
         ("OCF_ROOT", "/usr/lib/ocf"),
@@ -111,6 +111,9 @@ fn agent_cmd(action: &str, interval_ms: u64, timeout_ms: u64, extra: &str) -> St
         ("OCF_RESKEY_CRM_meta_promoted_node_max", "1"),
         ("OCF_RESKEY_CRM_meta_notify", "true"),
         ("OCF_RESKEY_CRM_meta_promotable", "true"),
+        // No Pacemaker in the guests: the agent's CIB reads and writes (unfence from
+        // monitor) go to the CIB file, as Pacemaker's own tools do with CIB_file.
+        ("CIB_file", CIB),
     ]
     .iter()
     .map(|(k, v)| (k.to_string(), v.to_string()))
@@ -124,10 +127,10 @@ fn agent_cmd(action: &str, interval_ms: u64, timeout_ms: u64, extra: &str) -> St
         let (k, v) = w.split_once('=').expect("extra words are NAME=VALUE");
         vars.retain(|(name, _)| name != k);
         if !v.is_empty() {
-            vars.push((k.to_string(), v.to_string()));
+            vars.push((k.to_string(), v.replace('~', " ")));
         }
     }
-    let env: Vec<String> = vars.iter().map(|(k, v)| format!("{k}={v}")).collect();
+    let env: Vec<String> = vars.iter().map(|(k, v)| format!("{k}='{v}'")).collect();
     format!(
         "env -i PATH=/usr/sbin:/usr/bin:/sbin:/bin {} {AGENT} {action}",
         env.join(" ")
@@ -292,6 +295,87 @@ fn drbd84_agent_scenarios() {
     );
     steps.done("promote node1, monitor 8, write 8 MiB with checksum");
 
+    // The peer is Primary: node2 drops its score and refuses promotion with its own reason,
+    // before asking DRBD.
+    expect_rc(pair.vm(2), "monitor", 30_000, 0);
+    assert_eq!(
+        score(pair.vm(2)),
+        "none",
+        "a Secondary behind a Primary peer"
+    );
+    let r = expect_rc(pair.vm(2), "promote", 0, 1);
+    assert!(
+        r.out.contains(
+            "ocf-exit-reason:refusing to promote r0: the peer is already Primary and promoted-max is 1"
+        ),
+        "{}",
+        r.out
+    );
+    assert!(
+        !r.out.contains("drbdadm"),
+        "refused before drbdadm was run: {}",
+        r.out
+    );
+    assert_eq!(pair.vm(2).ok("drbdadm role r0").trim(), "Secondary/Primary");
+    steps.done("peer Primary: node2 has no score, promote refused early with the reason");
+
+    // reload: drbdadm adjust (a disconnected node reconnects) and the score from the
+    // parameters as they are now.
+    pair.vm(2).ok("drbdadm disconnect r0");
+    let r = agent(pair.vm(2), "reload", 0, 30_000, "");
+    assert_eq!(r.rc, 0, "reload: {}", r.out);
+    pair.vm(2).wait_until(
+        "reload reconnected node2",
+        "drbdadm cstate r0",
+        Duration::from_secs(60),
+        |s| s.trim() == "Connected",
+    );
+    wait_uptodate_both(pair.vm(2));
+    wait_uptodate_both(pair.vm(1));
+    let r = agent(
+        pair.vm(1),
+        "reload",
+        0,
+        30_000,
+        "OCF_RESKEY_adjust_promotion_score=5~50~500",
+    );
+    assert_eq!(r.rc, 0, "reload: {}", r.out);
+    assert_eq!(score(pair.vm(1)), "500", "the ladder given to reload");
+    expect_rc(pair.vm(1), "monitor", 20_000, 8);
+    expect_rc(pair.vm(1), "reload", 0, 0);
+    assert_eq!(score(pair.vm(1)), "10000");
+    steps.done("reload: adjust reconnected node2; node1 Primary rescored from the new ladder");
+
+    // stop_outdates_secondary: off (the default) leaves node2's data as it was; on, a stop
+    // behind the Primary marks it Outdated on disk. Both restart and resync. DRBD's own
+    // fencing (resource-only in r0.res) outdates a Secondary that leaves a Primary by itself:
+    // the runtime policy is set to dont-care on both nodes here, so what is seen is the
+    // agent's doing; adjust restores the configured policy.
+    pair.vm(1).ok("drbdadm disk-options --fencing=dont-care r0");
+    // Attached without its peer, DRBD 8.4 shows data it has not outdated as Consistent.
+    for (extra, want) in [
+        ("", "Consistent/DUnknown"),
+        (
+            "OCF_RESKEY_stop_outdates_secondary=true",
+            "Outdated/DUnknown",
+        ),
+    ] {
+        pair.vm(2).ok("drbdadm disk-options --fencing=dont-care r0");
+        let r = agent(pair.vm(2), "stop", 0, 60_000, extra);
+        assert_eq!(r.rc, 0, "stop {extra}: {}", r.out);
+        let dstate = pair.vm(2).ok(
+            "{ drbdadm attach r0 2>/dev/null || { drbdsetup new-resource r0 && \
+                 drbdsetup new-minor r0 0 0 && drbdadm attach r0; }; } && drbdadm dstate r0; \
+                 drbdadm down r0 >/dev/null",
+        );
+        assert_eq!(dstate.trim(), want, "stop {extra:?}");
+        expect_rc(pair.vm(2), "start", 0, 0);
+        wait_uptodate_both(pair.vm(2));
+        expect_rc(pair.vm(2), "monitor", 30_000, 0);
+    }
+    pair.vm(1).ok("drbdadm adjust r0");
+    steps.done("stop_outdates_secondary: default leaves node2 not Outdated, true marks it Outdated behind the Primary");
+
     expect_rc(pair.vm(1), "demote", 0, 0);
     expect_rc(pair.vm(1), "monitor", 30_000, 0);
     expect_rc(pair.vm(2), "promote", 0, 0);
@@ -429,8 +513,36 @@ fn drbd84_agent_scenarios() {
         "only the handler's constraint goes: {cib2}"
     );
     expect_rc(pair.vm(2), "monitor", 30_000, 0);
-    assert_eq!(score(pair.vm(2)), "10000");
+    assert_eq!(score(pair.vm(2)), "none", "node1 is Primary");
     steps.done("peer back: resync, after-resync-target removed only the handler's constraint");
+
+    // node1's own CIB copy still holds the constraint it placed (no after-resync-target ran
+    // there: it was the sync source). Its monitor, all in sync, removes it through the
+    // handler's helper, unless unfence_if_all_uptodate is off. node2 given that copy never
+    // removes it: the constraint bans node2.
+    wait_uptodate_both(pair.vm(1));
+    assert!(pair.vm(1).ok(&format!("cat {CIB}")).contains(FENCE_ID));
+    let r = agent(
+        pair.vm(1),
+        "monitor",
+        0,
+        20_000,
+        "OCF_RESKEY_unfence_if_all_uptodate=false",
+    );
+    assert_eq!(r.rc, 8, "{}", r.out);
+    assert!(pair.vm(1).ok(&format!("cat {CIB}")).contains(FENCE_ID));
+    pair.vm(2)
+        .ok(&format!("cat > {CIB} <<'AXHA_EOF'\n{cib_line}\nAXHA_EOF"));
+    expect_rc(pair.vm(2), "monitor", 0, 0);
+    assert!(
+        pair.vm(2).ok(&format!("cat {CIB}")).contains(FENCE_ID),
+        "node2 must not lift a fence placed against it"
+    );
+    expect_rc(pair.vm(1), "monitor", 20_000, 8);
+    let cib1 = pair.vm(1).ok(&format!("cat {CIB}"));
+    assert!(!cib1.contains(FENCE_ID), "{cib1}");
+    assert!(cib1.contains("admin-prefers-node1"), "{cib1}");
+    steps.done("monitor in sync removed node1's stale constraint (not with the switch off; never on the banned node2)");
 
     // A lost backing disk is reported, not hidden: 1 on a Secondary, 9 on a Primary (DRBD
     // keeps serving the Primary from its peer, but this node holds no data any more).

@@ -17,6 +17,7 @@
 //! Pacemaker's state is read as CIB XML (`cibadmin --query`), never as text meant for people.
 
 use std::fmt;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use axha_drbd::{Drbd, Resource};
@@ -64,6 +65,19 @@ pub struct CibView {
     pub peers: Vec<(String, PeerState)>,
     /// Whether the constraint with the handler's id exists.
     pub has_constraint: bool,
+    /// The nodes that constraint still lets be promoted (its `#uname ne NODE` expressions);
+    /// empty when there is no such constraint.
+    pub constraint_allows: Vec<String>,
+    /// The elected DC's node id (`dc-uuid` on the CIB's root), `None` while there is none.
+    pub dc_uuid: Option<String>,
+}
+
+impl CibView {
+    /// True when the handler's constraint exists and bans `node` from the Promoted role: a
+    /// fence a peer placed against it, which `node` must never lift or overwrite.
+    pub fn constraint_bans(&self, node: &str) -> bool {
+        self.has_constraint && !self.constraint_allows.iter().any(|n| n == node)
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -149,18 +163,37 @@ pub fn parse_cib(
         let st = states.iter().find(|s| s.attribute("uname") == Some(name));
         peers.push((name.to_string(), peer_state(st)));
     }
-    let has_constraint = clone_id.as_ref().is_some_and(|c| {
+    let constraint = clone_id.as_ref().and_then(|c| {
         let id = constraint_id(drbd_resource, c);
-        doc.descendants().any(|n| {
+        doc.descendants().find(|n| {
             n.tag_name().name() == "rsc_location" && n.attribute("id") == Some(id.as_str())
         })
     });
+    // Only `#uname ne NODE` expressions exempt a node; a constraint of another shape under
+    // this id exempts nobody (read as banning every node, this one included).
+    let constraint_allows = constraint
+        .map(|c| {
+            c.descendants()
+                .filter(|e| {
+                    e.tag_name().name() == "expression"
+                        && e.attribute("attribute") == Some("#uname")
+                        && e.attribute("operation") == Some("ne")
+                })
+                .filter_map(|e| e.attribute("value").map(str::to_string))
+                .collect()
+        })
+        .unwrap_or_default();
     Ok(CibView {
         have_quorum,
         clone_id,
         promoted_role_name,
         peers,
-        has_constraint,
+        has_constraint: constraint.is_some(),
+        constraint_allows,
+        dc_uuid: root
+            .attribute("dc-uuid")
+            .filter(|d| !d.is_empty())
+            .map(str::to_string),
     })
 }
 
@@ -288,14 +321,41 @@ impl Cib {
     }
 }
 
+/// How the handler confirms that this partition has quorum.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum QuorumCheck {
+    /// `have-quorum` in the CIB only (a CIB file with no cluster behind it to ask).
+    CibOnly,
+    /// `have-quorum` in the CIB, then `crm_node --quorum` (the membership layer's own
+    /// answer, as crm-fence-peer.9.sh double-checks): both must say quorate.
+    CibAndCrmNode,
+}
+
+/// The lock that serializes the handler's runs on one node (every resource and volume):
+/// two runs must never read the CIB, decide and write the constraint interleaved.
+pub const DEFAULT_LOCK_FILE: &str = "/run/drbd/axigen-ha-fence-peer.lock";
+
+/// Where the agent's monitor records that it found `resource` in sync and checked the CIB
+/// for a stale constraint (`unfence_if_all_uptodate`). The handler removes it whenever it
+/// places a constraint, so the next monitor that finds everything in sync checks again,
+/// even when the link came back between two monitors.
+pub fn unfence_checked_marker(resource: &str) -> PathBuf {
+    Path::new(DEFAULT_LOCK_FILE).with_file_name(format!("axigen-ha-unfence-checked.{resource}"))
+}
+
+/// How long the handler waits for a DC by default (crm-fence-peer.9.sh's `--dc-timeout`).
+pub const DEFAULT_DC_TIMEOUT: Duration = Duration::from_secs(20);
+
 /// The handler's settings.
 pub struct Options {
     /// The DRBD resource being fenced.
     pub resource: String,
     /// Remove the constraint instead of placing it (unfence-peer).
     pub unfence: bool,
-    /// Whole budget, including the wait for an unclean peer to be fenced.
+    /// Whole budget, including the waits for the lock, a DC and an unclean peer's fencing.
     pub timeout: Duration,
+    /// How long, within `timeout`, to wait for a DC to be elected before giving up.
+    pub dc_timeout: Duration,
     /// The promotable clone's id; found from the CIB when not given.
     pub clone_id: Option<String>,
     /// This node's cluster name; `crm_node -n` when not given.
@@ -304,6 +364,39 @@ pub struct Options {
     pub cib_file: Option<String>,
     /// The DRBD configuration file (DRBD passes `DRBD_CONF`).
     pub drbd_conf: Option<String>,
+    /// How quorum is confirmed before a constraint is placed.
+    pub quorum: QuorumCheck,
+    /// The lock file serializing runs on this node; `None` takes no lock.
+    pub lock_file: Option<PathBuf>,
+    /// When no constraint could be placed and this node is Primary, ask the cluster to fence
+    /// this node (crm-fence-peer.9.sh's `--suicide-on-failure-if-primary`).
+    pub suicide_on_failure_if_primary: bool,
+}
+
+impl Options {
+    /// Settings for `resource` with every default: fence, 60 s, live CIB, both quorum
+    /// checks, the default lock file, no self-fencing.
+    pub fn new(resource: impl Into<String>) -> Options {
+        Options {
+            resource: resource.into(),
+            unfence: false,
+            timeout: Duration::from_secs(60),
+            dc_timeout: DEFAULT_DC_TIMEOUT,
+            clone_id: None,
+            node_name: None,
+            cib_file: None,
+            drbd_conf: None,
+            quorum: QuorumCheck::CibAndCrmNode,
+            lock_file: Some(PathBuf::from(DEFAULT_LOCK_FILE)),
+            suicide_on_failure_if_primary: false,
+        }
+    }
+
+    fn cib(&self) -> Cib {
+        Cib {
+            file: self.cib_file.clone(),
+        }
+    }
 }
 
 /// Log lines for the caller (DRBD logs the handler's output in the kernel log).
@@ -358,21 +451,31 @@ pub fn run(opts: &Options, log: Log) -> i32 {
         return EXIT_FAILED;
     }
     let deadline = Deadline::after(opts.timeout);
+    // Held until this function returns: the lock is released when the file is closed.
+    let _lock = match &opts.lock_file {
+        None => None,
+        Some(path) => match NodeLock::acquire(path, &deadline) {
+            Ok(l) => Some(l),
+            Err(e) => {
+                log(&format!("ERROR: {e}"));
+                return EXIT_FAILED;
+            }
+        },
+    };
     let mut drbd = Drbd::new();
     if let Some(c) = &opts.drbd_conf {
         drbd = drbd.config(c);
     }
-    let cib = Cib {
-        file: opts.cib_file.clone(),
-    };
-    let result = match drbd.status(&opts.resource, &deadline) {
+    let cib = opts.cib();
+    let state = drbd.status(&opts.resource, &deadline);
+    let result = match &state {
         Err(e) => Err(err(format!("reading DRBD state of {}: {e}", opts.resource))),
         Ok(None) => Err(err(format!("{} is not configured here", opts.resource))),
         Ok(Some(r)) => {
             if opts.unfence {
-                unfence(opts, &r, &cib, &deadline, log)
+                unfence(opts, r, &cib, &deadline, log)
             } else {
-                fence(opts, &r, &cib, &deadline, log)
+                fence(opts, r, &cib, &deadline, log)
             }
         }
     };
@@ -380,8 +483,161 @@ pub fn run(opts: &Options, log: Log) -> i32 {
         Ok(code) => code,
         Err(e) => {
             log(&format!("ERROR: {e}"));
+            if !opts.unfence && opts.suicide_on_failure_if_primary {
+                if let Ok(Some(r)) = &state {
+                    self_fence_if_primary(opts, r, &deadline, log);
+                }
+            }
             EXIT_FAILED
         }
+    }
+}
+
+/// The node attribute that makes Pacemaker's scheduler fence the node it is set for.
+pub const TERMINATE_ATTRIBUTE: &str = "terminate";
+
+/// `--suicide-on-failure-if-primary`: this node is Primary and could not fence its peer, so
+/// its writes may be lost to a split brain; it asks the cluster to fence it. The
+/// cluster-native way is the `terminate` node attribute (as crm-fence-peer.9.sh sets it):
+/// the DC fences the node with the configured devices and records it in the fencing history,
+/// and no second fencing races the one the cluster may already be running. Nothing reboots
+/// the machine behind Pacemaker's back (no sysrq, no `reboot -f`).
+fn self_fence_if_primary(opts: &Options, r: &Resource, deadline: &Deadline, log: Log) {
+    if r.role != axha_drbd::Role::Primary {
+        log(&format!("{} is {} here: no self-fencing", r.name, r.role));
+        return;
+    }
+    let me = match node_name(opts, deadline) {
+        Ok(me) => me,
+        Err(e) => {
+            log(&format!("ERROR: cannot ask for self-fencing: {e}"));
+            return;
+        }
+    };
+    let mut cmd = Cmd::new(axha_ocf::promotion::CRM_ATTRIBUTE)
+        .args(["-t", "status", "-N"])
+        .arg(&me)
+        .args(["-n", TERMINATE_ATTRIBUTE, "-v", "true"]);
+    if let Some(f) = &opts.cib_file {
+        cmd = cmd.env(axha_ocf::cibadmin::CIB_FILE, f);
+    }
+    match cmd.run_ok(deadline) {
+        Ok(_) => log(&format!(
+            "WARNING: {} is Primary without a fencing constraint: asked the cluster to fence {me} ({TERMINATE_ATTRIBUTE}=true)",
+            r.name
+        )),
+        Err(e) => log(&format!("ERROR: asking the cluster to fence {me}: {e}")),
+    }
+}
+
+/// An exclusive `flock` on the handler's lock file, released when dropped (or when the
+/// process ends, whatever ends it).
+pub struct NodeLock {
+    _file: std::fs::File,
+}
+
+impl NodeLock {
+    /// Take the lock, waiting for another run to release it until `deadline`.
+    pub fn acquire(path: &Path, deadline: &Deadline) -> Result<NodeLock, FenceError> {
+        use std::os::fd::AsRawFd;
+        use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
+        if let Some(dir) = path.parent() {
+            let _ = std::fs::DirBuilder::new()
+                .recursive(true)
+                .mode(0o700)
+                .create(dir);
+        }
+        let file = std::fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .mode(0o600)
+            .open(path)
+            .map_err(|e| err(format!("opening lock file {}: {e}", path.display())))?;
+        let fd = file.as_raw_fd();
+        let got = deadline.poll(Duration::from_millis(100), || {
+            // SAFETY: flock on a descriptor this function owns; non-blocking.
+            let rc = unsafe { libc::flock(fd, libc::LOCK_EX | libc::LOCK_NB) };
+            (rc == 0).then_some(())
+        });
+        match got {
+            Some(()) => Ok(NodeLock { _file: file }),
+            None => Err(err(format!(
+                "another drbd-fence-peer run holds {} past this run's timeout",
+                path.display()
+            ))),
+        }
+    }
+}
+
+/// Re-read the CIB until it names a DC, for at most `dc_timeout` (within `deadline`): a
+/// constraint cannot be placed while the cluster elects one, and an election after the DC
+/// was lost takes seconds.
+fn query_with_dc(
+    opts: &Options,
+    cib: &Cib,
+    resource: &str,
+    me: &str,
+    deadline: &Deadline,
+    log: Log,
+) -> Result<CibView, FenceError> {
+    let wait = deadline.within(opts.dc_timeout);
+    let mut said = false;
+    loop {
+        let view = parse_cib(
+            &cib.query(deadline)?,
+            resource,
+            me,
+            opts.clone_id.as_deref(),
+        )?;
+        if view.dc_uuid.is_some() {
+            return Ok(view);
+        }
+        if !said {
+            log(&format!(
+                "no DC yet: waiting up to {}s for the cluster to elect one",
+                opts.dc_timeout.as_secs()
+            ));
+            said = true;
+        }
+        if !wait.sleep(Duration::from_secs(1)) {
+            return Err(err(format!(
+                "no DC was elected within {}s: placing no constraint",
+                opts.dc_timeout.as_secs()
+            )));
+        }
+    }
+}
+
+/// Pacemaker's exit code for "no quorum" (CRM_EX_QUORUM, crm/common/results.h): what
+/// `crm_node --quorum` exits with, after printing 0, in a partition without quorum.
+const CRM_EX_QUORUM: i32 = 106;
+
+/// `crm_node --quorum`: the cluster layer's own word on quorum (prints 1 or 0).
+fn crm_node_quorum(opts: &Options, deadline: &Deadline) -> Result<bool, FenceError> {
+    let mut cmd = Cmd::new("crm_node").arg("--quorum");
+    if let Some(f) = &opts.cib_file {
+        cmd = cmd.env(axha_ocf::cibadmin::CIB_FILE, f);
+    }
+    let out = cmd
+        .run(deadline)
+        .map_err(|e| err(format!("asking crm_node --quorum: {e}")))?;
+    parse_crm_node_quorum(out.code(), &out.stdout_str()).ok_or_else(|| {
+        err(format!(
+            "crm_node --quorum exited {:?} printing {:?}: quorum unknown",
+            out.code(),
+            axha_exec::escape_controls(out.stdout_str().trim())
+        ))
+    })
+}
+
+/// What `crm_node --quorum` says: `Some(true)` for 1 (exit 0), `Some(false)` for 0 or exit
+/// [`CRM_EX_QUORUM`], `None` for anything else (the answer is unknown: not quorate).
+fn parse_crm_node_quorum(code: Option<i32>, stdout: &str) -> Option<bool> {
+    match (code, stdout.trim()) {
+        (Some(0), "1") => Some(true),
+        (Some(0), "0") | (Some(CRM_EX_QUORUM), "0" | "") => Some(false),
+        _ => None,
     }
 }
 
@@ -406,12 +662,7 @@ pub fn fence(
     let wait = deadline.less(Duration::from_secs(3));
     let mut view;
     loop {
-        view = parse_cib(
-            &cib.query(deadline)?,
-            &r.name,
-            &me,
-            opts.clone_id.as_deref(),
-        )?;
+        view = query_with_dc(opts, cib, &r.name, &me, deadline, log)?;
         if !view.have_quorum {
             return Err(err("this partition has no quorum: placing no constraint"));
         }
@@ -420,16 +671,29 @@ pub fn fence(
             break;
         }
     }
+    if opts.quorum == QuorumCheck::CibAndCrmNode && !crm_node_quorum(opts, deadline)? {
+        return Err(err(
+            "crm_node --quorum says this partition has no quorum (the CIB still says it has): placing no constraint",
+        ));
+    }
     let clone = view.clone_id.clone().ok_or_else(|| {
         err(format!(
             "no promotable clone manages drbd_resource={} in the CIB",
             r.name
         ))
     })?;
-    let allowed = up_to_date_nodes(r, &me);
     let id = constraint_id(&r.name, &clone);
+    if view.constraint_bans(&me) {
+        // A peer fenced this node first: its data is the one to keep. Overwriting the
+        // constraint would lift a fence placed against this node.
+        return Err(err(format!(
+            "constraint {id} already bans {me} from the Promoted role (placed by a peer): not replacing it"
+        )));
+    }
+    let allowed = up_to_date_nodes(r, &me);
     let xml = constraint_xml(&r.name, &clone, view.promoted_role_name, &allowed);
     cib.put_constraint(&id, &xml, view.has_constraint, deadline)?;
+    let _ = std::fs::remove_file(unfence_checked_marker(&r.name));
     let code = if view.peers.iter().all(|(_, s)| *s == PeerState::Member) {
         EXIT_PEER_OUTDATED
     } else if view.peers.iter().all(|(_, s)| *s != PeerState::Unclean) {
@@ -445,7 +709,64 @@ pub fn fence(
     Ok(code)
 }
 
-/// The unfence side: remove this handler's constraint once the local data is UpToDate.
+/// Who may remove the handler's constraint in [`lift_constraint`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Lift {
+    /// Any node whose data is UpToDate: DRBD's after-resync-target / unfence-peer handler,
+    /// which runs on the node the constraint banned, once its resync is done.
+    AnyUpToDateNode,
+    /// Only a node the constraint still lets be promoted (the agent's monitor: a node never
+    /// lifts a fence placed against itself on its own reading of the state).
+    OnlyIfAllowed,
+}
+
+/// The one way the handler's constraint is removed, for `drbd-fence-peer --unfence` and for
+/// the agent's monitor alike: only when this node's data is UpToDate, only the constraint
+/// with the handler's id, and (with [`Lift::OnlyIfAllowed`]) only when it does not ban `me`.
+/// Returns the id of the constraint removed, `None` when nothing was removed (the reason is
+/// logged).
+pub fn lift_constraint(
+    r: &Resource,
+    me: &str,
+    clone_hint: Option<&str>,
+    who: Lift,
+    cib: &Cib,
+    deadline: &Deadline,
+    log: Log,
+) -> Result<Option<String>, FenceError> {
+    if !r.all_up_to_date() {
+        log(&format!(
+            "{}: local data is {}, keeping the constraint",
+            r.name,
+            r.local_disk()
+        ));
+        return Ok(None);
+    }
+    let view = parse_cib(&cib.query(deadline)?, &r.name, me, clone_hint)?;
+    let Some(clone) = view.clone_id.as_deref() else {
+        log(&format!(
+            "no promotable clone manages drbd_resource={}: nothing to remove",
+            r.name
+        ));
+        return Ok(None);
+    };
+    let id = constraint_id(&r.name, clone);
+    if !view.has_constraint {
+        return Ok(None);
+    }
+    if who == Lift::OnlyIfAllowed && view.constraint_bans(me) {
+        log(&format!(
+            "constraint {id} bans {me}: leaving it for a node it allows"
+        ));
+        return Ok(None);
+    }
+    cib.delete_constraint(&id, deadline)?;
+    log(&format!("removed constraint {id}"));
+    Ok(Some(id))
+}
+
+/// The unfence side (`--unfence`): remove this handler's constraint once the local data is
+/// UpToDate.
 pub fn unfence(
     opts: &Options,
     r: &Resource,
@@ -453,33 +774,16 @@ pub fn unfence(
     deadline: &Deadline,
     log: Log,
 ) -> Result<i32, FenceError> {
-    if !r.all_up_to_date() {
-        log(&format!(
-            "{}: local data is {}, keeping the constraint",
-            r.name,
-            r.local_disk()
-        ));
-        return Ok(0);
-    }
     let me = opts.node_name.clone().unwrap_or_default();
-    let view = parse_cib(
-        &cib.query(deadline)?,
-        &r.name,
+    lift_constraint(
+        r,
         &me,
         opts.clone_id.as_deref(),
+        Lift::AnyUpToDateNode,
+        cib,
+        deadline,
+        log,
     )?;
-    let Some(clone) = view.clone_id else {
-        log(&format!(
-            "no promotable clone manages drbd_resource={}: nothing to remove",
-            r.name
-        ));
-        return Ok(0);
-    };
-    let id = constraint_id(&r.name, &clone);
-    if view.has_constraint {
-        cib.delete_constraint(&id, deadline)?;
-        log(&format!("removed constraint {id}"));
-    }
     Ok(0)
 }
 
@@ -495,6 +799,17 @@ mod tests {
     }
 
     use super::*;
+
+    #[test]
+    fn crm_node_quorum_answers() {
+        assert_eq!(parse_crm_node_quorum(Some(0), "1\n"), Some(true));
+        assert_eq!(parse_crm_node_quorum(Some(0), "0\n"), Some(false));
+        assert_eq!(parse_crm_node_quorum(Some(106), "0\n"), Some(false));
+        assert_eq!(parse_crm_node_quorum(Some(106), ""), Some(false));
+        assert_eq!(parse_crm_node_quorum(Some(102), ""), None);
+        assert_eq!(parse_crm_node_quorum(Some(0), "yes"), None);
+        assert_eq!(parse_crm_node_quorum(None, "1"), None);
+    }
 
     const CIB: &str = r#"<cib validate-with="pacemaker-3.9" have-quorum="1" epoch="5" num_updates="0" admin_epoch="0">
   <configuration>

@@ -2,11 +2,12 @@
 //! library's `fence` module). DRBD passes the resource in `DRBD_RESOURCE` and the
 //! configuration file in `DRBD_CONF`.
 
+use std::path::PathBuf;
 use std::time::Duration;
 
 use clap::Parser;
 
-use axha_agent_drbd::fence::{self, Options, EXIT_FAILED};
+use axha_agent_drbd::fence::{self, Options, QuorumCheck, DEFAULT_LOCK_FILE, EXIT_FAILED};
 
 /// Resource-level fencing for DRBD through the Pacemaker CIB.
 #[derive(Parser, Debug)]
@@ -21,6 +22,16 @@ struct Args {
     /// Seconds for the whole handler, including waiting for an unclean peer to be fenced.
     #[arg(long, default_value_t = 60)]
     timeout: u64,
+    /// Seconds (within --timeout) to wait for the cluster to elect a DC before giving up.
+    #[arg(long, default_value_t = 20)]
+    dc_timeout: u64,
+    /// The lock file that serializes runs on this node ("none": no lock).
+    #[arg(long, default_value = DEFAULT_LOCK_FILE)]
+    lock_file: String,
+    /// When no constraint could be placed and this node is Primary, ask the cluster to fence
+    /// this node (the terminate node attribute).
+    #[arg(long)]
+    suicide_on_failure_if_primary: bool,
     /// The promotable clone's id (default: the clone whose primitive has this drbd_resource).
     #[arg(long)]
     clone_id: Option<String>,
@@ -62,16 +73,24 @@ fn main() {
         eprintln!("drbd-fence-peer: --timeout must be at least 1 second");
         std::process::exit(EXIT_FAILED);
     }
+    if !args.lock_file.starts_with('/') && args.lock_file != "none" {
+        eprintln!("drbd-fence-peer: --lock-file must be an absolute path or none");
+        std::process::exit(EXIT_FAILED);
+    }
     let opts = Options {
-        resource,
         unfence: args.unfence,
         timeout: Duration::from_secs(args.timeout),
+        dc_timeout: Duration::from_secs(args.dc_timeout.min(args.timeout)),
         clone_id: args.clone_id,
         node_name: args.node_name,
         cib_file: args
             .cib_file
             .or_else(|| from_env(axha_ocf::cibadmin::CIB_FILE)),
         drbd_conf: from_env("DRBD_CONF").filter(|c| !c.is_empty()),
+        quorum: QuorumCheck::CibAndCrmNode,
+        lock_file: (args.lock_file != "none").then(|| PathBuf::from(&args.lock_file)),
+        suicide_on_failure_if_primary: args.suicide_on_failure_if_primary,
+        ..Options::new(resource)
     };
     let mut log = |m: &str| eprintln!("drbd-fence-peer: {}", axha_exec::escape_controls(m));
     std::process::exit(fence::run(&opts, &mut log));

@@ -24,7 +24,8 @@ use axha_ocf::notify::{Notification, Phase};
 use axha_ocf::{promotion, Context, Deadline, OcfError, OcfResult, OcfStatus};
 
 use policy::{
-    check_clone_meta, monitor_status, promotion_refusal, promotion_score, CloneMeta, Ladder,
+    check_clone_meta, monitor_status, promotion_refusal, promotion_score, single_primary,
+    CloneMeta, Ladder,
 };
 use spec::*;
 
@@ -39,6 +40,10 @@ struct Settings {
     versions: VersionRange,
     connect_wait: Duration,
     force_demote: bool,
+    /// One promoted instance only (promoted-max 1, the default).
+    single_primary: bool,
+    unfence: bool,
+    stop_outdates: bool,
 }
 
 impl Settings {
@@ -65,6 +70,9 @@ impl Settings {
             versions,
             connect_wait,
             force_demote: p.value(&FORCE_DEMOTE)?,
+            single_primary: single_primary(clone_meta(ctx).promoted_max),
+            unfence: p.value(&UNFENCE)?,
+            stop_outdates: p.value(&STOP_OUTDATES)?,
         })
     }
 
@@ -96,6 +104,11 @@ impl Settings {
             force_demote: p
                 .lenient(&FORCE_DEMOTE)
                 .expect("stop_force_demote has a default"),
+            single_primary: single_primary(clone_meta(ctx).promoted_max),
+            unfence: false,
+            stop_outdates: p
+                .lenient(&STOP_OUTDATES)
+                .expect("stop_outdates_secondary has a default"),
         })
     }
 
@@ -194,8 +207,8 @@ fn score_file(ctx: &Context) -> PathBuf {
 /// crm_attribute when the score changed since the last call on this node (remembered under
 /// `HA_RSCTMP`, which a reboot empties, as it empties transient attributes); every other
 /// action, and probes, always set it, so a restarted Pacemaker gets the score back.
-fn update_score(ctx: &Context, r: Option<&Resource>, ladder: &Ladder, force: bool) {
-    let want = r.and_then(|r| promotion_score(r, ladder));
+fn update_score(ctx: &Context, r: Option<&Resource>, s: &Settings, force: bool) {
+    let want = r.and_then(|r| promotion_score(r, &s.ladder, s.single_primary));
     let file = score_file(ctx);
     let want_text = want
         .map(|s| s.to_string())
@@ -296,7 +309,7 @@ fn start(ctx: &mut Context) -> OcfResult {
             s.resource, s.connect_wait
         ));
     }
-    update_score(ctx, Some(&r), &s.ladder, true);
+    update_score(ctx, Some(&r), &s, true);
     Ok(OcfStatus::Success)
 }
 
@@ -368,11 +381,12 @@ fn stop(ctx: &mut Context) -> OcfResult {
     let drbd = s.drbd();
     if !Path::new("/proc/drbd").exists() {
         // No module, no resource.
-        update_score(ctx, None, &s.ladder, true);
+        update_score(ctx, None, &s, true);
         return Ok(OcfStatus::Success);
     }
     let work = ctx.deadline.less(RESERVE);
     if let Some(r) = status(&drbd, &s, &work)? {
+        let outdate = s.stop_outdates && policy::outdate_on_stop(&r);
         if r.role == Role::Primary {
             demote_now(ctx, &drbd, &s, &r, s.force_demote)?;
         }
@@ -387,8 +401,23 @@ fn stop(ctx: &mut Context) -> OcfResult {
                 s.resource, r.role
             )));
         }
+        if outdate {
+            // Down, so DRBD writes the Outdated flag to the meta data (drbdmeta); a
+            // connected resource would refuse. A failure leaves the data as fencing left it:
+            // the resource is stopped either way.
+            match drbd.outdate(&s.resource, &work) {
+                Ok(()) => ctx.log.info(&format!(
+                    "{}: stopped while a Primary peer kept writing: marked Outdated",
+                    s.resource
+                )),
+                Err(e) => ctx.log.warn(&format!(
+                    "{}: could not mark the stopped data Outdated: {e}",
+                    s.resource
+                )),
+            }
+        }
     }
-    update_score(ctx, None, &s.ladder, true);
+    update_score(ctx, None, &s, true);
     Ok(OcfStatus::Success)
 }
 
@@ -405,17 +434,17 @@ fn promote(ctx: &mut Context) -> OcfResult {
     if r.role == Role::Primary {
         return Ok(OcfStatus::Success);
     }
-    if let Some(why) = promotion_refusal(&r) {
+    if let Some(why) = promotion_refusal(&r, s.single_primary) {
         // No score: Pacemaker must not come back here until the data changes (monitor sets
         // the score again then), instead of retrying a promotion that cannot succeed.
-        update_score(ctx, None, &s.ladder, true);
+        update_score(ctx, None, &s, true);
         return Err(OcfError::generic(why));
     }
     drbd.primary(&s.resource, &work).map_err(generic)?;
     let r = status(&drbd, &s, &ctx.deadline)?;
     match r.as_ref().map(|r| r.role) {
         Some(Role::Primary) => {
-            update_score(ctx, r.as_ref(), &s.ladder, true);
+            update_score(ctx, r.as_ref(), &s, true);
             Ok(OcfStatus::Success)
         }
         other => Err(OcfError::generic(format!(
@@ -439,7 +468,7 @@ fn demote(ctx: &mut Context) -> OcfResult {
         demote_now(ctx, &drbd, &s, &r, false)?;
     }
     let r = status(&drbd, &s, &ctx.deadline)?;
-    update_score(ctx, r.as_ref(), &s.ladder, true);
+    update_score(ctx, r.as_ref(), &s, true);
     match r.map(|r| r.role) {
         Some(Role::Primary) => Err(OcfError::generic(format!(
             "{} is still Primary",
@@ -472,9 +501,98 @@ fn monitor(ctx: &mut Context) -> OcfResult {
     let Some(r) = r else {
         return Ok(OcfStatus::NotRunning);
     };
-    update_score(ctx, Some(&r), &s.ladder, probe);
+    update_score(ctx, Some(&r), &s, probe);
+    if s.unfence {
+        unfence_when_in_sync(ctx, &r, probe);
+    }
     monitor_status(&r).map_err(|(status, reason)| OcfError::new(status, reason))
 }
+
+/// `unfence_if_all_uptodate`: once every volume is UpToDate here and on every connected
+/// peer, a constraint drbd-fence-peer placed is stale; remove it through the handler's own
+/// code ([`fence::lift_constraint`], only by a node it allows). The CIB is read on probes and
+/// then only when the state returns to "in sync" or the handler placed a constraint since
+/// the last check ([`fence::unfence_checked_marker`]), not on every monitor. Failures are
+/// logged: the monitor's answer is about DRBD, not about the CIB.
+fn unfence_when_in_sync(ctx: &Context, r: &Resource, probe: bool) {
+    let marker = fence::unfence_checked_marker(&r.name);
+    if !r.in_sync_with_all_peers() {
+        let _ = std::fs::remove_file(&marker);
+        return;
+    }
+    if !probe && marker.exists() {
+        return;
+    }
+    // Pacemaker's own tools read CIB_file; an agent run against a CIB file (tests, offline
+    // checks) passes it the same way.
+    let cib = fence::Cib {
+        file: ctx
+            .var(axha_ocf::cibadmin::CIB_FILE)
+            .filter(|f| !f.is_empty())
+            .map(str::to_string),
+    };
+    let me = ctx.node_name();
+    let mut lines = Vec::new();
+    let mut log = |m: &str| lines.push(m.to_string());
+    let result = fence::lift_constraint(
+        r,
+        &me,
+        None,
+        fence::Lift::OnlyIfAllowed,
+        &cib,
+        &ctx.deadline,
+        &mut log,
+    );
+    for l in &lines {
+        ctx.log.info(l);
+    }
+    match result {
+        Ok(_) => {
+            if let Some(dir) = marker.parent() {
+                let _ = std::fs::create_dir_all(dir);
+            }
+            let _ = std::fs::write(&marker, "in sync\n");
+        }
+        Err(e) => ctx.log.warn(&format!(
+            "{}: in sync, but the fencing constraint could not be checked: {e}",
+            r.name
+        )),
+    }
+}
+
+/// reload: `drbdadm adjust` (the running resource follows its configuration file again:
+/// attach a detached disk, reconnect, apply changed options) and the score set from the
+/// current parameters. Pacemaker runs it when a parameter other than `drbd_resource`
+/// changes; an operator runs it after editing the DRBD configuration.
+fn reload(ctx: &mut Context) -> OcfResult {
+    let s = validate(ctx)?;
+    let drbd = s.drbd();
+    let work = ctx.deadline.less(RESERVE);
+    if status(&drbd, &s, &work)?.is_none() {
+        return Err(OcfError::new(
+            OcfStatus::NotRunning,
+            format!("{} is not started: nothing to reload", s.resource),
+        ));
+    }
+    drbd.adjust(&s.resource, &work).map_err(generic)?;
+    let r = status(&drbd, &s, &ctx.deadline)?;
+    update_score(ctx, r.as_ref(), &s, true);
+    Ok(OcfStatus::Success)
+}
+
+/// The agent's meta-data: the declaration rendered by the framework, declared as OCF 1.0.
+/// Pacemaker (2.1, controld_metadata.c) calls `reload` on a parameter change only for agents
+/// below OCF 1.1, and then for every parameter not marked unique; an OCF 1.1 agent needs
+/// `reload-agent` and `reloadable` parameters, which the 1.0 DTD (ocf-tester) rejects. The
+/// agent uses nothing of 1.1 that Pacemaker reads from meta-data.
+pub fn meta_data() -> String {
+    let xml = axha_ocf::metadata::render(&SPEC);
+    let declared = format!("<version>{}</version>", axha_ocf::metadata::OCF_API_VERSION);
+    xml.replacen(&declared, &format!("<version>{OCF_VERSION}</version>"), 1)
+}
+
+/// The OCF version this agent's meta-data declares (see [`meta_data`]).
+pub const OCF_VERSION: &str = "1.0";
 
 fn notify(ctx: &mut Context) -> OcfResult {
     let n = match Notification::from_vars(ctx.vars()) {
@@ -491,7 +609,7 @@ fn notify(ctx: &mut Context) -> OcfResult {
         // changed (e.g. the peer is gone, or is UpToDate again).
         if let Ok(s) = Settings::read(ctx) {
             if let Ok(r) = s.drbd().status(&s.resource, &ctx.deadline) {
-                update_score(ctx, r.as_ref(), &s.ladder, true);
+                update_score(ctx, r.as_ref(), &s, true);
             }
         }
     }

@@ -63,9 +63,22 @@ impl FromStr for Ladder {
     }
 }
 
+/// Whether the clone allows one promoted instance only (`promoted-max`, Pacemaker's default
+/// 1 when the meta attribute is not passed).
+pub fn single_primary(promoted_max: Option<i64>) -> bool {
+    promoted_max.unwrap_or(1) <= 1
+}
+
 /// The score this node should advertise, `None` when it must not be promoted (no score).
-pub fn promotion_score(r: &Resource, ladder: &Ladder) -> Option<i64> {
+/// With one promoted instance allowed (`single_primary`), a Secondary connected to a Primary
+/// peer gets no score: promoting it could only fail while that peer is Primary, and
+/// Pacemaker gets the score back from the next monitor or notification once the peer is
+/// demoted or gone.
+pub fn promotion_score(r: &Resource, ladder: &Ladder, single_primary: bool) -> Option<i64> {
     if !r.all_up_to_date() || r.is_sync_target() || r.quorum() == Some(false) {
+        return None;
+    }
+    if single_primary && r.role != Role::Primary && r.connected_primary_peer().is_some() {
         return None;
     }
     if r.has_up_to_date_peer() {
@@ -77,8 +90,22 @@ pub fn promotion_score(r: &Resource, ladder: &Ladder) -> Option<i64> {
     }
 }
 
-/// Why this node must not be promoted now, or `None` when it may be.
-pub fn promotion_refusal(r: &Resource) -> Option<String> {
+/// Why this node must not be promoted now, or `None` when it may be. With `single_primary`,
+/// a peer that is Primary already is a refusal of its own, before DRBD is asked (DRBD would
+/// refuse too, with a less telling message, or wait for the peer).
+pub fn promotion_refusal(r: &Resource, single_primary: bool) -> Option<String> {
+    if single_primary {
+        if let Some(peer) = r.connected_primary_peer() {
+            let name = match peer.conn_name.as_deref() {
+                Some(n) if n != "peer" => format!("peer {n}"),
+                _ => "the peer".to_string(),
+            };
+            return Some(format!(
+                "refusing to promote {}: {name} is already Primary and promoted-max is 1",
+                r.name
+            ));
+        }
+    }
     if r.is_diskless_client() {
         // A DRBD 9 diskless client reads and writes its peers' UpToDate data.
         if !r.has_up_to_date_peer() {
@@ -108,6 +135,24 @@ pub fn promotion_refusal(r: &Resource) -> Option<String> {
 fn quorum_refusal(r: &Resource) -> Option<String> {
     (r.quorum() == Some(false))
         .then(|| format!("refusing to promote {}: DRBD quorum is lost", r.name))
+}
+
+/// Whether stop may mark this node's data Outdated (`stop_outdates_secondary`): it is a
+/// Secondary, connected to a Primary peer whose volumes are all UpToDate (so the newest data
+/// is there and keeps changing), and its own data is not already worse than Outdated.
+pub fn outdate_on_stop(r: &Resource) -> bool {
+    r.role == Role::Secondary
+        && !r.devices.is_empty()
+        && matches!(
+            r.local_disk(),
+            DiskState::UpToDate | DiskState::Consistent | DiskState::Outdated
+        )
+        && r.connected_primary_peer().is_some_and(|p| {
+            !p.peer_devices.is_empty()
+                && p.peer_devices
+                    .iter()
+                    .all(|d| d.peer_disk == DiskState::UpToDate)
+        })
 }
 
 /// What monitor reports for a configured resource: 8 or 0 when healthy, an error for a
@@ -244,7 +289,7 @@ mod tests {
             "UpToDate",
             "Established",
         );
-        assert_eq!(promotion_score(&both, &l), Some(10000));
+        assert_eq!(promotion_score(&both, &l, true), Some(10000));
         let ahead = res(
             "UpToDate",
             "Secondary",
@@ -252,9 +297,9 @@ mod tests {
             "Inconsistent",
             "SyncSource",
         );
-        assert_eq!(promotion_score(&ahead, &l), Some(1000));
+        assert_eq!(promotion_score(&ahead, &l, true), Some(1000));
         let alone = res("UpToDate", "Secondary", "Connecting", "DUnknown", "Off");
-        assert_eq!(promotion_score(&alone, &l), Some(10));
+        assert_eq!(promotion_score(&alone, &l, true), Some(10));
         for disk in [
             "Inconsistent",
             "Outdated",
@@ -263,7 +308,7 @@ mod tests {
             "Failed",
         ] {
             let r = res(disk, "Secondary", "Connecting", "DUnknown", "Off");
-            assert_eq!(promotion_score(&r, &l), None, "{disk}");
+            assert_eq!(promotion_score(&r, &l, true), None, "{disk}");
         }
         let target = res(
             "UpToDate",
@@ -272,15 +317,15 @@ mod tests {
             "UpToDate",
             "PausedSyncT",
         );
-        assert_eq!(promotion_score(&target, &l), None);
+        assert_eq!(promotion_score(&target, &l, true), None);
     }
 
     #[test]
     fn promotion_needs_up_to_date_data() {
         let ok = res("UpToDate", "Secondary", "Connecting", "DUnknown", "Off");
-        assert_eq!(promotion_refusal(&ok), None);
+        assert_eq!(promotion_refusal(&ok, true), None);
         let r = res("Outdated", "Secondary", "StandAlone", "DUnknown", "Off");
-        let why = promotion_refusal(&r).unwrap();
+        let why = promotion_refusal(&r, true).unwrap();
         assert!(why.contains("Outdated"), "{why}");
         let r = res(
             "Inconsistent",
@@ -289,7 +334,113 @@ mod tests {
             "UpToDate",
             "SyncTarget",
         );
-        assert!(promotion_refusal(&r).unwrap().contains("Inconsistent"));
+        assert!(promotion_refusal(&r, true)
+            .unwrap()
+            .contains("Inconsistent"));
+    }
+
+    #[test]
+    fn a_primary_peer_takes_the_score_and_refuses_promotion() {
+        let l = ladder();
+        let r = res(
+            "UpToDate",
+            "Secondary",
+            "Connected",
+            "UpToDate",
+            "Established",
+        )
+        .with_peer_role(Role::Primary);
+        assert_eq!(promotion_score(&r, &l, true), None);
+        let why = promotion_refusal(&r, true).unwrap();
+        assert_eq!(
+            why,
+            "refusing to promote r0: the peer is already Primary and promoted-max is 1"
+        );
+        // Two primaries allowed: the peer's role does not matter.
+        assert_eq!(promotion_score(&r, &l, false), Some(10000));
+        assert_eq!(promotion_refusal(&r, false), None);
+        // A peer that is no longer connected is not known to be Primary.
+        let gone = res("UpToDate", "Secondary", "Connecting", "DUnknown", "Off")
+            .with_peer_role(Role::Primary);
+        assert_eq!(promotion_score(&gone, &l, true), Some(10));
+        // The Primary itself keeps its score.
+        let me = res(
+            "UpToDate",
+            "Primary",
+            "Connected",
+            "UpToDate",
+            "Established",
+        )
+        .with_peer_role(Role::Primary);
+        assert_eq!(promotion_score(&me, &l, true), Some(10000));
+        assert!(single_primary(None) && single_primary(Some(1)) && !single_primary(Some(2)));
+    }
+
+    #[test]
+    fn stop_outdates_only_a_secondary_behind_a_healthy_primary() {
+        // (role, connection, peer disk, replication, peer role, outdate?)
+        for (role, conn, peer_disk, repl, peer_role, want) in [
+            (
+                "Secondary",
+                "Connected",
+                "UpToDate",
+                "Established",
+                Role::Primary,
+                true,
+            ),
+            (
+                "Secondary",
+                "Connected",
+                "UpToDate",
+                "Established",
+                Role::Secondary,
+                false,
+            ),
+            (
+                "Primary",
+                "Connected",
+                "UpToDate",
+                "Established",
+                Role::Primary,
+                false,
+            ),
+            // The Primary's own data is not UpToDate: this copy may be the best one.
+            (
+                "Secondary",
+                "Connected",
+                "Inconsistent",
+                "SyncSource",
+                Role::Primary,
+                false,
+            ),
+            (
+                "Secondary",
+                "Connecting",
+                "DUnknown",
+                "Off",
+                Role::Primary,
+                false,
+            ),
+        ] {
+            let r = res("UpToDate", role, conn, peer_disk, repl).with_peer_role(peer_role);
+            assert_eq!(
+                outdate_on_stop(&r),
+                want,
+                "{role} {conn} {peer_disk} {peer_role}"
+            );
+        }
+    }
+
+    trait PeerRole {
+        fn with_peer_role(self, role: Role) -> Self;
+    }
+    impl PeerRole for Resource {
+        fn with_peer_role(mut self, role: Role) -> Self {
+            for c in &mut self.connections {
+                c.peer_role = role;
+            }
+            self
+        }
     }
 
     #[test]
@@ -350,24 +501,24 @@ mod tests {
     fn drbd9_samples() {
         let l = ladder();
         // Primary with one UpToDate peer and one still syncing: replicated.
-        assert_eq!(promotion_score(&nine("three"), &l), Some(10000));
+        assert_eq!(promotion_score(&nine("three"), &l, true), Some(10000));
         assert_eq!(
             monitor_status(&nine("three")),
             Ok(OcfStatus::RunningPromoted)
         );
         // Lost quorum: no score, promotion refused, but still honestly Primary.
         let q = nine("quorum");
-        assert_eq!(promotion_score(&q, &l), None);
-        assert!(promotion_refusal(&q).unwrap().contains("quorum"));
+        assert_eq!(promotion_score(&q, &l, true), None);
+        assert!(promotion_refusal(&q, true).unwrap().contains("quorum"));
         assert_eq!(monitor_status(&q), Ok(OcfStatus::RunningPromoted));
         // A diskless client is healthy, but holds no data of its own: never scored.
         let c = nine("client");
-        assert_eq!(promotion_score(&c, &l), None);
+        assert_eq!(promotion_score(&c, &l, true), None);
         assert_eq!(monitor_status(&c), Ok(OcfStatus::Success));
         // Outdated: no score, refused.
         let o = nine("outdated");
-        assert_eq!(promotion_score(&o, &l), None);
-        assert!(promotion_refusal(&o).unwrap().contains("Outdated"));
+        assert_eq!(promotion_score(&o, &l, true), None);
+        assert!(promotion_refusal(&o, false).unwrap().contains("Outdated"));
     }
 
     #[test]

@@ -57,6 +57,34 @@ pub const VERSION: Param<String> = Param::string(
 )
 .default("8.4-9.99");
 
+/// `unfence_if_all_uptodate`: monitor removes a stale fencing constraint.
+pub const UNFENCE: Param<bool> = Param::boolean(
+    "unfence_if_all_uptodate",
+    "Monitor removes a stale fencing constraint",
+    "When every volume is UpToDate here and on every peer, all connected and replicating, \
+     monitor removes the constraint drbd-fence-by-handler-<resource>-<clone> that \
+     drbd-fence-peer placed, through the same code as 'drbd-fence-peer --unfence', so that an \
+     after-resync-target handler that did not run cannot keep the clone from being promoted \
+     for ever. It is removed only by a node the constraint still allows to be promoted (a \
+     node never lifts a fence placed against itself), and checked once each time the \
+     resource comes back in sync (and on probes), not on every monitor. ocf:linbit:drbd has \
+     the same switch off by default; here it is on.",
+)
+.default("true");
+/// `stop_outdates_secondary`: stop marks a Secondary's data Outdated.
+pub const STOP_OUTDATES: Param<bool> = Param::boolean(
+    "stop_outdates_secondary",
+    "Stop outdates a Secondary whose peer is Primary",
+    "When stop takes down a Secondary that was connected to a Primary peer whose volumes \
+     are all UpToDate, mark this node's data Outdated in its meta data ('drbdadm outdate' \
+     after 'down'): the Primary keeps writing, so this copy is older from now on and must \
+     not be promoted before it has resynced. Nothing is outdated when this node was Primary, \
+     when no connected peer was Primary, or when that peer's data was not UpToDate (then this \
+     copy may be the best one). Default false, as in ocf:linbit:drbd; fencing in the DRBD \
+     configuration (drbd-fence-peer) remains the main protection.",
+)
+.default("false");
+
 static PARAMS: &[ParamSpec] = &[
     RESOURCE.spec,
     CONF.spec,
@@ -64,6 +92,8 @@ static PARAMS: &[ParamSpec] = &[
     CONNECT_WAIT.spec,
     FORCE_DEMOTE.spec,
     VERSION.spec,
+    UNFENCE.spec,
+    STOP_OUTDATES.spec,
 ];
 
 static ACTIONS: &[ActionSpec] = &[
@@ -72,6 +102,7 @@ static ACTIONS: &[ActionSpec] = &[
     ActionSpec::new("promote", 90, crate::promote),
     ActionSpec::new("demote", 90, crate::demote),
     ActionSpec::new("notify", 90, crate::notify).lenient(),
+    ActionSpec::new("reload", 30, crate::reload),
     ActionSpec::new("monitor", 20, crate::monitor)
         .interval(20)
         .role("Promoted"),
@@ -92,7 +123,13 @@ pub static SPEC: AgentSpec = AgentSpec {
                stays Secondary, promote makes it Primary only when its data is UpToDate, monitor \
                reports the role DRBD really has and keeps the promotion score in line with the \
                data. Works with DRBD 8.4 and 9 through drbd-utils 9. Pair it with the fence-peer \
-               handler /usr/lib/axigen-ha/drbd-fence-peer (resource-level fencing).",
+               handler /usr/lib/axigen-ha/drbd-fence-peer (resource-level fencing). \
+               A Secondary connected to a Primary peer gets no promotion score and refuses \
+               promotion while promoted-max is 1. reload runs 'drbdadm adjust' and sets the \
+               score again: Pacemaker calls it when a parameter other than drbd_resource \
+               changes (this meta-data declares OCF 1.0 so that Pacemaker uses reload for \
+               non-unique parameters); operators may call it after editing the DRBD \
+               configuration.",
     params: PARAMS,
     actions: ACTIONS,
 };

@@ -44,6 +44,43 @@ fn meta_data_is_valid_against_the_ocf_dtd() {
 }
 
 #[test]
+fn meta_data_declares_reload_and_ocf_1_0() {
+    let xml = agent("meta-data", &[]).stdout_str();
+    // Pacemaker 2.1 calls reload on a parameter change only for agents below OCF 1.1.
+    assert!(xml.contains("<version>1.0</version>"), "{xml}");
+    assert!(
+        xml.contains("<action name=\"reload\" timeout=\"30s\" />"),
+        "{xml}"
+    );
+    // drbd_resource is the one unique parameter: changing it restarts, anything else reloads.
+    let opt = roxmltree::ParsingOptions {
+        allow_dtd: true,
+        ..Default::default()
+    };
+    let doc = roxmltree::Document::parse_with_options(&xml, opt).expect("meta-data parses");
+    let unique: Vec<&str> = doc
+        .descendants()
+        .filter(|n| n.has_tag_name("parameter") && n.attribute("unique") == Some("1"))
+        .filter_map(|n| n.attribute("name"))
+        .collect();
+    assert_eq!(unique, ["drbd_resource"]);
+    for (name, default) in [
+        ("unfence_if_all_uptodate", "true"),
+        ("stop_outdates_secondary", "false"),
+    ] {
+        let p = doc
+            .descendants()
+            .find(|n| n.has_tag_name("parameter") && n.attribute("name") == Some(name))
+            .unwrap_or_else(|| panic!("{name} declared"));
+        let content = p
+            .children()
+            .find(|n| n.has_tag_name("content"))
+            .expect("content");
+        assert_eq!(content.attribute("default"), Some(default), "{name}");
+    }
+}
+
+#[test]
 fn parameter_errors_are_not_configured() {
     let o = agent("validate-all", &[]);
     assert_eq!(o.code(), Some(6));

@@ -7,7 +7,8 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use axha_agent_drbd::fence::{
-    self, Cib, Options, EXIT_PEER_FENCED, EXIT_PEER_OUTDATED, EXIT_PEER_UNREACHABLE,
+    self, Cib, Lift, NodeLock, Options, QuorumCheck, EXIT_PEER_FENCED, EXIT_PEER_OUTDATED,
+    EXIT_PEER_UNREACHABLE,
 };
 use axha_drbd::{parse_resource, Resource};
 use axha_exec::{Cmd, Deadline};
@@ -23,7 +24,7 @@ fn recorded(name: &str) -> Resource {
 
 fn cib_xml(have_quorum: &str, peer_state: &str) -> String {
     format!(
-        r#"<cib crm_feature_set="3.0.14" validate-with="pacemaker-3.9" epoch="3" num_updates="0" admin_epoch="0" have-quorum="{have_quorum}">
+        r#"<cib crm_feature_set="3.0.14" validate-with="pacemaker-3.9" epoch="3" num_updates="0" admin_epoch="0" have-quorum="{have_quorum}" dc-uuid="1">
   <configuration>
     <crm_config/>
     <nodes><node id="1" uname="node1"/><node id="2" uname="node2"/></nodes>
@@ -64,25 +65,40 @@ impl Drop for TempCib {
     }
 }
 
+/// Settings for a CIB file: no cluster behind it, so `crm_node --quorum` has nothing to ask
+/// (the live suite, tests/drbd_fence_live.rs, runs both checks).
 fn opts(cib: &TempCib, unfence: bool) -> Options {
     Options {
-        resource: "r0".into(),
         unfence,
         timeout: Duration::from_secs(8),
-        clone_id: None,
         node_name: Some("node1".into()),
         cib_file: Some(cib.0.display().to_string()),
-        drbd_conf: None,
+        quorum: QuorumCheck::CibOnly,
+        lock_file: None,
+        ..Options::new("r0")
     }
 }
 
 fn run(o: &Options, r: &Resource, unfence: bool) -> Result<i32, fence::FenceError> {
+    run_with(o, r, unfence, |_| {})
+}
+
+/// [`run`], with `on_log` called on every line the handler logs as it logs it.
+fn run_with(
+    o: &Options,
+    r: &Resource,
+    unfence: bool,
+    mut on_log: impl FnMut(&str),
+) -> Result<i32, fence::FenceError> {
     let cib = Cib {
         file: o.cib_file.clone(),
     };
     let d = Deadline::after(o.timeout);
     let mut lines = Vec::new();
-    let mut log = |m: &str| lines.push(m.to_string());
+    let mut log = |m: &str| {
+        on_log(m);
+        lines.push(m.to_string());
+    };
     let res = if unfence {
         fence::unfence(o, r, &cib, &d, &mut log)
     } else {
@@ -206,4 +222,132 @@ fn exit_code_follows_the_peer() {
         t.elapsed()
     );
     assert!(cib.text().contains("drbd-fence-by-handler-r0-mail-drbd"));
+}
+
+const PEER_MEMBER: &str = r#"<node_state id="2" uname="node2" in_ccm="true" crmd="online" join="member" expected="member"/>"#;
+
+#[test]
+fn waits_for_a_dc_within_its_dc_timeout() {
+    let primary = recorded("primary-peer-lost.events2.txt");
+    let no_dc = cib_xml("1", PEER_MEMBER).replace(" dc-uuid=\"1\"", "");
+    // No DC ever: the handler gives up after --dc-timeout and changes nothing.
+    let cib = TempCib::new("nodc", &no_dc);
+    let o = Options {
+        dc_timeout: Duration::from_secs(2),
+        ..opts(&cib, false)
+    };
+    let e = run(&o, &primary, false).unwrap_err();
+    assert!(e.0.contains("no DC was elected within 2s"), "{e}");
+    assert!(!cib.text().contains("drbd-fence-by-handler"));
+    // A DC is elected while the handler waits (the CIB gets its dc-uuid when the handler
+    // says it is waiting): it goes on and places the constraint.
+    let cib = TempCib::new("latedc", &no_dc);
+    let path = cib.0.clone();
+    let mut elected = false;
+    let code = run_with(&opts(&cib, false), &primary, false, |line| {
+        if line.contains("no DC yet") && !elected {
+            let text = std::fs::read_to_string(&path).expect("read cib");
+            let with_dc = text.replacen("<cib ", "<cib dc-uuid=\"2\" ", 1);
+            std::fs::write(&path, with_dc).expect("elect a DC");
+            elected = true;
+        }
+    })
+    .unwrap();
+    assert!(elected, "the handler never said it was waiting for a DC");
+    assert_eq!(code, EXIT_PEER_OUTDATED);
+    assert!(cib.text().contains("drbd-fence-by-handler-r0-mail-drbd"));
+}
+
+/// The constraint a peer (node2) placed against this node (node1).
+const BANS_NODE1: &str = r##"<rsc_location id="drbd-fence-by-handler-r0-mail-drbd" rsc="mail-drbd"><rule id="drbd-fence-by-handler-r0-mail-drbd-rule" role="Promoted" score="-INFINITY" boolean-op="and"><expression id="drbd-fence-by-handler-r0-mail-drbd-expr-0" attribute="#uname" operation="ne" value="node2"/></rule></rsc_location>"##;
+
+fn with_constraint(xml: &str, constraint: &str) -> String {
+    xml.replace(
+        "<constraints>",
+        &format!("<constraints>\n      {constraint}"),
+    )
+}
+
+#[test]
+fn never_overwrites_or_lifts_a_fence_placed_against_this_node() {
+    let primary = recorded("primary-peer-lost.events2.txt");
+    let cib = TempCib::new(
+        "bansme",
+        &with_constraint(&cib_xml("1", PEER_MEMBER), BANS_NODE1),
+    );
+    let before = cib.text();
+    let e = run(&opts(&cib, false), &primary, false).unwrap_err();
+    assert!(
+        e.0.contains("already bans node1 from the Promoted role"),
+        "{e}"
+    );
+    assert_eq!(cib.text(), before, "the peer's constraint is untouched");
+
+    // The monitor's way (only a node the constraint allows) leaves it for node2 ...
+    let synced = recorded("connected-secondary-uptodate.events2.txt");
+    let c = Cib {
+        file: Some(cib.0.display().to_string()),
+    };
+    let d = Deadline::after(Duration::from_secs(10));
+    let mut log = |m: &str| eprintln!("{m}");
+    let removed = fence::lift_constraint(
+        &synced,
+        "node1",
+        None,
+        Lift::OnlyIfAllowed,
+        &c,
+        &d,
+        &mut log,
+    )
+    .unwrap();
+    assert_eq!(removed, None);
+    assert_eq!(cib.text(), before);
+    // ... which removes it, through the same helper.
+    let removed = fence::lift_constraint(
+        &synced,
+        "node2",
+        None,
+        Lift::OnlyIfAllowed,
+        &c,
+        &d,
+        &mut log,
+    )
+    .unwrap();
+    assert_eq!(
+        removed.as_deref(),
+        Some("drbd-fence-by-handler-r0-mail-drbd")
+    );
+    assert!(!cib.text().contains("drbd-fence-by-handler"));
+    assert!(cib.text().contains("admin-prefers-node1"));
+
+    // A constraint that allows this node is replaced, never duplicated.
+    let ours = BANS_NODE1.replace("value=\"node2\"", "value=\"node1\"");
+    let cib = TempCib::new(
+        "allowsme",
+        &with_constraint(&cib_xml("1", PEER_MEMBER), &ours),
+    );
+    assert_eq!(
+        run(&opts(&cib, false), &primary, false).unwrap(),
+        EXIT_PEER_OUTDATED
+    );
+    assert_eq!(
+        cib.text()
+            .matches("<rsc_location id=\"drbd-fence-by-handler")
+            .count(),
+        1
+    );
+}
+
+#[test]
+fn the_node_lock_is_exclusive_and_bounded() {
+    let dir = std::env::temp_dir().join(format!("axha-fence-lock-{}", std::process::id()));
+    let path = dir.join("sub").join("fence.lock");
+    let first = NodeLock::acquire(&path, &Deadline::after(Duration::from_secs(5))).unwrap();
+    let e = NodeLock::acquire(&path, &Deadline::after(Duration::from_millis(300)))
+        .err()
+        .expect("a second holder must wait, then give up at its deadline");
+    assert!(e.0.contains("holds"), "{e}");
+    drop(first);
+    NodeLock::acquire(&path, &Deadline::after(Duration::from_secs(5))).unwrap();
+    let _ = std::fs::remove_dir_all(&dir);
 }

@@ -201,6 +201,29 @@ impl Resource {
             .iter()
             .filter(|c| c.peer_role == Role::Primary)
     }
+
+    /// A peer this node is connected to that is Primary right now (a disconnected peer's
+    /// role is Unknown, never Primary).
+    pub fn connected_primary_peer(&self) -> Option<&Connection> {
+        self.connected_peers()
+            .find(|c| c.peer_role == Role::Primary)
+    }
+
+    /// True when every local volume is UpToDate and every peer is connected with every
+    /// volume UpToDate and replicating normally (no resync in either direction): nothing any
+    /// node could be fenced for.
+    pub fn in_sync_with_all_peers(&self) -> bool {
+        self.all_up_to_date()
+            && !self.connections.is_empty()
+            && self.connections.iter().all(|c| {
+                c.state == ConnectionState::Connected
+                    && !c.peer_devices.is_empty()
+                    && c.peer_devices.iter().all(|p| {
+                        p.peer_disk == DiskState::UpToDate
+                            && p.replication == ReplicationState::Established
+                    })
+            })
+    }
 }
 
 /// Order of disk states by how good their data is (for "worst of" decisions).

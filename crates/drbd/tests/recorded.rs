@@ -221,3 +221,25 @@ fn drbd9_timestamps_and_outdated() {
     assert_eq!(r.local_disk(), DiskState::Outdated);
     assert_eq!(r.connections[0].state, ConnectionState::StandAlone);
 }
+
+#[test]
+fn drbd84_primary_peer_and_sync() {
+    // node2 connected to node1 Primary, both UpToDate.
+    let behind = r0("84/connected-secondary-uptodate.events2.txt");
+    assert!(behind.connected_primary_peer().is_some());
+    assert!(behind.in_sync_with_all_peers());
+    // The Primary itself sees a Secondary peer.
+    let primary = r0("84/connected-primary-uptodate.events2.txt");
+    assert!(primary.connected_primary_peer().is_none());
+    assert!(primary.in_sync_with_all_peers());
+    // A resync in either direction, a lost peer, an Inconsistent start: not in sync.
+    for name in [
+        "84/syncsource-primary.events2.txt",
+        "84/synctarget-secondary.events2.txt",
+        "84/primary-peer-lost.events2.txt",
+        "84/connected-inconsistent.events2.txt",
+        "84/standalone-outdated.events2.txt",
+    ] {
+        assert!(!r0(name).in_sync_with_all_peers(), "{name}");
+    }
+}
