@@ -1,7 +1,7 @@
 //! Pure encoders and decoders of the RMCP / RMCP+ datagrams used for chassis power
 //! (IPMI v2.0 §13.1-§13.28). Nothing here does I/O.
 
-use crate::crypto::{SessionKeys, INTEGRITY_LEN};
+use crate::crypto::SessionKeys;
 
 /// RMCP header, version 1.0, no ACK, class IPMI (§13.1.3).
 pub const RMCP_HEADER: [u8; 4] = [0x06, 0x00, 0xff, 0x07];
@@ -82,7 +82,7 @@ pub struct Packet {
 pub struct Protection<'a> {
     /// The session's keys (K1 for integrity, K2 for confidentiality).
     pub keys: &'a SessionKeys,
-    /// Packets carry an HMAC-SHA1-96 AuthCode.
+    /// Packets carry an AuthCode (HMAC-SHA1-96 or HMAC-SHA256-128, as the keys say).
     pub integrity: bool,
     /// Payloads are AES-CBC-128 encrypted.
     pub confidentiality: bool,
@@ -163,10 +163,11 @@ pub fn decode(dgram: &[u8], protection: Option<&Protection>) -> Result<Packet, W
     }
     if authenticated {
         let p = protection.ok_or(WireError::BadIntegrity)?;
-        if dgram.len() < end + 2 + INTEGRITY_LEN {
+        let code_len = p.keys.integrity_len();
+        if dgram.len() < end + 2 + code_len {
             return Err(WireError::Truncated);
         }
-        let code_at = dgram.len() - INTEGRITY_LEN;
+        let code_at = dgram.len() - code_len;
         if !p
             .keys
             .check_integrity(&dgram[4..code_at], &dgram[code_at..])
@@ -267,20 +268,24 @@ pub struct OpenSessionResponse {
     pub tag: u8,
     /// RMCP+ status code (0 is success, §13.24).
     pub status: u8,
-    /// The console's session id, echoed.
-    pub console_sid: u32,
+    /// The console's session id, echoed; `None` in the 2-byte error form some BMCs send
+    /// (ipmi_sim does, for a cipher suite it lacks).
+    pub console_sid: Option<u32>,
     /// The BMC's session id.
     pub bmc_sid: u32,
     /// (authentication, integrity, confidentiality) algorithms the BMC chose.
     pub algorithms: (u8, u8, u8),
 }
 
-/// RMCP+ Open Session Response (§13.18). On error the BMC may send only the first 8 bytes.
+/// RMCP+ Open Session Response (§13.18). On error the BMC may send only the first 8 bytes,
+/// or even only the tag and the status.
 pub fn parse_open_session_response(p: &[u8]) -> Result<OpenSessionResponse, WireError> {
-    if p.len() < 8 {
+    if p.len() < 2 || (p[1] == 0 && p.len() < 8) {
         return Err(WireError::Truncated);
     }
-    let console_sid = u32::from_le_bytes(p[4..8].try_into().expect("4 bytes"));
+    let console_sid = p
+        .get(4..8)
+        .map(|b| u32::from_le_bytes(b.try_into().expect("4 bytes")));
     if p[1] != 0 {
         return Ok(OpenSessionResponse {
             tag: p[0],
@@ -395,7 +400,7 @@ pub fn parse_rakp4(p: &[u8]) -> Result<Rakp4, WireError> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::crypto::SessionKeys;
+    use crate::crypto::{AuthAlgorithm, IntegrityAlgorithm, SessionKeys};
 
     #[test]
     fn request_checksums_and_response_parse() {
@@ -424,15 +429,33 @@ mod tests {
 
     #[test]
     fn protected_packet_roundtrip_and_tamper() {
-        let keys = SessionKeys::derive([1u8; 20]);
-        for (integrity, confidentiality) in [(true, true), (true, false)] {
+        let sha1 = SessionKeys::derive(
+            AuthAlgorithm::HmacSha1,
+            IntegrityAlgorithm::HmacSha1_96,
+            vec![1u8; 20],
+        );
+        let sha256 = SessionKeys::derive(
+            AuthAlgorithm::HmacSha256,
+            IntegrityAlgorithm::HmacSha256_128,
+            vec![1u8; 32],
+        );
+        for (keys, integrity, confidentiality) in [
+            (&sha1, true, true),
+            (&sha1, true, false),
+            (&sha256, true, true),
+        ] {
+            let code_len = keys.integrity_len();
             let p = Protection {
-                keys: &keys,
+                keys,
                 integrity,
                 confidentiality,
             };
             let pkt = encode(PayloadType::Ipmi, 0x1234, 7, b"hello", Some(&p), [9; 16]);
-            assert_eq!((pkt.len() - 4 - 12) % 4, 0, "integrity pad aligns to 4");
+            assert_eq!(
+                (pkt.len() - 4 - code_len) % 4,
+                0,
+                "integrity pad aligns to 4"
+            );
             let back = decode(&pkt, Some(&p)).unwrap();
             assert_eq!(back.payload, b"hello");
             assert_eq!((back.session_id, back.sequence), (0x1234, 7));
@@ -473,7 +496,10 @@ mod tests {
         assert_eq!(r[27], 5);
         // Error form of an Open Session Response is 8 bytes long.
         let e = parse_open_session_response(&[3, 0x11, 0, 0, 1, 0, 0, 0]).unwrap();
-        assert_eq!(e.status, 0x11);
+        assert_eq!((e.status, e.console_sid), (0x11, Some(1)));
+        let e = parse_open_session_response(&[3, 0x04]).unwrap();
+        assert_eq!((e.tag, e.status, e.console_sid), (3, 0x04, None));
+        assert!(parse_open_session_response(&[3, 0]).is_err());
         assert_eq!(
             parse_rakp2(&[1, 0, 0, 0, 1, 0, 0, 0]),
             Err(WireError::Truncated)
