@@ -3,6 +3,8 @@
 
 use crate::crypto::SessionKeys;
 
+pub mod bmc;
+
 /// RMCP header, version 1.0, no ACK, class IPMI (§13.1.3).
 pub const RMCP_HEADER: [u8; 4] = [0x06, 0x00, 0xff, 0x07];
 /// Authentication type / format byte meaning "RMCP+ (IPMI v2.0) session header" (§13.6).
