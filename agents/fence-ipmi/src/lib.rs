@@ -10,9 +10,12 @@
 //!   verified off is logged but the fence succeeded (the node is safe), as in fence-agents.
 //!   `method=cycle`: power cycle only when the chassis is on (when off: power on), then
 //!   verified on.
+//! - `diag`: Chassis Control "pulse diagnostic interrupt" (an NMI), as fence_ipmilan's
+//!   `diag`; the power state is neither changed nor verified.
 //!
 //! Passwords come from stdin (`password=`), `password_script` or `password_file`; `-p` is
-//! accepted for compatibility but is visible in `ps`. No password reaches a child's argv or
+//! accepted for compatibility but is visible in `ps`. The BMC key the same way: stdin
+//! (`hexadecimal_kg=`) or `hexadecimal_kg_file`. No secret reaches a child's argv or
 //! environment or a log line.
 
 #![warn(missing_docs)]
@@ -25,8 +28,8 @@ use axha_fencing::{
     Action, AgentSpec, Content, FenceAgent, FenceError, Log, Outcome, Param, Request, Source,
 };
 use axha_ipmi::{
-    check_password, check_user_name, resolve, with_session, ChassisControl, CipherSuite, IpmiError,
-    Password, PrivilegeLevel, Session, SessionConfig,
+    check_password, check_user_name, resolve, with_session, BmcKey, ChassisControl, CipherSuite,
+    IpmiError, Password, PrivilegeLevel, Session, SessionConfig,
 };
 
 /// The agent's name, as installed and in its metadata.
@@ -55,12 +58,25 @@ const USERNAME: Param = Param::new("username", "username", "Login name")
 const CIPHER: Param = Param::new(
     "cipher",
     "cipher",
-    "RMCP+ cipher suite: 3 (AES-CBC-128 + HMAC-SHA1-96) or 2 (HMAC-SHA1-96); 0 and 1 are refused",
+    "RMCP+ cipher suite: 3 (AES-CBC-128 + HMAC-SHA1-96), 17 (AES-CBC-128 + HMAC-SHA256-128) or 2 (HMAC-SHA1-96); 0 and 1 are refused",
 )
 .short('C')
 .value("cipher")
-.content(Content::Select(&["3", "2"]))
+.content(Content::Select(&["3", "17", "2"]))
 .default("3");
+const HEXADECIMAL_KG: Param = Param::new(
+    "hexadecimal_kg",
+    "hexadecimal-kg",
+    "Hexadecimal-encoded Kg key for IPMIv2 authentication: the BMC key, up to 40 hex digits (on the command line it shows in ps: prefer stdin or hexadecimal_kg_file)",
+)
+.value("key")
+.secret();
+const HEXADECIMAL_KG_FILE: Param = Param::new(
+    "hexadecimal_kg_file",
+    "hexadecimal-kg-file",
+    "File whose first line is the hexadecimal Kg key (the BMC key)",
+)
+.value("path");
 const PRIVLVL: Param = Param::new("privlvl", "privlvl", "Privilege level on IPMI device")
     .short('L')
     .value("level")
@@ -91,6 +107,7 @@ const ACTIONS: &[Action] = &[
     Action::Reboot,
     Action::Status,
     Action::Monitor,
+    Action::Diag,
     Action::Metadata,
     Action::ValidateAll,
 ];
@@ -112,7 +129,12 @@ struct Config {
 }
 
 fn device(e: IpmiError) -> FenceError {
-    FenceError::Device(e.to_string())
+    match e {
+        IpmiError::BmcKeyMismatch { .. } => FenceError::Device(format!(
+            "{e}; the BMC key is given with hexadecimal_kg or hexadecimal_kg_file"
+        )),
+        e => FenceError::Device(e.to_string()),
+    }
 }
 
 fn invalid(param: &'static str, value: &str, reason: impl Into<String>) -> FenceError {
@@ -182,10 +204,12 @@ impl IpmiFenceAgent {
                 "password (or password_script / password_file)",
             ))?;
         check_password(pw.expose()).map_err(|e| FenceError::Password(e.to_string()))?;
+        let bmc_key = bmc_key(req, login_timeout)?;
         let addr = resolve(&ip, port, &Deadline::after(login_timeout)).map_err(device)?;
         let mut session = SessionConfig::new(addr, username, Password::new(pw.expose().to_vec()));
         session.privilege = privilege;
         session.cipher_suite = cipher;
+        session.bmc_key = bmc_key;
         Ok(Config {
             session,
             login_timeout,
@@ -203,10 +227,16 @@ impl FenceAgent for IpmiFenceAgent {
             name: AGENT_NAME,
             shortdesc: "Fence agent for IPMI over LAN (RMCP+), verified power off",
             longdesc: "fence_axigen_ipmi powers a node off, on or through a reboot via its BMC, \
-                       over IPMI v2.0 RMCP+ (cipher suite 3 by default, 2 on request; never 0 or 1). \
-                       It speaks IPMI itself (no ipmitool): an action is one session raised to \
-                       privlvl and always closed. Off is reported only after the BMC reads the \
-                       chassis as off. With bound_node set, it refuses any request naming another \
+                       over IPMI v2.0 RMCP+: cipher suite 3 (HMAC-SHA1) by default, 17 \
+                       (HMAC-SHA256, for BMCs that disabled 3) or 2 on request; never 0 or 1. \
+                       Suite 3 stays the default because every IPMI 2.0 BMC offers it and it costs \
+                       no extra round trip to find out; its cost is SHA-1 where the BMC could do \
+                       SHA-256 (HMAC-SHA1 is still unbroken as a MAC): set cipher=17 where the BMC \
+                       offers it. A BMC key (K_G) is given with hexadecimal_kg or \
+                       hexadecimal_kg_file. It speaks IPMI itself (no ipmitool): an action is one \
+                       session raised to privlvl and always closed. Off is reported only after the \
+                       BMC reads the chassis as off. diag pulses a diagnostic interrupt (NMI) and \
+                       verifies nothing. With bound_node set, it refuses any request naming another \
                        node. Passwords come from stdin, password_script or password_file.",
             vendor_url: "https://www.intel.com/content/www/us/en/products/docs/servers/ipmi/ipmi-second-gen-interface-spec-v2-rev1-1.html",
             params: vec![
@@ -217,6 +247,8 @@ impl FenceAgent for IpmiFenceAgent {
                 common::PASSWORD,
                 common::PASSWORD_SCRIPT,
                 common::PASSWORD_FILE,
+                HEXADECIMAL_KG,
+                HEXADECIMAL_KG_FILE,
                 CIPHER,
                 PRIVLVL,
                 LANPLUS,
@@ -245,14 +277,22 @@ impl FenceAgent for IpmiFenceAgent {
         if req.source == Source::CommandLine && req.is_set("password") {
             log.info("warning: a password on the command line is visible in ps; use stdin, password_script or password_file");
         }
+        if req.source == Source::CommandLine && req.is_set("hexadecimal_kg") {
+            log.info("warning: a BMC key on the command line is visible in ps; use stdin or hexadecimal_kg_file");
+        }
         let cfg = self.config(req)?;
         log.debug(&format!(
-            "{} {} as {} ({}), cipher suite {}",
+            "{} {} as {} ({}), cipher suite {}, {}",
             req.action,
             cfg.session.addr,
             cfg.session.username,
             cfg.session.privilege,
-            cfg.session.cipher_suite.number()
+            cfg.session.cipher_suite.number(),
+            if cfg.session.bmc_key.is_some() {
+                "with a BMC key"
+            } else {
+                "no BMC key"
+            }
         ));
         match req.action {
             Action::Status => {
@@ -288,11 +328,47 @@ impl FenceAgent for IpmiFenceAgent {
                 }
                 Ok(Outcome::Done("Success: Rebooted".into()))
             }
+            Action::Diag => {
+                session(&cfg, |s, d| {
+                    s.chassis_control(ChassisControl::DiagnosticInterrupt, d)
+                })?;
+                Ok(Outcome::Done(
+                    "Success: Diagnostic interrupt (NMI) sent".into(),
+                ))
+            }
             other => Err(FenceError::Usage(format!(
                 "action {other} is not supported"
             ))),
         }
     }
+}
+
+/// The BMC key from `hexadecimal_kg` or `hexadecimal_kg_file`, checked (never echoed).
+fn bmc_key(req: &Request, login_timeout: Duration) -> Result<Option<BmcKey>, FenceError> {
+    let Some(hex) = req.secret(
+        "BMC key",
+        "hexadecimal_kg",
+        "hexadecimal_kg_file",
+        &Deadline::after(login_timeout),
+    )?
+    else {
+        return Ok(None);
+    };
+    let text = std::str::from_utf8(hex.expose()).map_err(|_| FenceError::Invalid {
+        param: "hexadecimal_kg",
+        value: "<redacted>".into(),
+        reason: "is not hexadecimal".into(),
+    })?;
+    BmcKey::from_hex(text)
+        .map(Some)
+        .map_err(|e| FenceError::Invalid {
+            param: "hexadecimal_kg",
+            value: "<redacted>".into(),
+            reason: match e {
+                IpmiError::InvalidBmcKey { reason } => reason.to_string(),
+                other => other.to_string(),
+            },
+        })
 }
 
 fn session<T>(
@@ -415,6 +491,30 @@ mod tests {
                 .to_string()
         };
         assert!(e("cipher=0\n").contains("cipher"));
+        assert!(a
+            .validate(&req(&format!("action=off\n{BASE}cipher=17\n")))
+            .is_ok());
+        assert!(e("cipher=16\n").contains("16 is not supported (17, 3 or 2)"));
+        let key = "0x00112233445566778899aabbccddeeff00112233";
+        assert!(a
+            .validate(&req(&format!("action=off\n{BASE}hexadecimal_kg={key}\n")))
+            .is_ok());
+        let bad_key = e("hexadecimal_kg=s3cr3t\n");
+        assert!(
+            bad_key.contains("hexadecimal_kg") && bad_key.contains("not hexadecimal"),
+            "{bad_key}"
+        );
+        assert!(
+            !bad_key.contains("s3cr3t"),
+            "the key is never echoed: {bad_key}"
+        );
+        assert!(e(&format!("hexadecimal_kg={key}44\n")).contains("longer than 40"));
+        let missing = e("hexadecimal_kg_file=/nonexistent/kg\n");
+        assert!(
+            missing.contains("BMC key") && missing.contains("/nonexistent/kg"),
+            "{missing}"
+        );
+        assert!(e("hexadecimal_kg_file=/dev/zero\n").contains("more than 4096 bytes"));
         assert!(e("cipher=1\n").contains("cipher"));
         assert!(e("ipport=0\n").contains("ipport"));
         assert!(e("ipport=70000\n").contains("70000"));
@@ -469,6 +569,8 @@ mod tests {
             "plug",
             "port",
             "bound_node",
+            "hexadecimal_kg",
+            "hexadecimal_kg_file",
         ] {
             assert!(
                 m.contains(&format!("<parameter name=\"{name}\"")),
@@ -476,6 +578,8 @@ mod tests {
             );
         }
         assert!(!m.contains("\"list\""));
+        assert!(m.contains("<action name=\"diag\" />"), "{m}");
+        assert!(m.contains("<option value=\"17\" />"), "{m}");
     }
 }
 
