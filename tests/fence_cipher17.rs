@@ -1,0 +1,298 @@
+//! Cipher suite 17 (RAKP-HMAC-SHA256, HMAC-SHA256-128, AES-CBC-128), the BMC key K_G and the
+//! diag action of fence_axigen_ipmi, against a BMC that ipmitool agrees with.
+//!
+//! ipmi_sim 2.0.33 (the project's usual test BMC) has no SHA-256 suite and no BMC key: an
+//! Open Session for suite 17 gets "invalid authentication algorithm" (checked below). These
+//! tests therefore serve the simulated BMC with `axha-bmc-lanplus`, the project's own RMCP+
+//! responder, and ask ipmitool, a client nobody here wrote, the same questions the agent asks:
+//! both must get the same answers, and both must fail without the right key. ipmitool gets
+//! the password from a file (`-f`); the throw-away test key is given with `-k` / `-y`, which
+//! is how ipmitool takes one.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use axha_e2e::bmc::{self, TestBmc, ADMIN};
+use axha_e2e::{Cmd, Deadline};
+
+/// The test BMC key: ASCII "keykeykey" (ipmitool -k), "6b65796b65796b6579" in hexadecimal
+/// (ipmitool -y, fence_ipmilan's hexadecimal_kg).
+const KEY_ASCII: &str = "keykeykey";
+const KEY_HEX: &str = "6b65796b65796b6579";
+
+struct Run {
+    code: i32,
+    stdout: String,
+    stderr: String,
+}
+
+fn run(cmd: Cmd) -> Run {
+    let out = cmd
+        .run(&Deadline::after(Duration::from_secs(60)))
+        .expect("command runs");
+    Run {
+        code: out.code().unwrap_or(-1),
+        stdout: out.stdout_str(),
+        stderr: out.stderr_str(),
+    }
+}
+
+/// fence_axigen_ipmi with `key=value` lines on stdin, as Pacemaker runs it.
+fn agent(text: &str) -> Run {
+    run(Cmd::new(axha_e2e::bin("fence_axigen_ipmi")).stdin(text.as_bytes().to_vec()))
+}
+
+fn base(b: &TestBmc, cipher: u8) -> String {
+    format!(
+        "ip=127.0.0.1\nipport={}\nusername={}\npassword={}\ncipher={cipher}\n",
+        b.addr().port(),
+        ADMIN.0,
+        ADMIN.1
+    )
+}
+
+/// The admin password in a file of the BMC's directory, for `ipmitool -f`.
+fn password_file(b: &TestBmc) -> PathBuf {
+    let p = b.dir().join("ipmitool-pw");
+    std::fs::write(&p, format!("{}\n", ADMIN.1)).expect("password file");
+    p
+}
+
+/// `ipmitool -I lanplus -C <suite> ... -f <file> [key args] <args>`; stdout and stderr joined.
+fn ipmitool(b: &TestBmc, suite: u8, key: &[&str], args: &[&str]) -> (i32, String) {
+    let a = b.addr();
+    let r = run(Cmd::new("ipmitool")
+        .args(["-I", "lanplus", "-C", &suite.to_string()])
+        .args(["-H", &a.ip().to_string(), "-p", &a.port().to_string()])
+        .args(["-U", ADMIN.0, "-L", "ADMINISTRATOR", "-N", "1", "-R", "2"])
+        .arg("-f")
+        .arg(password_file(b))
+        .args(key)
+        .args(args));
+    (r.code, format!("{}{}", r.stdout, r.stderr))
+}
+
+fn power_status(b: &TestBmc, suite: u8, key: &[&str]) -> String {
+    let (code, out) = ipmitool(b, suite, key, &["chassis", "power", "status"]);
+    assert_eq!(code, 0, "ipmitool -C {suite}: {out}");
+    out.trim().to_string()
+}
+
+fn count(log: &str, needle: &str) -> usize {
+    log.matches(needle).count()
+}
+
+#[test]
+fn ipmi_sim_lacks_suite_17_and_the_agent_says_so() {
+    let b = bmc::start_bmc();
+    let (code, out) = ipmitool(&b, 17, &[], &["chassis", "power", "status"]);
+    assert_ne!(code, 0, "ipmi_sim answered suite 17: {out}");
+    assert!(out.contains("invalid authentication algorithm"), "{out}");
+    let r = agent(&format!("action=status\n{}", base(&b, 17)));
+    assert_eq!(r.code, 1, "{}{}", r.stdout, r.stderr);
+    assert!(
+        r.stderr.contains("cipher suite 17 not usable") && r.stderr.contains("authentication"),
+        "{}",
+        r.stderr
+    );
+}
+
+#[test]
+fn suite_17_status_off_on_and_diag_agree_with_ipmitool() {
+    let b = bmc::start_lanplus_bmc_with(|s| s);
+    let base = base(&b, 17);
+    let r = agent(&format!("action=status\n{base}"));
+    assert_eq!(
+        (r.code, r.stdout.as_str()),
+        (0, "Status: ON\n"),
+        "{}",
+        r.stderr
+    );
+    assert_eq!(power_status(&b, 17, &[]), "Chassis Power is on");
+
+    let r = agent(&format!("action=off\n{base}"));
+    assert_eq!(
+        (r.code, r.stdout.as_str()),
+        (0, "Success: Powered OFF\n"),
+        "{}",
+        r.stderr
+    );
+    assert!(!b.power().unwrap());
+    assert_eq!(power_status(&b, 17, &[]), "Chassis Power is off");
+    let r = agent(&format!("action=status\n{base}"));
+    assert_eq!((r.code, r.stdout.as_str()), (2, "Status: OFF\n"));
+
+    // ipmitool switches it on; the agent sees it.
+    let (code, out) = ipmitool(&b, 17, &[], &["chassis", "power", "on"]);
+    assert_eq!(code, 0, "{out}");
+    let r = agent(&format!("action=status\n{base}"));
+    assert_eq!(
+        (r.code, r.stdout.as_str()),
+        (0, "Status: ON\n"),
+        "{}",
+        r.stderr
+    );
+    let r = agent(&format!("action=reboot\n{base}"));
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert!(b.power().unwrap());
+
+    // diag reaches the BMC as a diagnostic interrupt and leaves power alone; ipmitool's
+    // `chassis power diag` sends the same command.
+    let before = count(&b.chassis_log().unwrap(), "set diag 1");
+    let r = agent(&format!("action=diag\n{base}"));
+    assert_eq!(
+        (r.code, r.stdout.as_str()),
+        (0, "Success: Diagnostic interrupt (NMI) sent\n"),
+        "{}",
+        r.stderr
+    );
+    let log = b.chassis_log().unwrap();
+    assert_eq!(count(&log, "set diag 1"), before + 1, "{log}");
+    assert!(log.contains("diagnostic interrupt (NMI) pulsed"), "{log}");
+    assert!(b.power().unwrap(), "diag does not switch power");
+    let (code, out) = ipmitool(&b, 17, &[], &["chassis", "power", "diag"]);
+    assert_eq!(code, 0, "{out}");
+    assert!(out.contains("Chassis Power Control: Diag"), "{out}");
+    assert_eq!(count(&b.chassis_log().unwrap(), "set diag 1"), before + 2);
+
+    // A user limited to operator may pulse it at operator level, not at user level.
+    let oper = format!(
+        "ip=127.0.0.1\nipport={}\nusername={}\npassword={}\ncipher=17\n",
+        b.addr().port(),
+        bmc::OPERATOR.0,
+        bmc::OPERATOR.1
+    );
+    let r = agent(&format!("action=diag\n{oper}privlvl=operator\n"));
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let r = agent(&format!("action=diag\n{oper}privlvl=user\n"));
+    assert_eq!(r.code, 1);
+    assert!(r.stderr.contains("privlvl"), "{}", r.stderr);
+}
+
+#[test]
+fn a_bmc_key_is_needed_by_both_clients_and_must_match() {
+    let b = bmc::start_lanplus_bmc_with(|s| s.bmc_key(KEY_HEX));
+    for suite in [17u8, 3] {
+        // ipmitool: the key as ASCII (-k) and as hexadecimal (-y) work; none or another fails.
+        assert_eq!(
+            power_status(&b, suite, &["-k", KEY_ASCII]),
+            "Chassis Power is on"
+        );
+        assert_eq!(
+            power_status(&b, suite, &["-y", KEY_HEX]),
+            "Chassis Power is on"
+        );
+        let (code, out) = ipmitool(&b, suite, &[], &["chassis", "power", "status"]);
+        assert_ne!(code, 0, "no key: {out}");
+        assert!(out.contains("Unable to establish"), "{out}");
+        let (code, out) = ipmitool(
+            &b,
+            suite,
+            &["-k", "keykeykez"],
+            &["chassis", "power", "status"],
+        );
+        assert_ne!(code, 0, "wrong key: {out}");
+
+        // The agent: the same key works from stdin; none and another fail with the fence
+        // failure code and a message that says which.
+        let base = base(&b, suite);
+        let r = agent(&format!(
+            "action=status\n{base}hexadecimal_kg={KEY_HEX}\nverbose=1\n"
+        ));
+        assert_eq!(
+            (r.code, r.stdout.as_str()),
+            (0, "Status: ON\n"),
+            "{}",
+            r.stderr
+        );
+        assert!(r.stderr.contains("with a BMC key"), "{}", r.stderr);
+        assert!(!r.stderr.contains(KEY_HEX), "key in the log: {}", r.stderr);
+        let r = agent(&format!("action=status\n{base}"));
+        assert_eq!(r.code, 1, "{}", r.stdout);
+        assert!(
+            r.stderr.starts_with("Failed: ")
+                && r.stderr
+                    .contains("the BMC has a BMC key (K_G) set and none was given")
+                && r.stderr.contains("hexadecimal_kg"),
+            "{}",
+            r.stderr
+        );
+        let wrong = KEY_HEX.replace("79", "7a");
+        let r = agent(&format!("action=status\n{base}hexadecimal_kg={wrong}\n"));
+        assert_eq!(r.code, 1);
+        assert!(
+            r.stderr
+                .contains("the BMC key (K_G) given is not the BMC's"),
+            "{}",
+            r.stderr
+        );
+        assert!(!r.stderr.contains(&wrong), "{}", r.stderr);
+    }
+
+    // Fencing with the key from a file, verified off by both clients.
+    let kg_file = b.dir().join("kg");
+    std::fs::write(&kg_file, format!("{KEY_HEX}\n")).unwrap();
+    let base = format!(
+        "{}hexadecimal_kg_file={}\n",
+        base(&b, 17),
+        kg_file.display()
+    );
+    let r = agent(&format!("action=off\n{base}"));
+    assert_eq!(
+        (r.code, r.stdout.as_str()),
+        (0, "Success: Powered OFF\n"),
+        "{}",
+        r.stderr
+    );
+    assert!(!b.power().unwrap());
+    assert_eq!(
+        power_status(&b, 17, &["-y", KEY_HEX]),
+        "Chassis Power is off"
+    );
+    let r = agent(&format!("action=on\n{base}"));
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert_eq!(
+        power_status(&b, 3, &["-k", KEY_ASCII]),
+        "Chassis Power is on"
+    );
+}
+
+#[test]
+fn the_key_never_reaches_the_command_line_of_a_child_or_the_log() {
+    // The agent runs no child at all (it speaks IPMI itself); what it prints with verbose
+    // and on failure must not hold the key, whatever form it was given in.
+    let b = bmc::start_lanplus_bmc_with(|s| s.bmc_key(KEY_HEX));
+    let dir = b.dir();
+    let file = write(&dir, "kg-bad", "not-a-key-s3cr3t\n");
+    for extra in [
+        "hexadecimal_kg=not-a-key-s3cr3t\n".to_string(),
+        format!("hexadecimal_kg_file={}\n", file.display()),
+    ] {
+        let r = agent(&format!(
+            "action=status\n{}{extra}verbose=1\n",
+            base(&b, 17)
+        ));
+        assert_eq!(r.code, 1);
+        assert!(r.stderr.contains("hexadecimal_kg"), "{}", r.stderr);
+        assert!(!r.stderr.contains("s3cr3t"), "{}", r.stderr);
+    }
+}
+
+fn write(dir: &Path, name: &str, text: &str) -> PathBuf {
+    let p = dir.join(name);
+    std::fs::write(&p, text).unwrap();
+    p
+}
+
+#[test]
+fn suite_3_still_works_on_both_bmcs() {
+    for b in [bmc::start_bmc(), bmc::start_lanplus_bmc_with(|s| s)] {
+        let base = base(&b, 3);
+        let r = agent(&format!("action=off\n{base}"));
+        assert_eq!(r.code, 0, "{}", r.stderr);
+        assert_eq!(power_status(&b, 3, &[]), "Chassis Power is off");
+        let r = agent(&format!("action=on\n{base}"));
+        assert_eq!(r.code, 0, "{}", r.stderr);
+        assert_eq!(power_status(&b, 3, &[]), "Chassis Power is on");
+    }
+}
