@@ -42,6 +42,12 @@ fn agent(text: &str) -> Run {
     run(Cmd::new(axha_e2e::bin("fence_axigen_ipmi")).stdin(text.as_bytes().to_vec()))
 }
 
+/// The agent's exit code and stdout are these (its stderr shown when not).
+fn expect(r: Run, code: i32, stdout: &str) -> Run {
+    assert_eq!((r.code, r.stdout.as_str()), (code, stdout), "{}", r.stderr);
+    r
+}
+
 fn base(b: &TestBmc, cipher: u8) -> String {
     format!(
         "ip=127.0.0.1\nipport={}\nusername={}\npassword={}\ncipher={cipher}\n",
@@ -101,21 +107,13 @@ fn ipmi_sim_lacks_suite_17_and_the_agent_says_so() {
 fn suite_17_status_off_on_and_diag_agree_with_ipmitool() {
     let b = bmc::start_lanplus_bmc_with(|s| s);
     let base = base(&b, 17);
-    let r = agent(&format!("action=status\n{base}"));
-    assert_eq!(
-        (r.code, r.stdout.as_str()),
-        (0, "Status: ON\n"),
-        "{}",
-        r.stderr
-    );
+    expect(agent(&format!("action=status\n{base}")), 0, "Status: ON\n");
     assert_eq!(power_status(&b, 17, &[]), "Chassis Power is on");
 
-    let r = agent(&format!("action=off\n{base}"));
-    assert_eq!(
-        (r.code, r.stdout.as_str()),
-        (0, "Success: Powered OFF\n"),
-        "{}",
-        r.stderr
+    expect(
+        agent(&format!("action=off\n{base}")),
+        0,
+        "Success: Powered OFF\n",
     );
     assert!(!b.power().unwrap());
     assert_eq!(power_status(&b, 17, &[]), "Chassis Power is off");
@@ -125,13 +123,7 @@ fn suite_17_status_off_on_and_diag_agree_with_ipmitool() {
     // ipmitool switches it on; the agent sees it.
     let (code, out) = ipmitool(&b, 17, &[], &["chassis", "power", "on"]);
     assert_eq!(code, 0, "{out}");
-    let r = agent(&format!("action=status\n{base}"));
-    assert_eq!(
-        (r.code, r.stdout.as_str()),
-        (0, "Status: ON\n"),
-        "{}",
-        r.stderr
-    );
+    expect(agent(&format!("action=status\n{base}")), 0, "Status: ON\n");
     let r = agent(&format!("action=reboot\n{base}"));
     assert_eq!(r.code, 0, "{}", r.stderr);
     assert!(b.power().unwrap());
@@ -139,12 +131,10 @@ fn suite_17_status_off_on_and_diag_agree_with_ipmitool() {
     // diag reaches the BMC as a diagnostic interrupt and leaves power alone; ipmitool's
     // `chassis power diag` sends the same command.
     let before = count(&b.chassis_log().unwrap(), "set diag 1");
-    let r = agent(&format!("action=diag\n{base}"));
-    assert_eq!(
-        (r.code, r.stdout.as_str()),
-        (0, "Success: Diagnostic interrupt (NMI) sent\n"),
-        "{}",
-        r.stderr
+    expect(
+        agent(&format!("action=diag\n{base}")),
+        0,
+        "Success: Diagnostic interrupt (NMI) sent\n",
     );
     let log = b.chassis_log().unwrap();
     assert_eq!(count(&log, "set diag 1"), before + 1, "{log}");
@@ -196,14 +186,12 @@ fn a_bmc_key_is_needed_by_both_clients_and_must_match() {
         // The agent: the same key works from stdin; none and another fail with the fence
         // failure code and a message that says which.
         let base = base(&b, suite);
-        let r = agent(&format!(
-            "action=status\n{base}hexadecimal_kg={KEY_HEX}\nverbose=1\n"
-        ));
-        assert_eq!(
-            (r.code, r.stdout.as_str()),
-            (0, "Status: ON\n"),
-            "{}",
-            r.stderr
+        let r = expect(
+            agent(&format!(
+                "action=status\n{base}hexadecimal_kg={KEY_HEX}\nverbose=1\n"
+            )),
+            0,
+            "Status: ON\n",
         );
         assert!(r.stderr.contains("with a BMC key"), "{}", r.stderr);
         assert!(!r.stderr.contains(KEY_HEX), "key in the log: {}", r.stderr);
@@ -237,12 +225,10 @@ fn a_bmc_key_is_needed_by_both_clients_and_must_match() {
         base(&b, 17),
         kg_file.display()
     );
-    let r = agent(&format!("action=off\n{base}"));
-    assert_eq!(
-        (r.code, r.stdout.as_str()),
-        (0, "Success: Powered OFF\n"),
-        "{}",
-        r.stderr
+    expect(
+        agent(&format!("action=off\n{base}")),
+        0,
+        "Success: Powered OFF\n",
     );
     assert!(!b.power().unwrap());
     assert_eq!(

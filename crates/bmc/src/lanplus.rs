@@ -192,6 +192,21 @@ struct Sess {
     last_used: Instant,
 }
 
+impl Sess {
+    /// Everything the RAKP codes and keys are computed over, once RAKP 1 has arrived.
+    fn exchange<'u>(&self, bmc_sid: u32, user: &'u [u8]) -> RakpExchange<'u> {
+        RakpExchange {
+            console_sid: self.console_sid,
+            bmc_sid,
+            console_random: self.console_random,
+            bmc_random: self.bmc_random,
+            bmc_guid: GUID,
+            role: self.role,
+            user,
+        }
+    }
+}
+
 /// A running responder: its socket, directory and sessions.
 pub struct Responder {
     sock: UdpSocket,
@@ -429,15 +444,7 @@ impl Responder {
         s.bmc_random = random::<16>();
         s.keys = None;
         s.last_used = Instant::now();
-        let x = RakpExchange {
-            console_sid: s.console_sid,
-            bmc_sid: r.bmc_sid,
-            console_random: s.console_random,
-            bmc_random: s.bmc_random,
-            bmc_guid: GUID,
-            role: s.role,
-            user: &r.user,
-        };
+        let x = s.exchange(r.bmc_sid, &r.user);
         let code = x.rakp2_auth_code(s.suite.authentication(), &users[idx].1);
         Some(bw::rakp2(
             r.tag,
@@ -464,15 +471,7 @@ impl Responder {
         }
         let (user, kuid) = &self.users[idx];
         let auth = s.suite.authentication();
-        let x = RakpExchange {
-            console_sid: s.console_sid,
-            bmc_sid: r.bmc_sid,
-            console_random: s.console_random,
-            bmc_random: s.bmc_random,
-            bmc_guid: GUID,
-            role: s.role,
-            user: user.name.as_bytes(),
-        };
+        let x = s.exchange(r.bmc_sid, user.name.as_bytes());
         if !codes_match(&x.rakp3_auth_code(auth, kuid), &r.auth_code) {
             let tag = r.tag;
             let console_sid = s.console_sid;

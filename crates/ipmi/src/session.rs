@@ -278,6 +278,19 @@ impl<'a> Handshake<'a> {
         self.privilege | NAME_ONLY_LOOKUP
     }
 
+    /// Everything the RAKP codes and keys are computed over, once RAKP 2 has arrived.
+    fn exchange(&self, r: &Rakp2Exchange) -> RakpExchange<'a> {
+        RakpExchange {
+            console_sid: self.console_sid,
+            bmc_sid: r.bmc_sid,
+            console_random: r.console_random,
+            bmc_random: r.bmc_random,
+            bmc_guid: r.bmc_guid,
+            role: self.role(),
+            user: self.user,
+        }
+    }
+
     fn insufficient_privilege(&self, detail: &str) -> IpmiError {
         IpmiError::InsufficientPrivilege {
             user: self.cfg.username.clone(),
@@ -368,15 +381,12 @@ impl<'a> Handshake<'a> {
                     }
                     Some(match r.status {
                         0 => {
-                            let x = RakpExchange {
-                                console_sid: self.console_sid,
+                            let x = self.exchange(&Rakp2Exchange {
                                 bmc_sid,
                                 console_random,
                                 bmc_random: r.bmc_random,
                                 bmc_guid: r.bmc_guid,
-                                role,
-                                user,
-                            };
+                            });
                             if codes_match(&x.rakp2_auth_code(auth, self.kuid), &r.auth_code) {
                                 Ok((r.bmc_random, r.bmc_guid))
                             } else {
@@ -428,15 +438,7 @@ impl<'a> Handshake<'a> {
         deadline: &Deadline,
     ) -> Result<SessionKeys, IpmiError> {
         let auth = self.suite.authentication();
-        let x = RakpExchange {
-            console_sid: self.console_sid,
-            bmc_sid: rakp2.bmc_sid,
-            console_random: rakp2.console_random,
-            bmc_random: rakp2.bmc_random,
-            bmc_guid: rakp2.bmc_guid,
-            role: self.role(),
-            user: self.user,
-        };
+        let x = self.exchange(rakp2);
         let rakp3_code = x.rakp3_auth_code(auth, self.kuid);
         let kg = self.cfg.bmc_key.as_ref().map(BmcKey::key);
         let keys = SessionKeys::derive(
