@@ -23,11 +23,21 @@
 //!
 //! # Supported
 //! IPMI v2.0 RMCP+ only (IPMI v2.0 §13), cipher suites 3 (RAKP-HMAC-SHA1, HMAC-SHA1-96,
-//! AES-CBC-128; the default) and 2 (RAKP-HMAC-SHA1, HMAC-SHA1-96, no encryption), table 22-20.
+//! AES-CBC-128; the default), 17 (RAKP-HMAC-SHA256, HMAC-SHA256-128, AES-CBC-128; from the
+//! IPMI v2.0 errata and DCMI, for BMCs that disabled the SHA-1 suites) and 2 (RAKP-HMAC-SHA1,
+//! HMAC-SHA1-96, no encryption), table 22-20. The BMC key K_G ([`BmcKey`], in
+//! [`SessionConfig::bmc_key`]) replaces the password as the key of the session integrity key
+//! when the BMC has one (§13.31); a mismatch is [`IpmiError::BmcKeyMismatch`].
 //! Not supported, on purpose: cipher suite 0 (no authentication: any password logs in),
 //! suite 1 (no integrity: a forged "power is off" reply could not be told from a real one),
-//! the SHA-256 suites 15-17, and IPMI 1.5 sessions (MD5/MD2/straight password). The BMC key
-//! K_G is not configurable: K_UID is used, as IPMI v2.0 §13.31 specifies when K_G is null.
+//! the MD5 and xRC4 suites, the other SHA-256 suites (15, 16) and IPMI 1.5 sessions
+//! (MD5/MD2/straight password).
+//!
+//! [`crypto`] (key derivation, RAKP codes, message protection) and [`wire`] (datagram
+//! layouts; [`wire::bmc`] for the BMC's side) are public so that the project's test BMC
+//! (`axha-bmc-lanplus`) computes exactly what this client checks; known-answer tests pin the
+//! SHA-256 derivations to values computed with openssl, and ipmitool agreeing with that BMC
+//! (tests/fence_cipher17.rs) proves both against an implementation written elsewhere.
 //!
 //! # Why not the `ipmi-rs` crate
 //! `ipmi-rs` 0.6 was evaluated first. Its RMCP+ state machine is private: it always asks for
