@@ -282,3 +282,76 @@ fn suite_3_still_works_on_both_bmcs() {
         assert_eq!(power_status(&b, 3, &[]), "Chassis Power is on");
     }
 }
+
+#[test]
+fn a_bmc_that_disabled_suite_3_needs_17_or_auto() {
+    use axha_ipmi::CipherSuite;
+    let b = bmc::start_lanplus_bmc_with(|s| s.cipher_suites(&[CipherSuite::Suite17]));
+    let r = agent(&format!("action=status\n{}", base(&b, 3)));
+    assert_eq!(r.code, 1);
+    assert!(
+        r.stderr.contains("cipher suite 3 not usable"),
+        "{}",
+        r.stderr
+    );
+    let (code, out) = ipmitool(&b, 3, &[], &["chassis", "power", "status"]);
+    assert_ne!(code, 0, "ipmitool -C 3: {out}");
+
+    let auto = base(&b, 17).replace("cipher=17", "cipher=auto");
+    let r = expect(
+        agent(&format!("action=status\n{auto}verbose=1\n")),
+        0,
+        "Status: ON\n",
+    );
+    assert!(
+        r.stderr.contains("offers cipher suites [17]; using 17"),
+        "{}",
+        r.stderr
+    );
+    // ipmitool without -C picks the best suite the BMC lists, the same way.
+    let a = b.addr();
+    let out = Cmd::new("ipmitool")
+        .args(["-I", "lanplus", "-H", &a.ip().to_string()])
+        .args(["-p", &a.port().to_string(), "-U", ADMIN.0, "-v", "-f"])
+        .arg(password_file(&b))
+        .args(["chassis", "power", "status"])
+        .run(&Deadline::after(Duration::from_secs(60)))
+        .expect("ipmitool runs");
+    let text = format!("{}{}", out.stdout_str(), out.stderr_str());
+    assert_eq!(out.code(), Some(0), "{text}");
+    assert!(
+        text.contains("Using best available cipher suite 17"),
+        "{text}"
+    );
+}
+
+#[test]
+fn cipher_auto_takes_17_where_offered_and_3_from_ipmi_sim() {
+    let b = bmc::start_lanplus_bmc_with(|s| s);
+    let auto = base(&b, 17).replace("cipher=17", "cipher=auto");
+    let r = expect(
+        agent(&format!("action=off\n{auto}verbose=1\n")),
+        0,
+        "Success: Powered OFF\n",
+    );
+    assert!(
+        r.stderr
+            .contains("offers cipher suites [17, 3, 2]; using 17"),
+        "{}",
+        r.stderr
+    );
+    assert!(!b.power().unwrap());
+    // ipmi_sim lists suites 0-14 (asked in IPMI v1.5 framing), not 17: auto takes 3.
+    let sim = bmc::start_bmc();
+    let auto = base(&sim, 3).replace("cipher=3", "cipher=auto");
+    let r = expect(
+        agent(&format!("action=status\n{auto}verbose=1\n")),
+        0,
+        "Status: ON\n",
+    );
+    assert!(
+        r.stderr.contains("offers cipher suites [0, 1, 2, 3,") && r.stderr.contains("; using 3"),
+        "{}",
+        r.stderr
+    );
+}

@@ -28,8 +28,8 @@ use axha_fencing::{
     Action, AgentSpec, Content, FenceAgent, FenceError, Log, Outcome, Param, Request, Source,
 };
 use axha_ipmi::{
-    check_password, check_user_name, resolve, with_session, BmcKey, ChassisControl, CipherSuite,
-    IpmiError, Password, PrivilegeLevel, Session, SessionConfig,
+    check_password, check_user_name, offered_cipher_suites, resolve, with_session, BmcKey,
+    ChassisControl, CipherSuite, IpmiError, Password, PrivilegeLevel, Session, SessionConfig,
 };
 
 /// The agent's name, as installed and in its metadata.
@@ -58,11 +58,11 @@ const USERNAME: Param = Param::new("username", "username", "Login name")
 const CIPHER: Param = Param::new(
     "cipher",
     "cipher",
-    "RMCP+ cipher suite: 3 (AES-CBC-128 + HMAC-SHA1-96), 17 (AES-CBC-128 + HMAC-SHA256-128) or 2 (HMAC-SHA1-96); 0 and 1 are refused",
+    "RMCP+ cipher suite: 3 (AES-CBC-128 + HMAC-SHA1-96), 17 (AES-CBC-128 + HMAC-SHA256-128), 2 (HMAC-SHA1-96), or auto (17 when the BMC lists it in Get Channel Cipher Suites, else 3); 0 and 1 are refused",
 )
 .short('C')
 .value("cipher")
-.content(Content::Select(&["3", "17", "2"]))
+.content(Content::Select(&["3", "17", "2", "auto"]))
 .default("3");
 const HEXADECIMAL_KG: Param = Param::new(
     "hexadecimal_kg",
@@ -112,6 +112,12 @@ const ACTIONS: &[Action] = &[
     Action::ValidateAll,
 ];
 
+/// The `cipher` value that asks the BMC which suites it offers.
+const CIPHER_AUTO: &str = "auto";
+/// Longest `cipher=auto` waits for the BMC's list before it settles for suite 3, should a BMC
+/// drop the question unanswered.
+const CIPHER_QUERY_BUDGET: Duration = Duration::from_secs(2);
+
 /// Fastest and slowest status poll while waiting for a power change.
 const POLL_MAX: Duration = Duration::from_millis(250);
 
@@ -121,6 +127,8 @@ pub struct IpmiFenceAgent;
 /// The validated configuration of one request.
 struct Config {
     session: SessionConfig,
+    /// `cipher=auto`: the suite is chosen from the BMC's list before the first session.
+    cipher_auto: bool,
     login_timeout: Duration,
     power_timeout: Duration,
     power_wait: Duration,
@@ -165,9 +173,14 @@ impl IpmiFenceAgent {
             other => invalid("username", &username, other.to_string()),
         })?;
         let cipher_s = req.require("cipher")?;
-        let cipher: CipherSuite = cipher_s
-            .parse()
-            .map_err(|e: IpmiError| invalid("cipher", cipher_s, e.to_string()))?;
+        let cipher_auto = cipher_s.trim().eq_ignore_ascii_case(CIPHER_AUTO);
+        let cipher: CipherSuite = if cipher_auto {
+            CipherSuite::Suite3
+        } else {
+            cipher_s
+                .parse()
+                .map_err(|e: IpmiError| invalid("cipher", cipher_s, e.to_string()))?
+        };
         let priv_s = req.choice("privlvl")?;
         let privilege: PrivilegeLevel = priv_s.parse().map_err(|_| {
             invalid(
@@ -212,6 +225,7 @@ impl IpmiFenceAgent {
         session.bmc_key = bmc_key;
         Ok(Config {
             session,
+            cipher_auto,
             login_timeout,
             power_timeout,
             power_wait,
@@ -228,11 +242,13 @@ impl FenceAgent for IpmiFenceAgent {
             shortdesc: "Fence agent for IPMI over LAN (RMCP+), verified power off",
             longdesc: "fence_axigen_ipmi powers a node off, on or through a reboot via its BMC, \
                        over IPMI v2.0 RMCP+: cipher suite 3 (HMAC-SHA1) by default, 17 \
-                       (HMAC-SHA256, for BMCs that disabled 3) or 2 on request; never 0 or 1. \
-                       Suite 3 stays the default because every IPMI 2.0 BMC offers it and it costs \
-                       no extra round trip to find out; its cost is SHA-1 where the BMC could do \
-                       SHA-256 (HMAC-SHA1 is still unbroken as a MAC): set cipher=17 where the BMC \
-                       offers it. A BMC key (K_G) is given with hexadecimal_kg or \
+                       (HMAC-SHA256, for BMCs that disabled 3), 2, or auto (17 when the BMC lists \
+                       it, else 3) on request; never 0 or 1. Suite 3 stays the default because \
+                       every IPMI 2.0 BMC offers it and asking for it costs nothing; auto costs a \
+                       Get Channel Cipher Suites exchange before every action, and up to 2 s on \
+                       a BMC that drops that question. The default's cost is SHA-1 \
+                       where the BMC could do SHA-256 (HMAC-SHA1 is still unbroken as a MAC): set \
+                       cipher=17 or auto where the BMC offers 17. A BMC key (K_G) is given with hexadecimal_kg or \
                        hexadecimal_kg_file. It speaks IPMI itself (no ipmitool): an action is one \
                        session raised to privlvl and always closed. Off is reported only after the \
                        BMC reads the chassis as off. diag pulses a diagnostic interrupt (NMI) and \
@@ -280,7 +296,10 @@ impl FenceAgent for IpmiFenceAgent {
         if req.source == Source::CommandLine && req.is_set("hexadecimal_kg") {
             log.info("warning: a BMC key on the command line is visible in ps; use stdin or hexadecimal_kg_file");
         }
-        let cfg = self.config(req)?;
+        let mut cfg = self.config(req)?;
+        if cfg.cipher_auto {
+            choose_cipher_suite(&mut cfg, log);
+        }
         log.debug(&format!(
             "{} {} as {} ({}), cipher suite {}, {}",
             req.action,
@@ -341,6 +360,28 @@ impl FenceAgent for IpmiFenceAgent {
             ))),
         }
     }
+}
+
+/// `cipher=auto`: 17 when the BMC lists it, else 3 (also when the list does not come within
+/// [`CIPHER_QUERY_BUDGET`]). The list is not authenticated: a forged one can only make the
+/// choice 3.
+fn choose_cipher_suite(cfg: &mut Config, log: &mut Log) {
+    let budget = Deadline::after(cfg.login_timeout.min(CIPHER_QUERY_BUDGET));
+    let suite = match offered_cipher_suites(&cfg.session, &budget) {
+        Ok(ids) => {
+            let suite = CipherSuite::preferred(&ids);
+            log.debug(&format!(
+                "cipher=auto: the BMC offers cipher suites {ids:?}; using {}",
+                suite.number()
+            ));
+            suite
+        }
+        Err(e) => {
+            log.debug(&format!("cipher=auto: {e}; using cipher suite 3"));
+            CipherSuite::Suite3
+        }
+    };
+    cfg.session.cipher_suite = suite;
 }
 
 /// The BMC key from `hexadecimal_kg` or `hexadecimal_kg_file`, checked (never echoed).
@@ -495,6 +536,9 @@ mod tests {
             .validate(&req(&format!("action=off\n{BASE}cipher=17\n")))
             .is_ok());
         assert!(e("cipher=16\n").contains("16 is not supported (17, 3 or 2)"));
+        assert!(a
+            .validate(&req(&format!("action=off\n{BASE}cipher=auto\n")))
+            .is_ok());
         let key = "0x00112233445566778899aabbccddeeff00112233";
         assert!(a
             .validate(&req(&format!("action=off\n{BASE}hexadecimal_kg={key}\n")))

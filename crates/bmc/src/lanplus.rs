@@ -21,7 +21,11 @@
 //! guid a123456789abcdefa123456789abcdef
 //! user admin secret admin
 //! kg 0102030405060708090a0b0c0d0e0f1011121314
+//! suites 17 3
 //! ```
+//!
+//! `suites` lists the cipher suites offered (all of 17, 3 and 2 when absent): a BMC that
+//! disabled suite 3 is `suites 17`.
 
 use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr, UdpSocket};
@@ -91,7 +95,17 @@ pub struct LanplusConfig {
     pub users: Vec<BmcUser>,
     /// The BMC key K_G in hexadecimal, when it has one.
     pub bmc_key: Option<String>,
+    /// The cipher suites offered, in the order Get Channel Cipher Suites lists them.
+    pub suites: Vec<CipherSuite>,
 }
+
+/// What a BMC offers when its configuration does not say: every suite this crate speaks,
+/// strongest first.
+pub const DEFAULT_SUITES: [CipherSuite; 3] = [
+    CipherSuite::Suite17,
+    CipherSuite::Suite3,
+    CipherSuite::Suite2,
+];
 
 impl LanplusConfig {
     /// The configuration file's text.
@@ -111,6 +125,8 @@ impl LanplusConfig {
         if let Some(k) = &self.bmc_key {
             s.push_str(&format!("kg {k}\n"));
         }
+        let ids: Vec<String> = self.suites.iter().map(|c| c.number().to_string()).collect();
+        s.push_str(&format!("suites {}\n", ids.join(" ")));
         s
     }
 
@@ -122,6 +138,7 @@ impl LanplusConfig {
             )))
         };
         let (mut addr, mut users, mut bmc_key) = (None, Vec::new(), None);
+        let mut suites = DEFAULT_SUITES.to_vec();
         for (i, line) in text.lines().enumerate() {
             let n = i + 1;
             let words: Vec<&str> = line.split_whitespace().collect();
@@ -150,6 +167,14 @@ impl LanplusConfig {
                     }
                     bmc_key = Some(hex.to_string());
                 }
+                ["suites", ids @ ..] => {
+                    let parsed: Result<Vec<CipherSuite>, _> =
+                        ids.iter().map(|id| id.parse::<CipherSuite>()).collect();
+                    match parsed {
+                        Ok(p) if !p.is_empty() => suites = p,
+                        _ => return bad(n, "suites lists one or more of 17, 3 and 2"),
+                    }
+                }
                 _ => return bad(n, "unknown setting"),
             }
         }
@@ -160,6 +185,7 @@ impl LanplusConfig {
             addr,
             users,
             bmc_key,
+            suites,
         })
     }
 
@@ -213,6 +239,7 @@ pub struct Responder {
     dir: PathBuf,
     users: Vec<(BmcUser, Key20)>,
     bmc_key: Option<BmcKey>,
+    offered: Vec<CipherSuite>,
     sessions: HashMap<u32, Sess>,
 }
 
@@ -263,6 +290,7 @@ impl Responder {
             dir: dir.to_owned(),
             users,
             bmc_key,
+            offered: cfg.suites.clone(),
             sessions: HashMap::new(),
         })
     }
@@ -310,10 +338,10 @@ impl Responder {
         let now = Instant::now();
         self.sessions
             .retain(|_, s| now.duration_since(s.last_used) < SESSION_IDLE);
-        if let Some(msg) = bw::decode_v15_sessionless(dgram) {
+        if let Some(msg) = wire::decode_v15_sessionless(dgram) {
             let req = bw::parse_ipmi_request(msg).ok()?;
             let (cc, data) = self.sessionless(&req);
-            return Some(bw::encode_v15_sessionless(&bw::ipmi_response(
+            return Some(wire::encode_v15_sessionless(&bw::ipmi_response(
                 &req, cc, &data,
             )));
         }
@@ -347,7 +375,7 @@ impl Responder {
     fn sessionless(&self, req: &bw::IpmiRequest) -> (u8, Vec<u8>) {
         match (req.netfn, req.cmd) {
             (NETFN_APP, 0x38) => (CC_OK, self.auth_capabilities()),
-            (NETFN_APP, 0x54) => cipher_suites(&req.data),
+            (NETFN_APP, 0x54) => cipher_suites(&self.offered, &req.data),
             _ => (CC_INSUFFICIENT_PRIVILEGE, Vec::new()),
         }
     }
@@ -362,7 +390,9 @@ impl Responder {
 
     fn open_session(&mut self, payload: &[u8]) -> Option<Vec<u8>> {
         let req = bw::parse_open_session_request(payload).ok()?;
-        let Some(suite) = CipherSuite::from_algorithms(req.algorithms) else {
+        let offered =
+            CipherSuite::from_algorithms(req.algorithms).filter(|s| self.offered.contains(s));
+        let Some(suite) = offered else {
             let status = if crypto::AuthAlgorithm::from_number(req.algorithms.0).is_none() {
                 ST_INVALID_AUTH_ALG
             } else {
@@ -511,7 +541,7 @@ impl Responder {
         let mut close = false;
         let (cc, data) = match (req.netfn, req.cmd) {
             (NETFN_APP, 0x38) => (CC_OK, caps),
-            (NETFN_APP, 0x54) => cipher_suites(&req.data),
+            (NETFN_APP, 0x54) => cipher_suites(&self.offered, &req.data),
             (NETFN_APP, 0x01) => (CC_OK, device_id()),
             (NETFN_APP, 0x3b) => match req.data.first().map(|b| b & 0x0f) {
                 None => (CC_LENGTH, Vec::new()),
@@ -551,28 +581,17 @@ impl Responder {
     }
 }
 
-/// Get Channel Cipher Suites (§22.15): the list of suite records, 16 bytes per call; this
-/// BMC offers 17, 3 and 2.
-fn cipher_suites(data: &[u8]) -> (u8, Vec<u8>) {
+/// Get Channel Cipher Suites (§22.15): the records of the suites offered, 16 bytes per call.
+fn cipher_suites(offered: &[CipherSuite], data: &[u8]) -> (u8, Vec<u8>) {
     if data.len() < 3 {
         return (CC_LENGTH, Vec::new());
     }
-    let mut records = Vec::new();
-    for s in [
-        CipherSuite::Suite17,
-        CipherSuite::Suite3,
-        CipherSuite::Suite2,
-    ] {
-        let (a, i, c) = s.algorithms();
-        // Standard record: 0xC0, suite id, then the algorithm tags (§22.15.2).
-        records.extend_from_slice(&[0xc0, s.number(), a, 0x40 | i, 0x80 | c]);
-    }
-    let index = (data[2] & 0x3f) as usize;
-    let list_by_suite = data[2] & 0x80 != 0;
-    if !list_by_suite {
-        // "List supported algorithms" is not offered; answer as ipmi_sim would.
+    if data[2] & 0x80 == 0 {
+        // "List supported algorithms" is not offered.
         return (CC_INVALID_DATA, Vec::new());
     }
+    let records = bw::cipher_suite_records(offered);
+    let index = (data[2] & 0x3f) as usize;
     let start = (index * 16).min(records.len());
     let end = (start + 16).min(records.len());
     let mut out = vec![0x01];
@@ -638,6 +657,7 @@ mod tests {
                 BmcUser::new("oper", "pw", Privilege::Operator),
             ],
             bmc_key: Some("0102".into()),
+            suites: vec![CipherSuite::Suite17],
         }
     }
 
@@ -655,15 +675,18 @@ mod tests {
         assert!(e("addr 1.2.3.4 1\nkg xyz\n").contains("line 2"));
         assert!(e("frobnicate\n").contains("unknown setting"));
         assert!(e("user a b admin\n").contains("no addr"));
+        assert!(e("addr 1.2.3.4 1\nsuites 17 1\n").contains("line 2"));
+        let all = LanplusConfig::parse("addr 1.2.3.4 1\n").unwrap();
+        assert_eq!(all.suites, DEFAULT_SUITES);
     }
 
     #[test]
     fn cipher_suite_records() {
-        let (cc, d) = cipher_suites(&[0x0e, 0x00, 0x80]);
+        let (cc, d) = cipher_suites(&DEFAULT_SUITES, &[0x0e, 0x00, 0x80]);
         assert_eq!(cc, 0);
         assert_eq!(&d[..6], &[0x01, 0xc0, 17, 3, 0x44, 0x81]);
         assert_eq!(d.len(), 16);
-        let (_, d) = cipher_suites(&[0x0e, 0x00, 0x81]);
+        let (_, d) = cipher_suites(&DEFAULT_SUITES, &[0x0e, 0x00, 0x81]);
         assert_eq!(d, vec![0x01], "the three records fit in the first 16 bytes");
     }
 }

@@ -153,6 +153,9 @@ pub struct BmcSpec {
     /// The BMC key K_G in hexadecimal (at most 40 digits); only [`BmcServer::Lanplus`]
     /// supports one.
     pub bmc_key: Option<String>,
+    /// The cipher suites offered; `None` is every one the server has. Only
+    /// [`BmcServer::Lanplus`] can restrict them.
+    pub cipher_suites: Option<Vec<axha_ipmi::CipherSuite>>,
 }
 
 impl BmcSpec {
@@ -170,7 +173,15 @@ impl BmcSpec {
             server: BmcServer::IpmiSim,
             lanplus_bin: None,
             bmc_key: None,
+            cipher_suites: None,
         }
+    }
+
+    /// Offer only these cipher suites (a BMC that disabled suite 3 offers `[Suite17]`);
+    /// needs [`BmcServer::Lanplus`].
+    pub fn cipher_suites(mut self, suites: &[axha_ipmi::CipherSuite]) -> Self {
+        self.cipher_suites = Some(suites.to_vec());
+        self
     }
 
     /// Serve it with this program.
@@ -258,6 +269,11 @@ impl BmcSpec {
         if let Some(ns) = &self.netns {
             if ns.is_empty() || ns.contains('/') || ns.starts_with('.') {
                 return bad(format!("netns name {ns:?}"));
+            }
+        }
+        if let Some(s) = &self.cipher_suites {
+            if self.server != BmcServer::Lanplus || s.is_empty() {
+                return bad("a list of cipher suites needs the lanplus server and a suite".into());
             }
         }
         if let Some(k) = &self.bmc_key {
@@ -466,6 +482,10 @@ impl Bmc {
                     addr: spec.socket_addr(),
                     users: spec.users.clone(),
                     bmc_key: spec.bmc_key.clone(),
+                    suites: spec
+                        .cipher_suites
+                        .clone()
+                        .unwrap_or_else(|| lanplus::DEFAULT_SUITES.to_vec()),
                 };
                 write_private(&conf, cfg.render().as_bytes())?;
                 vec![bin.display().to_string(), dir.display().to_string()]
@@ -776,7 +796,7 @@ fn check_port_free(spec: &BmcSpec) -> Result<(), BmcError> {
 /// Data: channel 0x0E (this one) with bit 7 = "IPMI v2.0 extended data", privilege admin.
 pub fn channel_auth_capabilities_request() -> Vec<u8> {
     let msg = axha_ipmi::wire::ipmi_request(0x06, 0x38, 0, &[0x8e, 0x04]);
-    axha_ipmi::wire::bmc::encode_v15_sessionless(&msg)
+    axha_ipmi::wire::encode_v15_sessionless(&msg)
 }
 
 fn is_rmcp_ipmi_reply(b: &[u8]) -> bool {

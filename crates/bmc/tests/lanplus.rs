@@ -11,8 +11,8 @@ use std::time::Duration;
 use axha_bmc::lanplus::{LanplusConfig, Responder};
 use axha_bmc::{read_power_file, BmcUser, Privilege, CHASSIS_LOG};
 use axha_ipmi::{
-    with_session, BmcKey, ChassisControl, CipherSuite, Deadline, IpmiError, Password,
-    PrivilegeLevel, Session, SessionConfig,
+    offered_cipher_suites, with_session, BmcKey, ChassisControl, CipherSuite, Deadline, IpmiError,
+    Password, PrivilegeLevel, Session, SessionConfig,
 };
 
 const KG: &str = "00112233445566778899aabbccddeeff01020304";
@@ -34,6 +34,10 @@ impl Drop for Running {
 }
 
 fn start(bmc_key: Option<&str>) -> Running {
+    start_offering(bmc_key, &axha_bmc::lanplus::DEFAULT_SUITES)
+}
+
+fn start_offering(bmc_key: Option<&str>, suites: &[CipherSuite]) -> Running {
     let dir = tempfile::tempdir().unwrap();
     let sock = UdpSocket::bind("127.0.0.1:0").unwrap();
     let addr = sock.local_addr().unwrap();
@@ -45,6 +49,7 @@ fn start(bmc_key: Option<&str>) -> Running {
             BmcUser::new("viewer", "viewsecret", Privilege::User),
         ],
         bmc_key: bmc_key.map(str::to_string),
+        suites: suites.to_vec(),
     };
     let mut r = Responder::on_socket(sock, &cfg, dir.path()).unwrap();
     let stop = Arc::new(AtomicBool::new(false));
@@ -157,4 +162,24 @@ fn credentials_and_privilege_are_enforced() {
     assert!(!st.power_on);
     let e = with_session(&c, &dl, |s| s.chassis_control(ChassisControl::PowerUp, &dl)).unwrap_err();
     assert!(matches!(e, IpmiError::Completion { code: 0xd4, .. }), "{e}");
+}
+
+#[test]
+fn the_suites_offered_are_listed_and_the_others_refused() {
+    let b = start(None);
+    let c = cfg(&b, "admin", "secret", CipherSuite::Suite3);
+    assert_eq!(offered_cipher_suites(&c, &d()).unwrap(), vec![17, 3, 2]);
+    let only17 = start_offering(None, &[CipherSuite::Suite17]);
+    let c = cfg(&only17, "admin", "secret", CipherSuite::Suite3);
+    let offered = offered_cipher_suites(&c, &d()).unwrap();
+    assert_eq!(offered, vec![17]);
+    assert_eq!(CipherSuite::preferred(&offered), CipherSuite::Suite17);
+    let e = Session::open(&c, &d()).unwrap_err();
+    assert!(
+        matches!(e, IpmiError::UnsupportedCipherSuite { suite: 3, .. }),
+        "{e}"
+    );
+    let c = cfg(&only17, "admin", "secret", CipherSuite::Suite17);
+    let dl = d();
+    assert!(with_session(&c, &dl, |s| s.chassis_status(&dl)).is_ok());
 }

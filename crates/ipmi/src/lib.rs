@@ -69,7 +69,7 @@ pub mod wire;
 pub use axha_exec::Deadline;
 pub use crypto::{AuthAlgorithm, IntegrityAlgorithm};
 pub use error::{completion_meaning, rmcp_status_meaning, IpmiError};
-pub use session::{Session, SessionConfig};
+pub use session::{offered_cipher_suites, Session, SessionConfig};
 
 use std::fmt;
 use std::net::{SocketAddr, ToSocketAddrs};
@@ -185,6 +185,17 @@ impl CipherSuite {
         match self {
             CipherSuite::Suite2 | CipherSuite::Suite3 => IntegrityAlgorithm::HmacSha1_96,
             CipherSuite::Suite17 => IntegrityAlgorithm::HmacSha256_128,
+        }
+    }
+
+    /// The suite to ask for when none is configured, from the ids the BMC offers (Get
+    /// Channel Cipher Suites): 17 when offered, else 3, the suite every IPMI 2.0 BMC has had.
+    /// The list comes unauthenticated, so a forger can at most make the choice 3.
+    pub fn preferred(offered: &[u8]) -> CipherSuite {
+        if offered.contains(&17) {
+            CipherSuite::Suite17
+        } else {
+            CipherSuite::Suite3
         }
     }
 
@@ -487,6 +498,12 @@ mod tests {
             Some(CipherSuite::Suite17)
         );
         assert_eq!(CipherSuite::from_algorithms((3, 4, 0)), None);
+        assert_eq!(
+            CipherSuite::preferred(&[0, 1, 2, 3, 17]),
+            CipherSuite::Suite17
+        );
+        assert_eq!(CipherSuite::preferred(&[0, 1, 2, 3]), CipherSuite::Suite3);
+        assert_eq!(CipherSuite::preferred(&[]), CipherSuite::Suite3);
         assert!("x".parse::<CipherSuite>().is_err());
     }
 

@@ -19,6 +19,9 @@ const CMD_GET_CHASSIS_STATUS: u8 = 0x01;
 const CMD_CHASSIS_CONTROL: u8 = 0x02;
 const CMD_SET_SESSION_PRIVILEGE: u8 = 0x3b;
 const CMD_CLOSE_SESSION: u8 = 0x3c;
+const CMD_GET_CHANNEL_CIPHER_SUITES: u8 = 0x54;
+/// Get Channel Cipher Suites returns its list 16 bytes at a time, in at most 64 chunks.
+const CIPHER_SUITE_CHUNK: usize = 16;
 /// RAKP 1 role bit 4: look the user up by name only (§13.20), so that an operator-limited
 /// user can log in asking for operator.
 const NAME_ONLY_LOOKUP: u8 = 0x10;
@@ -184,6 +187,53 @@ impl Link {
             interval = (interval * 2).min(self.max_retransmit);
         }
     }
+}
+
+/// The ids of the cipher suites the BMC offers on this channel: Get Channel Cipher Suites
+/// (§22.15), asked outside any session (IPMI v1.5 framing, as ipmitool asks it), chunk by
+/// chunk until one is short. Each chunk retransmits until `deadline`.
+pub fn offered_cipher_suites(
+    cfg: &SessionConfig,
+    deadline: &Deadline,
+) -> Result<Vec<u8>, IpmiError> {
+    let step = "Get Channel Cipher Suites";
+    let mut link = Link::connect(cfg)?;
+    let mut records = Vec::new();
+    for index in 0..64u8 {
+        let rq_seq = index + 1;
+        let msg = wire::ipmi_request(
+            NETFN_APP,
+            CMD_GET_CHANNEL_CIPHER_SUITES,
+            rq_seq,
+            &wire::cipher_suites_request(index),
+        );
+        let pkt = wire::encode_v15_sessionless(&msg);
+        let chunk = link.exchange(step, deadline, &mut || pkt.clone(), &mut |d| {
+            let r = wire::parse_ipmi_response(wire::decode_v15_sessionless(d)?).ok()?;
+            if r.netfn != NETFN_APP + 1
+                || r.cmd != CMD_GET_CHANNEL_CIPHER_SUITES
+                || r.rq_seq != rq_seq
+            {
+                return None;
+            }
+            Some(if r.completion == 0 {
+                Ok(r.data)
+            } else {
+                Err(IpmiError::Completion {
+                    command: step,
+                    code: r.completion,
+                    meaning: completion_meaning(r.completion),
+                })
+            })
+        })?;
+        // The first byte is the channel number; the rest is record data.
+        let part = chunk.get(1..).unwrap_or_default();
+        records.extend_from_slice(&part[..part.len().min(CIPHER_SUITE_CHUNK)]);
+        if part.len() < CIPHER_SUITE_CHUNK {
+            break;
+        }
+    }
+    Ok(wire::parse_cipher_suite_ids(&records))
 }
 
 /// An active, authenticated RMCP+ session at the configured privilege level. Dropping it

@@ -3,7 +3,8 @@
 //! ([`super`]) and this side share the header, protection and checksum code, so each
 //! message layout is written once per direction.
 
-use super::{algorithm_record, checksum, WireError, BMC_SA, RMCP_HEADER};
+use super::{algorithm_record, checksum, WireError, BMC_SA};
+use crate::CipherSuite;
 
 /// Open Session Request (§13.17).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -136,6 +137,17 @@ pub fn rakp4(tag: u8, status: u8, console_sid: u32, icv: &[u8]) -> Vec<u8> {
     p
 }
 
+/// Get Channel Cipher Suites record data for `suites` (§22.15.2): per suite 0xC0, its id and
+/// its three algorithms tagged 00, 01 and 10 in bits 7-6.
+pub fn cipher_suite_records(suites: &[CipherSuite]) -> Vec<u8> {
+    let mut records = Vec::new();
+    for s in suites {
+        let (a, i, c) = s.algorithms();
+        records.extend_from_slice(&[0xc0, s.number(), a, 0x40 | i, 0x80 | c]);
+    }
+    records
+}
+
 /// An IPMI request message from the LAN (§13.8).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct IpmiRequest {
@@ -182,27 +194,6 @@ pub fn ipmi_response(req: &IpmiRequest, completion: u8, data: &[u8]) -> Vec<u8> 
     m.extend_from_slice(&body);
     m.push(c);
     m
-}
-
-/// The IPMI message of a session-less IPMI v1.5 packet (authentication type none, §13.6):
-/// how consoles ask Get Channel Authentication Capabilities before any session. `None` for
-/// anything else.
-pub fn decode_v15_sessionless(dgram: &[u8]) -> Option<&[u8]> {
-    if dgram.len() < 14 || dgram[..4] != RMCP_HEADER || dgram[4] != 0x00 {
-        return None;
-    }
-    let len = dgram[13] as usize;
-    dgram.get(14..14 + len)
-}
-
-/// A session-less IPMI v1.5 packet around `msg` (the answer to [`decode_v15_sessionless`]).
-pub fn encode_v15_sessionless(msg: &[u8]) -> Vec<u8> {
-    let mut p = RMCP_HEADER.to_vec();
-    p.push(0x00);
-    p.extend_from_slice(&[0; 8]);
-    p.push(msg.len() as u8);
-    p.extend_from_slice(msg);
-    p
 }
 
 #[cfg(test)]
@@ -256,15 +247,5 @@ mod tests {
         let mut bad = wire::ipmi_request(0x00, 0x02, 5, &[4]);
         bad[6] ^= 1;
         assert_eq!(parse_ipmi_request(&bad), Err(WireError::BadChecksum));
-    }
-
-    #[test]
-    fn sessionless_v15_roundtrip() {
-        let msg = wire::ipmi_request(0x06, 0x38, 0, &[0x8e, 0x04]);
-        let pkt = encode_v15_sessionless(&msg);
-        assert_eq!(decode_v15_sessionless(&pkt), Some(msg.as_slice()));
-        assert_eq!(decode_v15_sessionless(&pkt[..pkt.len() - 1]), None);
-        let v2 = wire::encode(wire::PayloadType::Ipmi, 0, 0, &msg, None, [0; 16]);
-        assert_eq!(decode_v15_sessionless(&v2), None);
     }
 }

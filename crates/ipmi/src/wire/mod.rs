@@ -243,6 +243,51 @@ pub fn parse_ipmi_response(m: &[u8]) -> Result<IpmiResponse, WireError> {
     })
 }
 
+/// The IPMI message of a session-less IPMI v1.5 packet (authentication type none, §13.6):
+/// how consoles ask Get Channel Authentication Capabilities and Cipher Suites before any
+/// session, and how BMCs answer. `None` for anything else.
+pub fn decode_v15_sessionless(dgram: &[u8]) -> Option<&[u8]> {
+    if dgram.len() < 14 || dgram[..4] != RMCP_HEADER || dgram[4] != 0x00 {
+        return None;
+    }
+    let len = dgram[13] as usize;
+    dgram.get(14..14 + len)
+}
+
+/// A session-less IPMI v1.5 packet around `msg`.
+pub fn encode_v15_sessionless(msg: &[u8]) -> Vec<u8> {
+    let mut p = RMCP_HEADER.to_vec();
+    p.push(0x00);
+    p.extend_from_slice(&[0; 8]);
+    p.push(msg.len() as u8);
+    p.extend_from_slice(msg);
+    p
+}
+
+/// Get Channel Cipher Suites request data (§22.15): this channel (0x0E), IPMI payload, list
+/// by cipher suite (bit 7), 16-byte chunk `index`.
+pub fn cipher_suites_request(index: u8) -> [u8; 3] {
+    [0x0e, 0x00, 0x80 | (index & 0x3f)]
+}
+
+/// The suite ids of Get Channel Cipher Suites record data (§22.15.2), all chunks joined: a
+/// standard record is 0xC0, the id, then algorithm bytes (tagged 00, 01, 10 in bits 7-6);
+/// an OEM record is 0xC1, the id, a 3-byte IANA number, then algorithm bytes.
+pub fn parse_cipher_suite_ids(records: &[u8]) -> Vec<u8> {
+    let mut ids = Vec::new();
+    let mut i = 0;
+    while i < records.len() {
+        match records[i] {
+            0xc0 | 0xc1 if i + 1 < records.len() => {
+                ids.push(records[i + 1]);
+                i += if records[i] == 0xc0 { 2 } else { 5 };
+            }
+            _ => i += 1,
+        }
+    }
+    ids
+}
+
 /// Algorithm payload records of the Open Session Request (§13.17): type, length 8, algorithm.
 fn algorithm_record(kind: u8, alg: u8) -> [u8; 8] {
     [kind, 0, 0, 8, alg, 0, 0, 0]
@@ -483,6 +528,34 @@ mod tests {
         let mut p = encode(PayloadType::Rakp2, 0, 0, &[1, 2, 3], None, [0; 16]);
         p.truncate(p.len() - 1);
         assert_eq!(decode(&p, None), Err(WireError::Truncated));
+    }
+
+    #[test]
+    fn sessionless_v15_roundtrip() {
+        let msg = ipmi_request(0x06, 0x38, 0, &[0x8e, 0x04]);
+        let pkt = encode_v15_sessionless(&msg);
+        assert_eq!(decode_v15_sessionless(&pkt), Some(msg.as_slice()));
+        assert_eq!(decode_v15_sessionless(&pkt[..pkt.len() - 1]), None);
+        let v2 = encode(PayloadType::Ipmi, 0, 0, &msg, None, [0; 16]);
+        assert_eq!(decode_v15_sessionless(&v2), None);
+    }
+
+    #[test]
+    fn cipher_suite_records_roundtrip() {
+        use crate::CipherSuite;
+        let records = bmc::cipher_suite_records(&CipherSuite::SUPPORTED);
+        assert_eq!(parse_cipher_suite_ids(&records), vec![2, 3, 17]);
+        // ipmi_sim's first chunk: suites 0, 1, 2 (no integrity or encryption for 0 and 1).
+        let sim = [
+            0xc0, 0, 0x00, 0x40, 0x80, 0xc0, 1, 0x01, 0x40, 0x80, 0xc0, 2, 0x01, 0x41,
+        ];
+        assert_eq!(parse_cipher_suite_ids(&sim), vec![0, 1, 2]);
+        let oem = [
+            0xc1, 0x80, 0xa2, 0x02, 0x00, 0x01, 0x41, 0x81, 0xc0, 17, 0x03, 0x44,
+        ];
+        assert_eq!(parse_cipher_suite_ids(&oem), vec![0x80, 17]);
+        assert_eq!(parse_cipher_suite_ids(&[0xc0]), Vec::<u8>::new());
+        assert_eq!(cipher_suites_request(0x41), [0x0e, 0, 0x81]);
     }
 
     #[test]
