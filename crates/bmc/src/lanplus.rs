@@ -32,6 +32,7 @@ use std::net::{IpAddr, SocketAddr, UdpSocket};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
+use axha_exec::{read_bounded, Deadline};
 use axha_ipmi::crypto::{self, codes_match, Key20, RakpExchange, SessionKeys};
 use axha_ipmi::wire::{self, bmc as bw, PayloadType, Protection};
 use axha_ipmi::{BmcKey, CipherSuite};
@@ -49,6 +50,8 @@ const MAX_SESSIONS: usize = 16;
 /// A session unused this long is forgotten (IPMI v2.0 §6.12.15 suggests 60 s).
 const SESSION_IDLE: Duration = Duration::from_secs(60);
 const MAX_DGRAM: usize = 1024;
+const MAX_CONFIG: usize = 64 * 1024;
+const CONFIG_WAIT: Duration = Duration::from_secs(5);
 
 const NETFN_CHASSIS: u8 = 0x00;
 const NETFN_APP: u8 = 0x06;
@@ -189,11 +192,14 @@ impl LanplusConfig {
         })
     }
 
-    /// Read `DIR/lanplus.conf`.
+    /// Read `DIR/lanplus.conf` (at most 64 KiB, within 5 s: a FIFO put there cannot hold
+    /// the BMC's start).
     pub fn read(dir: &Path) -> Result<LanplusConfig, BmcError> {
         let p = dir.join(CONFIG_FILE);
-        let text =
-            std::fs::read_to_string(&p).map_err(|source| BmcError::Io { path: p, source })?;
+        let bytes = read_bounded(&p, MAX_CONFIG, &Deadline::after(CONFIG_WAIT))
+            .map_err(|e| BmcError::InvalidSpec(e.to_string()))?;
+        let text = String::from_utf8(bytes)
+            .map_err(|_| BmcError::InvalidSpec(format!("{} is not UTF-8", p.display())))?;
         LanplusConfig::parse(&text)
     }
 }

@@ -6,6 +6,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use axha_bmc::lanplus::{LanplusConfig, Responder};
+use axha_exec::escape_controls;
 
 fn main() -> ExitCode {
     let args: Vec<_> = std::env::args_os().skip(1).collect();
@@ -20,7 +21,7 @@ fn main() -> ExitCode {
     match served {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("axha-bmc-lanplus: {e}");
+            eprintln!("axha-bmc-lanplus: {}", escape_controls(&e.to_string()));
             ExitCode::FAILURE
         }
     }
