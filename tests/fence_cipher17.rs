@@ -355,3 +355,87 @@ fn cipher_auto_takes_17_where_offered_and_3_from_ipmi_sim() {
         r.stderr
     );
 }
+
+/// Pacemaker's fencer runs the agent with suite 17 and the BMC key from the CIB (a key file):
+/// a real single-node cluster (axha-lab) whose device fences a simulated node n2, whose BMC
+/// (the project's responder, with a key) serves inside n1's network namespace.
+#[test]
+fn pacemaker_fences_through_suite_17_with_a_bmc_key() {
+    axha_e2e::need_root!();
+    use axha_e2e::lab::{binaries_dir, spec};
+    let mut s = spec("fc17", 1);
+    s.binaries = Some(binaries_dir());
+    let lab = axha_lab::Lab::up(s).expect("lab up");
+    let node_ip = lab.node_addr("n1");
+    let ns = lab.netns_name("n1");
+    let b = bmc::start_lanplus_bmc_with(|spec| {
+        let mut spec = spec.netns(ns.clone()).bmc_key(KEY_HEX);
+        spec.addr = std::net::IpAddr::V4(node_ip);
+        spec
+    });
+    let secrets = tempfile::tempdir().unwrap();
+    let pw = write(secrets.path(), "bmc-n2.pw", &format!("{}\n", ADMIN.1));
+    let kg = write(secrets.path(), "bmc-n2.kg", &format!("{KEY_HEX}\n"));
+    let attrs = [
+        ("ip", node_ip.to_string()),
+        ("ipport", b.addr().port().to_string()),
+        ("username", ADMIN.0.to_string()),
+        ("password_file", pw.display().to_string()),
+        ("hexadecimal_kg_file", kg.display().to_string()),
+        ("cipher", "17".to_string()),
+        ("bound_node", "n2".to_string()),
+        ("pcmk_host_list", "n2".to_string()),
+    ];
+    let nvpairs: String = attrs
+        .iter()
+        .map(|(k, v)| format!(r#"<nvpair id="fence-n2-{k}" name="{k}" value="{v}"/>"#))
+        .collect();
+    let device = format!(
+        r#"<primitive id="fence-n2" class="stonith" type="fence_axigen_ipmi"><instance_attributes id="fence-n2-ia">{nvpairs}</instance_attributes></primitive>"#
+    );
+    let d = Duration::from_secs(30);
+    lab.run_ok(
+        "n1",
+        &["cibadmin", "--create", "-o", "resources", "-X", &device],
+        d,
+    )
+    .expect("device added to the CIB");
+    axha_e2e::wait_for("the fencer to register fence-n2", d, || {
+        lab.run("n1", &["stonith_admin", "--list", "n2"], d)
+            .map(|o| o.stdout_str().contains("fence-n2"))
+            .unwrap_or(false)
+    });
+    let fence = |how: &str| {
+        let out = lab
+            .run(
+                "n1",
+                &["stonith_admin", how, "n2", "--timeout", "60"],
+                Duration::from_secs(90),
+            )
+            .unwrap();
+        assert_eq!(
+            out.code(),
+            Some(0),
+            "{how}: {}{}",
+            out.stdout_str(),
+            out.stderr_str()
+        );
+    };
+    let before = b.chassis_log().unwrap().len();
+    fence("--reboot");
+    let log = b.chassis_log().unwrap()[before..].to_string();
+    let off = log.find("set power 0").expect("reboot switched n2 off");
+    let on = log.find("set power 1").expect("reboot switched n2 on");
+    assert!(off < on, "{log}");
+    fence("--fence");
+    assert!(!b.power().unwrap(), "n2 is off after --fence");
+    let v = lab.view("n1").expect("crm_mon");
+    let done: Vec<&str> = v.fenced("n2").iter().map(|e| e.action.as_str()).collect();
+    assert!(
+        done.contains(&"reboot") && done.contains(&"off"),
+        "{:?}",
+        v.fencing
+    );
+    drop(b);
+    lab.down().expect("lab down");
+}
