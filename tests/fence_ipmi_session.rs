@@ -20,7 +20,8 @@ fn secs(n: u64) -> Deadline {
 #[test]
 fn status_and_power_control_with_both_suites() {
     let b = bmc::start_bmc();
-    for suite in CipherSuite::SUPPORTED {
+    // ipmi_sim 2.0.33 has no SHA-256 suite: suite 17 is proven in fence_cipher17.rs.
+    for suite in [CipherSuite::Suite2, CipherSuite::Suite3] {
         let mut c = cfg(b.addr(), ADMIN);
         c.cipher_suite = suite;
         let d = secs(5);

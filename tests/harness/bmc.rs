@@ -8,7 +8,7 @@ use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::Duration;
 
-pub use axha_bmc::{Bmc, BmcSpec, BmcUser, Privilege};
+pub use axha_bmc::{Bmc, BmcServer, BmcSpec, BmcUser, Privilege};
 
 pub const ADMIN: (&str, &str) = ("admin", "secret");
 pub const OPERATOR: (&str, &str) = ("oper", "opsecret");
@@ -70,6 +70,17 @@ pub fn start_bmc_with(adjust: impl Fn(BmcSpec) -> BmcSpec) -> TestBmc {
         }
     }
     panic!("cannot start ipmi_sim: {}", last.expect("at least one try"));
+}
+
+/// The test BMC served by the project's RMCP+ responder (`axha-bmc-lanplus`: cipher suites
+/// 2, 3 and 17, an optional BMC key) instead of ipmi_sim, with the same accounts.
+pub fn start_lanplus_bmc_with(adjust: impl Fn(BmcSpec) -> BmcSpec) -> TestBmc {
+    start_bmc_with(|s| {
+        adjust(
+            s.server(BmcServer::Lanplus)
+                .lanplus_bin(crate::bin("axha-bmc-lanplus")),
+        )
+    })
 }
 
 /// A UDP proxy in front of a BMC that drops chosen datagrams: `drop_request(n)` /

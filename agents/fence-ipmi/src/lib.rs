@@ -10,9 +10,12 @@
 //!   verified off is logged but the fence succeeded (the node is safe), as in fence-agents.
 //!   `method=cycle`: power cycle only when the chassis is on (when off: power on), then
 //!   verified on.
+//! - `diag`: Chassis Control "pulse diagnostic interrupt" (an NMI), as fence_ipmilan's
+//!   `diag`; the power state is neither changed nor verified.
 //!
 //! Passwords come from stdin (`password=`), `password_script` or `password_file`; `-p` is
-//! accepted for compatibility but is visible in `ps`. No password reaches a child's argv or
+//! accepted for compatibility but is visible in `ps`. The BMC key the same way: stdin
+//! (`hexadecimal_kg=`) or `hexadecimal_kg_file`. No secret reaches a child's argv or
 //! environment or a log line.
 
 #![warn(missing_docs)]
@@ -25,8 +28,8 @@ use axha_fencing::{
     Action, AgentSpec, Content, FenceAgent, FenceError, Log, Outcome, Param, Request, Source,
 };
 use axha_ipmi::{
-    check_password, check_user_name, resolve, with_session, ChassisControl, CipherSuite, IpmiError,
-    Password, PrivilegeLevel, Session, SessionConfig,
+    check_password, check_user_name, offered_cipher_suites, resolve, with_session, BmcKey,
+    ChassisControl, CipherSuite, IpmiError, Password, PrivilegeLevel, Session, SessionConfig,
 };
 
 /// The agent's name, as installed and in its metadata.
@@ -55,12 +58,25 @@ const USERNAME: Param = Param::new("username", "username", "Login name")
 const CIPHER: Param = Param::new(
     "cipher",
     "cipher",
-    "RMCP+ cipher suite: 3 (AES-CBC-128 + HMAC-SHA1-96) or 2 (HMAC-SHA1-96); 0 and 1 are refused",
+    "RMCP+ cipher suite: 3 (AES-CBC-128 + HMAC-SHA1-96), 17 (AES-CBC-128 + HMAC-SHA256-128), 2 (HMAC-SHA1-96), or auto (17 when the BMC lists it in Get Channel Cipher Suites, else 3); 0 and 1 are refused",
 )
 .short('C')
 .value("cipher")
-.content(Content::Select(&["3", "2"]))
+.content(Content::Select(&["3", "17", "2", "auto"]))
 .default("3");
+const HEXADECIMAL_KG: Param = Param::new(
+    "hexadecimal_kg",
+    "hexadecimal-kg",
+    "Hexadecimal-encoded Kg key for IPMIv2 authentication: the BMC key, up to 40 hex digits (on the command line it shows in ps: prefer stdin or hexadecimal_kg_file)",
+)
+.value("key")
+.secret();
+const HEXADECIMAL_KG_FILE: Param = Param::new(
+    "hexadecimal_kg_file",
+    "hexadecimal-kg-file",
+    "File whose first line is the hexadecimal Kg key (the BMC key)",
+)
+.value("path");
 const PRIVLVL: Param = Param::new("privlvl", "privlvl", "Privilege level on IPMI device")
     .short('L')
     .value("level")
@@ -91,9 +107,16 @@ const ACTIONS: &[Action] = &[
     Action::Reboot,
     Action::Status,
     Action::Monitor,
+    Action::Diag,
     Action::Metadata,
     Action::ValidateAll,
 ];
+
+/// The `cipher` value that asks the BMC which suites it offers.
+const CIPHER_AUTO: &str = "auto";
+/// Longest `cipher=auto` waits for the BMC's list before it settles for suite 3, should a BMC
+/// drop the question unanswered.
+const CIPHER_QUERY_BUDGET: Duration = Duration::from_secs(2);
 
 /// Fastest and slowest status poll while waiting for a power change.
 const POLL_MAX: Duration = Duration::from_millis(250);
@@ -104,6 +127,8 @@ pub struct IpmiFenceAgent;
 /// The validated configuration of one request.
 struct Config {
     session: SessionConfig,
+    /// `cipher=auto`: the suite is chosen from the BMC's list before the first session.
+    cipher_auto: bool,
     login_timeout: Duration,
     power_timeout: Duration,
     power_wait: Duration,
@@ -112,7 +137,12 @@ struct Config {
 }
 
 fn device(e: IpmiError) -> FenceError {
-    FenceError::Device(e.to_string())
+    match e {
+        IpmiError::BmcKeyMismatch { .. } => FenceError::Device(format!(
+            "{e}; the BMC key is given with hexadecimal_kg or hexadecimal_kg_file"
+        )),
+        e => FenceError::Device(e.to_string()),
+    }
 }
 
 fn invalid(param: &'static str, value: &str, reason: impl Into<String>) -> FenceError {
@@ -143,9 +173,14 @@ impl IpmiFenceAgent {
             other => invalid("username", &username, other.to_string()),
         })?;
         let cipher_s = req.require("cipher")?;
-        let cipher: CipherSuite = cipher_s
-            .parse()
-            .map_err(|e: IpmiError| invalid("cipher", cipher_s, e.to_string()))?;
+        let cipher_auto = cipher_s.trim().eq_ignore_ascii_case(CIPHER_AUTO);
+        let cipher: CipherSuite = if cipher_auto {
+            CipherSuite::Suite3
+        } else {
+            cipher_s
+                .parse()
+                .map_err(|e: IpmiError| invalid("cipher", cipher_s, e.to_string()))?
+        };
         let priv_s = req.choice("privlvl")?;
         let privilege: PrivilegeLevel = priv_s.parse().map_err(|_| {
             invalid(
@@ -182,12 +217,15 @@ impl IpmiFenceAgent {
                 "password (or password_script / password_file)",
             ))?;
         check_password(pw.expose()).map_err(|e| FenceError::Password(e.to_string()))?;
+        let bmc_key = bmc_key(req, login_timeout)?;
         let addr = resolve(&ip, port, &Deadline::after(login_timeout)).map_err(device)?;
         let mut session = SessionConfig::new(addr, username, Password::new(pw.expose().to_vec()));
         session.privilege = privilege;
         session.cipher_suite = cipher;
+        session.bmc_key = bmc_key;
         Ok(Config {
             session,
+            cipher_auto,
             login_timeout,
             power_timeout,
             power_wait,
@@ -203,10 +241,18 @@ impl FenceAgent for IpmiFenceAgent {
             name: AGENT_NAME,
             shortdesc: "Fence agent for IPMI over LAN (RMCP+), verified power off",
             longdesc: "fence_axigen_ipmi powers a node off, on or through a reboot via its BMC, \
-                       over IPMI v2.0 RMCP+ (cipher suite 3 by default, 2 on request; never 0 or 1). \
-                       It speaks IPMI itself (no ipmitool): an action is one session raised to \
-                       privlvl and always closed. Off is reported only after the BMC reads the \
-                       chassis as off. With bound_node set, it refuses any request naming another \
+                       over IPMI v2.0 RMCP+: cipher suite 3 (HMAC-SHA1) by default, 17 \
+                       (HMAC-SHA256, for BMCs that disabled 3), 2, or auto (17 when the BMC lists \
+                       it, else 3) on request; never 0 or 1. Suite 3 stays the default because \
+                       every IPMI 2.0 BMC offers it and asking for it costs nothing; auto costs a \
+                       Get Channel Cipher Suites exchange before every action, and up to 2 s on \
+                       a BMC that drops that question. The default's cost is SHA-1 \
+                       where the BMC could do SHA-256 (HMAC-SHA1 is still unbroken as a MAC): set \
+                       cipher=17 or auto where the BMC offers 17. A BMC key (K_G) is given with hexadecimal_kg or \
+                       hexadecimal_kg_file. It speaks IPMI itself (no ipmitool): an action is one \
+                       session raised to privlvl and always closed. Off is reported only after the \
+                       BMC reads the chassis as off. diag pulses a diagnostic interrupt (NMI) and \
+                       verifies nothing. With bound_node set, it refuses any request naming another \
                        node. Passwords come from stdin, password_script or password_file.",
             vendor_url: "https://www.intel.com/content/www/us/en/products/docs/servers/ipmi/ipmi-second-gen-interface-spec-v2-rev1-1.html",
             params: vec![
@@ -217,6 +263,8 @@ impl FenceAgent for IpmiFenceAgent {
                 common::PASSWORD,
                 common::PASSWORD_SCRIPT,
                 common::PASSWORD_FILE,
+                HEXADECIMAL_KG,
+                HEXADECIMAL_KG_FILE,
                 CIPHER,
                 PRIVLVL,
                 LANPLUS,
@@ -245,14 +293,25 @@ impl FenceAgent for IpmiFenceAgent {
         if req.source == Source::CommandLine && req.is_set("password") {
             log.info("warning: a password on the command line is visible in ps; use stdin, password_script or password_file");
         }
-        let cfg = self.config(req)?;
+        if req.source == Source::CommandLine && req.is_set("hexadecimal_kg") {
+            log.info("warning: a BMC key on the command line is visible in ps; use stdin or hexadecimal_kg_file");
+        }
+        let mut cfg = self.config(req)?;
+        if cfg.cipher_auto {
+            choose_cipher_suite(&mut cfg, log);
+        }
         log.debug(&format!(
-            "{} {} as {} ({}), cipher suite {}",
+            "{} {} as {} ({}), cipher suite {}, {}",
             req.action,
             cfg.session.addr,
             cfg.session.username,
             cfg.session.privilege,
-            cfg.session.cipher_suite.number()
+            cfg.session.cipher_suite.number(),
+            if cfg.session.bmc_key.is_some() {
+                "with a BMC key"
+            } else {
+                "no BMC key"
+            }
         ));
         match req.action {
             Action::Status => {
@@ -288,11 +347,69 @@ impl FenceAgent for IpmiFenceAgent {
                 }
                 Ok(Outcome::Done("Success: Rebooted".into()))
             }
+            Action::Diag => {
+                session(&cfg, |s, d| {
+                    s.chassis_control(ChassisControl::DiagnosticInterrupt, d)
+                })?;
+                Ok(Outcome::Done(
+                    "Success: Diagnostic interrupt (NMI) sent".into(),
+                ))
+            }
             other => Err(FenceError::Usage(format!(
                 "action {other} is not supported"
             ))),
         }
     }
+}
+
+/// `cipher=auto`: 17 when the BMC lists it, else 3 (also when the list does not come within
+/// [`CIPHER_QUERY_BUDGET`]). The list is not authenticated: a forged one can only make the
+/// choice 3.
+fn choose_cipher_suite(cfg: &mut Config, log: &mut Log) {
+    let budget = Deadline::after(cfg.login_timeout.min(CIPHER_QUERY_BUDGET));
+    let suite = match offered_cipher_suites(&cfg.session, &budget) {
+        Ok(ids) => {
+            let suite = CipherSuite::preferred(&ids);
+            log.debug(&format!(
+                "cipher=auto: the BMC offers cipher suites {ids:?}; using {}",
+                suite.number()
+            ));
+            suite
+        }
+        Err(e) => {
+            log.debug(&format!("cipher=auto: {e}; using cipher suite 3"));
+            CipherSuite::Suite3
+        }
+    };
+    cfg.session.cipher_suite = suite;
+}
+
+/// The BMC key from `hexadecimal_kg` or `hexadecimal_kg_file`, checked (never echoed).
+fn bmc_key(req: &Request, login_timeout: Duration) -> Result<Option<BmcKey>, FenceError> {
+    let Some(hex) = req.secret(
+        "BMC key",
+        "hexadecimal_kg",
+        "hexadecimal_kg_file",
+        &Deadline::after(login_timeout),
+    )?
+    else {
+        return Ok(None);
+    };
+    let text = std::str::from_utf8(hex.expose()).map_err(|_| FenceError::Invalid {
+        param: "hexadecimal_kg",
+        value: "<redacted>".into(),
+        reason: "is not hexadecimal".into(),
+    })?;
+    BmcKey::from_hex(text)
+        .map(Some)
+        .map_err(|e| FenceError::Invalid {
+            param: "hexadecimal_kg",
+            value: "<redacted>".into(),
+            reason: match e {
+                IpmiError::InvalidBmcKey { reason } => reason.to_string(),
+                other => other.to_string(),
+            },
+        })
 }
 
 fn session<T>(
@@ -415,6 +532,33 @@ mod tests {
                 .to_string()
         };
         assert!(e("cipher=0\n").contains("cipher"));
+        assert!(a
+            .validate(&req(&format!("action=off\n{BASE}cipher=17\n")))
+            .is_ok());
+        assert!(e("cipher=16\n").contains("16 is not supported (17, 3 or 2)"));
+        assert!(a
+            .validate(&req(&format!("action=off\n{BASE}cipher=auto\n")))
+            .is_ok());
+        let key = "0x00112233445566778899aabbccddeeff00112233";
+        assert!(a
+            .validate(&req(&format!("action=off\n{BASE}hexadecimal_kg={key}\n")))
+            .is_ok());
+        let bad_key = e("hexadecimal_kg=s3cr3t\n");
+        assert!(
+            bad_key.contains("hexadecimal_kg") && bad_key.contains("not hexadecimal"),
+            "{bad_key}"
+        );
+        assert!(
+            !bad_key.contains("s3cr3t"),
+            "the key is never echoed: {bad_key}"
+        );
+        assert!(e(&format!("hexadecimal_kg={key}44\n")).contains("longer than 40"));
+        let missing = e("hexadecimal_kg_file=/nonexistent/kg\n");
+        assert!(
+            missing.contains("BMC key") && missing.contains("/nonexistent/kg"),
+            "{missing}"
+        );
+        assert!(e("hexadecimal_kg_file=/dev/zero\n").contains("more than 4096 bytes"));
         assert!(e("cipher=1\n").contains("cipher"));
         assert!(e("ipport=0\n").contains("ipport"));
         assert!(e("ipport=70000\n").contains("70000"));
@@ -469,6 +613,8 @@ mod tests {
             "plug",
             "port",
             "bound_node",
+            "hexadecimal_kg",
+            "hexadecimal_kg_file",
         ] {
             assert!(
                 m.contains(&format!("<parameter name=\"{name}\"")),
@@ -476,6 +622,8 @@ mod tests {
             );
         }
         assert!(!m.contains("\"list\""));
+        assert!(m.contains("<action name=\"diag\" />"), "{m}");
+        assert!(m.contains("<option value=\"17\" />"), "{m}");
     }
 }
 

@@ -19,6 +19,12 @@
 //! (no authentication). Clients in this project never ask for suite 0; tests that check
 //! authentication must use suite 3.
 //!
+//! ipmi_sim 2.0.33 has no SHA-256 cipher suite (17) and no BMC key (K_G). A spec with
+//! [`BmcServer::Lanplus`] is served instead by [`lanplus`], the project's own RMCP+
+//! responder (`axha-bmc-lanplus`): suites 2, 3 and 17, an optional K_G, the same directory
+//! layout, power state, chassis log and power hook ([`chassis`]), so [`Bmc`] works the same
+//! over either.
+//!
 //! ```no_run
 //! use axha_bmc::{Bmc, BmcSpec, BmcUser, Privilege};
 //! let spec = BmcSpec::new("/tmp/bmc1", "127.0.0.1".parse().unwrap(), 16231)
@@ -39,6 +45,8 @@ use std::time::Duration;
 
 use axha_exec::{read_identity, Cmd, Deadline, ExecError, ProcessIdentity};
 
+pub mod chassis;
+pub mod lanplus;
 mod state;
 pub use state::{
     append_chassis_log, read_power_file, write_power_file, CHASSIS_LOG, POWER_FILE, POWER_HOOK,
@@ -46,6 +54,8 @@ pub use state::{
 
 /// Name of the chassis helper binary ipmi_sim calls for power control.
 pub const CHASSIS_BIN: &str = "axha-bmc-chassis";
+/// Name of the project's RMCP+ responder binary.
+pub const LANPLUS_BIN: &str = "axha-bmc-lanplus";
 /// Identity (`pid start_time exe`) of the running ipmi_sim, in the BMC's directory.
 pub const PID_FILE: &str = "ipmi_sim.pid";
 /// Where an installed `axha-bmc-chassis` lives.
@@ -105,6 +115,15 @@ impl BmcUser {
     }
 }
 
+/// Which program serves a simulated BMC.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BmcServer {
+    /// OpenIPMI's `ipmi_sim` (cipher suites 0-3 and more, no SHA-256, no K_G).
+    IpmiSim,
+    /// The project's `axha-bmc-lanplus` (cipher suites 2, 3 and 17, an optional K_G).
+    Lanplus,
+}
+
 /// What a simulated BMC looks like. `dir` is private to this BMC (config, state, logs).
 #[derive(Debug, Clone)]
 pub struct BmcSpec {
@@ -127,6 +146,16 @@ pub struct BmcSpec {
     pub chassis_bin: Option<PathBuf>,
     /// Power state of a freshly made BMC (kept as is when `dir` already holds one).
     pub initial_power: bool,
+    /// The program that serves it (ipmi_sim by default).
+    pub server: BmcServer,
+    /// The `axha-bmc-lanplus` binary; looked up as `chassis_bin` is when unset.
+    pub lanplus_bin: Option<PathBuf>,
+    /// The BMC key K_G in hexadecimal (at most 40 digits); only [`BmcServer::Lanplus`]
+    /// supports one.
+    pub bmc_key: Option<String>,
+    /// The cipher suites offered; `None` is every one the server has. Only
+    /// [`BmcServer::Lanplus`] can restrict them.
+    pub cipher_suites: Option<Vec<axha_ipmi::CipherSuite>>,
 }
 
 impl BmcSpec {
@@ -141,7 +170,36 @@ impl BmcSpec {
             netns: None,
             chassis_bin: None,
             initial_power: true,
+            server: BmcServer::IpmiSim,
+            lanplus_bin: None,
+            bmc_key: None,
+            cipher_suites: None,
         }
+    }
+
+    /// Offer only these cipher suites (a BMC that disabled suite 3 offers `[Suite17]`);
+    /// needs [`BmcServer::Lanplus`].
+    pub fn cipher_suites(mut self, suites: &[axha_ipmi::CipherSuite]) -> Self {
+        self.cipher_suites = Some(suites.to_vec());
+        self
+    }
+
+    /// Serve it with this program.
+    pub fn server(mut self, server: BmcServer) -> Self {
+        self.server = server;
+        self
+    }
+
+    /// Use this `axha-bmc-lanplus` binary.
+    pub fn lanplus_bin(mut self, p: impl Into<PathBuf>) -> Self {
+        self.lanplus_bin = Some(p.into());
+        self
+    }
+
+    /// Give the BMC a key K_G (hexadecimal); needs [`BmcServer::Lanplus`].
+    pub fn bmc_key(mut self, hex: impl Into<String>) -> Self {
+        self.bmc_key = Some(hex.into());
+        self
     }
 
     /// Add an account.
@@ -213,6 +271,19 @@ impl BmcSpec {
                 return bad(format!("netns name {ns:?}"));
             }
         }
+        if let Some(s) = &self.cipher_suites {
+            if self.server != BmcServer::Lanplus || s.is_empty() {
+                return bad("a list of cipher suites needs the lanplus server and a suite".into());
+            }
+        }
+        if let Some(k) = &self.bmc_key {
+            if self.server != BmcServer::Lanplus {
+                return bad("a BMC key needs the lanplus server (ipmi_sim has none)".into());
+            }
+            if let Err(e) = axha_ipmi::BmcKey::from_hex(k) {
+                return bad(e.to_string());
+            }
+        }
         let dir = self.dir.to_string_lossy();
         if dir.contains(|c: char| c.is_whitespace() || c == '"') {
             return bad(format!("directory {dir:?} (no spaces or quotes)"));
@@ -275,8 +346,14 @@ pub enum BmcError {
         /// The operating system's error.
         source: std::io::Error,
     },
-    /// The `axha-bmc-chassis` helper is in none of the places tried.
-    ChassisBinMissing(Vec<PathBuf>),
+    /// A helper binary (`axha-bmc-chassis`, `axha-bmc-lanplus`) is in none of the places
+    /// tried.
+    HelperMissing {
+        /// The binary's name.
+        name: String,
+        /// Where it was looked for.
+        tried: Vec<PathBuf>,
+    },
     /// ipmi_sim could not be started.
     Spawn(ExecError),
     /// ipmi_sim exited before answering; `log` is the end of its output.
@@ -314,9 +391,9 @@ impl fmt::Display for BmcError {
         match self {
             BmcError::InvalidSpec(w) => write!(f, "invalid BMC spec: {w}"),
             BmcError::Io { path, source } => write!(f, "{}: {source}", path.display()),
-            BmcError::ChassisBinMissing(tried) => write!(
+            BmcError::HelperMissing { name, tried } => write!(
                 f,
-                "{CHASSIS_BIN} not found (tried {}); build it with `cargo build -p axha-bmc`",
+                "{name} not found (tried {}); build it with `cargo build -p axha-bmc`",
                 tried
                     .iter()
                     .map(|p| p.display().to_string())
@@ -359,14 +436,9 @@ impl Bmc {
     /// Write the configuration, start ipmi_sim and wait (bounded) until it answers.
     pub fn start(spec: BmcSpec) -> Result<Bmc, BmcError> {
         spec.validate()?;
-        let chassis = find_chassis_bin(spec.chassis_bin.as_deref())?;
         check_port_free(&spec)?;
         let dir = &spec.dir;
         std::fs::create_dir_all(dir.join("state")).map_err(io_err(dir))?;
-        let lan = dir.join("lan.conf");
-        write_private(&lan, spec.lan_conf(&chassis).as_bytes())?;
-        let emu = dir.join("sim.emu");
-        std::fs::write(&emu, SIM_EMU).map_err(io_err(&emu))?;
         let power = dir.join(POWER_FILE);
         if !power.exists() {
             write_power_file(dir, spec.initial_power).map_err(io_err(&power))?;
@@ -384,17 +456,41 @@ impl Bmc {
             },
         }
 
-        let sim = [
-            "ipmi_sim".to_string(),
-            // -n: no console on stdin (ipmi_sim aborts when stdin is /dev/null otherwise)
-            "-n".into(),
-            "-c".into(),
-            lan.display().to_string(),
-            "-f".into(),
-            emu.display().to_string(),
-            "-s".into(),
-            dir.join("state").display().to_string(),
-        ];
+        let sim = match spec.server {
+            BmcServer::IpmiSim => {
+                let chassis = find_helper(CHASSIS_BIN, spec.chassis_bin.as_deref())?;
+                let lan = dir.join("lan.conf");
+                write_private(&lan, spec.lan_conf(&chassis).as_bytes())?;
+                let emu = dir.join("sim.emu");
+                std::fs::write(&emu, SIM_EMU).map_err(io_err(&emu))?;
+                vec![
+                    "ipmi_sim".to_string(),
+                    // -n: no console on stdin (ipmi_sim aborts when stdin is /dev/null otherwise)
+                    "-n".into(),
+                    "-c".into(),
+                    lan.display().to_string(),
+                    "-f".into(),
+                    emu.display().to_string(),
+                    "-s".into(),
+                    dir.join("state").display().to_string(),
+                ]
+            }
+            BmcServer::Lanplus => {
+                let bin = find_helper(LANPLUS_BIN, spec.lanplus_bin.as_deref())?;
+                let conf = dir.join(lanplus::CONFIG_FILE);
+                let cfg = lanplus::LanplusConfig {
+                    addr: spec.socket_addr(),
+                    users: spec.users.clone(),
+                    bmc_key: spec.bmc_key.clone(),
+                    suites: spec
+                        .cipher_suites
+                        .clone()
+                        .unwrap_or_else(|| lanplus::DEFAULT_SUITES.to_vec()),
+                };
+                write_private(&conf, cfg.render().as_bytes())?;
+                vec![bin.display().to_string(), dir.display().to_string()]
+            }
+        };
         let cmd = match &spec.netns {
             // `ip netns exec` execs the program in place: the pid stays ipmi_sim's.
             Some(ns) => Cmd::new("ip").args(["netns", "exec", ns]).args(&sim),
@@ -579,20 +675,25 @@ fn write_private(path: &Path, data: &[u8]) -> Result<(), BmcError> {
     f.write_all(data).map_err(io_err(path))
 }
 
-fn find_chassis_bin(explicit: Option<&Path>) -> Result<PathBuf, BmcError> {
+/// A helper binary of this crate (`axha-bmc-chassis`, `axha-bmc-lanplus`): `explicit`, else
+/// next to the running executable or one level up, else installed.
+fn find_helper(name: &str, explicit: Option<&Path>) -> Result<PathBuf, BmcError> {
     let mut tried = Vec::new();
     if let Some(p) = explicit {
         if p.is_file() {
             return Ok(p.to_owned());
         }
-        return Err(BmcError::ChassisBinMissing(vec![p.to_owned()]));
+        return Err(BmcError::HelperMissing {
+            name: name.to_string(),
+            tried: vec![p.to_owned()],
+        });
     }
     if let Ok(exe) = std::env::current_exe() {
         let mut dir = exe.parent();
         // next to the executable, then one level up (target/debug/deps -> target/debug)
         for _ in 0..2 {
             let Some(d) = dir else { break };
-            let p = d.join(CHASSIS_BIN);
+            let p = d.join(name);
             if p.is_file() {
                 return Ok(p);
             }
@@ -601,12 +702,15 @@ fn find_chassis_bin(explicit: Option<&Path>) -> Result<PathBuf, BmcError> {
         }
     }
     // Installed next to the lab helper (see the Makefile's install target).
-    let installed = Path::new(INSTALLED_DIR).join(CHASSIS_BIN);
+    let installed = Path::new(INSTALLED_DIR).join(name);
     if installed.is_file() {
         return Ok(installed);
     }
     tried.push(installed);
-    Err(BmcError::ChassisBinMissing(tried))
+    Err(BmcError::HelperMissing {
+        name: name.to_string(),
+        tried,
+    })
 }
 
 fn log_tail(p: &Path) -> String {
@@ -689,29 +793,10 @@ fn check_port_free(spec: &BmcSpec) -> Result<(), BmcError> {
 
 /// A session-less IPMI 1.5 "Get Channel Authentication Capabilities" request (IPMI v2.0
 /// §22.13) in an RMCP packet (§13.1.3): every IPMI LAN BMC answers it without credentials.
+/// Data: channel 0x0E (this one) with bit 7 = "IPMI v2.0 extended data", privilege admin.
 pub fn channel_auth_capabilities_request() -> Vec<u8> {
-    // IPMB message: rsSA 0x20, netFn App (0x06) << 2, chk1, rqSA 0x81, rqSeq 0, cmd 0x38,
-    // data: channel 0x0E (this one) with bit 7 = "IPMI v2.0 extended data", privilege admin.
-    let head = [0x20u8, 0x06 << 2];
-    let body = [0x81u8, 0x00, 0x38, 0x8e, 0x04];
-    let mut msg = head.to_vec();
-    msg.push(checksum(&head));
-    msg.extend_from_slice(&body);
-    msg.push(checksum(&body));
-    let mut pkt = vec![
-        0x06, 0x00, 0xff, 0x07, // RMCP v1.0, no ack, class IPMI
-        0x00, // auth type none
-        0, 0, 0, 0, // session sequence
-        0, 0, 0, 0, // session id
-    ];
-    pkt.push(msg.len() as u8);
-    pkt.extend_from_slice(&msg);
-    pkt
-}
-
-/// IPMB two's-complement checksum (IPMI v2.0 §13.8).
-fn checksum(b: &[u8]) -> u8 {
-    b.iter().fold(0u8, |a, x| a.wrapping_add(*x)).wrapping_neg()
+    let msg = axha_ipmi::wire::ipmi_request(0x06, 0x38, 0, &[0x8e, 0x04]);
+    axha_ipmi::wire::encode_v15_sessionless(&msg)
 }
 
 fn is_rmcp_ipmi_reply(b: &[u8]) -> bool {

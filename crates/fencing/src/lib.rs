@@ -83,6 +83,13 @@ pub enum FenceError {
     },
     /// The password could not be obtained (never the password itself).
     Password(String),
+    /// Another secret (a key) could not be obtained (never the secret itself).
+    Secret {
+        /// What the secret is, in the operator's words ("BMC key").
+        what: &'static str,
+        /// Why it could not be read.
+        detail: String,
+    },
     /// The device could not do what was asked; the agent's own words.
     Device(String),
 }
@@ -106,6 +113,7 @@ impl fmt::Display for FenceError {
                 "refusing to fence {requested:?} ({given_as}): this device is bound to node {bound:?}"
             ),
             FenceError::Password(m) => write!(f, "cannot get the password: {m}"),
+            FenceError::Secret { what, detail } => write!(f, "cannot get the {what}: {detail}"),
             FenceError::Device(m) => f.write_str(m),
         }
     }
@@ -285,7 +293,8 @@ pub fn dispatch(
     if req.action == Action::ValidateAll {
         return ok(String::new());
     }
-    if matches!(req.action, Action::Off | Action::Reboot) {
+    // diag stands in for a reboot (pcmk_reboot_action=diag), so it waits as a reboot does.
+    if matches!(req.action, Action::Off | Action::Reboot | Action::Diag) {
         match req.seconds("delay") {
             Ok(d) if d > Duration::ZERO => {
                 log.info(&format!(

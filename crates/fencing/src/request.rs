@@ -383,8 +383,8 @@ impl Request {
     /// `password_script` (split on whitespace and run without a shell, bounded by
     /// `deadline`), else the first line of `password_file`. `None` when none is given.
     pub fn password(&self, deadline: &Deadline) -> Result<Option<Secret>, FenceError> {
-        if let Some(p) = self.values.get("password").filter(|p| !p.is_empty()) {
-            return Ok(Some(Secret::new(p.as_bytes().to_vec())));
+        if let Some(p) = self.inline_secret("password") {
+            return Ok(Some(p));
         }
         if let Some(script) = self
             .values
@@ -398,16 +398,48 @@ impl Request {
                 .map_err(|e| FenceError::Password(format!("password_script: {e}")))?;
             return first_line(out.stdout, "password_script printed nothing").map(Some);
         }
-        if let Some(file) = self
-            .values
-            .get("password_file")
-            .filter(|s| !s.trim().is_empty())
-        {
-            let data = read_bounded(Path::new(file.trim()), MAX_SECRET_BYTES, deadline)
-                .map_err(|e| FenceError::Password(format!("password_file: {e}")))?;
-            return first_line(data, "password_file is empty").map(Some);
+        self.secret_file("password_file", deadline)
+            .map_err(FenceError::Password)
+    }
+
+    /// Another secret given the way a password is: its value from `name` (stdin, or the
+    /// command line), else the first line of the file `file` names (read within
+    /// [`MAX_SECRET_BYTES`] and `deadline`). `None` when neither is given. `what` names the
+    /// secret in the error of an unreadable file (the path is shown, never the content).
+    pub fn secret(
+        &self,
+        what: &'static str,
+        name: &str,
+        file: &str,
+        deadline: &Deadline,
+    ) -> Result<Option<Secret>, FenceError> {
+        if let Some(s) = self.inline_secret(name) {
+            return Ok(Some(s));
         }
-        Ok(None)
+        self.secret_file(file, deadline)
+            .map_err(|detail| FenceError::Secret { what, detail })
+    }
+
+    fn inline_secret(&self, name: &str) -> Option<Secret> {
+        self.values
+            .get(name)
+            .filter(|p| !p.is_empty())
+            .map(|p| Secret::new(p.as_bytes().to_vec()))
+    }
+
+    /// The first line of the file parameter `file` names; the error says which parameter.
+    fn secret_file(&self, file: &str, deadline: &Deadline) -> Result<Option<Secret>, String> {
+        let Some(path) = self.values.get(file).filter(|s| !s.trim().is_empty()) else {
+            return Ok(None);
+        };
+        let data = read_bounded(Path::new(path.trim()), MAX_SECRET_BYTES, deadline)
+            .map_err(|e| format!("{file}: {e}"))?;
+        first_line(data, &format!("{file} is empty"))
+            .map(Some)
+            .map_err(|e| match e {
+                FenceError::Password(m) => m,
+                other => other.to_string(),
+            })
     }
 }
 

@@ -134,6 +134,9 @@ pub enum Action {
     Monitor,
     /// List the plugs the device controls.
     List,
+    /// Pulse a diagnostic interrupt (NMI) to the node (fence_ipmilan's `diag`): a kernel set
+    /// up for it dumps its memory and stops; the power state is not changed or verified.
+    Diag,
     /// Print the agent's metadata.
     Metadata,
     /// Check the parameters without touching the device.
@@ -148,6 +151,7 @@ const ACTIONS: &[(Action, &str)] = &[
     (Action::Status, "status"),
     (Action::Monitor, "monitor"),
     (Action::List, "list"),
+    (Action::Diag, "diag"),
     (Action::Metadata, "metadata"),
     (Action::ValidateAll, "validate-all"),
 ];

@@ -22,6 +22,19 @@ pub enum IpmiError {
         /// Its length in bytes (never the password itself).
         len: usize,
     },
+    /// A BMC key (K_G) that cannot be one; never the key itself.
+    InvalidBmcKey {
+        /// What is wrong with it.
+        reason: &'static str,
+    },
+    /// RAKP 4 did not verify although RAKP 2 proved the password: the session integrity key
+    /// differs, so the BMC key (K_G) given does not match the BMC's (or one side has none).
+    BmcKeyMismatch {
+        /// The user name sent.
+        user: String,
+        /// Whether a BMC key was given.
+        key_given: bool,
+    },
     /// The host name did not resolve.
     Resolve {
         /// The BMC's host name as given.
@@ -111,6 +124,19 @@ impl fmt::Display for IpmiError {
                 f,
                 "password is {len} bytes, more than the 20 an RMCP+ password may hold (IPMI v2.0 §13.31)"
             ),
+            IpmiError::InvalidBmcKey { reason } => write!(f, "BMC key (K_G) {reason}"),
+            IpmiError::BmcKeyMismatch { user, key_given } => {
+                write!(
+                    f,
+                    "BMC accepted the password of user {user:?} but the session keys differ \
+                     (RAKP 4 integrity check value does not match): "
+                )?;
+                if *key_given {
+                    f.write_str("the BMC key (K_G) given is not the BMC's")
+                } else {
+                    f.write_str("the BMC has a BMC key (K_G) set and none was given")
+                }
+            }
             IpmiError::Resolve { host, detail } => write!(f, "cannot resolve {host}: {detail}"),
             IpmiError::Io { addr, source } => write!(f, "IPMI to {addr}: {source}"),
             IpmiError::Timeout {
@@ -178,6 +204,7 @@ impl IpmiError {
             IpmiError::UnknownUser { .. }
                 | IpmiError::WrongPassword { .. }
                 | IpmiError::InsufficientPrivilege { .. }
+                | IpmiError::BmcKeyMismatch { .. }
         )
     }
     /// True when nothing answered in time (the BMC may be unreachable or busy).

@@ -23,11 +23,21 @@
 //!
 //! # Supported
 //! IPMI v2.0 RMCP+ only (IPMI v2.0 §13), cipher suites 3 (RAKP-HMAC-SHA1, HMAC-SHA1-96,
-//! AES-CBC-128; the default) and 2 (RAKP-HMAC-SHA1, HMAC-SHA1-96, no encryption), table 22-20.
+//! AES-CBC-128; the default), 17 (RAKP-HMAC-SHA256, HMAC-SHA256-128, AES-CBC-128; from the
+//! IPMI v2.0 errata and DCMI, for BMCs that disabled the SHA-1 suites) and 2 (RAKP-HMAC-SHA1,
+//! HMAC-SHA1-96, no encryption), table 22-20. The BMC key K_G ([`BmcKey`], in
+//! [`SessionConfig::bmc_key`]) replaces the password as the key of the session integrity key
+//! when the BMC has one (§13.31); a mismatch is [`IpmiError::BmcKeyMismatch`].
 //! Not supported, on purpose: cipher suite 0 (no authentication: any password logs in),
 //! suite 1 (no integrity: a forged "power is off" reply could not be told from a real one),
-//! the SHA-256 suites 15-17, and IPMI 1.5 sessions (MD5/MD2/straight password). The BMC key
-//! K_G is not configurable: K_UID is used, as IPMI v2.0 §13.31 specifies when K_G is null.
+//! the MD5 and xRC4 suites, the other SHA-256 suites (15, 16) and IPMI 1.5 sessions
+//! (MD5/MD2/straight password).
+//!
+//! [`crypto`] (key derivation, RAKP codes, message protection) and [`wire`] (datagram
+//! layouts; [`wire::bmc`] for the BMC's side) are public so that the project's test BMC
+//! (`axha-bmc-lanplus`) computes exactly what this client checks; known-answer tests pin the
+//! SHA-256 derivations to values computed with openssl, and ipmitool agreeing with that BMC
+//! (tests/fence_cipher17.rs) proves both against an implementation written elsewhere.
 //!
 //! # Why not the `ipmi-rs` crate
 //! `ipmi-rs` 0.6 was evaluated first. Its RMCP+ state machine is private: it always asks for
@@ -51,14 +61,15 @@
 
 #![warn(missing_docs)]
 
-mod crypto;
+pub mod crypto;
 mod error;
 mod session;
 pub mod wire;
 
 pub use axha_exec::Deadline;
+pub use crypto::{AuthAlgorithm, IntegrityAlgorithm};
 pub use error::{completion_meaning, rmcp_status_meaning, IpmiError};
-pub use session::{Session, SessionConfig};
+pub use session::{offered_cipher_suites, Session, SessionConfig};
 
 use std::fmt;
 use std::net::{SocketAddr, ToSocketAddrs};
@@ -116,13 +127,16 @@ impl FromStr for PrivilegeLevel {
     }
 }
 
-/// The RMCP+ cipher suites this client speaks (IPMI v2.0 table 22-20).
+/// The RMCP+ cipher suites this client speaks (IPMI v2.0 table 22-20; suite 17 from the
+/// IPMI v2.0 errata and DCMI 1.5).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum CipherSuite {
     /// RAKP-HMAC-SHA1, HMAC-SHA1-96, no confidentiality.
     Suite2,
     /// RAKP-HMAC-SHA1, HMAC-SHA1-96, AES-CBC-128.
     Suite3,
+    /// RAKP-HMAC-SHA256, HMAC-SHA256-128, AES-CBC-128.
+    Suite17,
 }
 
 impl CipherSuite {
@@ -131,23 +145,68 @@ impl CipherSuite {
         match self {
             CipherSuite::Suite2 => 2,
             CipherSuite::Suite3 => 3,
+            CipherSuite::Suite17 => 17,
         }
     }
     /// The suites this client speaks.
-    pub const SUPPORTED: [CipherSuite; 2] = [CipherSuite::Suite2, CipherSuite::Suite3];
+    pub const SUPPORTED: [CipherSuite; 3] = [
+        CipherSuite::Suite2,
+        CipherSuite::Suite3,
+        CipherSuite::Suite17,
+    ];
+
+    /// The suite whose (authentication, integrity, confidentiality) algorithm numbers these
+    /// are (§13.28), among the supported ones.
+    pub fn from_algorithms(algorithms: (u8, u8, u8)) -> Option<CipherSuite> {
+        CipherSuite::SUPPORTED
+            .into_iter()
+            .find(|s| s.algorithms() == algorithms)
+    }
 
     /// (authentication, integrity, confidentiality) algorithm numbers (§13.28).
-    fn algorithms(self) -> (u8, u8, u8) {
+    pub fn algorithms(self) -> (u8, u8, u8) {
+        (
+            self.authentication().number(),
+            self.integrity_algorithm().number(),
+            u8::from(self.confidentiality()),
+        )
+    }
+
+    /// The authentication (RAKP and key derivation) algorithm.
+    pub fn authentication(self) -> AuthAlgorithm {
         match self {
-            CipherSuite::Suite2 => (1, 1, 0),
-            CipherSuite::Suite3 => (1, 1, 1),
+            CipherSuite::Suite2 | CipherSuite::Suite3 => AuthAlgorithm::HmacSha1,
+            CipherSuite::Suite17 => AuthAlgorithm::HmacSha256,
         }
     }
-    fn integrity(self) -> bool {
+
+    /// The integrity algorithm of session packets.
+    pub fn integrity_algorithm(self) -> IntegrityAlgorithm {
+        match self {
+            CipherSuite::Suite2 | CipherSuite::Suite3 => IntegrityAlgorithm::HmacSha1_96,
+            CipherSuite::Suite17 => IntegrityAlgorithm::HmacSha256_128,
+        }
+    }
+
+    /// The suite to ask for when none is configured, from the ids the BMC offers (Get
+    /// Channel Cipher Suites): 17 when offered, else 3, the suite every IPMI 2.0 BMC has had.
+    /// The list comes unauthenticated, so a forger can at most make the choice 3.
+    pub fn preferred(offered: &[u8]) -> CipherSuite {
+        if offered.contains(&17) {
+            CipherSuite::Suite17
+        } else {
+            CipherSuite::Suite3
+        }
+    }
+
+    /// Every supported suite protects integrity.
+    pub fn integrity(self) -> bool {
         true
     }
-    fn confidentiality(self) -> bool {
-        self == CipherSuite::Suite3
+
+    /// Payloads are AES-CBC-128 encrypted.
+    pub fn confidentiality(self) -> bool {
+        self != CipherSuite::Suite2
     }
 }
 
@@ -157,14 +216,15 @@ impl TryFrom<u8> for CipherSuite {
         match n {
             2 => Ok(CipherSuite::Suite2),
             3 => Ok(CipherSuite::Suite3),
+            17 => Ok(CipherSuite::Suite17),
             0 => Err(IpmiError::InvalidConfig(
                 "cipher suite 0 performs no authentication and is never used".into(),
             )),
             1 => Err(IpmiError::InvalidConfig(
-                "cipher suite 1 has no integrity protection; use 3 (or 2)".into(),
+                "cipher suite 1 has no integrity protection; use 17 or 3 (or 2)".into(),
             )),
             n => Err(IpmiError::InvalidConfig(format!(
-                "cipher suite {n} is not supported (3 or 2)"
+                "cipher suite {n} is not supported (17, 3 or 2)"
             ))),
         }
     }
@@ -174,7 +234,7 @@ impl FromStr for CipherSuite {
     type Err = IpmiError;
     fn from_str(s: &str) -> Result<Self, IpmiError> {
         let n: u8 = s.trim().parse().map_err(|_| {
-            IpmiError::InvalidConfig(format!("cipher suite {s:?} is not a number (3 or 2)"))
+            IpmiError::InvalidConfig(format!("cipher suite {s:?} is not a number (17, 3 or 2)"))
         })?;
         CipherSuite::try_from(n)
     }
@@ -247,6 +307,66 @@ impl Drop for Password {
     }
 }
 
+/// The BMC key K_G (IPMI v2.0 §13.31): when a BMC has one, the session integrity key is
+/// computed under it instead of the user's password, so a session needs both. Up to 20
+/// bytes, zero-padded; never shown by `Debug`, wiped on drop. A key of zeros is the same as
+/// no key.
+#[derive(Clone)]
+pub struct BmcKey(crypto::Key20);
+
+impl BmcKey {
+    /// The key as `ipmitool -k` takes it: its bytes (at most 20).
+    pub fn from_bytes(bytes: &[u8]) -> Result<BmcKey, IpmiError> {
+        crypto::Key20::new(bytes)
+            .map(BmcKey)
+            .ok_or(IpmiError::InvalidBmcKey {
+                reason: "longer than 20 bytes (IPMI v2.0 §13.31)",
+            })
+    }
+
+    /// The key as `ipmitool -y` and fence_ipmilan's `hexadecimal_kg` take it: an even
+    /// number of hexadecimal digits (an optional `0x` first), at most 40.
+    pub fn from_hex(text: &str) -> Result<BmcKey, IpmiError> {
+        let t = text.trim();
+        let t = t
+            .strip_prefix("0x")
+            .or_else(|| t.strip_prefix("0X"))
+            .unwrap_or(t);
+        let bad = |reason| Err(IpmiError::InvalidBmcKey { reason });
+        if t.is_empty() {
+            return bad("is empty");
+        }
+        if !t.bytes().all(|b| b.is_ascii_hexdigit()) {
+            return bad("is not hexadecimal");
+        }
+        if t.len() % 2 != 0 {
+            return bad("has an odd number of hexadecimal digits");
+        }
+        if t.len() > 2 * crypto::KEY_LEN {
+            return bad("is longer than 40 hexadecimal digits (20 bytes, IPMI v2.0 §13.31)");
+        }
+        let mut bytes = [0u8; crypto::KEY_LEN];
+        for (i, pair) in t.as_bytes().chunks(2).enumerate() {
+            let digit = |c: u8| (c as char).to_digit(16).expect("checked hexadecimal") as u8;
+            bytes[i] = digit(pair[0]) << 4 | digit(pair[1]);
+        }
+        let key = BmcKey::from_bytes(&bytes[..t.len() / 2]);
+        crypto::wipe(&mut bytes);
+        key
+    }
+
+    /// The padded key, for the key derivation only.
+    pub fn key(&self) -> &crypto::Key20 {
+        &self.0
+    }
+}
+
+impl fmt::Debug for BmcKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("BmcKey(<redacted>)")
+    }
+}
+
 /// Chassis Control sub-commands (IPMI v2.0 §28.3, table 28-4).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ChassisControl {
@@ -258,6 +378,9 @@ pub enum ChassisControl {
     PowerCycle = 0x02,
     /// Hard reset without a power cycle.
     HardReset = 0x03,
+    /// Pulse a diagnostic interrupt (NMI) to the host: a kernel set up for it dumps its memory
+    /// (kdump) and stops; the power state is unchanged.
+    DiagnosticInterrupt = 0x04,
     /// Ask the operating system to shut down (ACPI soft-off); never used for fencing.
     SoftShutdown = 0x05,
 }
@@ -365,7 +488,22 @@ mod tests {
         let e = "0".parse::<CipherSuite>().unwrap_err().to_string();
         assert!(e.contains("no authentication"), "{e}");
         assert!("1".parse::<CipherSuite>().is_err());
-        assert!("17".parse::<CipherSuite>().is_err());
+        assert_eq!("17".parse::<CipherSuite>().unwrap(), CipherSuite::Suite17);
+        assert!("16".parse::<CipherSuite>().is_err());
+        assert_eq!(CipherSuite::Suite17.algorithms(), (3, 4, 1));
+        assert_eq!(CipherSuite::Suite3.algorithms(), (1, 1, 1));
+        assert_eq!(CipherSuite::Suite2.algorithms(), (1, 1, 0));
+        assert_eq!(
+            CipherSuite::from_algorithms((3, 4, 1)),
+            Some(CipherSuite::Suite17)
+        );
+        assert_eq!(CipherSuite::from_algorithms((3, 4, 0)), None);
+        assert_eq!(
+            CipherSuite::preferred(&[0, 1, 2, 3, 17]),
+            CipherSuite::Suite17
+        );
+        assert_eq!(CipherSuite::preferred(&[0, 1, 2, 3]), CipherSuite::Suite3);
+        assert_eq!(CipherSuite::preferred(&[]), CipherSuite::Suite3);
         assert!("x".parse::<CipherSuite>().is_err());
     }
 
@@ -394,6 +532,25 @@ mod tests {
             check_password(&[b'x'; 21]).unwrap_err().to_string(),
             "password is 21 bytes, more than the 20 an RMCP+ password may hold (IPMI v2.0 §13.31)"
         );
+    }
+
+    #[test]
+    fn bmc_key_forms() {
+        let k = BmcKey::from_hex("0x0102ff").unwrap();
+        assert_eq!(&k.key().bytes()[..4], &[1, 2, 0xff, 0]);
+        assert_eq!(
+            BmcKey::from_hex("616263").unwrap().key().bytes(),
+            BmcKey::from_bytes(b"abc").unwrap().key().bytes()
+        );
+        assert!(BmcKey::from_hex(&"ab".repeat(20)).is_ok());
+        let e = |t: &str| BmcKey::from_hex(t).unwrap_err().to_string();
+        assert!(e(&"ab".repeat(21)).contains("40 hexadecimal digits"));
+        assert!(e("abc").contains("odd number"));
+        assert!(e("zz").contains("not hexadecimal"), "{}", e("zz"));
+        assert!(!e("s3cr3tzz").contains("s3cr3t"), "the key is never echoed");
+        assert!(e("").contains("empty"));
+        assert!(BmcKey::from_bytes(&[b'k'; 21]).is_err());
+        assert_eq!(format!("{k:?}"), "BmcKey(<redacted>)");
     }
 
     #[test]

@@ -7,10 +7,10 @@ use std::time::{Duration, Instant};
 
 use axha_exec::Deadline;
 
-use crate::crypto::{self, hmac_sha1, verify_sha1, verify_sha1_96, Kuid, SessionKeys};
+use crate::crypto::{self, codes_match, AuthAlgorithm, Key20, RakpExchange, SessionKeys};
 use crate::error::{completion_meaning, rmcp_status_meaning, IpmiError};
 use crate::wire::{self, PayloadType, Protection};
-use crate::{ChassisControl, ChassisStatus, CipherSuite, Password, PrivilegeLevel};
+use crate::{BmcKey, ChassisControl, ChassisStatus, CipherSuite, Password, PrivilegeLevel};
 
 /// App and Chassis network functions and the commands used (§22, §28).
 const NETFN_CHASSIS: u8 = 0x00;
@@ -19,6 +19,9 @@ const CMD_GET_CHASSIS_STATUS: u8 = 0x01;
 const CMD_CHASSIS_CONTROL: u8 = 0x02;
 const CMD_SET_SESSION_PRIVILEGE: u8 = 0x3b;
 const CMD_CLOSE_SESSION: u8 = 0x3c;
+const CMD_GET_CHANNEL_CIPHER_SUITES: u8 = 0x54;
+/// Get Channel Cipher Suites returns its list 16 bytes at a time, in at most 64 chunks.
+const CIPHER_SUITE_CHUNK: usize = 16;
 /// RAKP 1 role bit 4: look the user up by name only (§13.20), so that an operator-limited
 /// user can log in asking for operator.
 const NAME_ONLY_LOOKUP: u8 = 0x10;
@@ -43,6 +46,9 @@ pub struct SessionConfig {
     pub privilege: PrivilegeLevel,
     /// The RMCP+ cipher suite (3 by default).
     pub cipher_suite: CipherSuite,
+    /// The BMC key K_G, when the BMC has one (§13.31); `None` computes the session keys
+    /// under the password, as the specification does for a null K_G.
+    pub bmc_key: Option<BmcKey>,
     /// First retransmission interval; doubled after each loss up to [`SessionConfig::max_retransmit`].
     pub retransmit: Duration,
     /// Longest retransmission interval.
@@ -58,6 +64,7 @@ impl SessionConfig {
             password,
             privilege: PrivilegeLevel::Administrator,
             cipher_suite: CipherSuite::Suite3,
+            bmc_key: None,
             retransmit: Duration::from_millis(250),
             max_retransmit: Duration::from_secs(1),
         }
@@ -182,6 +189,53 @@ impl Link {
     }
 }
 
+/// The ids of the cipher suites the BMC offers on this channel: Get Channel Cipher Suites
+/// (§22.15), asked outside any session (IPMI v1.5 framing, as ipmitool asks it), chunk by
+/// chunk until one is short. Each chunk retransmits until `deadline`.
+pub fn offered_cipher_suites(
+    cfg: &SessionConfig,
+    deadline: &Deadline,
+) -> Result<Vec<u8>, IpmiError> {
+    let step = "Get Channel Cipher Suites";
+    let mut link = Link::connect(cfg)?;
+    let mut records = Vec::new();
+    for index in 0..64u8 {
+        let rq_seq = index + 1;
+        let msg = wire::ipmi_request(
+            NETFN_APP,
+            CMD_GET_CHANNEL_CIPHER_SUITES,
+            rq_seq,
+            &wire::cipher_suites_request(index),
+        );
+        let pkt = wire::encode_v15_sessionless(&msg);
+        let chunk = link.exchange(step, deadline, &mut || pkt.clone(), &mut |d| {
+            let r = wire::parse_ipmi_response(wire::decode_v15_sessionless(d)?).ok()?;
+            if r.netfn != NETFN_APP + 1
+                || r.cmd != CMD_GET_CHANNEL_CIPHER_SUITES
+                || r.rq_seq != rq_seq
+            {
+                return None;
+            }
+            Some(if r.completion == 0 {
+                Ok(r.data)
+            } else {
+                Err(IpmiError::Completion {
+                    command: step,
+                    code: r.completion,
+                    meaning: completion_meaning(r.completion),
+                })
+            })
+        })?;
+        // The first byte is the channel number; the rest is record data.
+        let part = chunk.get(1..).unwrap_or_default();
+        records.extend_from_slice(&part[..part.len().min(CIPHER_SUITE_CHUNK)]);
+        if part.len() < CIPHER_SUITE_CHUNK {
+            break;
+        }
+    }
+    Ok(wire::parse_cipher_suite_ids(&records))
+}
+
 /// An active, authenticated RMCP+ session at the configured privilege level. Dropping it
 /// closes it (best effort, bounded); [`Session::close`] does the same and reports the result.
 pub struct Session {
@@ -222,19 +276,12 @@ fn handshake_packet(payload_type: PayloadType, payload: &[u8]) -> Vec<u8> {
     wire::encode(payload_type, 0, 0, payload, None, [0; 16])
 }
 
-fn protocol(step: &'static str, detail: impl Into<String>) -> Option<Result<(), IpmiError>> {
-    Some(Err(IpmiError::Protocol {
-        step,
-        detail: detail.into(),
-    }))
-}
-
 /// What one handshake attempt has settled before its first datagram: the console's session
 /// id and tag, the requested role, and how long one step may retransmit. Each RMCP+ step is
 /// one method; each takes what the steps before it returned.
 struct Handshake<'a> {
     cfg: &'a SessionConfig,
-    kuid: &'a Kuid,
+    kuid: &'a Key20,
     user: &'a [u8],
     suite: CipherSuite,
     algorithms: (u8, u8, u8),
@@ -256,7 +303,7 @@ struct Rakp2Exchange {
 }
 
 impl<'a> Handshake<'a> {
-    fn new(cfg: &'a SessionConfig, kuid: &'a Kuid) -> Result<Handshake<'a>, IpmiError> {
+    fn new(cfg: &'a SessionConfig, kuid: &'a Key20) -> Result<Handshake<'a>, IpmiError> {
         let console_sid = loop {
             let sid = u32::from_le_bytes(random::<4>()?);
             if sid != 0 {
@@ -279,6 +326,19 @@ impl<'a> Handshake<'a> {
     /// RAKP 1 role byte: the privilege, looked up by name only.
     fn role(&self) -> u8 {
         self.privilege | NAME_ONLY_LOOKUP
+    }
+
+    /// Everything the RAKP codes and keys are computed over, once RAKP 2 has arrived.
+    fn exchange(&self, r: &Rakp2Exchange) -> RakpExchange<'a> {
+        RakpExchange {
+            console_sid: self.console_sid,
+            bmc_sid: r.bmc_sid,
+            console_random: r.console_random,
+            bmc_random: r.bmc_random,
+            bmc_guid: r.bmc_guid,
+            role: self.role(),
+            user: self.user,
+        }
     }
 
     fn insufficient_privilege(&self, detail: &str) -> IpmiError {
@@ -313,7 +373,7 @@ impl<'a> Handshake<'a> {
                     return None;
                 }
                 let r = wire::parse_open_session_response(&p.payload).ok()?;
-                if r.tag != self.tag || r.console_sid != self.console_sid {
+                if r.tag != self.tag || r.console_sid.is_some_and(|c| c != self.console_sid) {
                     return None;
                 }
                 Some(match r.status {
@@ -349,14 +409,12 @@ impl<'a> Handshake<'a> {
     ) -> Result<Rakp2Exchange, IpmiError> {
         let console_random = random::<16>()?;
         let (role, user) = (self.role(), self.user);
-        let ulen = [user.len() as u8];
+        let auth = self.suite.authentication();
         let rakp1 = handshake_packet(
             PayloadType::Rakp1,
             &wire::rakp1(self.tag, bmc_sid, &console_random, role, user),
         );
         let step = "RAKP 1";
-        let sid_c = self.console_sid.to_le_bytes();
-        let sid_b = bmc_sid.to_le_bytes();
         let (bmc_random, bmc_guid) = link
             .exchange(
                 step,
@@ -373,20 +431,13 @@ impl<'a> Handshake<'a> {
                     }
                     Some(match r.status {
                         0 => {
-                            if verify_sha1(
-                                self.kuid.bytes(),
-                                &[
-                                    &sid_c,
-                                    &sid_b,
-                                    &console_random,
-                                    &r.bmc_random,
-                                    &r.bmc_guid,
-                                    &[role],
-                                    &ulen,
-                                    user,
-                                ],
-                                &r.auth_code,
-                            ) {
+                            let x = self.exchange(&Rakp2Exchange {
+                                bmc_sid,
+                                console_random,
+                                bmc_random: r.bmc_random,
+                                bmc_guid: r.bmc_guid,
+                            });
+                            if codes_match(&x.rakp2_auth_code(auth, self.kuid), &r.auth_code) {
                                 Ok((r.bmc_random, r.bmc_guid))
                             } else {
                                 Err(IpmiError::WrongPassword {
@@ -436,25 +487,16 @@ impl<'a> Handshake<'a> {
         rakp2: &Rakp2Exchange,
         deadline: &Deadline,
     ) -> Result<SessionKeys, IpmiError> {
-        let (role, user) = (self.role(), self.user);
-        let ulen = [user.len() as u8];
-        let sid_c = self.console_sid.to_le_bytes();
-        let sid_b = rakp2.bmc_sid.to_le_bytes();
-        let rakp3_code = hmac_sha1(
-            self.kuid.bytes(),
-            &[&rakp2.bmc_random, &sid_c, &[role], &ulen, user],
+        let auth = self.suite.authentication();
+        let x = self.exchange(rakp2);
+        let rakp3_code = x.rakp3_auth_code(auth, self.kuid);
+        let kg = self.cfg.bmc_key.as_ref().map(BmcKey::key);
+        let keys = SessionKeys::derive(
+            auth,
+            self.suite.integrity_algorithm(),
+            x.sik(auth, self.kuid, kg),
         );
-        let sik = hmac_sha1(
-            self.kuid.bytes(),
-            &[
-                &rakp2.console_random,
-                &rakp2.bmc_random,
-                &[role],
-                &ulen,
-                user,
-            ],
-        );
-        let keys = SessionKeys::derive(sik);
+        let icv = x.rakp4_icv(auth, keys.sik());
         let rakp3 = handshake_packet(
             PayloadType::Rakp3,
             &wire::rakp3(self.tag, 0, rakp2.bmc_sid, &rakp3_code),
@@ -478,15 +520,13 @@ impl<'a> Handshake<'a> {
                     return None;
                 }
                 match r.status {
-                    0 if verify_sha1_96(
-                        &keys.sik,
-                        &[&rakp2.console_random, &sid_b, &rakp2.bmc_guid],
-                        &r.integrity_check,
-                    ) =>
-                    {
-                        Some(Ok(()))
-                    }
-                    0 => protocol(step, "RAKP 4 integrity check value does not match"),
+                    0 if codes_match(&icv, &r.integrity_check) => Some(Ok(())),
+                    // RAKP 2 proved the password, so only the key the SIK is computed
+                    // under can differ: K_G (§13.31).
+                    0 => Some(Err(IpmiError::BmcKeyMismatch {
+                        user: self.cfg.username.clone(),
+                        key_given: kg.is_some_and(|k| !k.is_zero()),
+                    })),
                     0x0f => Some(Err(IpmiError::WrongPassword {
                         user: self.cfg.username.clone(),
                     })),
@@ -573,7 +613,7 @@ impl Session {
     pub fn open(cfg: &SessionConfig, deadline: &Deadline) -> Result<Session, IpmiError> {
         crate::check_user_name(&cfg.username)?;
         crate::check_password(cfg.password.expose())?;
-        let kuid = Kuid::new(cfg.password.expose()).expect("checked: at most 20 bytes");
+        let kuid = Key20::new(cfg.password.expose()).expect("checked: at most 20 bytes");
         let started = Instant::now();
         let mut link = Link::connect(cfg)?;
         loop {
@@ -650,7 +690,7 @@ impl Session {
                     .unwrap_or_default()
                     .as_nanos()
                     .to_le_bytes();
-                let h = hmac_sha1(&t, &[&seq_out.to_le_bytes()]);
+                let h = AuthAlgorithm::HmacSha1.hmac(&t, &[&seq_out.to_le_bytes()]);
                 h[..16].try_into().expect("20 >= 16")
             });
             wire::encode(

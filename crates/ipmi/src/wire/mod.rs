@@ -1,7 +1,9 @@
 //! Pure encoders and decoders of the RMCP / RMCP+ datagrams used for chassis power
 //! (IPMI v2.0 §13.1-§13.28). Nothing here does I/O.
 
-use crate::crypto::{SessionKeys, INTEGRITY_LEN};
+use crate::crypto::SessionKeys;
+
+pub mod bmc;
 
 /// RMCP header, version 1.0, no ACK, class IPMI (§13.1.3).
 pub const RMCP_HEADER: [u8; 4] = [0x06, 0x00, 0xff, 0x07];
@@ -82,7 +84,7 @@ pub struct Packet {
 pub struct Protection<'a> {
     /// The session's keys (K1 for integrity, K2 for confidentiality).
     pub keys: &'a SessionKeys,
-    /// Packets carry an HMAC-SHA1-96 AuthCode.
+    /// Packets carry an AuthCode (HMAC-SHA1-96 or HMAC-SHA256-128, as the keys say).
     pub integrity: bool,
     /// Payloads are AES-CBC-128 encrypted.
     pub confidentiality: bool,
@@ -163,10 +165,11 @@ pub fn decode(dgram: &[u8], protection: Option<&Protection>) -> Result<Packet, W
     }
     if authenticated {
         let p = protection.ok_or(WireError::BadIntegrity)?;
-        if dgram.len() < end + 2 + INTEGRITY_LEN {
+        let code_len = p.keys.integrity_len();
+        if dgram.len() < end + 2 + code_len {
             return Err(WireError::Truncated);
         }
-        let code_at = dgram.len() - INTEGRITY_LEN;
+        let code_at = dgram.len() - code_len;
         if !p
             .keys
             .check_integrity(&dgram[4..code_at], &dgram[code_at..])
@@ -240,6 +243,51 @@ pub fn parse_ipmi_response(m: &[u8]) -> Result<IpmiResponse, WireError> {
     })
 }
 
+/// The IPMI message of a session-less IPMI v1.5 packet (authentication type none, §13.6):
+/// how consoles ask Get Channel Authentication Capabilities and Cipher Suites before any
+/// session, and how BMCs answer. `None` for anything else.
+pub fn decode_v15_sessionless(dgram: &[u8]) -> Option<&[u8]> {
+    if dgram.len() < 14 || dgram[..4] != RMCP_HEADER || dgram[4] != 0x00 {
+        return None;
+    }
+    let len = dgram[13] as usize;
+    dgram.get(14..14 + len)
+}
+
+/// A session-less IPMI v1.5 packet around `msg`.
+pub fn encode_v15_sessionless(msg: &[u8]) -> Vec<u8> {
+    let mut p = RMCP_HEADER.to_vec();
+    p.push(0x00);
+    p.extend_from_slice(&[0; 8]);
+    p.push(msg.len() as u8);
+    p.extend_from_slice(msg);
+    p
+}
+
+/// Get Channel Cipher Suites request data (§22.15): this channel (0x0E), IPMI payload, list
+/// by cipher suite (bit 7), 16-byte chunk `index`.
+pub fn cipher_suites_request(index: u8) -> [u8; 3] {
+    [0x0e, 0x00, 0x80 | (index & 0x3f)]
+}
+
+/// The suite ids of Get Channel Cipher Suites record data (§22.15.2), all chunks joined: a
+/// standard record is 0xC0, the id, then algorithm bytes (tagged 00, 01, 10 in bits 7-6);
+/// an OEM record is 0xC1, the id, a 3-byte IANA number, then algorithm bytes.
+pub fn parse_cipher_suite_ids(records: &[u8]) -> Vec<u8> {
+    let mut ids = Vec::new();
+    let mut i = 0;
+    while i < records.len() {
+        match records[i] {
+            0xc0 | 0xc1 if i + 1 < records.len() => {
+                ids.push(records[i + 1]);
+                i += if records[i] == 0xc0 { 2 } else { 5 };
+            }
+            _ => i += 1,
+        }
+    }
+    ids
+}
+
 /// Algorithm payload records of the Open Session Request (§13.17): type, length 8, algorithm.
 fn algorithm_record(kind: u8, alg: u8) -> [u8; 8] {
     [kind, 0, 0, 8, alg, 0, 0, 0]
@@ -267,20 +315,24 @@ pub struct OpenSessionResponse {
     pub tag: u8,
     /// RMCP+ status code (0 is success, §13.24).
     pub status: u8,
-    /// The console's session id, echoed.
-    pub console_sid: u32,
+    /// The console's session id, echoed; `None` in the 2-byte error form some BMCs send
+    /// (ipmi_sim does, for a cipher suite it lacks).
+    pub console_sid: Option<u32>,
     /// The BMC's session id.
     pub bmc_sid: u32,
     /// (authentication, integrity, confidentiality) algorithms the BMC chose.
     pub algorithms: (u8, u8, u8),
 }
 
-/// RMCP+ Open Session Response (§13.18). On error the BMC may send only the first 8 bytes.
+/// RMCP+ Open Session Response (§13.18). On error the BMC may send only the first 8 bytes,
+/// or even only the tag and the status.
 pub fn parse_open_session_response(p: &[u8]) -> Result<OpenSessionResponse, WireError> {
-    if p.len() < 8 {
+    if p.len() < 2 || (p[1] == 0 && p.len() < 8) {
         return Err(WireError::Truncated);
     }
-    let console_sid = u32::from_le_bytes(p[4..8].try_into().expect("4 bytes"));
+    let console_sid = p
+        .get(4..8)
+        .map(|b| u32::from_le_bytes(b.try_into().expect("4 bytes")));
     if p[1] != 0 {
         return Ok(OpenSessionResponse {
             tag: p[0],
@@ -395,7 +447,7 @@ pub fn parse_rakp4(p: &[u8]) -> Result<Rakp4, WireError> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::crypto::SessionKeys;
+    use crate::crypto::{AuthAlgorithm, IntegrityAlgorithm, SessionKeys};
 
     #[test]
     fn request_checksums_and_response_parse() {
@@ -424,15 +476,33 @@ mod tests {
 
     #[test]
     fn protected_packet_roundtrip_and_tamper() {
-        let keys = SessionKeys::derive([1u8; 20]);
-        for (integrity, confidentiality) in [(true, true), (true, false)] {
+        let sha1 = SessionKeys::derive(
+            AuthAlgorithm::HmacSha1,
+            IntegrityAlgorithm::HmacSha1_96,
+            vec![1u8; 20],
+        );
+        let sha256 = SessionKeys::derive(
+            AuthAlgorithm::HmacSha256,
+            IntegrityAlgorithm::HmacSha256_128,
+            vec![1u8; 32],
+        );
+        for (keys, integrity, confidentiality) in [
+            (&sha1, true, true),
+            (&sha1, true, false),
+            (&sha256, true, true),
+        ] {
+            let code_len = keys.integrity_len();
             let p = Protection {
-                keys: &keys,
+                keys,
                 integrity,
                 confidentiality,
             };
             let pkt = encode(PayloadType::Ipmi, 0x1234, 7, b"hello", Some(&p), [9; 16]);
-            assert_eq!((pkt.len() - 4 - 12) % 4, 0, "integrity pad aligns to 4");
+            assert_eq!(
+                (pkt.len() - 4 - code_len) % 4,
+                0,
+                "integrity pad aligns to 4"
+            );
             let back = decode(&pkt, Some(&p)).unwrap();
             assert_eq!(back.payload, b"hello");
             assert_eq!((back.session_id, back.sequence), (0x1234, 7));
@@ -461,6 +531,34 @@ mod tests {
     }
 
     #[test]
+    fn sessionless_v15_roundtrip() {
+        let msg = ipmi_request(0x06, 0x38, 0, &[0x8e, 0x04]);
+        let pkt = encode_v15_sessionless(&msg);
+        assert_eq!(decode_v15_sessionless(&pkt), Some(msg.as_slice()));
+        assert_eq!(decode_v15_sessionless(&pkt[..pkt.len() - 1]), None);
+        let v2 = encode(PayloadType::Ipmi, 0, 0, &msg, None, [0; 16]);
+        assert_eq!(decode_v15_sessionless(&v2), None);
+    }
+
+    #[test]
+    fn cipher_suite_records_roundtrip() {
+        use crate::CipherSuite;
+        let records = bmc::cipher_suite_records(&CipherSuite::SUPPORTED);
+        assert_eq!(parse_cipher_suite_ids(&records), vec![2, 3, 17]);
+        // ipmi_sim's first chunk: suites 0, 1, 2 (no integrity or encryption for 0 and 1).
+        let sim = [
+            0xc0, 0, 0x00, 0x40, 0x80, 0xc0, 1, 0x01, 0x40, 0x80, 0xc0, 2, 0x01, 0x41,
+        ];
+        assert_eq!(parse_cipher_suite_ids(&sim), vec![0, 1, 2]);
+        let oem = [
+            0xc1, 0x80, 0xa2, 0x02, 0x00, 0x01, 0x41, 0x81, 0xc0, 17, 0x03, 0x44,
+        ];
+        assert_eq!(parse_cipher_suite_ids(&oem), vec![0x80, 17]);
+        assert_eq!(parse_cipher_suite_ids(&[0xc0]), Vec::<u8>::new());
+        assert_eq!(cipher_suites_request(0x41), [0x0e, 0, 0x81]);
+    }
+
+    #[test]
     fn session_messages_layout() {
         let o = open_session_request(3, 4, 0xa0a1a2a3, (1, 1, 1));
         assert_eq!(o.len(), 32);
@@ -473,7 +571,10 @@ mod tests {
         assert_eq!(r[27], 5);
         // Error form of an Open Session Response is 8 bytes long.
         let e = parse_open_session_response(&[3, 0x11, 0, 0, 1, 0, 0, 0]).unwrap();
-        assert_eq!(e.status, 0x11);
+        assert_eq!((e.status, e.console_sid), (0x11, Some(1)));
+        let e = parse_open_session_response(&[3, 0x04]).unwrap();
+        assert_eq!((e.tag, e.status, e.console_sid), (3, 0x04, None));
+        assert!(parse_open_session_response(&[3, 0]).is_err());
         assert_eq!(
             parse_rakp2(&[1, 0, 0, 0, 1, 0, 0, 0]),
             Err(WireError::Truncated)
