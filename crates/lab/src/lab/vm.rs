@@ -40,6 +40,9 @@ pub const DRBD_RESOURCE: &str = "r0";
 pub const VM_INSTANCE: &str = "mail";
 /// Where the instance's file system is mounted in the guests.
 pub const VM_MOUNTPOINT: &str = "/var/opt/axigen";
+/// How long the instance may take to answer after the configuration is loaded (the shell
+/// agents are slow under TCG: a Filesystem monitor takes seconds).
+const SERVICE_TIMEOUT: Duration = Duration::from_secs(300);
 /// How long a VM may take from power on until its command server answers (TCG is slow).
 const BOOT_TIMEOUT: Duration = Duration::from_secs(180);
 
@@ -421,7 +424,7 @@ impl Lab {
         let cib = self.state_dir.join("two-node-active-passive.cib.xml");
         let xml = std::fs::read_to_string(&cib).map_err(|e| LabError::io(&cib, e))?;
         self.load_configuration(&xml)?;
-        self.wait_service(ONLINE_TIMEOUT)?;
+        self.wait_service(SERVICE_TIMEOUT)?;
         let _ = std::fs::write(
             self.state_dir.join("up-seconds"),
             format!("{:.1}\n", t0.elapsed().as_secs_f64()),

@@ -100,6 +100,8 @@ const INITRAMFS_MODULES: &[&str] = &[
     "crypto/crc32c_generic.ko",
     "fs/ext4/ext4.ko",
     "fs/overlayfs/overlay.ko",
+    // Entropy: without it getrandom blocks and every Pacemaker IPC connection waits ~1 s.
+    "drivers/char/hw_random/virtio-rng.ko",
 ];
 
 /// Kernel modules installed in the guest root for `modprobe` (DRBD and what it needs).
@@ -554,7 +556,7 @@ impl Assets {
             key.push_str(&f.file_name().unwrap_or_default().to_string_lossy());
         }
         key.push_str(&GUEST_PACKAGES.join(","));
-        key.push_str(INITRAMFS_INIT);
+        key.push_str(&ROOT_MODULES.join(","));
         let dir = root.join(format!("guest-{:016x}", fnv(key.as_bytes())));
         if !dir.join("ready").exists() {
             let tmp = root.join(format!("build-{}", std::process::id()));
@@ -565,7 +567,6 @@ impl Assets {
             let release = unpack_kernel(&files[0], &kroot, &tmp.join("vmlinux"))?;
             fs::write(tmp.join("kernel-release"), &release)
                 .map_err(|e| LabError::io(tmp.join("kernel-release"), e))?;
-            build_initramfs(&kroot, &release, &tmp.join("initramfs.cpio"))?;
             build_root(&tmp, &kroot, &release, &files[1], &tmp.join("root.img"))?;
             let _ = fs::remove_dir_all(&kroot);
             let _ = fs::remove_dir_all(&dir);
@@ -581,6 +582,20 @@ impl Assets {
                 }
             }
         }
+        // The initramfs is cheap to rebuild: its own key, so changing it keeps the root image.
+        let ikey = format!("{}{}", INITRAMFS_INIT, INITRAMFS_MODULES.join(","));
+        let initramfs = dir.join(format!("initramfs-{:016x}.cpio", fnv(ikey.as_bytes())));
+        if !initramfs.exists() {
+            let kroot = root.join(format!("kroot-{}", std::process::id()));
+            let _ = fs::remove_dir_all(&kroot);
+            let release = unpack_kernel(&files[0], &kroot, &kroot.join("vmlinux"))?;
+            let tmp = initramfs.with_extension("tmp");
+            build_initramfs(&kroot, &release, &tmp)?;
+            let _ = fs::remove_dir_all(&kroot);
+            fs::rename(&tmp, &initramfs).map_err(|e| LabError::io(&initramfs, e))?;
+            fs::write(dir.join("initramfs"), initramfs.display().to_string())
+                .map_err(|e| LabError::io(dir.join("initramfs"), e))?;
+        }
         Assets::at_dir(&dir)
     }
 
@@ -595,7 +610,9 @@ impl Assets {
         Ok(Assets {
             dir: dir.to_path_buf(),
             kernel: dir.join("vmlinux"),
-            initramfs: dir.join("initramfs.cpio"),
+            initramfs: fs::read_to_string(dir.join("initramfs"))
+                .map(|s| PathBuf::from(s.trim()))
+                .map_err(|e| LabError::io(dir.join("initramfs"), e))?,
             root_image: dir.join("root.img"),
             qemu: q.join("usr/bin/qemu-system-x86_64"),
             firmware_dir: dir.join("firmware"),

@@ -215,7 +215,8 @@ pub fn qemu_cmd(
         .arg(format!(
             "file={},format=raw,if=virtio,readonly=on",
             assets.root_image.display()
-        ));
+        ))
+        .args(["-device", "virtio-rng-pci"]);
     for (k, tap) in TAPS.iter().enumerate() {
         c = c
             .arg("-netdev")
