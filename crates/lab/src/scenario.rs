@@ -154,9 +154,15 @@ pub struct Failover {
     pub moments: Vec<Moment>,
 }
 
+/// The IMAP greeting at `ip`, asked from node `from` (namespace labs) or from outside the
+/// nodes (VM labs, whose nodes' namespaces hold no address).
 fn imap_ok(lab: &Lab, from: &str, ip: Ipv4Addr) -> Option<String> {
-    lab.greeting(from, ip, IMAP_PORT)
-        .filter(|g| g.starts_with("* OK"))
+    if lab.is_vm() {
+        lab.greeting_outside(ip, IMAP_PORT)
+    } else {
+        lab.greeting(from, ip, IMAP_PORT)
+    }
+    .filter(|g| g.starts_with("* OK"))
 }
 
 /// Cut the power of the node running `inst` and time the recovery until the instance answers
@@ -288,6 +294,123 @@ pub fn power_loss_of(
         }
         std::thread::sleep(Duration::from_millis(50));
     }
+}
+
+/// A file written and fsync'd on a node before an event, to check afterwards that the data
+/// survived it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Written {
+    /// Its path in the guests.
+    pub path: String,
+    /// Its SHA-256, as `sha256sum` printed it on the writer.
+    pub sha256: String,
+}
+
+/// Write `mib` MiB of random data to `path` on `node` and fsync it (`dd conv=fsync`); returns
+/// its checksum.
+pub fn write_checked(lab: &Lab, node: &str, path: &str, mib: u32) -> Result<Written, LabError> {
+    let script = format!(
+        "dd if=/dev/urandom of={path} bs=1M count={mib} conv=fsync status=none && sha256sum {path}"
+    );
+    let out = lab.run_ok(node, &["sh", "-c", &script], Duration::from_secs(120))?;
+    let sha256 = out
+        .stdout_str()
+        .split_whitespace()
+        .next()
+        .unwrap_or_default()
+        .to_string();
+    Ok(Written {
+        path: path.to_string(),
+        sha256,
+    })
+}
+
+/// Whether `w` reads back on `node` with the checksum it was written with.
+pub fn reads_back(lab: &Lab, node: &str, w: &Written) -> Result<bool, LabError> {
+    let out = lab.run(node, &["sha256sum", &w.path], Duration::from_secs(120))?;
+    Ok(out.status.success()
+        && out.stdout_str().split_whitespace().next() == Some(w.sha256.as_str()))
+}
+
+/// A power loss of the two-node VM lab's Primary, with the data check.
+#[derive(Debug, Clone, PartialEq)]
+pub struct VmFailover {
+    /// The failover itself.
+    pub failover: Failover,
+    /// corosync's floor for noticing the loss, as it runs in the guests (token + consensus).
+    pub detection_floor: Duration,
+    /// The file written and fsync'd on the Primary before the loss reads back with the same
+    /// checksum on the new Primary.
+    pub data_intact: bool,
+}
+
+impl VmFailover {
+    /// One JSON object: failover_s, detection_floor_s, new_primary, data_intact, victim,
+    /// detected_s, fenced_s, running_s and the timeline.
+    pub fn to_json(&self) -> String {
+        let f = &self.failover;
+        let opt = |d: Option<Duration>| {
+            d.map(|d| format!("{:.2}", d.as_secs_f64()))
+                .unwrap_or_else(|| "null".into())
+        };
+        let q = |s: &str| {
+            format!(
+                "\"{}\"",
+                axha_exec::escape_controls(s)
+                    .replace('\\', "\\\\")
+                    .replace('"', "\\\"")
+            )
+        };
+        let timeline: Vec<String> = f
+            .moments
+            .iter()
+            .map(|m| {
+                format!(
+                    "{{\"at_s\":{:.2},\"what\":{}}}",
+                    m.at.as_secs_f64(),
+                    q(&m.what)
+                )
+            })
+            .collect();
+        format!(
+            "{{\"failover_s\":{:.2},\"detection_floor_s\":{:.2},\"new_primary\":{},\"data_intact\":{},\"victim\":{},\"detected_s\":{},\"fenced_s\":{},\"running_s\":{:.2},\"timeline\":[{}]}}",
+            f.answering.as_secs_f64(),
+            self.detection_floor.as_secs_f64(),
+            q(&f.new_node),
+            self.data_intact,
+            q(&f.victim),
+            opt(f.detected),
+            opt(f.fenced),
+            f.running.as_secs_f64(),
+            timeline.join(",")
+        )
+    }
+}
+
+/// Power loss of the Primary of the two-node VM lab: a file is written and fsync'd on the
+/// Primary's file system, the Primary's QEMU ends at once, the survivor fences it through its
+/// BMC, is promoted and serves the instance; the file must read back the same there.
+pub fn vm_power_loss(lab: &Lab, timeout: Duration) -> Result<VmFailover, LabError> {
+    let server = crate::VM_INSTANCE;
+    let before = lab.view_any()?;
+    let primary = before
+        .locate(server)
+        .into_iter()
+        .next()
+        .ok_or_else(|| LabError::Timeout {
+            what: format!("{server} to run somewhere before the power loss"),
+            last: String::new(),
+        })?;
+    let path = format!("{}/axha-power-loss.bin", crate::VM_MOUNTPOINT);
+    let w = write_checked(lab, &primary, &path, 8)?;
+    let failover = power_loss_of(lab, server, crate::VM_SERVICE_IP, timeout)?;
+    let (t, c) = corosync_runtime(lab, &failover.new_node)?;
+    let data_intact = reads_back(lab, &failover.new_node, &w)?;
+    Ok(VmFailover {
+        failover,
+        detection_floor: Duration::from_millis(u64::from(t) + u64::from(c)),
+        data_intact,
+    })
 }
 
 /// corosync's effective timings in ms, read from a node's runtime configuration
