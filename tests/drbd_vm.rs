@@ -295,13 +295,13 @@ fn drbd84_agent_scenarios() {
     );
     steps.done("promote node1, monitor 8, write 8 MiB with checksum");
 
-    // The peer is Primary: node2 drops its score and refuses promotion with its own reason,
-    // before asking DRBD.
+    // The peer is Primary: node2 keeps its score (a planned switchover demotes node1 first,
+    // then promotes node2) and refuses promotion with its own reason, before asking DRBD.
     expect_rc(pair.vm(2), "monitor", 30_000, 0);
     assert_eq!(
         score(pair.vm(2)),
-        "none",
-        "a Secondary behind a Primary peer"
+        "10000",
+        "a Secondary behind a Primary peer keeps its score"
     );
     let r = expect_rc(pair.vm(2), "promote", 0, 1);
     assert!(
@@ -317,7 +317,7 @@ fn drbd84_agent_scenarios() {
         r.out
     );
     assert_eq!(pair.vm(2).ok("drbdadm role r0").trim(), "Secondary/Primary");
-    steps.done("peer Primary: node2 has no score, promote refused early with the reason");
+    steps.done("peer Primary: node2 keeps its score, promote refused early with the reason");
 
     // reload: drbdadm adjust (a disconnected node reconnects) and the score from the
     // parameters as they are now.
@@ -513,7 +513,11 @@ fn drbd84_agent_scenarios() {
         "only the handler's constraint goes: {cib2}"
     );
     expect_rc(pair.vm(2), "monitor", 30_000, 0);
-    assert_eq!(score(pair.vm(2)), "none", "node1 is Primary");
+    assert_eq!(
+        score(pair.vm(2)),
+        "10000",
+        "UpToDate behind the Primary node1"
+    );
     steps.done("peer back: resync, after-resync-target removed only the handler's constraint");
 
     // node1's own CIB copy still holds the constraint it placed (no after-resync-target ran

@@ -20,7 +20,7 @@ use std::time::{Duration, Instant};
 
 use axha_e2e::history::{self, OpRecord};
 use axha_e2e::lab::{binaries_dir, lab_name};
-use axha_e2e::{bin, Cmd, Deadline};
+use axha_e2e::{bin, Deadline};
 use axha_lab::scenario::{reads_back, vm_power_loss, write_checked};
 use axha_lab::service::IMAP_PORT;
 use axha_lab::{Lab, LabSpec, Link, DRBD_RESOURCE, VM_INSTANCE, VM_MOUNTPOINT, VM_SERVICE_IP};
@@ -31,6 +31,8 @@ const DRBD_RSC: &str = "drbd-r0";
 const CLONE: &str = "drbd-r0-clone";
 
 type Times = Vec<(String, Duration)>;
+/// A scenario: runs on a healthy lab, returns its measured times.
+type Scenario = fn(&Lab, &mut Shared) -> Times;
 
 /// What one scenario leaves for the next (the node a power loss fenced).
 #[derive(Default)]
@@ -87,16 +89,6 @@ fn drbd_role(lab: &Lab, node: &str) -> Option<String> {
     })
 }
 
-fn dstate(lab: &Lab, node: &str) -> String {
-    lab.run(
-        node,
-        &["drbdadm", "dstate", DRBD_RESOURCE],
-        Duration::from_secs(20),
-    )
-    .map(|o| o.stdout_str().trim().to_string())
-    .unwrap_or_default()
-}
-
 fn imap(lab: &Lab) -> Option<String> {
     lab.greeting_outside(VM_SERVICE_IP, IMAP_PORT)
         .filter(|g| g.starts_with("* OK"))
@@ -120,30 +112,6 @@ fn wait_answering_on(lab: &Lab, node: &str, timeout: Duration) -> Duration {
         timeout,
         || imap(lab).is_some_and(|g| g.contains(&tag)),
     )
-}
-
-/// Power a node on through its BMC, as an operator does with ipmitool from the management
-/// network (the hub namespace here; the password from a file, never on the command line).
-fn bmc_power_on(lab: &Lab, node: &str) {
-    let bmc = lab.bmc_addr(node);
-    let pw = lab.state_dir().join("bmc").join("password");
-    Cmd::new("ip")
-        .args([
-            "netns",
-            "exec",
-            &lab.hub_netns(),
-            "ipmitool",
-            "-I",
-            "lanplus",
-            "-C",
-            "3",
-        ])
-        .args(["-H", &bmc.ip().to_string(), "-p", &bmc.port().to_string()])
-        .args(["-U", axha_lab::fencing::BMC_USER, "-f"])
-        .arg(&pw)
-        .args(["chassis", "power", "on"])
-        .run_ok(&Deadline::after(Duration::from_secs(30)))
-        .unwrap_or_else(|e| panic!("power on {node} through its BMC: {e}"));
 }
 
 fn crm(lab: &Lab, node: &str, argv: &[&str]) -> String {
@@ -177,34 +145,6 @@ fn last_call(ops: &[OpRecord], rsc: &str, node: &str, task: &str) -> Option<i64>
         .max()
 }
 
-/// Bring the cluster back to health: every node powered on (through its BMC), every link up,
-/// both online, DRBD connected and UpToDate on both sides, the instance answering.
-fn healthy(lab: &Lab) {
-    for n in lab.nodes() {
-        for link in [Link::Cluster, Link::Replication] {
-            lab.restore_link(&n, link).expect("restore link");
-        }
-        if !lab.is_alive(&n) {
-            bmc_power_on(lab, &n);
-        }
-    }
-    wait("both nodes powered on", T, || {
-        lab.nodes().iter().all(|n| lab.is_alive(n))
-    });
-    for n in lab.nodes() {
-        lab.wait_guest(&n, T).expect("guest boots");
-    }
-    lab.wait_all_online(T).expect("both nodes online");
-    let first = lab.nodes()[0].clone();
-    history::settle(lab, &first, T);
-    wait("DRBD connected and UpToDate on both nodes", T, || {
-        lab.nodes()
-            .iter()
-            .all(|n| dstate(lab, n) == "UpToDate/UpToDate")
-    });
-    lab.wait_service(T).expect("instance answering");
-}
-
 fn main() {
     if !axha_e2e::is_root() {
         eprintln!("{}", axha_e2e::NEED_ROOT);
@@ -214,7 +154,7 @@ fn main() {
         .skip(1)
         .filter(|a| !a.starts_with('-'))
         .collect();
-    let scenarios: Vec<(&str, fn(&Lab, &mut Shared) -> Times)> = vec![
+    let scenarios: Vec<(&str, Scenario)> = vec![
         ("start_from_nothing", start_from_nothing),
         ("instance_crash_restarts_in_place", instance_crash),
         ("controlled_switchover", controlled_switchover),
@@ -244,7 +184,8 @@ fn main() {
     for (name, f) in chosen {
         let t = Instant::now();
         let r = std::panic::catch_unwind(AssertUnwindSafe(|| {
-            healthy(&lab);
+            lab.restore_health(T)
+                .expect("a healthy cluster to start from");
             f(&lab, &mut shared)
         }));
         match r {
@@ -474,7 +415,7 @@ fn replication_link_cut(lab: &Lab, _: &mut Shared) -> Times {
     let unfenced = wait("the handler's constraint removed", T, || {
         !constraints(lab, &p).contains(&own)
     });
-    wait("resynced", T, || dstate(lab, &s) == "UpToDate/UpToDate");
+    wait("resynced", T, || lab.drbd_dstate(&s) == "UpToDate/UpToDate");
     let cons = constraints(lab, &p);
     assert!(
         cons.contains(decoy),
@@ -551,7 +492,7 @@ fn fenced_node_rejoins(lab: &Lab, shared: &mut Shared) -> Times {
     assert_ne!(p, victim);
     let ops = history::operations(lab, &p);
     let start_before = last_call(&ops, VM_INSTANCE, &p, "start");
-    // healthy() already waited for the victim to be back, connected and UpToDate.
+    // restore_health() already waited for the victim to be back, connected and UpToDate.
     assert_eq!(drbd_role(lab, &victim).as_deref(), Some("Secondary"));
     let log = crm(lab, &victim, &["dmesg"]);
     assert!(

@@ -29,35 +29,6 @@ use axha_exec::{read_identity, Cmd, Deadline, ProcessIdentity};
 
 /// Bump when the content of the base image changes in a way the key below cannot see.
 const ASSET_REVISION: &str = "base-6";
-/// QEMU and its firmware, always downloaded and unpacked, never installed (some Debian 12 images
-/// carry a backports qemu-utils that blocks installing qemu-system-x86); with them every
-/// package they depend on that this machine does not have installed (its libraries).
-const QEMU_PACKAGES: &[&str] = &[
-    "qemu-system-x86",
-    "qemu-system-common",
-    "qemu-system-data",
-    "seabios",
-];
-/// DRBD's user-space tools, downloaded and unpacked like QEMU rather than installed on the host:
-/// drbd-utils 9.22.0-1 ships `/var/lock` as a directory, which the base-files of current
-/// Debian 12 point releases own as a symlink, so installing it on an up-to-date host fails.
-const DRBD_PACKAGE: &str = "drbd-utils";
-/// Files of [`DRBD_PACKAGE`]: (path in the package, path in the guest).
-const DRBD_FILES: &[(&str, &str)] = &[
-    ("sbin/drbdadm", "/usr/sbin/drbdadm"),
-    ("sbin/drbdsetup", "/usr/sbin/drbdsetup"),
-    ("sbin/drbdmeta", "/usr/sbin/drbdmeta"),
-    ("lib/drbd/drbdadm-84", "/usr/lib/drbd/drbdadm-84"),
-    ("lib/drbd/drbdsetup-84", "/usr/lib/drbd/drbdsetup-84"),
-    (
-        "usr/lib/ocf/resource.d/linbit/drbd",
-        "/usr/lib/ocf/resource.d/linbit/drbd",
-    ),
-    (
-        "usr/lib/ocf/resource.d/linbit/drbd.shellfuncs.sh",
-        "/usr/lib/ocf/resource.d/linbit/drbd.shellfuncs.sh",
-    ),
-];
 /// Host packages whose files go into the guest image (installed through .ci/apt-packages).
 const HOST_PACKAGES: &[&str] = &["busybox-static", "bash", "libxml2-utils", "resource-agents"];
 /// Kernel modules for virtio disk + net and DRBD, in load order (dependencies first).
@@ -157,111 +128,6 @@ fn run_ok(cmd: Cmd, secs: u64) -> String {
         Ok(o) => o.stdout_str(),
         Err(e) => panic!("drbd-vm assets: {e}"),
     }
-}
-
-/// FNV-1a, stable across toolchains (the std hasher is not), for cache keys.
-fn fnv(data: &[u8]) -> u64 {
-    let mut h: u64 = 0xcbf29ce484222325;
-    for b in data {
-        h ^= u64::from(*b);
-        h = h.wrapping_mul(0x100000001b3);
-    }
-    h
-}
-
-/// An exclusive `flock` on a file, released on drop: two suites building the cache at once
-/// must not interleave.
-struct FileLock(fs::File);
-impl FileLock {
-    fn acquire(path: &Path) -> FileLock {
-        let f = fs::OpenOptions::new()
-            .create(true)
-            .truncate(false)
-            .write(true)
-            .open(path)
-            .unwrap_or_else(|e| panic!("open {}: {e}", path.display()));
-        use std::os::fd::AsRawFd;
-        // SAFETY: flock on a descriptor we own.
-        let rc = unsafe { libc::flock(f.as_raw_fd(), libc::LOCK_EX) };
-        assert_eq!(rc, 0, "flock {}", path.display());
-        FileLock(f)
-    }
-}
-impl Drop for FileLock {
-    fn drop(&mut self) {
-        use std::os::fd::AsRawFd;
-        // SAFETY: as above.
-        unsafe { libc::flock(self.0.as_raw_fd(), libc::LOCK_UN) };
-    }
-}
-
-fn kernel_package() -> String {
-    let out = run_ok(
-        Cmd::new("apt-cache").args(["depends", "linux-image-amd64"]),
-        60,
-    );
-    out.lines()
-        .filter_map(|l| l.trim().strip_prefix("Depends: "))
-        .find(|p| {
-            p.starts_with("linux-image-") && p.as_bytes().get(12).is_some_and(u8::is_ascii_digit)
-        })
-        .map(str::to_string)
-        .unwrap_or_else(|| {
-            panic!("no linux-image-<version> in `apt-cache depends linux-image-amd64`: {out}")
-        })
-}
-
-/// `pkg` and the packages it needs, recursively (Depends and Pre-Depends), less those installed.
-fn missing_dependency_closure(pkg: &str) -> Vec<String> {
-    let out = run_ok(
-        Cmd::new("apt-cache").args([
-            "depends",
-            "--recurse",
-            "--no-recommends",
-            "--no-suggests",
-            "--no-conflicts",
-            "--no-breaks",
-            "--no-replaces",
-            "--no-enhances",
-            pkg,
-        ]),
-        60,
-    );
-    // Package lines start in column 0; virtual packages are shown as <name>.
-    let closure: BTreeSet<&str> = out
-        .lines()
-        .filter(|l| !l.starts_with([' ', '<']) && !l.contains(':'))
-        .map(str::trim)
-        .filter(|l| !l.is_empty())
-        .collect();
-    let status = run_ok(
-        Cmd::new("dpkg-query").args(["-W", "-f", "${Package} ${db:Status-Status}\n"]),
-        30,
-    );
-    let installed: BTreeSet<&str> = status
-        .lines()
-        .filter_map(|l| l.strip_suffix(" installed"))
-        .collect();
-    closure
-        .into_iter()
-        .filter(|p| !installed.contains(p))
-        .map(str::to_string)
-        .collect()
-}
-
-fn deb_for(debs: &Path, pkg: &str) -> Option<PathBuf> {
-    let prefix = format!("{pkg}_");
-    let mut found: Vec<PathBuf> = fs::read_dir(debs)
-        .ok()?
-        .filter_map(|e| e.ok().map(|e| e.path()))
-        .filter(|p| {
-            p.file_name()
-                .and_then(|n| n.to_str())
-                .is_some_and(|n| n.starts_with(&prefix) && n.ends_with(".deb"))
-        })
-        .collect();
-    found.sort();
-    found.pop()
 }
 
 /// Resolve `path` on the host (following symlinks) and list the shared libraries `ldd` names
@@ -389,21 +255,7 @@ impl Overlay {
         guest_path: &str,
         scratch: &Path,
     ) -> &mut Self {
-        let tmp = scratch.join(format!(
-            "strip-{}-{}",
-            std::process::id(),
-            host.file_name().and_then(|n| n.to_str()).unwrap_or("bin")
-        ));
-        run_ok(
-            Cmd::new("strip")
-                .arg("--strip-debug")
-                .arg("-o")
-                .arg(&tmp)
-                .arg(host),
-            60,
-        );
-        let data = fs::read(&tmp).unwrap_or_else(|e| panic!("read {}: {e}", tmp.display()));
-        let _ = fs::remove_file(&tmp);
+        let data = axha_lab::vm::strip_debug(host, scratch).unwrap_or_else(|e| panic!("{e}"));
         for lib in shared_libs(host) {
             let g = lib.to_string_lossy().to_string();
             if !self.files.iter().any(|(p, _, _)| *p == g) {
@@ -435,39 +287,15 @@ impl Assets {
     /// failing step when something is missing (the host packages of `.ci/apt-packages`).
     pub fn ensure() -> Assets {
         let root = cache_root();
-        fs::create_dir_all(root.join("debs")).expect("create target/drbd-vm");
-        let _lock = FileLock::acquire(&root.join(".lock"));
         let debs = root.join("debs");
-        let kpkg = kernel_package();
-        let mut wanted = vec![kpkg.clone(), DRBD_PACKAGE.to_string()];
-        for p in QEMU_PACKAGES
-            .iter()
-            .map(|p| p.to_string())
-            .chain(missing_dependency_closure(QEMU_PACKAGES[0]))
-        {
-            if !wanted.contains(&p) {
-                wanted.push(p);
-            }
-        }
-        let missing: Vec<&String> = wanted
-            .iter()
-            .filter(|p| deb_for(&debs, p).is_none())
-            .collect();
-        if !missing.is_empty() {
-            run_ok(
-                Cmd::new("apt-get")
-                    .arg("download")
-                    .args(missing.iter().map(|s| s.as_str()))
-                    .current_dir(&debs),
-                600,
-            );
-        }
-        let deb_files: Vec<PathBuf> = wanted
-            .iter()
-            .map(|p| {
-                deb_for(&debs, p).unwrap_or_else(|| panic!("apt-get download {p} left no .deb"))
-            })
-            .collect();
+        fs::create_dir_all(&debs).expect("create target/drbd-vm");
+        let _lock = assets::FileLock::acquire(&root.join(".lock")).expect("lock the VM cache");
+        let mut wanted = vec![
+            assets::kernel_package().expect("kernel package"),
+            assets::DRBD_PACKAGE.to_string(),
+        ];
+        wanted.extend(assets::qemu_packages().expect("QEMU's packages"));
+        let deb_files = assets::download(&debs, &wanted).unwrap_or_else(|e| panic!("{e}"));
         let host_versions = run_ok(
             Cmd::new("dpkg-query")
                 .args(["-W", "-f", "${Package}=${Version}\n"])
@@ -481,7 +309,7 @@ impl Assets {
         key_src.push_str(&host_versions);
         key_src.push_str(INIT);
         key_src.push_str(R0_RES);
-        let dir = root.join(format!("assets-{:016x}", fnv(key_src.as_bytes())));
+        let dir = root.join(format!("assets-{:016x}", assets::fnv(key_src.as_bytes())));
         if !dir.join("ready").exists() {
             let tmp = root.join(format!("build-{}", std::process::id()));
             let _ = fs::remove_dir_all(&tmp);
@@ -518,47 +346,10 @@ impl Assets {
 }
 
 fn build_assets(dir: &Path, kernel_deb: &Path, drbd_deb: &Path, qemu_debs: &[PathBuf]) {
-    // QEMU and its firmware and libraries.
-    let q = dir.join("qroot");
-    for d in qemu_debs {
-        run_ok(Cmd::new("dpkg-deb").arg("-x").arg(d).arg(&q), 120);
-    }
-    let fw = dir.join("firmware");
-    fs::create_dir_all(&fw).expect("firmware dir");
-    for src in [q.join("usr/share/qemu"), q.join("usr/share/seabios")] {
-        for e in fs::read_dir(&src).unwrap_or_else(|e| panic!("{}: {e}", src.display())) {
-            let e = e.expect("dir entry");
-            let target = fs::canonicalize(e.path()).unwrap_or(e.path());
-            let _ = std::os::unix::fs::symlink(target, fw.join(e.file_name()));
-        }
-    }
-    // The kernel: the ELF inside Debian's xz-compressed bzImage (CONFIG_KERNEL_XZ), and modules.
+    assets::unpack_qemu(dir, qemu_debs).unwrap_or_else(|e| panic!("{e}"));
     let k = dir.join("kroot");
-    run_ok(Cmd::new("dpkg-deb").arg("-x").arg(kernel_deb).arg(&k), 300);
-    let release = fs::read_dir(k.join("lib/modules"))
-        .expect("kernel modules dir")
-        .filter_map(|e| e.ok())
-        .map(|e| e.file_name().to_string_lossy().to_string())
-        .next()
-        .expect("one kernel release");
-    let bz = fs::read(k.join(format!("boot/vmlinuz-{release}"))).expect("read vmlinuz");
-    let at = bz
-        .windows(6)
-        .position(|w| w == b"\xfd7zXZ\x00")
-        .expect("xz stream inside vmlinuz");
-    let xz = dir.join("vmlinux.xz");
-    fs::write(&xz, &bz[at..]).expect("write xz payload");
-    let elf = Cmd::new("xz")
-        .args(["-dc", "--single-stream", "-q"])
-        .arg(&xz)
-        .run(&Deadline::after(Duration::from_secs(120)))
-        .expect("run xz");
-    assert!(
-        elf.stdout.starts_with(b"\x7fELF"),
-        "decompressed kernel is not ELF"
-    );
-    fs::write(dir.join("vmlinux"), &elf.stdout).expect("write vmlinux");
-    let _ = fs::remove_file(&xz);
+    let release = assets::unpack_kernel(kernel_deb, &k, &dir.join("vmlinux"))
+        .unwrap_or_else(|e| panic!("{e}"));
     fs::write(dir.join("kernel-release"), &release).expect("write release");
 
     // The base initramfs.
@@ -589,7 +380,7 @@ fn build_assets(dir: &Path, kernel_deb: &Path, drbd_deb: &Path, qemu_debs: &[Pat
     }
     let d = dir.join("droot");
     run_ok(Cmd::new("dpkg-deb").arg("-x").arg(drbd_deb).arg(&d), 120);
-    for (in_deb, guest) in DRBD_FILES {
+    for (in_deb, guest) in assets::DRBD_FILES {
         o.host_file(&d.join(in_deb), guest);
     }
     // drbdadm looks for its version helpers in /lib/drbd as well as /usr/lib/drbd.
@@ -968,4 +759,5 @@ fn now_nanos() -> u128 {
         .unwrap_or(0)
 }
 
+use axha_lab::vm::assets;
 pub use axha_lab::vm::cpio;

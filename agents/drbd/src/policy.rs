@@ -70,15 +70,12 @@ pub fn single_primary(promoted_max: Option<i64>) -> bool {
 }
 
 /// The score this node should advertise, `None` when it must not be promoted (no score).
-/// With one promoted instance allowed (`single_primary`), a Secondary connected to a Primary
-/// peer gets no score: promoting it could only fail while that peer is Primary, and
-/// Pacemaker gets the score back from the next monitor or notification once the peer is
-/// demoted or gone.
-pub fn promotion_score(r: &Resource, ladder: &Ladder, single_primary: bool) -> Option<i64> {
+/// A Secondary connected to a Primary peer keeps its score: Pacemaker plans a switchover
+/// (`crm resource move`) as demote there, then promote here, in one transition computed
+/// from the scores it has; without a score here the move could never happen. Promoting while
+/// the peer is still Primary is refused at promote time instead ([`promotion_refusal`]).
+pub fn promotion_score(r: &Resource, ladder: &Ladder, _single_primary: bool) -> Option<i64> {
     if !r.all_up_to_date() || r.is_sync_target() || r.quorum() == Some(false) {
-        return None;
-    }
-    if single_primary && r.role != Role::Primary && r.connected_primary_peer().is_some() {
         return None;
     }
     if r.has_up_to_date_peer() {
@@ -340,7 +337,7 @@ mod tests {
     }
 
     #[test]
-    fn a_primary_peer_takes_the_score_and_refuses_promotion() {
+    fn a_primary_peer_keeps_the_score_and_refuses_promotion() {
         let l = ladder();
         let r = res(
             "UpToDate",
@@ -350,7 +347,8 @@ mod tests {
             "Established",
         )
         .with_peer_role(Role::Primary);
-        assert_eq!(promotion_score(&r, &l, true), None);
+        // The score stays: a planned switchover demotes the peer before promoting here.
+        assert_eq!(promotion_score(&r, &l, true), Some(10000));
         let why = promotion_refusal(&r, true).unwrap();
         assert_eq!(
             why,

@@ -124,8 +124,9 @@ pub static SPEC: AgentSpec = AgentSpec {
                reports the role DRBD really has and keeps the promotion score in line with the \
                data. Works with DRBD 8.4 and 9 through drbd-utils 9. Pair it with the fence-peer \
                handler /usr/lib/axigen-ha/drbd-fence-peer (resource-level fencing). \
-               A Secondary connected to a Primary peer gets no promotion score and refuses \
-               promotion while promoted-max is 1. reload runs 'drbdadm adjust' and sets the \
+               A Secondary connected to a Primary peer keeps its promotion score (a planned \
+               switchover demotes the peer first) but refuses promotion while the peer is \
+               still Primary and promoted-max is 1. reload runs 'drbdadm adjust' and sets the \
                score again: Pacemaker calls it when a parameter other than drbd_resource \
                changes (this meta-data declares OCF 1.0 so that Pacemaker uses reload for \
                non-unique parameters); operators may call it after editing the DRBD \

@@ -253,6 +253,14 @@ pub const PACKAGES: &[(&str, &str)] = &[
     ("ip", "iproute2"),
     ("env", "coreutils"),
     ("xmllint", "libxml2-utils"),
+    ("mmdebstrap", "mmdebstrap"),
+    ("apt-get", "apt"),
+    ("dpkg-deb", "dpkg"),
+    ("strip", "binutils"),
+    ("xz", "xz-utils"),
+    ("depmod", "kmod"),
+    ("mke2fs", "e2fsprogs"),
+    ("ipmitool", "ipmitool"),
 ];
 
 /// Where resource-agents installs `ocf:heartbeat:Filesystem`.

@@ -142,6 +142,11 @@ pub enum LabCmd {
         tokens: Vec<u32>,
         #[arg(long)]
         binaries: Option<PathBuf>,
+        /// `two-node-active-passive`: the VM lab instead (power loss of the Primary to IMAP,
+        /// beside corosync's floor in the guests; ocf:axigen:drbd vs ocf:linbit:drbd monitor
+        /// CPU per call under Pacemaker); --tokens does not apply.
+        #[arg(long, value_name = "TEMPLATE")]
+        template: Option<String>,
     },
 }
 
@@ -307,7 +312,12 @@ pub fn run(cmd: LabCmd) -> anyhow::Result<()> {
             runs,
             tokens,
             binaries,
-        } => bench(&name, runs, &tokens, binaries)?,
+            template,
+        } => match template.as_deref() {
+            None => bench(&name, runs, &tokens, binaries)?,
+            Some(VM_TEMPLATE) => vm_bench(&name, runs, binaries)?,
+            Some(t) => anyhow::bail!("--template {t:?}: the benchmark runs {VM_TEMPLATE} or, without --template, the namespace lab"),
+        },
     }
     Ok(())
 }
@@ -463,6 +473,118 @@ fn vm_demo(name: &str, binaries: Option<PathBuf>, keep: bool, json: bool) -> any
         f.data_intact,
         "the data written before the power loss did not survive it"
     );
+    Ok(())
+}
+
+/// CPU seconds (user + system) that `calls` monitors of `agent` took in the guest, from the
+/// shell's `times` for its children, with the environment Pacemaker gives a recurring monitor
+/// of a promotable clone instance (a separate instance name: the real scores are untouched).
+fn monitor_cpu(lab: &Lab, node: &str, agent: &str, calls: u32) -> anyhow::Result<f64> {
+    let script = format!(
+        "export OCF_ROOT=/usr/lib/ocf OCF_RESOURCE_INSTANCE=bench-drbd OCF_RESKEY_drbd_resource=r0 \
+         OCF_RESKEY_CRM_meta_interval=20000 OCF_RESKEY_CRM_meta_clone_max=2 \
+         OCF_RESKEY_CRM_meta_clone_node_max=1 OCF_RESKEY_CRM_meta_promoted_max=1 \
+         OCF_RESKEY_CRM_meta_master_max=1 OCF_RESKEY_CRM_meta_promoted_node_max=1 \
+         OCF_RESKEY_CRM_meta_master_node_max=1 OCF_RESKEY_CRM_meta_notify=true; \
+         for i in $(seq {calls}); do {agent} monitor >/dev/null 2>&1; done; times"
+    );
+    let out = lab.run_ok(node, &["bash", "-c", &script], Duration::from_secs(1800))?;
+    let text = out.stdout_str();
+    // `times`: the shell's own user/system line, then its children's.
+    let children = text.lines().nth(1).unwrap_or_default();
+    let secs: Vec<f64> = children
+        .split_whitespace()
+        .filter_map(|t| {
+            let (m, s) = t.strip_suffix('s')?.split_once('m')?;
+            Some(m.parse::<f64>().ok()? * 60.0 + s.parse::<f64>().ok()?)
+        })
+        .collect();
+    anyhow::ensure!(secs.len() == 2, "unexpected `times` output: {text:?}");
+    Ok(secs[0] + secs[1])
+}
+
+/// The two-node VM lab's benchmark: DRBD monitor CPU per call, then `runs` power losses of the
+/// Primary (the fenced node reboots and rejoins between runs).
+fn vm_bench(name: &str, runs: usize, binaries: Option<PathBuf>) -> anyhow::Result<()> {
+    use axha_lab::scenario::{median, vm_power_loss};
+    anyhow::ensure!(runs >= 1, "--runs must be at least 1");
+    let (dir, _) = demo_binaries(binaries)?;
+    let t = Instant::now();
+    let lab = Lab::up(LabSpec::two_node_vm(name, dir))?;
+    eprintln!("lab up in {}", secs(t.elapsed()));
+    let wait = Duration::from_secs(300);
+    // DRBD monitor CPU on the Secondary, interleaved rounds.
+    let secondary = {
+        let v = lab.view_any()?;
+        let primary = v
+            .locate(axha_lab::VM_INSTANCE)
+            .first()
+            .cloned()
+            .unwrap_or_default();
+        lab.nodes()
+            .into_iter()
+            .find(|n| *n != primary)
+            .unwrap_or_default()
+    };
+    let (rounds, calls) = (3, 10);
+    let (mut ours, mut linbit) = (0.0, 0.0);
+    for _ in 0..rounds {
+        ours += monitor_cpu(
+            &lab,
+            &secondary,
+            "/usr/lib/ocf/resource.d/axigen/drbd",
+            calls,
+        )?;
+        linbit += monitor_cpu(
+            &lab,
+            &secondary,
+            "/usr/lib/ocf/resource.d/linbit/drbd",
+            calls,
+        )?;
+    }
+    let n = f64::from(rounds * calls);
+    let (ours, linbit) = (ours / n * 1000.0, linbit / n * 1000.0);
+    let mut answering = Vec::new();
+    let mut floor = Duration::ZERO;
+    let mut intact = 0;
+    for run in 1..=runs {
+        lab.restore_health(wait)?;
+        let f = vm_power_loss(&lab, wait)?;
+        eprintln!(
+            "run {run}: {} lost power; seen offline {:?}, fenced {:?}, answering on {} after {}, data {}",
+            f.failover.victim,
+            f.failover.detected.map(secs),
+            f.failover.fenced.map(secs),
+            f.failover.new_node,
+            secs(f.failover.answering),
+            if f.data_intact { "intact" } else { "LOST" }
+        );
+        answering.push(f.failover.answering);
+        floor = f.detection_floor;
+        intact += usize::from(f.data_intact);
+    }
+    let med = median(&answering).unwrap_or_default();
+    let (lo, hi) = (
+        answering.iter().min().copied().unwrap_or_default(),
+        answering.iter().max().copied().unwrap_or_default(),
+    );
+    println!("| power loss of the Primary -> IMAP (median) | detection floor in the guests (token + consensus) | range | data intact | runs |");
+    println!("|---|---|---|---|---|");
+    println!(
+        "| {} | {} | {}-{} | {intact}/{runs} | {runs} |",
+        secs(med),
+        secs(floor),
+        secs(lo),
+        secs(hi)
+    );
+    println!();
+    println!("| recurring monitor, CPU per call in the guest | ocf:axigen:drbd | ocf:linbit:drbd | ratio (linbit / axigen) |");
+    println!("|---|---|---|---|");
+    println!(
+        "| interval 20 s, Secondary, connected, UpToDate | {ours:.1} ms | {linbit:.1} ms | {:.1}x |",
+        linbit / ours.max(0.001)
+    );
+    lab.down()?;
     Ok(())
 }
 

@@ -20,10 +20,28 @@ use crate::LabError;
 /// What the lab runs itself, on the host: namespaces, network, nodes, disks.
 const HOST_PROGRAMS: &[&str] = &["ip", "nsenter", "unshare", "env", "losetup", "mkfs.ext4"];
 
+/// What a VM lab runs on the host to build its guests (the cluster runs inside them, from the
+/// guest image's own packages).
+const VM_HOST_PROGRAMS: &[&str] = &[
+    "ip",
+    "mmdebstrap",
+    "apt-get",
+    "dpkg-deb",
+    "strip",
+    "xz",
+    "depmod",
+    "mke2fs",
+    "ipmi_sim",
+];
+
 /// Every program `spec` needs: the lab's own tools, Corosync and Pacemaker, the heartbeat
 /// agents of the service instances (Filesystem, IPaddr2) and what they call, and with IPMI
-/// fencing the BMC simulator and the stock fence agent when ours is not installed.
+/// fencing the BMC simulator and the stock fence agent when ours is not installed. A VM lab
+/// needs only the tools that build and start its guests.
 pub fn needed_programs(spec: &LabSpec) -> Vec<&'static str> {
+    if spec.kind == crate::spec::NodeKind::Vm {
+        return VM_HOST_PROGRAMS.to_vec();
+    }
     let mut v: Vec<&'static str> = HOST_PROGRAMS.to_vec();
     v.extend_from_slice(CLUSTER_PROGRAMS);
     v.extend_from_slice(FILESYSTEM_PROGRAMS);
@@ -67,6 +85,26 @@ pub fn check(spec: &LabSpec) -> Result<(), LabError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn vm_labs_need_the_image_tools_only() {
+        let spec = LabSpec::two_node_vm("x", "/nonexistent".into());
+        let v = needed_programs(&spec);
+        assert!(
+            v.contains(&"mmdebstrap") && v.contains(&"ipmi_sim"),
+            "{v:?}"
+        );
+        assert!(
+            !v.contains(&"pacemakerd"),
+            "the cluster runs in the guests: {v:?}"
+        );
+        for p in v {
+            assert!(
+                axha_cib::doctor::package_of(p).is_some(),
+                "{p} has no package"
+            );
+        }
+    }
 
     #[test]
     fn ipmi_needs_the_bmc_simulator_and_a_fence_agent() {

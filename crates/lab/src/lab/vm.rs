@@ -461,6 +461,98 @@ impl Lab {
         }
     }
 
+    /// DRBD's disk states of the lab's resource as `node` sees them (`UpToDate/UpToDate`), empty
+    /// when the node does not answer.
+    pub fn drbd_dstate(&self, node: &str) -> String {
+        self.run(
+            node,
+            &["drbdadm", "dstate", DRBD_RESOURCE],
+            Duration::from_secs(20),
+        )
+        .map(|o| o.stdout_str().trim().to_string())
+        .unwrap_or_default()
+    }
+
+    /// Power a node on through its BMC, as an operator does with ipmitool from the management
+    /// network (from the hub; the password from its file, never on the command line).
+    pub fn bmc_power_on(&self, node: &str) -> Result<(), LabError> {
+        let bmc = self.bmc_addr(node);
+        let pw = self.state_dir.join("bmc").join("password");
+        Cmd::new("ip")
+            .args([
+                "netns",
+                "exec",
+                &self.hub_netns(),
+                "ipmitool",
+                "-I",
+                "lanplus",
+            ])
+            .args([
+                "-C",
+                crate::fencing::BMC_CIPHER,
+                "-H",
+                &bmc.ip().to_string(),
+            ])
+            .args(["-p", &bmc.port().to_string(), "-U", BMC_USER, "-f"])
+            .arg(&pw)
+            .args(["chassis", "power", "on"])
+            .run_ok(&Deadline::after(Duration::from_secs(30)))
+            .map(|_| ())
+            .map_err(|e| LabError::exec(format!("powering {node} on through its BMC"), e))
+    }
+
+    /// Bring a VM lab back to health after a scenario: every link up, every node powered on
+    /// through its BMC, both online with nothing left to do for the scheduler, DRBD connected
+    /// and UpToDate on both sides, the instance answering from outside.
+    pub fn restore_health(&self, timeout: Duration) -> Result<(), LabError> {
+        for n in self.nodes() {
+            self.restore_link(&n, Link::Cluster)?;
+            self.restore_link(&n, Link::Replication)?;
+            if !self.is_alive(&n) {
+                self.bmc_power_on(&n)?;
+            }
+        }
+        let on = Deadline::after(timeout).poll(Duration::from_millis(500), || {
+            self.nodes().iter().all(|n| self.is_alive(n)).then_some(())
+        });
+        if on.is_none() {
+            return Err(LabError::Timeout {
+                what: "every node powered on".into(),
+                last: format!("{:?}", self.alive_nodes()),
+            });
+        }
+        for n in self.nodes() {
+            self.wait_guest(&n, timeout)?;
+        }
+        self.wait_all_online(timeout)?;
+        let first = self.first_alive()?;
+        let secs = format!("{}s", timeout.as_secs().max(1));
+        self.run_ok(
+            &first,
+            &["crm_resource", "--wait", "--timeout", &secs],
+            timeout + Duration::from_secs(15),
+        )?;
+        let mut last = String::new();
+        let synced = Deadline::after(timeout).poll(Duration::from_secs(1), || {
+            last = self
+                .nodes()
+                .iter()
+                .map(|n| self.drbd_dstate(n))
+                .collect::<Vec<_>>()
+                .join(" ");
+            last.split(' ')
+                .all(|s| s == "UpToDate/UpToDate")
+                .then_some(())
+        });
+        if synced.is_none() {
+            return Err(LabError::Timeout {
+                what: "DRBD connected and UpToDate on both nodes".into(),
+                last,
+            });
+        }
+        self.wait_service(timeout).map(|_| ())
+    }
+
     /// DRBD's first setup, an administrator's act before the cluster manages it: metadata on
     /// both nodes, the first full sync from n1, the file system and the instance's workdir
     /// on it, then the resource down again for Pacemaker to bring up.
@@ -555,4 +647,38 @@ pub fn render_two_node(values: &str) -> Result<(String, String), LabError> {
         axha_cib::xml::render(&cib),
         axha_cib::script::render_corosync(&cib),
     ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_values_render_the_drbd_variant_of_the_template() {
+        let nodes = crate::spec::node_names(2);
+        let (cib, corosync) = render_two_node(&two_node_values(&nodes)).expect("renders");
+        for want in [
+            r#"id="drbd-r0-clone""#,
+            r#"value="/dev/drbd0""#,
+            r#"value="10.231.1.201""#,
+            r#"value="10.231.0.100""#,
+            "/etc/axigen-ha/bmc-n2.pass",
+            r#"with-rsc-role="Promoted""#,
+        ] {
+            assert!(cib.contains(want), "{want} missing from the rendered CIB");
+        }
+        assert!(corosync.contains("ring0_addr: 10.231.0.2"), "{corosync}");
+        assert!(corosync.contains("two_node: 1"), "{corosync}");
+        let res = drbd_res(&nodes);
+        assert!(res.contains("fencing resource-and-stonith"), "{res}");
+        assert!(res.contains("\"/usr/lib/axigen-ha/drbd-fence-peer --unfence\""), "{res}");
+        assert!(res.contains("on n2 { address 10.231.2.2:7789; }"), "{res}");
+    }
+
+    #[test]
+    fn links_parse() {
+        assert_eq!("replication".parse::<Link>().unwrap(), Link::Replication);
+        assert_eq!("cluster".parse::<Link>().unwrap(), Link::Cluster);
+        assert!("both".parse::<Link>().unwrap_err().to_string().contains("both"));
+    }
 }

@@ -235,75 +235,6 @@ pub fn enter_netns(path: &std::path::Path) -> io::Result<()> {
     Ok(())
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn request_round_trips_and_is_checked() {
-        let req = Request {
-            argv: vec![b"cibadmin".to_vec(), b"-Q".to_vec(), vec![0xff, 0x00]],
-            env: vec![b"CIB_file=/x".to_vec()],
-            stdin: b"<cib/>".to_vec(),
-            timeout: Duration::from_secs(7),
-        };
-        let mut buf = Vec::new();
-        write_request(&mut buf, &req).unwrap();
-        assert_eq!(read_request(&mut buf.as_slice()).unwrap(), req);
-
-        let mut only_go = Vec::new();
-        put(&mut only_go, b'G', &[]).unwrap();
-        let e = read_request(&mut only_go.as_slice()).unwrap_err();
-        assert!(e.to_string().contains("empty command"), "{e}");
-
-        let mut huge = vec![b'A'];
-        huge.extend(((MAX_FRAME + 1) as u32).to_be_bytes());
-        let e = read_request(&mut huge.as_slice()).unwrap_err();
-        assert!(e.to_string().contains("limit"), "{e}");
-
-        let mut bad_t = Vec::new();
-        put(&mut bad_t, b'A', b"true").unwrap();
-        put(&mut bad_t, b'T', b"0").unwrap();
-        assert!(read_request(&mut bad_t.as_slice()).is_err());
-
-        // A truncated request is an error, not a hang or a panic.
-        assert!(read_request(&mut &buf[..buf.len() - 3]).is_err());
-    }
-
-    #[test]
-    fn server_runs_commands_with_stdin_status_and_signals() {
-        let l = TcpListener::bind("127.0.0.1:0").unwrap();
-        let addr = l.local_addr().unwrap();
-        std::thread::spawn(move || {
-            for s in l.incoming().flatten() {
-                std::thread::spawn(move || serve_one(s));
-            }
-        });
-        let req = |argv: &[&str], stdin: &[u8]| Request {
-            argv: argv.iter().map(|a| a.as_bytes().to_vec()).collect(),
-            env: vec![b"AXHA_X=42".to_vec()],
-            stdin: stdin.to_vec(),
-            timeout: Duration::from_secs(10),
-        };
-        let r = call(
-            addr,
-            &req(
-                &["sh", "-c", "cat; echo $AXHA_X; echo e >&2; exit 3"],
-                b"in\n",
-            ),
-        )
-        .unwrap();
-        assert_eq!(r.stdout, b"in\n42\n");
-        assert_eq!(r.stderr, b"e\n");
-        assert_eq!(r.code, 3);
-        let r = call(addr, &req(&["sh", "-c", "kill -9 $$"], b"")).unwrap();
-        assert_eq!(r.code, 128 + 9);
-        let r = call(addr, &req(&["/nonexistent/prog"], b"")).unwrap();
-        assert_eq!(r.code, 127);
-        assert!(String::from_utf8_lossy(&r.stderr).contains("/nonexistent/prog"));
-    }
-}
-
 /// `axha-lab-node guest-serve`: serve on every address of the guest, port
 /// [`GUEST_EXEC_PORT`] (the guest's only non-loopback networks are the lab's).
 pub fn serve_main() -> Result<(), String> {
@@ -371,4 +302,73 @@ pub fn client_main(args: &[String]) -> Result<i32, String> {
     let _ = std::io::stdout().write_all(&reply.stdout);
     let _ = std::io::stderr().write_all(&reply.stderr);
     Ok(reply.code)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn request_round_trips_and_is_checked() {
+        let req = Request {
+            argv: vec![b"cibadmin".to_vec(), b"-Q".to_vec(), vec![0xff, 0x00]],
+            env: vec![b"CIB_file=/x".to_vec()],
+            stdin: b"<cib/>".to_vec(),
+            timeout: Duration::from_secs(7),
+        };
+        let mut buf = Vec::new();
+        write_request(&mut buf, &req).unwrap();
+        assert_eq!(read_request(&mut buf.as_slice()).unwrap(), req);
+
+        let mut only_go = Vec::new();
+        put(&mut only_go, b'G', &[]).unwrap();
+        let e = read_request(&mut only_go.as_slice()).unwrap_err();
+        assert!(e.to_string().contains("empty command"), "{e}");
+
+        let mut huge = vec![b'A'];
+        huge.extend(((MAX_FRAME + 1) as u32).to_be_bytes());
+        let e = read_request(&mut huge.as_slice()).unwrap_err();
+        assert!(e.to_string().contains("limit"), "{e}");
+
+        let mut bad_t = Vec::new();
+        put(&mut bad_t, b'A', b"true").unwrap();
+        put(&mut bad_t, b'T', b"0").unwrap();
+        assert!(read_request(&mut bad_t.as_slice()).is_err());
+
+        // A truncated request is an error, not a hang or a panic.
+        assert!(read_request(&mut &buf[..buf.len() - 3]).is_err());
+    }
+
+    #[test]
+    fn server_runs_commands_with_stdin_status_and_signals() {
+        let l = TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = l.local_addr().unwrap();
+        std::thread::spawn(move || {
+            for s in l.incoming().flatten() {
+                std::thread::spawn(move || serve_one(s));
+            }
+        });
+        let req = |argv: &[&str], stdin: &[u8]| Request {
+            argv: argv.iter().map(|a| a.as_bytes().to_vec()).collect(),
+            env: vec![b"AXHA_X=42".to_vec()],
+            stdin: stdin.to_vec(),
+            timeout: Duration::from_secs(10),
+        };
+        let r = call(
+            addr,
+            &req(
+                &["sh", "-c", "cat; echo $AXHA_X; echo e >&2; exit 3"],
+                b"in\n",
+            ),
+        )
+        .unwrap();
+        assert_eq!(r.stdout, b"in\n42\n");
+        assert_eq!(r.stderr, b"e\n");
+        assert_eq!(r.code, 3);
+        let r = call(addr, &req(&["sh", "-c", "kill -9 $$"], b"")).unwrap();
+        assert_eq!(r.code, 128 + 9);
+        let r = call(addr, &req(&["/nonexistent/prog"], b"")).unwrap();
+        assert_eq!(r.code, 127);
+        assert!(String::from_utf8_lossy(&r.stderr).contains("/nonexistent/prog"));
+    }
 }

@@ -115,19 +115,7 @@ impl Payload {
         guest_path: &str,
         scratch: &Path,
     ) -> Result<&mut Self, LabError> {
-        let tmp = scratch.join(format!(
-            "strip-{}",
-            host.file_name().and_then(|n| n.to_str()).unwrap_or("bin")
-        ));
-        Cmd::new("strip")
-            .arg("--strip-debug")
-            .arg("-o")
-            .arg(&tmp)
-            .arg(host)
-            .run_ok(&Deadline::after(Duration::from_secs(60)))
-            .map_err(|e| LabError::exec(format!("stripping {}", host.display()), e))?;
-        let data = std::fs::read(&tmp).map_err(|e| LabError::io(&tmp, e))?;
-        let _ = std::fs::remove_file(&tmp);
+        let data = strip_debug(host, scratch)?;
         Ok(self.file(guest_path, 0o755, data))
     }
 
@@ -160,6 +148,26 @@ impl Payload {
         std::fs::set_permissions(out, std::fs::Permissions::from_mode(0o600))
             .map_err(|e| LabError::io(out, e))
     }
+}
+
+/// The bytes of ELF binary `host` with its debug information stripped (`strip --strip-debug`,
+/// through a file in `scratch`).
+pub fn strip_debug(host: &Path, scratch: &Path) -> Result<Vec<u8>, LabError> {
+    let tmp = scratch.join(format!(
+        "strip-{}-{}",
+        std::process::id(),
+        host.file_name().and_then(|n| n.to_str()).unwrap_or("bin")
+    ));
+    Cmd::new("strip")
+        .arg("--strip-debug")
+        .arg("-o")
+        .arg(&tmp)
+        .arg(host)
+        .run_ok(&Deadline::after(Duration::from_secs(60)))
+        .map_err(|e| LabError::exec(format!("stripping {}", host.display()), e))?;
+    let data = std::fs::read(&tmp).map_err(|e| LabError::io(&tmp, e));
+    let _ = std::fs::remove_file(&tmp);
+    data
 }
 
 /// The tap devices of a node's VM, in NIC order (eth0 cluster, eth1 management, eth2
