@@ -526,6 +526,12 @@ impl Lab {
         }
         self.wait_all_online(timeout)?;
         let first = self.first_alive()?;
+        // A move that a scenario did not clear would pull the instance on.
+        self.run_ok(
+            &first,
+            &["crm_resource", "--clear", "--resource", &format!("grp-{VM_INSTANCE}")],
+            Duration::from_secs(60),
+        )?;
         let secs = format!("{}s", timeout.as_secs().max(1));
         self.run_ok(
             &first,
