@@ -150,10 +150,15 @@ fn main() {
         eprintln!("{}", axha_e2e::NEED_ROOT);
         return;
     }
-    let filters: Vec<String> = std::env::args()
+    // Names (substrings) from the command line, or from AXHA_VM_SCENARIOS (comma-separated:
+    // make fresh-check runs only the first scenario on its clean root).
+    let mut filters: Vec<String> = std::env::args()
         .skip(1)
         .filter(|a| !a.starts_with('-'))
         .collect();
+    if let Ok(v) = std::env::var("AXHA_VM_SCENARIOS") {
+        filters.extend(v.split(',').filter(|s| !s.is_empty()).map(str::to_string));
+    }
     let scenarios: Vec<(&str, Scenario)> = vec![
         ("start_from_nothing", start_from_nothing),
         ("instance_crash_restarts_in_place", instance_crash),
@@ -213,7 +218,10 @@ fn main() {
         secs(t0.elapsed())
     );
     if failed.is_empty() {
+        let footprint = axha_e2e::lab::Footprint::of(&lab);
         lab.down().expect("lab down");
+        footprint.assert_gone();
+        println!("lab down: no namespace, process (QEMU, BMC) or state directory left");
     } else {
         drop(lab); // torn down too; the console logs are in its state directory until then
         std::process::exit(101);
