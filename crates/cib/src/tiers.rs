@@ -366,3 +366,91 @@ mod tests {
         assert!(s.contains("multiprovider on") && !s.contains("sessionlog"));
     }
 }
+
+/// The operator snippets under `cib-templates/multi-tier-n-plus-1/front-end/`, rendered for
+/// the addresses of that directory's `values.toml` (front-ends n4 and n5, VIP .200, providers
+/// .21 and .22): kept current by the test below (`AXHA_REGENERATE=1` rewrites them).
+#[cfg(test)]
+mod snippets {
+    use super::*;
+
+    fn rendered() -> Vec<(String, String)> {
+        let dir = DirectoryRef {
+            uris: vec!["ldap://10.20.0.21".into(), "ldap://10.20.0.22".into()],
+            base_dn: "ou=mail,dc=example,dc=com".into(),
+        };
+        let paths = FrontEndPaths::debian();
+        let fe = Ipv4Addr::new(10, 20, 0, 4);
+        let fes = vec![
+            ("n4".to_string(), fe),
+            ("n5".to_string(), Ipv4Addr::new(10, 20, 0, 5)),
+        ];
+        let providers = [
+            Provider {
+                id: 1,
+                url: "ldap://10.20.0.21".into(),
+            },
+            Provider {
+                id: 2,
+                url: "ldap://10.20.0.22".into(),
+            },
+        ];
+        let mut v = vec![
+            ("dovecot.conf".to_string(), dovecot_conf(fe, &paths)),
+            ("dovecot-ldap.conf.ext".into(), dovecot_ldap_conf(&dir)),
+            (
+                "main.cf".into(),
+                postfix_main_cf(fe, "n4.example.com", "10.20.0.0/24", &paths),
+            ),
+            ("master.cf".into(), postfix_master_cf()),
+            (
+                "haproxy.cfg".into(),
+                haproxy_cfg(Ipv4Addr::new(10, 20, 0, 200), &fes),
+            ),
+        ];
+        v.extend(
+            postfix_ldap_maps(&dir)
+                .into_iter()
+                .map(|(n, t)| (n.to_string(), t)),
+        );
+        for p in &providers {
+            v.push((
+                format!("slapd-provider{}.conf.part", p.id),
+                format!(
+                    "# Add to the provider's slapd.conf: the first part at the top, the second\n\
+                     # inside its mdb database (replace REPLICATION-PASSWORD; mode 0600).\n{}\n{}",
+                    slapd_server_id(p),
+                    slapd_syncrepl(
+                        p,
+                        &providers,
+                        "dc=example,dc=com",
+                        "cn=replicator,dc=example,dc=com",
+                        "REPLICATION-PASSWORD"
+                    )
+                ),
+            ));
+        }
+        v
+    }
+
+    #[test]
+    fn shipped_snippets_are_current() {
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../../cib-templates/multi-tier-n-plus-1/front-end");
+        let regen = std::env::var_os("AXHA_REGENERATE").is_some();
+        for (name, text) in rendered() {
+            let p = dir.join(&name);
+            if regen {
+                std::fs::create_dir_all(&dir).unwrap();
+                std::fs::write(&p, &text).unwrap();
+            }
+            let shipped = std::fs::read_to_string(&p).unwrap_or_default();
+            assert_eq!(
+                shipped,
+                text,
+                "{} is stale: AXHA_REGENERATE=1 cargo test -p axha-cib shipped_snippets",
+                p.display()
+            );
+        }
+    }
+}
