@@ -8,6 +8,7 @@ use std::time::Duration;
 use axha_axigen::config::Service;
 
 use crate::faults::Fault;
+use crate::mail::{ImapSession, MailSession, Pop3Session, SmtpSession};
 use crate::session::{CliSession, SessionEnv};
 
 /// Longest line read; longer ones are answered with an error and skipped.
@@ -91,9 +92,9 @@ pub fn serve(service: Service, stream: TcpStream, env: &SessionEnv, host: &str) 
     let mut out = stream;
     match service {
         Service::Cli => serve_cli(&mut reader, out, env),
-        Service::Smtp => serve_smtp(&mut reader, &mut out, host),
-        Service::Imap => serve_imap(&mut reader, &mut out, host),
-        Service::Pop3 => serve_pop3(&mut reader, &mut out, host),
+        Service::Smtp => dialogue(&mut reader, &mut out, SmtpSession::new(env, host)),
+        Service::Imap => dialogue(&mut reader, &mut out, ImapSession::new(env, host)),
+        Service::Pop3 => dialogue(&mut reader, &mut out, Pop3Session::new(env, host)),
         Service::WebMail | Service::WebAdmin => serve_http(&mut reader, &mut out, service),
     }
 }
@@ -134,107 +135,22 @@ fn serve_cli(reader: &mut LineReader<TcpStream>, mut out: TcpStream, env: &Sessi
     }
 }
 
-/// The line dialogue SMTP, IMAP and POP3 share: a greeting, then one answer per line (or the
-/// protocol's reply to an overlong line) until the client leaves or an answer closes.
-fn dialogue(
-    reader: &mut LineReader<TcpStream>,
-    out: &mut TcpStream,
-    greeting: &str,
-    too_long: &str,
-    answer: impl Fn(&str) -> (String, bool),
-) {
-    if !send(out, greeting) {
+/// The line dialogue SMTP, IMAP and POP3 share: a greeting, then the session's answer to
+/// each line (or to an overlong line) until the client leaves or an answer closes.
+fn dialogue(reader: &mut LineReader<TcpStream>, out: &mut TcpStream, mut s: impl MailSession) {
+    if !send(out, &s.greeting()) {
         return;
     }
     loop {
         let (text, close) = match reader.read_line() {
             Line::End => return,
-            Line::TooLong => (too_long.to_string(), false),
-            Line::Text(l) => answer(&l),
+            Line::TooLong => (s.too_long(), false),
+            Line::Text(l) => s.handle(&l),
         };
-        if !send(out, &text) || close {
+        if (!text.is_empty() && !send(out, &text)) || close {
             return;
         }
     }
-}
-
-fn first_word_upper(line: &str) -> String {
-    line.split_whitespace()
-        .next()
-        .unwrap_or("")
-        .to_ascii_uppercase()
-}
-
-fn serve_smtp(reader: &mut LineReader<TcpStream>, out: &mut TcpStream, host: &str) {
-    let greeting = format!("220 {host} ESMTP Axigen-compatible stand-in ready\r\n");
-    dialogue(
-        reader,
-        out,
-        &greeting,
-        "500 5.5.2 Line too long\r\n",
-        |line| match first_word_upper(line).as_str() {
-            "EHLO" => (
-                format!("250-{host}\r\n250-PIPELINING\r\n250 HELP\r\n"),
-                false,
-            ),
-            "HELO" => (format!("250 {host}\r\n"), false),
-            "NOOP" | "RSET" => ("250 2.0.0 OK\r\n".to_string(), false),
-            "QUIT" => (format!("221 2.0.0 {host} closing connection\r\n"), true),
-            "" => ("500 5.5.2 Empty command\r\n".to_string(), false),
-            _ => (
-                "502 5.5.1 Command not implemented by the stand-in\r\n".to_string(),
-                false,
-            ),
-        },
-    );
-}
-
-fn serve_imap(reader: &mut LineReader<TcpStream>, out: &mut TcpStream, host: &str) {
-    let greeting = format!(
-        "* OK [CAPABILITY IMAP4rev1] {host} Axigen-compatible stand-in IMAP4rev1 ready\r\n"
-    );
-    dialogue(reader, out, &greeting, "* BAD Line too long\r\n", |line| {
-        let mut words = line.split_whitespace();
-        let (Some(tag), cmd) = (words.next(), words.next()) else {
-            return ("* BAD Missing tag\r\n".to_string(), false);
-        };
-        let tag: String = tag.chars().take(64).collect();
-        match cmd.map(str::to_ascii_uppercase).as_deref() {
-            Some("CAPABILITY") => (
-                format!("* CAPABILITY IMAP4rev1\r\n{tag} OK CAPABILITY completed\r\n"),
-                false,
-            ),
-            Some("NOOP") => (format!("{tag} OK NOOP completed\r\n"), false),
-            Some("LOGOUT") => (
-                format!("* BYE {host} logging out\r\n{tag} OK LOGOUT completed\r\n"),
-                true,
-            ),
-            Some("LOGIN") | Some("AUTHENTICATE") => (
-                format!("{tag} NO Logins are not served by the stand-in\r\n"),
-                false,
-            ),
-            _ => (format!("{tag} BAD Command not supported\r\n"), false),
-        }
-    });
-}
-
-fn serve_pop3(reader: &mut LineReader<TcpStream>, out: &mut TcpStream, host: &str) {
-    let greeting = format!("+OK {host} Axigen-compatible stand-in POP3 ready\r\n");
-    dialogue(
-        reader,
-        out,
-        &greeting,
-        "-ERR Line too long\r\n",
-        |line| match first_word_upper(line).as_str() {
-            "CAPA" => (
-                "+OK Capability list follows\r\nUSER\r\n.\r\n".to_string(),
-                false,
-            ),
-            "NOOP" => ("+OK\r\n".to_string(), false),
-            "QUIT" => (format!("+OK {host} signing off\r\n"), true),
-            _ => ("-ERR Command not supported\r\n".to_string(), false),
-        },
-    );
 }
 
 fn serve_http(reader: &mut LineReader<TcpStream>, out: &mut TcpStream, service: Service) {

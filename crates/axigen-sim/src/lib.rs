@@ -11,8 +11,11 @@
 //!   once the supervisor runs and has bound its ports (exit 1 with the reason otherwise; with
 //!   the `slow-start` fault, as soon as the supervisor runs). Axigen's `-C/--configfile` and
 //!   `-P/--pidfile` are understood; `status` and `stop` subcommands help demos.
-//! - the listeners of `axigen.cfg` with SMTP, IMAP and POP3 greetings and a minimal
-//!   QUIT/LOGOUT/NOOP/CAPABILITY dialogue, a tiny HTTP answer on WebMail/WebAdmin, and the
+//! - the listeners of `axigen.cfg` with SMTP, IMAP and POP3 greetings; mail users as Axigen
+//!   serves them to a front-end proxy and a relay ([`mail`]): IMAP and POP3 logins with the
+//!   account's full address and password (set by the CLI's `ADD Account ... password`), the
+//!   INBOX read back, SMTP delivery into the mailbox of an account hosted here (any other
+//!   recipient refused); a tiny HTTP answer on WebMail/WebAdmin, and the
 //!   CLI dialogue ([`session`]) with domains and accounts persisted under `DIR/domains`
 //!   ([`store`]).
 //! - SIGTERM to the supervisor (or its process group) stops it cleanly: worker stopped,
@@ -31,6 +34,7 @@ use axha_axigen::config::ConfigError;
 
 pub mod conn;
 pub mod faults;
+pub mod mail;
 pub mod session;
 pub mod store;
 pub mod supervisor;

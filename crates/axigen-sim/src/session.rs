@@ -64,7 +64,8 @@ enum State {
 struct DomainCtx {
     name: String,
     is_new: bool,
-    added: BTreeSet<String>,
+    /// Accounts to add, with the password given (Axigen keeps it for the account's logins).
+    added: BTreeMap<String, Option<String>>,
     removed: BTreeSet<String>,
 }
 
@@ -229,7 +230,7 @@ impl<'a> CliSession<'a> {
         self.state = State::Domain(DomainCtx {
             name,
             is_new: true,
-            added: BTreeSet::from(["postmaster".to_string()]),
+            added: BTreeMap::from([("postmaster".to_string(), None)]),
             removed: BTreeSet::new(),
         });
         self.reply("+OK: Domain context entered (COMMIT to create it)")
@@ -252,7 +253,7 @@ impl<'a> CliSession<'a> {
         self.state = State::Domain(DomainCtx {
             name,
             is_new: false,
-            added: BTreeSet::new(),
+            added: BTreeMap::new(),
             removed: BTreeSet::new(),
         });
         self.reply("+OK: Entered domain context")
@@ -276,7 +277,11 @@ impl<'a> CliSession<'a> {
         }
     }
 
-    fn account_param(&self, params: &[String], verb: &str) -> Result<String, Answer> {
+    fn account_param(
+        &self,
+        params: &[String],
+        verb: &str,
+    ) -> Result<(String, Option<String>), Answer> {
         if !matches!(self.state, State::Domain(_)) {
             return Err(self.reply("-ERR: No domain context (UPDATE Domain name D first)"));
         }
@@ -287,11 +292,11 @@ impl<'a> CliSession<'a> {
         if !valid_account(name) {
             return Err(self.reply("-ERR: Invalid account name"));
         }
-        Ok(name.clone())
+        Ok((name.clone(), p.get("password").cloned()))
     }
 
     fn add_account(&mut self, params: &[String]) -> Answer {
-        let name = match self.account_param(params, "ADD") {
+        let (name, password) = match self.account_param(params, "ADD") {
             Ok(n) => n,
             Err(a) => return a,
         };
@@ -299,27 +304,27 @@ impl<'a> CliSession<'a> {
         let State::Domain(c) = &mut self.state else {
             return self.reply("-ERR: No domain context");
         };
-        let exists = c.added.contains(&name)
+        let exists = c.added.contains_key(&name)
             || (!c.is_new && !c.removed.contains(&name) && store.account_exists(&c.name, &name));
         if exists {
             return self.reply("-ERR: Account already exists");
         }
-        if !c.removed.remove(&name) {
-            c.added.insert(name);
-        }
+        // A removed and re-added account keeps its files; the new password replaces the old.
+        c.removed.remove(&name);
+        c.added.insert(name, password);
         self.reply("+OK: Account added (saved at COMMIT)")
     }
 
     fn remove_account(&mut self, params: &[String]) -> Answer {
         let name = match self.account_param(params, "REMOVE") {
-            Ok(n) => n,
+            Ok((n, _)) => n,
             Err(a) => return a,
         };
         let store = &self.env.store;
         let State::Domain(c) = &mut self.state else {
             return self.reply("-ERR: No domain context");
         };
-        let removed = c.added.remove(&name)
+        let removed = c.added.remove(&name).is_some()
             || (!c.is_new
                 && !c.removed.contains(&name)
                 && store.account_exists(&c.name, &name)
@@ -350,7 +355,7 @@ impl<'a> CliSession<'a> {
                     .into_iter()
                     .filter(|a| !c.removed.contains(a))
                     .collect();
-                all.extend(c.added.iter().cloned());
+                all.extend(c.added.keys().cloned());
                 let names: Vec<String> = all.into_iter().collect();
                 self.body_reply(&table("accounts", &names), OK)
             }
@@ -365,7 +370,8 @@ impl<'a> CliSession<'a> {
         };
         let store = &self.env.store;
         let result = if c.is_new {
-            store.create_domain(&c.name, &c.added).and_then(|created| {
+            let names: BTreeSet<String> = c.added.keys().cloned().collect();
+            store.create_domain(&c.name, &names).and_then(|created| {
                 if created {
                     Ok(())
                 } else {
@@ -377,12 +383,20 @@ impl<'a> CliSession<'a> {
                 for a in &c.removed {
                     store.remove_account(&c.name, a)?;
                 }
-                for a in &c.added {
+                for a in c.added.keys() {
                     store.add_account(&c.name, a)?;
                 }
                 Ok(())
             })()
-        };
+        }
+        .and_then(|()| {
+            for (a, pw) in &c.added {
+                if let Some(pw) = pw {
+                    store.set_password(&c.name, a, pw)?;
+                }
+            }
+            Ok(())
+        });
         self.state = State::Admin;
         match result {
             Ok(()) => self.reply("+OK: Committed"),
@@ -392,7 +406,7 @@ impl<'a> CliSession<'a> {
 }
 
 /// Compare secrets without an early exit on the first difference.
-fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+pub(crate) fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
     if a.len() != b.len() {
         return false;
     }

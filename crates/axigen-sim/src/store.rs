@@ -7,7 +7,10 @@
 //! deleted domain disappears at one rename. Changes survive the death of the process at any
 //! point (the kernel keeps them); they are not fsync'd, since no test crashes the kernel under
 //! the stand-in and an fsync per account would make it the bottleneck of every import.
-//! Passwords are accepted by the CLI but not stored: nothing here authenticates mail users.
+//! Mail users (as Axigen does): an account's password is kept in its account file as a
+//! salted SHA-256 (mode 0600), checked by IMAP and POP3 logins ([`Store::check_login`]); mail
+//! delivered over SMTP lands in `DIR/<domain>/mailboxes/<account>/` as one file per message
+//! (written under a temporary name, then renamed, as in a maildir), read back in arrival order.
 
 use std::collections::BTreeSet;
 use std::io::ErrorKind;
@@ -17,6 +20,18 @@ use crate::SimError;
 
 pub const MAX_DOMAIN_LEN: usize = 253;
 pub const MAX_ACCOUNT_LEN: usize = 64;
+/// Most messages one mailbox listing returns (the newest).
+pub const MAX_MESSAGES: usize = 10_000;
+
+static MESSAGE_SEQ: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+
+/// `account@domain` split into (account, domain), the domain lower-cased; `None` when either
+/// part is not a valid name.
+pub fn split_address(address: &str) -> Option<(String, String)> {
+    let (a, d) = address.rsplit_once('@')?;
+    let d = d.to_ascii_lowercase();
+    (valid_account(a) && valid_domain(&d)).then(|| (a.to_string(), d))
+}
 
 /// A domain name as the stand-in accepts it: lower-case letters, digits, `-` and `.`, labels
 /// not empty (so never `..`, `/` or anything that escapes the data directory).
@@ -75,6 +90,93 @@ impl Store {
 
     fn accounts_dir(&self, domain: &str) -> PathBuf {
         self.dir.join(domain).join("accounts")
+    }
+
+    fn mailbox_dir(&self, domain: &str, account: &str) -> PathBuf {
+        self.dir.join(domain).join("mailboxes").join(account)
+    }
+
+    /// Set an account's password (kept salted and hashed, file mode 0600).
+    pub fn set_password(
+        &self,
+        domain: &str,
+        account: &str,
+        password: &str,
+    ) -> Result<(), SimError> {
+        if !self.account_exists(domain, account) {
+            return Err(SimError::Usage(format!(
+                "no account '{account}' in '{domain}'"
+            )));
+        }
+        let p = self.accounts_dir(domain).join(account);
+        let line = crate::mail::hash_password(password)?;
+        crate::workdir::write_atomic(&p, format!("{line}\n").as_bytes(), 0o600)
+    }
+
+    /// Whether `address` (`account@domain`, as Axigen's mail logins take it) exists here and
+    /// `password` is its password. An account without a password never logs in.
+    pub fn check_login(&self, address: &str, password: &str) -> bool {
+        let Some((account, domain)) = split_address(address) else {
+            return false;
+        };
+        if !self.account_exists(&domain, &account) {
+            return false;
+        }
+        let p = self.accounts_dir(&domain).join(&account);
+        match crate::mail::read_small(&p) {
+            Some(stored) => crate::mail::verify_password(stored.trim(), password),
+            None => false,
+        }
+    }
+
+    /// Whether `address` is an account of this server (SMTP `RCPT TO`).
+    pub fn has_address(&self, address: &str) -> bool {
+        split_address(address).is_some_and(|(a, d)| self.account_exists(&d, &a))
+    }
+
+    /// Store one message in the mailbox of `address`.
+    pub fn deliver(&self, address: &str, message: &[u8]) -> Result<(), SimError> {
+        let (account, domain) = split_address(address)
+            .filter(|(a, d)| self.account_exists(d, a))
+            .ok_or_else(|| SimError::Usage(format!("no mailbox '{address}'")))?;
+        let dir = self.mailbox_dir(&domain, &account);
+        std::fs::create_dir_all(&dir).map_err(io("creating", &dir))?;
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap_or_default();
+        let seq = MESSAGE_SEQ.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        // Zero-padded so that name order is arrival order.
+        let name = format!(
+            "{:020}.{:06}.{}",
+            now.as_nanos(),
+            seq % 1_000_000,
+            std::process::id()
+        );
+        let tmp = dir.join(format!(".{name}"));
+        std::fs::write(&tmp, message).map_err(io("writing", &tmp))?;
+        let dst = dir.join(format!("{name}.eml"));
+        std::fs::rename(&tmp, &dst).map_err(io("storing", &dst))
+    }
+
+    /// The messages of a mailbox in arrival order (at most [`MAX_MESSAGES`] of the newest,
+    /// each at most [`crate::mail::MAX_MESSAGE`] bytes); empty for an unknown address.
+    pub fn messages(&self, address: &str) -> Result<Vec<Vec<u8>>, SimError> {
+        let Some((account, domain)) = split_address(address) else {
+            return Ok(Vec::new());
+        };
+        if !self.account_exists(&domain, &account) {
+            return Ok(Vec::new());
+        }
+        let dir = self.mailbox_dir(&domain, &account);
+        let files: Vec<String> = names(&dir)?
+            .into_iter()
+            .filter(|n| n.ends_with(".eml"))
+            .collect();
+        let skip = files.len().saturating_sub(MAX_MESSAGES);
+        Ok(files[skip..]
+            .iter()
+            .filter_map(|n| crate::mail::read_message(&dir.join(n)))
+            .collect())
     }
 
     fn tmp_name(&self, what: &str) -> PathBuf {

@@ -367,8 +367,16 @@ fn cli_dialogue_persists_across_restart() {
         .collect();
     on_disk.sort();
     assert_eq!(on_disk, vec!["bob", "postmaster"]);
-    let bob = std::fs::read(acc_dir.join("bob")).unwrap();
-    assert!(bob.is_empty(), "passwords are not stored");
+    // The password is kept for bob's mail logins, salted and hashed, readable by root only.
+    let bob = std::fs::read_to_string(acc_dir.join("bob")).unwrap();
+    assert!(bob.starts_with("sha256:") && !bob.contains(":b\n"), "{bob}");
+    let mode = std::fs::metadata(acc_dir.join("bob"))
+        .unwrap()
+        .permissions();
+    assert_eq!(
+        std::os::unix::fs::PermissionsExt::mode(&mode) & 0o777,
+        0o600
+    );
     c.commit().unwrap();
     c.create_domain("tmp.example", "x").unwrap();
     c.commit().unwrap();

@@ -26,6 +26,7 @@ pub mod model;
 pub mod script;
 pub mod status;
 pub mod templates;
+pub mod tiers;
 pub mod tools;
 pub mod values;
 pub mod xml;

@@ -17,7 +17,7 @@ use std::str::FromStr;
 use crate::model::{
     Agent, Cib, ClusterNode, Constraint, Op, Pairs, Primitive, Resource, Role, Score,
 };
-use crate::values::{Instance, Storage, Values};
+use crate::values::{Instance, LoadBalancer, Storage, Values};
 use crate::CibError;
 
 /// Score with which an instance prefers its own node. Below the stickiness of a running group
@@ -408,10 +408,18 @@ fn multi_tier(v: &Values) -> Result<Cib, Vec<String>> {
             "at least one back-end and one stand-by node are required",
         ));
     }
+    if let Some(lb) = &v.load_balancer {
+        p.extend(load_balancer_problems(v, lb, &homes, &standby));
+    }
     if !p.is_empty() {
         return Err(p);
     }
     let (mut resources, mut constraints) = fence_devices(v);
+    if let Some(lb) = &v.load_balancer {
+        let (r, c) = load_balancer(lb);
+        resources.extend(r);
+        constraints.extend(c);
+    }
     for inst in &v.instances {
         let group = instance_group(inst, true);
         let gid = group.id().to_string();
@@ -446,6 +454,108 @@ fn multi_tier(v: &Values) -> Result<Cib, Vec<String>> {
         constraints,
         two_node: v.nodes.len() == 2,
     })
+}
+
+/// Load-balancer nodes are cluster nodes that are neither back-ends nor stand-bys.
+fn load_balancer_problems(
+    v: &Values,
+    lb: &LoadBalancer,
+    homes: &BTreeSet<&str>,
+    standby: &BTreeSet<&str>,
+) -> Vec<String> {
+    let mut p = Vec::new();
+    if lb.nodes.is_empty() {
+        p.push(problem(
+            "load_balancer.nodes",
+            "at least one node is required",
+        ));
+    }
+    for (i, n) in lb.nodes.iter().enumerate() {
+        let field = format!("load_balancer.nodes[{i}]");
+        if v.node(n).is_none() {
+            p.push(problem(&field, format!("{n:?} is not in [[nodes]]")));
+        } else if homes.contains(n.as_str()) || standby.contains(n.as_str()) {
+            p.push(problem(
+                &field,
+                format!("{n:?} is a back-end or stand-by node, not a front-end"),
+            ));
+        }
+    }
+    if v.instances.iter().any(|i| i.ip == lb.vip) {
+        p.push(problem(
+            "load_balancer.vip",
+            format!("{} is an instance's service IP", lb.vip),
+        ));
+    }
+    p
+}
+
+/// The load balancer: HAProxy cloned on the front-end nodes (`ocf:heartbeat:anything`,
+/// HAProxy in the foreground), the VIP on one of them where HAProxy runs, started after it.
+/// HAProxy binds the VIP before it arrives (`transparent`), so only the address moves.
+fn load_balancer(lb: &LoadBalancer) -> (Vec<Resource>, Vec<Constraint>) {
+    let haproxy = Primitive {
+        id: "lb-haproxy".into(),
+        agent: Agent::ocf("heartbeat", "anything"),
+        params: pairs([
+            ("binfile", "/usr/sbin/haproxy".to_string()),
+            ("cmdline_options", format!("-db -f {}", lb.haproxy_config)),
+        ]),
+        meta: vec![],
+        utilization: vec![],
+        ops: vec![
+            Op::new("start", 0, 20),
+            Op::new("stop", 0, 20),
+            Op::new("monitor", 5, 20),
+        ],
+    };
+    let vip = Primitive {
+        id: "lb-vip".into(),
+        agent: Agent::ocf("heartbeat", "IPaddr2"),
+        params: pairs([
+            ("ip", lb.vip.to_string()),
+            ("cidr_netmask", lb.cidr.to_string()),
+        ]),
+        meta: vec![],
+        utilization: vec![],
+        ops: vec![Op::new("monitor", 5, 20)],
+    };
+    let clone_id = "lb-haproxy-clone".to_string();
+    let resources = vec![
+        Resource::Clone {
+            id: clone_id.clone(),
+            child: haproxy,
+            meta: pairs([("clone-max", lb.nodes.len().to_string())]),
+        },
+        Resource::Primitive(vip),
+    ];
+    let constraints = vec![
+        Constraint::OnlyOn {
+            id: "loc-lb-haproxy-only-front-ends".into(),
+            rsc: clone_id.clone(),
+            allowed: lb.nodes.clone(),
+        },
+        Constraint::OnlyOn {
+            id: "loc-lb-vip-only-front-ends".into(),
+            rsc: "lb-vip".into(),
+            allowed: lb.nodes.clone(),
+        },
+        Constraint::Colocation {
+            id: "col-lb-vip-with-haproxy".into(),
+            rsc: "lb-vip".into(),
+            with_rsc: clone_id.clone(),
+            with_role: None,
+            score: Score::Infinity,
+        },
+        Constraint::Order {
+            id: "ord-lb-haproxy-then-vip".into(),
+            first: clone_id,
+            first_action: "start".into(),
+            then: "lb-vip".into(),
+            then_action: "start".into(),
+        },
+    ];
+    (resources, constraints)
 }
 
 /// Every id in the CIB must be unique; instance ids could clash with generated ones.

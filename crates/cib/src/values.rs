@@ -97,6 +97,35 @@ fields! {
             t.finish();
             d
         }),
+        /// Multi-tier: the L4 load balancer in front of the front-ends (`[load_balancer]`).
+        load_balancer: Option<LoadBalancer> = f.optional_table("load_balancer").map(|mut t| {
+            let lb = LoadBalancer::read(&mut t);
+            t.finish();
+            lb
+        }),
+    }
+}
+
+/// Default HAProxy configuration file on a load-balancer node.
+pub const DEFAULT_HAPROXY_CONFIG: &str = "/etc/haproxy/haproxy.cfg";
+
+fields! {
+    /// Multi-tier: HAProxy on every load-balancer node, its virtual IP moved by Pacemaker.
+    pub struct LoadBalancer read from (f: &mut Fields) {
+        /// The VIP clients connect to (IPaddr2).
+        vip: Ipv4Addr = f.required("vip", ipv4),
+        /// Prefix length of the VIP.
+        cidr: u8 = f.or("cidr", 24, |v| {
+            let n = uint(v)?;
+            u8::try_from(n)
+                .ok()
+                .filter(|c| (1..=32).contains(c))
+                .ok_or_else(|| format!("{n} is not a prefix length (1-32)"))
+        }),
+        /// Cluster nodes that run HAProxy and may hold the VIP (the front-end nodes).
+        nodes: Vec<String> = f.or("nodes", Vec::new(), strings),
+        /// HAProxy's configuration file on those nodes.
+        haproxy_config: String = f.or("haproxy_config", DEFAULT_HAPROXY_CONFIG.into(), path),
     }
 }
 

@@ -18,7 +18,9 @@ const PAGE_SIZE: i32 = 500;
 /// How to reach and bind to the directory.
 #[derive(Debug, Clone)]
 pub struct LdapSettings {
-    /// `ldap://HOST:PORT` or `ldaps://HOST:PORT`.
+    /// `ldap://HOST:PORT` or `ldaps://HOST:PORT`; several separated by spaces (the providers of
+    /// a replicated directory, as in ldap.conf's `URI`): tried in order at each connect, the
+    /// first that answers is used until its connection is lost.
     pub url: String,
     /// Upgrade an `ldap://` connection with StartTLS (RFC 4511 section 4.14) before binding.
     pub starttls: bool,
@@ -219,18 +221,50 @@ impl Directory {
         &self.settings
     }
 
+    /// Connect to the first of the configured servers that answers (a stopped provider of a
+    /// replicated pair is skipped at once). A configuration error stops at once; when every
+    /// server is unavailable the error names them all and each one's reason.
     fn open(&self) -> Result<LdapConn, DirectoryError> {
+        let mut failures = Vec::new();
+        for url in self.settings.url.split_whitespace() {
+            match self.open_one(url) {
+                Ok(c) => return Ok(c),
+                Err(DirectoryError::Unavailable { url, reason }) => {
+                    failures.push(format!("{url}: {reason}"))
+                }
+                Err(e) => return Err(e),
+            }
+        }
+        match failures.len() {
+            0 => Err(DirectoryError::Config {
+                reason: "no LDAP URL configured".into(),
+            }),
+            1 => Err(DirectoryError::Unavailable {
+                url: self.settings.url.clone(),
+                reason: failures
+                    .pop()
+                    .map(|f| f.split_once(": ").map(|(_, r)| r.to_string()).unwrap_or(f))
+                    .unwrap_or_default(),
+            }),
+            _ => Err(DirectoryError::Unavailable {
+                url: self.settings.url.clone(),
+                reason: failures.join("; "),
+            }),
+        }
+    }
+
+    fn open_one(&self, url: &str) -> Result<LdapConn, DirectoryError> {
         let s = &self.settings;
         let unavailable = |reason: String| DirectoryError::Unavailable {
-            url: s.url.clone(),
+            url: url.to_string(),
             reason,
         };
         let mut cs = LdapConnSettings::new()
             .set_conn_timeout(s.timeout)
             .set_starttls(s.starttls);
-        if s.starttls && !s.url.starts_with("ldap://") {
+        if s.starttls && !url.starts_with("ldap://") {
             return Err(DirectoryError::Config {
-                reason: format!("StartTLS needs an ldap:// URL, not {}", s.url),
+                reason: format!("StartTLS needs an ldap:// URL, not {url}"),
             });
         }
         if let Some(ca) = &s.ca_file {
@@ -249,10 +283,10 @@ impl Directory {
                 })?;
             cs = cs.set_connector(connector);
         }
-        cs = cs.set_std_stream(StdStream::Tcp(self.tcp_connect()?));
-        let mut conn = LdapConn::with_settings(cs, &s.url).map_err(|e| match e {
+        cs = cs.set_std_stream(StdStream::Tcp(self.tcp_connect(url)?));
+        let mut conn = LdapConn::with_settings(cs, url).map_err(|e| match e {
             LdapError::UrlParsing { .. } | LdapError::UnknownScheme(_) => DirectoryError::Config {
-                reason: format!("URL {}: {e}", s.url),
+                reason: format!("URL {url}: {e}"),
             },
             other => unavailable(other.to_string()),
         })?;
@@ -278,16 +312,13 @@ impl Directory {
     /// Open the TCP connection ourselves to set TCP_NODELAY: each LDAP request is one small
     /// write, and Nagle's algorithm together with delayed ACKs would stall every request
     /// that follows another for ~40 ms.
-    fn tcp_connect(&self) -> Result<TcpStream, DirectoryError> {
+    fn tcp_connect(&self, url: &str) -> Result<TcpStream, DirectoryError> {
         let s = &self.settings;
-        let (host, port) = parse_host_port(&s.url).ok_or_else(|| DirectoryError::Config {
-            reason: format!(
-                "URL {:?}: expected ldap://HOST[:PORT] or ldaps://HOST[:PORT]",
-                s.url
-            ),
+        let (host, port) = parse_host_port(url).ok_or_else(|| DirectoryError::Config {
+            reason: format!("URL {url:?}: expected ldap://HOST[:PORT] or ldaps://HOST[:PORT]"),
         })?;
         let unavailable = |reason: String| DirectoryError::Unavailable {
-            url: s.url.clone(),
+            url: url.to_string(),
             reason,
         };
         let addrs = (host.as_str(), port)
@@ -768,6 +799,28 @@ impl Directory {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn every_provider_is_tried_and_named() {
+        // Two closed ports on this machine: both are tried, the error names each.
+        let closed = |n| {
+            let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+            let p = l.local_addr().unwrap().port();
+            drop(l);
+            format!("ldap://127.0.0.1:{p}/{n}")
+        };
+        let (a, b) = (closed(1), closed(2));
+        let mut s = LdapSettings::new(format!("{a}  {b}"), "ou=m,dc=x");
+        s.timeout = Duration::from_secs(2);
+        let e = Directory::connect(&s)
+            .err()
+            .expect("nothing listens")
+            .to_string();
+        assert!(e.contains(&a) && e.contains(&b), "{e}");
+        s.url = "  ".into();
+        let e = Directory::connect(&s).err().expect("no URL").to_string();
+        assert!(e.contains("no LDAP URL"), "{e}");
+    }
 
     #[test]
     fn host_and_port_from_url() {

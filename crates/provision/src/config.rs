@@ -2,7 +2,8 @@
 //!
 //! ```toml
 //! [ldap]
-//! url = "ldaps://ldap.example.com"      # or ldap://...; starttls = true to upgrade
+//! url = "ldaps://ldap.example.com"      # or ldap://...; starttls = true to upgrade;
+//!                                       # two providers: "ldaps://ldap1 ldaps://ldap2"
 //! ca_file = "/etc/axigen-provision/ca.pem"
 //! bind_dn = "cn=provision,dc=example,dc=com"
 //! bind_password_file = "/etc/axigen-provision/ldap.pw"
@@ -46,7 +47,8 @@ pub struct Config {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct LdapSection {
-    /// Server URL (`ldap://host:389`, `ldaps://...`).
+    /// Server URL (`ldap://host:389`, `ldaps://...`); the providers of a replicated directory
+    /// separated by spaces (`"ldap://ldap1 ldap://ldap2"`): the first that answers is used.
     pub url: String,
     /// Upgrade an `ldap://` connection with StartTLS.
     #[serde(default)]

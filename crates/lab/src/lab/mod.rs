@@ -12,6 +12,8 @@
 //! | `cib` | the one `cibadmin` path every lab caller loads configuration through |
 //! | `views` | Pacemaker's view of the cluster (crm_mon XML) and the waits on it |
 //! | `teardown` | ending every process, namespace and disk of a lab, stale labs included |
+//! | `directory` | side machines on the cluster network that are not cluster nodes: the directory pair (two slapd providers replicating each other) and the client |
+//! | `frontend` | front-end nodes of the multi-tier architecture: Dovecot (IMAP/POP3 proxy), Postfix (SMTP router) and HAProxy (the load balancer) on cluster nodes |
 //! | `vm` | VM nodes (QEMU guests with their own kernel and DRBD): the two-node architecture whole |
 //!
 //! A new node kind (a VM, a front-end, a directory server) is a new module here: an
@@ -21,6 +23,8 @@
 //! from `Lab::build` or by the caller after `up`.
 
 mod cib;
+mod directory;
+mod frontend;
 mod instances;
 mod network;
 mod node;
@@ -30,6 +34,11 @@ mod teardown;
 mod views;
 mod vm;
 
+pub use directory::{
+    side_addr, DirectoryPair, ProviderState, CLIENT, DIRECTORY_BASE_DN, DIRECTORY_ROOT_DN,
+    DIRECTORY_SERVERS, DIRECTORY_SUFFIX,
+};
+pub use frontend::LB_VIP;
 pub use node::NodeStatus;
 pub use storage::Disk;
 pub use teardown::reap_stale_labs;

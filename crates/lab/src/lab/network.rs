@@ -54,7 +54,7 @@ pub(super) fn is_lab_netns(name: &str, ns: &str) -> bool {
     };
     rest == "hub"
         || rest
-            .strip_prefix('n')
+            .strip_prefix(['n', 'd', 'c'])
             .is_some_and(|i| !i.is_empty() && i.bytes().all(|b| b.is_ascii_digit()))
 }
 

@@ -54,6 +54,7 @@ impl Lab {
         // The hub first: its BMCs could otherwise boot a node again while it is torn down.
         let mut names = vec![self.hub_netns()];
         names.extend(self.nodes().iter().map(|n| self.netns_name(n)));
+        names.extend(self.side_netns());
         if let Ok(id) = netns_id_of_path(&Path::new("/run/netns").join(self.hub_netns())) {
             kill_netns(&id, &Deadline::after(KILL_TIMEOUT));
         }
