@@ -16,6 +16,13 @@
 //! it; Pacemaker gets one stonith device per node, created once every node is online.
 //! [`Lab::partition`] cuts the cluster link only, so two-node partitions are real fence races.
 //!
+//! VM labs ([`LabSpec::two_node_vm`], `axigen-ha lab up --template two-node-active-passive`) keep
+//! that shape with QEMU guests as nodes (module [`vm`]): each guest boots Debian's kernel and a
+//! Debian 12 root with Pacemaker, Corosync and DRBD 8.4; QEMU runs in the node's namespace and is
+//! its anchor; a third link (10.231.2.I, bridge `br2`) carries DRBD's replication; commands reach
+//! a guest through its command server on the management network; the cluster's configuration
+//! is the shipped two-node template with DRBD storage.
+//!
 //! Processes belong to a node by network namespace membership (`/proc/PID/ns/net`), never by
 //! name: power loss ([`Lab::kill`]) freezes and kills exactly those pids.
 //!
