@@ -38,6 +38,9 @@ pub fn needed_programs(spec: &LabSpec) -> Vec<&'static str> {
             v.push("fence_ipmilan");
         }
     }
+    if spec.pdu {
+        v.extend_from_slice(&["snmpd", "snmpget", "snmpset", "fence_apc_snmp"]);
+    }
     v
 }
 
