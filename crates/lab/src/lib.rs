@@ -50,6 +50,7 @@ pub mod config;
 pub mod crm;
 pub mod diagnosis;
 mod error;
+pub mod fencelog;
 pub mod fencing;
 mod lab;
 pub mod pdu;

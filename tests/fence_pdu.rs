@@ -1,0 +1,165 @@
+//! Two fencing levels on real Corosync, Pacemaker, ipmi_sim and net-snmp: level 1 each
+//! node's BMC (fence_axigen_ipmi), level 2 its outlet on a switched PDU (net-snmp's snmpd
+//! with the lab's outlet table, driven by the stock fence_apc_snmp). The service instance's
+//! server is `axigen-sim`, the Axigen stand-in (Axigen itself cannot be installed here).
+//!
+//! What happened is read from the daemons' own records: the fencer's lines in every node's
+//! pacemaker.log (which device each level used and what it returned), crm_mon's fencing
+//! history, the BMC's chassis log and the PDU's outlet events.
+
+use std::time::{Duration, Instant};
+
+use axha_e2e::history::bmc_power_offs;
+use axha_e2e::lab::{binaries_dir, spec, Footprint};
+use axha_lab::scenario::n_plus_1;
+use axha_lab::service::IMAP_PORT;
+use axha_lab::{Fencing, Lab};
+
+const T: Duration = Duration::from_secs(120);
+
+fn pdu_lab(tag: &str) -> Lab {
+    let mut s = spec(tag, 3);
+    s.token_ms = Some(1000);
+    s.fencing = Fencing::Ipmi;
+    s.binaries = Some(binaries_dir());
+    s.pdu = true;
+    Lab::up(s).expect("lab up with BMCs and a PDU")
+}
+
+/// Outlet events of one outlet, as (on/off) in order.
+fn outlet_events(lab: &Lab, outlet: usize) -> Vec<String> {
+    lab.pdu_events()
+        .lines()
+        .filter_map(|l| {
+            let w: Vec<&str> = l.split_whitespace().collect();
+            (w.len() == 3 && w[1] == outlet.to_string()).then(|| w[2].to_string())
+        })
+        .collect()
+}
+
+/// A node and its BMC lose power together (the outlet still on): level 1 (IPMI) fails
+/// within its login timeout, level 2 (the PDU outlet) confirms, and the instance that ran
+/// there recovers on a stand-by. A plain power loss (BMC alive) before it is fenced at
+/// level 1 alone: the two fencing operations' durations, from Pacemaker's own log lines,
+/// are the cost of the second level.
+#[test]
+fn total_power_loss_is_fenced_by_the_pdu_level() {
+    axha_e2e::need_root!();
+    let lab = pdu_lab("p");
+    assert_eq!(lab.fence_agent(), "fence_axigen_ipmi");
+
+    // Both levels of every node, as Pacemaker holds them.
+    let topo = lab
+        .run_ok(
+            "n1",
+            &["cibadmin", "-Q", "-o", "fencing-topology"],
+            Duration::from_secs(30),
+        )
+        .unwrap()
+        .stdout_str();
+    for n in lab.nodes() {
+        assert!(
+            topo.contains(&format!(r#"target="{n}" index="1" devices="fence-{n}""#))
+                && topo.contains(&format!(
+                    r#"target="{n}" index="2" devices="fence-pdu-{n}""#
+                )),
+            "{topo}"
+        );
+        assert!(lab.outlet_on(&n).unwrap());
+    }
+
+    let inst = n_plus_1(&lab, &["n1"], &axha_e2e::bin("axigen-sim")).expect("instance");
+    let server = inst[0].server_id();
+    lab.wait_view("inst1 running on n1", T, |v| {
+        v.resource(&server)
+            .is_some_and(|r| r.is_started() && r.nodes == ["n1"])
+    })
+    .expect("inst1 placed on its home node");
+
+    // Baseline: n3 (a stand-by, nothing on it) loses power, its BMC alive: level 1 fences.
+    let before_ipmi = bmc_power_offs(&lab, "n3");
+    lab.kill("n3").unwrap();
+    lab.wait_view("n3 fenced", T, |v| !v.fenced("n3").is_empty())
+        .expect("n3 fenced");
+    let ipmi = lab
+        .fence_timeline("n3", 0.0)
+        .expect("n3's fencing in the logs");
+    assert_eq!(
+        ipmi.devices
+            .iter()
+            .map(|(d, rc, _)| (d.as_str(), *rc))
+            .collect::<Vec<_>>(),
+        vec![("fence-n3", 0)],
+        "{ipmi:?}"
+    );
+    assert!(bmc_power_offs(&lab, "n3") > before_ipmi);
+    assert!(outlet_events(&lab, 3).iter().all(|e| e == "on"));
+    lab.wait_all_online(T).expect("n3 rebooted by its BMC");
+
+    // Total power loss of n1, where inst1 runs.
+    let before = bmc_power_offs(&lab, "n1");
+    let t = Instant::now();
+    lab.lose_power("n1").unwrap();
+    let v = lab
+        .wait_view("n1 fenced and inst1 running elsewhere", T, |v| {
+            let on = v.locate(&server);
+            assert!(on.len() <= 1, "inst1 active on {on:?} at once");
+            !v.fenced("n1").is_empty() && on.len() == 1 && on[0] != "n1"
+        })
+        .expect("n1 fenced through the PDU, inst1 recovered");
+    let new_node = v.locate(&server)[0].clone();
+    let observer = if new_node == "n2" { "n3" } else { "n2" };
+    axha_e2e::wait_for("inst1 to answer IMAP", T, || {
+        lab.greeting(observer, inst[0].ip, IMAP_PORT)
+            .is_some_and(|g| g.starts_with("* OK"))
+    });
+    eprintln!(
+        "total power loss of n1: inst1 answers IMAP on {new_node} after {:.1}s",
+        t.elapsed().as_secs_f64()
+    );
+
+    let pdu = lab
+        .fence_timeline("n1", 0.0)
+        .expect("n1's fencing in the logs");
+    let levels: Vec<(&str, i32)> = pdu
+        .devices
+        .iter()
+        .map(|(d, rc, _)| (d.as_str(), *rc))
+        .collect();
+    assert_eq!(
+        levels,
+        vec![("fence-n1", 1), ("fence-pdu-n1", 0)],
+        "level 1 fails, level 2 confirms: {pdu:?}"
+    );
+    assert_eq!(pdu.finished.as_ref().map(|f| f.1.as_str()), Some("OK"));
+    // Level 1 never reached the BMC; the outlet was switched off (then on: a reboot).
+    assert_eq!(
+        bmc_power_offs(&lab, "n1"),
+        before,
+        "{}",
+        lab.bmc_chassis_log("n1")
+    );
+    assert_eq!(outlet_events(&lab, 1), vec!["on", "off", "on"]);
+    let (d_ipmi, d_pdu) = (ipmi.duration().unwrap(), pdu.duration().unwrap());
+    eprintln!(
+        "fencing, request to done (pacemaker.log): IPMI level alone {d_ipmi:.2}s; IPMI failed \
+         then PDU {d_pdu:.2}s (level 1 failed after {:.2}s, level 2 took {:.2}s); extra {:.2}s",
+        pdu.devices[0].2 - pdu.requested,
+        pdu.devices[1].2 - pdu.devices[0].2,
+        d_pdu - d_ipmi
+    );
+
+    // The outlet's on brought node and BMC back.
+    lab.wait_all_online(T)
+        .expect("n1 back after the outlet cycle");
+    assert!(lab.outlet_on("n1").unwrap());
+    let fp = Footprint::of(&lab);
+    assert!(
+        fp.processes
+            .iter()
+            .any(|p| p.exe.as_ref().is_some_and(|e| e.ends_with("snmpd"))),
+        "snmpd is part of the lab's footprint"
+    );
+    lab.down().unwrap();
+    fp.assert_gone();
+}
