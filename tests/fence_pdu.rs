@@ -163,3 +163,103 @@ fn total_power_loss_is_fenced_by_the_pdu_level() {
     lab.down().unwrap();
     fp.assert_gone();
 }
+
+/// The multi-tier template rendered with a PDU outlet per node (`[nodes.pdu]`, from the
+/// lab's values) and loaded with crmsh into the running cluster: its fencing topology and
+/// fence_apc_snmp devices replace the lab's, and a total power loss is fenced through them
+/// (level 1 the template's fence_axigen_ipmi device fails, level 2 its PDU device confirms).
+/// The instance groups are loaded stopped: only the fencing of the template runs here.
+#[test]
+fn rendered_template_pdu_level_fences_a_total_power_loss() {
+    axha_e2e::need_root!();
+    let lab = pdu_lab("pt");
+    let dir = lab.state_dir().join("cib-test");
+    std::fs::create_dir_all(&dir).unwrap();
+    let mut values = String::from("standby_nodes = [\"n3\"]\n");
+    values += &axha_lab::scenario::values_toml(&lab, &[]);
+    assert!(values.contains("pdu = { ip = \"10.231.1.250\""), "{values}");
+    for (i, n) in ["n1", "n2"].iter().enumerate() {
+        values += &format!(
+            "[[instances]]\nid = \"mail{k}\"\nworkdir = \"/var/tmp/axha-pdu-mail{k}\"\nip = \"10.231.0.{ip}\"\ncidr = 24\ndevice = \"/dev/axha-pdu-mail{k}\"\nmountpoint = \"/var/tmp/axha-pdu-mail{k}\"\nfstype = \"ext4\"\npreferred_node = \"{n}\"\n",
+            k = i + 1,
+            ip = 100 + i
+        );
+    }
+    let vfile = dir.join("values.toml");
+    std::fs::write(&vfile, &values).unwrap();
+    let crm = axha_e2e::Cmd::new(axha_e2e::bin("axigen-ha"))
+        .args(["cib", "render", "multi-tier-n-plus-1", "--format", "crm"])
+        .arg("--values")
+        .arg(&vfile)
+        .run_ok(&axha_e2e::Deadline::after(T))
+        .expect("render")
+        .stdout_str();
+    assert!(crm.contains("fencing_topology"), "{crm}");
+    let crm: Vec<String> = crm
+        .lines()
+        .map(|l| {
+            if l.starts_with("group ") {
+                format!("{l} \\\n\tmeta target-role=Stopped")
+            } else {
+                l.to_string()
+            }
+        })
+        .collect();
+    let script = dir.join("config.crm");
+    std::fs::write(&script, format!("{}\n", crm.join("\n"))).unwrap();
+    let out = lab
+        .run(
+            "n1",
+            &[
+                "crm",
+                "configure",
+                "load",
+                "update",
+                script.to_str().unwrap(),
+            ],
+            T,
+        )
+        .expect("crm runs");
+    assert_eq!(
+        out.code(),
+        Some(0),
+        "crm refused the script: {}{}",
+        out.stdout_str(),
+        out.stderr_str()
+    );
+    let cib = lab
+        .run_ok("n1", &["cibadmin", "--query"], T)
+        .unwrap()
+        .stdout_str();
+    // the template's devices (password_file, retries) and topology are what runs now
+    assert!(
+        cib.contains(r#"name="pcmk_reboot_retries" value="1""#),
+        "{cib}"
+    );
+    assert!(cib.contains(r#"index="2" devices="fence-pdu-n2""#), "{cib}");
+    lab.wait_view("the template's fence devices started", T, |v| {
+        lab.nodes().iter().all(|n| {
+            [format!("fence-{n}"), format!("fence-pdu-{n}")]
+                .iter()
+                .all(|d| v.resource(d).is_some_and(|r| r.is_started()))
+        })
+    })
+    .expect("fence devices started");
+
+    lab.lose_power("n2").unwrap();
+    lab.wait_view("n2 fenced", T, |v| !v.fenced("n2").is_empty())
+        .expect("n2 fenced through the template's PDU level");
+    let t = lab
+        .fence_timeline("n2", 0.0)
+        .expect("n2's fencing in the logs");
+    let levels: Vec<(&str, i32)> = t
+        .devices
+        .iter()
+        .map(|(d, rc, _)| (d.as_str(), *rc))
+        .collect();
+    assert_eq!(levels, vec![("fence-n2", 1), ("fence-pdu-n2", 0)], "{t:?}");
+    assert_eq!(outlet_events(&lab, 2), vec!["on", "off", "on"]);
+    lab.wait_all_online(T)
+        .expect("n2 back after the outlet cycle");
+    lab.down().unwrap();
+}
