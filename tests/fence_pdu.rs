@@ -246,6 +246,44 @@ fn rendered_template_pdu_level_fences_a_total_power_loss() {
     })
     .expect("fence devices started");
 
+    // doctor --values on a node: every level of every node reachable (the BMC accepts the
+    // login, the PDU answers for the outlet).
+    let doctor = lab
+        .run(
+            "n1",
+            &[
+                axha_e2e::bin("axigen-ha").to_str().unwrap(),
+                "doctor",
+                "--values",
+                vfile.to_str().unwrap(),
+            ],
+            T,
+        )
+        .expect("doctor runs")
+        .stdout_str();
+    for (i, n) in lab.nodes().iter().enumerate() {
+        let line = |prefix: &str| {
+            doctor
+                .lines()
+                .find(|l| {
+                    l.split_whitespace().nth(1) == Some(prefix) && l.contains(&format!(" {n} "))
+                })
+                .unwrap_or_else(|| panic!("no {prefix} line for {n}: {doctor}"))
+                .to_string()
+        };
+        let bmc = line("bmc");
+        assert!(
+            bmc.starts_with("ok") && bmc.contains("login accepted"),
+            "{bmc}"
+        );
+        let pdu = line("pdu");
+        assert!(
+            pdu.starts_with("ok")
+                && pdu.contains(&format!("outlet {}: reachable, outlet on", i + 1)),
+            "{pdu}"
+        );
+    }
+
     lab.lose_power("n2").unwrap();
     lab.wait_view("n2 fenced", T, |v| !v.fenced("n2").is_empty())
         .expect("n2 fenced through the template's PDU level");
