@@ -100,11 +100,7 @@ fn one_link_cut_moves_nothing_both_cut_fence() {
 
     let inst = n_plus_1(&lab, &["n1"], &axha_e2e::bin("axigen-sim")).expect("instance");
     let server = inst[0].server_id();
-    lab.wait_view("inst1 running on n1", T, |v| {
-        v.resource(&server)
-            .is_some_and(|r| r.is_started() && r.nodes == ["n1"])
-    })
-    .expect("inst1 placed on its home node");
+    axha_e2e::lab::wait_started_on(&lab, &server, "n1");
     // Let the recurring monitors of the new resources get their first results.
     history::settle(&lab, "n2", T);
 

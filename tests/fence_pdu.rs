@@ -70,11 +70,7 @@ fn total_power_loss_is_fenced_by_the_pdu_level() {
 
     let inst = n_plus_1(&lab, &["n1"], &axha_e2e::bin("axigen-sim")).expect("instance");
     let server = inst[0].server_id();
-    lab.wait_view("inst1 running on n1", T, |v| {
-        v.resource(&server)
-            .is_some_and(|r| r.is_started() && r.nodes == ["n1"])
-    })
-    .expect("inst1 placed on its home node");
+    axha_e2e::lab::wait_started_on(&lab, &server, "n1");
 
     // Baseline: n3 (a stand-by, nothing on it) loses power, its BMC alive: level 1 fences.
     let before_ipmi = bmc_power_offs(&lab, "n3");
@@ -195,38 +191,7 @@ fn rendered_template_pdu_level_fences_a_total_power_loss() {
         .expect("render")
         .stdout_str();
     assert!(crm.contains("fencing_topology"), "{crm}");
-    let crm: Vec<String> = crm
-        .lines()
-        .map(|l| {
-            if l.starts_with("group ") {
-                format!("{l} \\\n\tmeta target-role=Stopped")
-            } else {
-                l.to_string()
-            }
-        })
-        .collect();
-    let script = dir.join("config.crm");
-    std::fs::write(&script, format!("{}\n", crm.join("\n"))).unwrap();
-    let out = lab
-        .run(
-            "n1",
-            &[
-                "crm",
-                "configure",
-                "load",
-                "update",
-                script.to_str().unwrap(),
-            ],
-            T,
-        )
-        .expect("crm runs");
-    assert_eq!(
-        out.code(),
-        Some(0),
-        "crm refused the script: {}{}",
-        out.stdout_str(),
-        out.stderr_str()
-    );
+    axha_e2e::lab::load_crm_groups_stopped(&lab, &dir, &crm);
     let cib = lab
         .run_ok("n1", &["cibadmin", "--query"], T)
         .unwrap()

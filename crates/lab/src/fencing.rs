@@ -102,32 +102,40 @@ pub fn fence_devices_xml(
                 params.push(("pcmk_delay_base", &delay_s));
             }
         }
-        let _ = write!(
-            res,
-            r#"<primitive id="{id}" class="stonith" type="{}"><instance_attributes id="{id}-ia">"#,
-            escape_xml(agent)
-        );
-        for (k, v) in params {
-            let _ = write!(
-                res,
-                r#"<nvpair id="{id}-{k}" name="{k}" value="{}"/>"#,
-                escape_xml(v)
-            );
-        }
-        let _ = write!(
-            res,
-            r#"</instance_attributes><operations><op id="{id}-monitor" name="monitor" interval="60s"/></operations></primitive>"#
-        );
+        res.push_str(&stonith_primitive_xml(&id, agent, &params));
         if nodes.len() > 1 {
-            let _ = write!(
-                cons,
-                r#"<rsc_location id="{id}-avoids-{n}" rsc="{id}" node="{n}" score="-INFINITY"/>"#
-            );
+            cons.push_str(&avoids_own_node_xml(&id, n));
         }
     }
     res.push_str("</resources>");
     cons.push_str("</constraints>");
     (res, cons)
+}
+
+/// One stonith `<primitive>` with its parameters (escaped) and a 60 s monitor.
+fn stonith_primitive_xml(id: &str, agent: &str, params: &[(&str, &str)]) -> String {
+    let mut s = format!(
+        r#"<primitive id="{id}" class="stonith" type="{}"><instance_attributes id="{id}-ia">"#,
+        escape_xml(agent)
+    );
+    for (k, v) in params {
+        let _ = write!(
+            s,
+            r#"<nvpair id="{id}-{k}" name="{k}" value="{}"/>"#,
+            escape_xml(v)
+        );
+    }
+    let _ = write!(
+        s,
+        r#"</instance_attributes><operations><op id="{id}-monitor" name="monitor" interval="60s"/></operations></primitive>"#
+    );
+    s
+}
+
+/// The constraint that keeps device `id` off `node`, the node it fences (a node does not
+/// fence itself).
+fn avoids_own_node_xml(id: &str, node: &str) -> String {
+    format!(r#"<rsc_location id="{id}-avoids-{node}" rsc="{id}" node="{node}" score="-INFINITY"/>"#)
 }
 
 /// A first fencing level followed by another: one attempt per action instead of Pacemaker's
@@ -162,26 +170,9 @@ pub fn pdu_devices_xml(nodes: &[String], community: &str) -> (String, String, St
             ("pcmk_host_list", n),
             ("pcmk_host_check", "static-list"),
         ];
-        let _ = write!(
-            res,
-            r#"<primitive id="{id}" class="stonith" type="{PDU_AGENT}"><instance_attributes id="{id}-ia">"#
-        );
-        for (k, v) in params {
-            let _ = write!(
-                res,
-                r#"<nvpair id="{id}-{k}" name="{k}" value="{}"/>"#,
-                escape_xml(v)
-            );
-        }
-        let _ = write!(
-            res,
-            r#"</instance_attributes><operations><op id="{id}-monitor" name="monitor" interval="60s"/></operations></primitive>"#
-        );
+        res.push_str(&stonith_primitive_xml(&id, PDU_AGENT, &params));
         if nodes.len() > 1 {
-            let _ = write!(
-                cons,
-                r#"<rsc_location id="{id}-avoids-{n}" rsc="{id}" node="{n}" score="-INFINITY"/>"#
-            );
+            cons.push_str(&avoids_own_node_xml(&id, n));
         }
         for (level, device) in [(1, format!("fence-{n}")), (2, id.clone())] {
             let _ = write!(

@@ -123,7 +123,6 @@ impl Lab {
     /// A node's network namespace with its two cables (cluster network, management network)
     /// plugged into the hub's bridges, and its addresses; records the namespace id.
     pub(super) fn add_node_network(&self, i: usize, n: &str) -> Result<(), LabError> {
-        let hub = self.hub_netns();
         let ns = self.netns_name(n);
         let veth = cluster_veth(n);
         ip(&["netns", "add", &ns])?;
@@ -133,70 +132,46 @@ impl Lab {
         mkdir_mode(&dir, 0o755, None)?;
         std::fs::write(dir.join("netid"), format!("{netid}\n"))
             .map_err(|e| LabError::io(dir.join("netid"), e))?;
-        ip(&[
-            "-n", &hub, "link", "add", &veth, "type", "veth", "peer", "name", "eth0", "netns", &ns,
-        ])?;
-        ip(&["-n", &hub, "link", "set", &veth, "master", BRIDGE, "up"])?;
         ip(&["-n", &ns, "link", "set", "lo", "up"])?;
-        let addr = format!("{}/{LAB_PREFIX}", node_addr(i));
-        ip(&["-n", &ns, "addr", "add", &addr, "dev", "eth0"])?;
-        ip(&["-n", &ns, "link", "set", "eth0", "up"])?;
-        let mveth = format!("m{n}");
-        ip(&[
-            "-n", &hub, "link", "add", &mveth, "type", "veth", "peer", "name", "eth1", "netns", &ns,
-        ])?;
-        ip(&[
-            "-n",
-            &hub,
-            "link",
-            "set",
-            &mveth,
-            "master",
+        self.plug_cable(&ns, &veth, "eth0", BRIDGE, node_addr(i))?;
+        self.plug_cable(
+            &ns,
+            &format!("m{n}"),
+            "eth1",
             MGMT_BRIDGE,
-            "up",
-        ])?;
-        let maddr = format!("{}/{LAB_PREFIX}", node_mgmt_addr(i));
-        ip(&["-n", &ns, "addr", "add", &maddr, "dev", "eth1"])?;
-        ip(&["-n", &ns, "link", "set", "eth1", "up"])?;
+            node_mgmt_addr(i),
+        )?;
         if self.conf.links >= 2 {
-            self.add_cluster2_cable(i, n)?;
+            // the second cluster network (corosync link 1)
+            self.plug_cable(
+                &ns,
+                &cluster2_veth(n),
+                CLUSTER2_DEV,
+                CLUSTER2_BRIDGE,
+                node_addr2(i),
+            )?;
         }
         Ok(())
     }
 
-    /// The node's cable into the second cluster network (corosync link 1).
-    fn add_cluster2_cable(&self, i: usize, n: &str) -> Result<(), LabError> {
+    /// One cable: a veth pair from the hub's `bridge` (`hub_end`) into namespace `ns`
+    /// (`dev`, with `addr`), both ends up.
+    fn plug_cable(
+        &self,
+        ns: &str,
+        hub_end: &str,
+        dev: &str,
+        bridge: &str,
+        addr: std::net::Ipv4Addr,
+    ) -> Result<(), LabError> {
         let hub = self.hub_netns();
-        let ns = self.netns_name(n);
-        let kveth = cluster2_veth(n);
         ip(&[
-            "-n",
-            &hub,
-            "link",
-            "add",
-            &kveth,
-            "type",
-            "veth",
-            "peer",
-            "name",
-            CLUSTER2_DEV,
-            "netns",
-            &ns,
+            "-n", &hub, "link", "add", hub_end, "type", "veth", "peer", "name", dev, "netns", ns,
         ])?;
-        ip(&[
-            "-n",
-            &hub,
-            "link",
-            "set",
-            &kveth,
-            "master",
-            CLUSTER2_BRIDGE,
-            "up",
-        ])?;
-        let addr = format!("{}/{LAB_PREFIX}", node_addr2(i));
-        ip(&["-n", &ns, "addr", "add", &addr, "dev", CLUSTER2_DEV])?;
-        ip(&["-n", &ns, "link", "set", CLUSTER2_DEV, "up"])?;
-        Ok(())
+        ip(&["-n", &hub, "link", "set", hub_end, "master", bridge, "up"])?;
+        let cidr = format!("{addr}/{LAB_PREFIX}");
+        ip(&["-n", ns, "addr", "add", &cidr, "dev", dev])?;
+        ip(&["-n", ns, "link", "set", dev, "up"]).map(|_| ())
     }
 
     /// The number of corosync links the lab's nodes have (1 or 2).
