@@ -11,7 +11,7 @@
 //! | `storage` | loop-device disks (the SAN LUN stand-in) |
 //! | `instances` | service instances: Axigen workdirs on their own disk, the greeting probe |
 //! | `cib` | the one `cibadmin` path every lab caller loads configuration through |
-//! | `views` | Pacemaker's view of the cluster (crm_mon XML) and the waits on it |
+//! | `views` | Pacemaker's view of the cluster (crm_mon XML), the waits on it, a fencing's steps from the logs |
 //! | `teardown` | ending every process, namespace and disk of a lab, stale labs included |
 //! | `vm` | VM nodes (QEMU guests with their own kernel and DRBD): the two-node architecture whole |
 //!
