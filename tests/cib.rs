@@ -836,6 +836,10 @@ fn agent_metadata(class: &str, provider: Option<&str>, kind: &str) -> String {
         ("stonith", None, "fence_axigen_ipmi") => {
             Cmd::new(bin("fence_axigen_ipmi")).args(["-o", "metadata"])
         }
+        // stock fence-agents (fence_apc_snmp for the PDU level)
+        ("stonith", None, k) if k.starts_with("fence_") => {
+            Cmd::new(format!("/usr/sbin/{k}")).args(["-o", "metadata"])
+        }
         ("ocf", Some("heartbeat"), k) => {
             Cmd::new(format!("/usr/lib/ocf/resource.d/heartbeat/{k}")).arg("meta-data")
         }

@@ -58,48 +58,10 @@ fn rendered_template_runs_and_fences_in_a_real_cluster() {
         .run_ok(&axha_e2e::Deadline::after(T))
         .expect("render")
         .stdout_str();
-    // Instance groups stopped: only the fencing of the template runs here.
-    let crm = crm
-        .lines()
-        .map(|l| {
-            if l.starts_with("group ") {
-                format!("{l} \\\n\tmeta target-role=Stopped")
-            } else {
-                l.to_string()
-            }
-        })
-        .collect::<Vec<_>>()
-        .join("\n");
-    let script = dir.join("config.crm");
-    std::fs::write(&script, format!("{crm}\n")).expect("script");
-
-    // The lab's fence devices have the same ids (fence-nX): `load update` replaces them with
-    // the template's (password_file, bound_node).
-    let out = lab
-        .run(
-            "n1",
-            &[
-                "crm",
-                "configure",
-                "load",
-                "update",
-                script.to_str().unwrap(),
-            ],
-            T,
-        )
-        .expect("crm runs");
-    assert_eq!(
-        out.code(),
-        Some(0),
-        "crm refused the script: {}{}",
-        out.stdout_str(),
-        out.stderr_str()
-    );
-    assert!(
-        !out.stderr_str().contains("ERROR"),
-        "crmsh complained: {}",
-        out.stderr_str()
-    );
+    // Instance groups stopped: only the fencing of the template runs here. The lab's fence
+    // devices have the same ids (fence-nX): `load update` replaces them with the template's
+    // (password_file, bound_node).
+    axha_e2e::lab::load_crm_groups_stopped(&lab, &dir, &crm);
     let cib = lab
         .run_ok("n1", &["cibadmin", "--query", "--scope", "resources"], T)
         .expect("cibadmin")

@@ -176,6 +176,14 @@ pub fn semantic_form(xml: &str) -> Vec<String> {
                     score(n.attribute("score").unwrap_or(""))
                 ));
             }
+            "fencing-level" => {
+                out.insert(format!(
+                    "fencing level {} of {}: {}",
+                    n.attribute("index").unwrap_or(""),
+                    n.attribute("target").unwrap_or(""),
+                    n.attribute("devices").unwrap_or("")
+                ));
+            }
             "rsc_order" => {
                 out.insert(format!(
                     "order {} {} then {} {} kind={}",

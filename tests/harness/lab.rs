@@ -93,3 +93,54 @@ impl Footprint {
         }
     }
 }
+
+/// Load a rendered crm script into the running lab (`crm configure load update` on n1),
+/// its instance groups stopped (`target-role=Stopped`: only the template's fencing runs);
+/// panics when crmsh refuses it or complains. `dir` keeps the script for a post-mortem.
+pub fn load_crm_groups_stopped(lab: &axha_lab::Lab, dir: &std::path::Path, crm: &str) {
+    let crm: Vec<String> = crm
+        .lines()
+        .map(|l| {
+            if l.starts_with("group ") {
+                format!("{l} \\\n\tmeta target-role=Stopped")
+            } else {
+                l.to_string()
+            }
+        })
+        .collect();
+    let script = dir.join("config.crm");
+    std::fs::write(&script, format!("{}\n", crm.join("\n"))).expect("script");
+    let path = script.to_str().expect("UTF-8 path");
+    let out = lab
+        .run(
+            "n1",
+            &["crm", "configure", "load", "update", path],
+            std::time::Duration::from_secs(120),
+        )
+        .expect("crm runs");
+    assert_eq!(
+        out.code(),
+        Some(0),
+        "crm refused the script: {}{}",
+        out.stdout_str(),
+        out.stderr_str()
+    );
+    assert!(
+        !out.stderr_str().contains("ERROR"),
+        "crmsh complained: {}",
+        out.stderr_str()
+    );
+}
+
+/// Wait until resource `rsc` is started on `node` alone.
+pub fn wait_started_on(lab: &axha_lab::Lab, rsc: &str, node: &str) {
+    lab.wait_view(
+        &format!("{rsc} running on {node}"),
+        std::time::Duration::from_secs(120),
+        |v| {
+            v.resource(rsc)
+                .is_some_and(|r| r.is_started() && r.nodes == [node])
+        },
+    )
+    .unwrap_or_else(|e| panic!("{rsc} on {node}: {e}"));
+}

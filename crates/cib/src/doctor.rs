@@ -72,12 +72,16 @@ fn check(name: impl Into<String>, level: Level, reason: impl Into<String>) -> Ch
     }
 }
 
-/// A BMC to check with the fence agent's `monitor`: the device's parameters as the agent
-/// reads them on stdin (`ip`, `ipport`, `username`, `password_file`...).
+/// A fencing device to check, at any level: a BMC (fence_axigen_ipmi `monitor`: it answers
+/// and accepts the login) or a PDU outlet (fence_apc_snmp `status` of the outlet). The
+/// device's parameters are what the agent reads on stdin (`ip`, `ipport`, `username`,
+/// `password_file`, `community`, `plug`...).
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct BmcTarget {
-    /// The fence device's id (or the address given).
+pub struct FenceTarget {
+    /// The fence device's id (or the node and address given).
     pub name: String,
+    /// The fence agent that reaches it: [`FENCE_AGENT`] or [`PDU_AGENT`].
+    pub agent: String,
     /// The device's parameters, `pcmk_*` ones left out.
     pub params: Vec<(String, String)>,
 }
@@ -93,8 +97,9 @@ pub struct DoctorOptions {
     pub ra_dtd: PathBuf,
     /// fence-agents' RelaxNG schema, for the fence agent's metadata.
     pub fence_rng: PathBuf,
-    /// BMCs to check; empty: every fence_axigen_ipmi device in the CIB.
-    pub bmcs: Vec<BmcTarget>,
+    /// Fencing devices to check (every level); empty: every fence_axigen_ipmi and
+    /// fence_apc_snmp device in the CIB.
+    pub devices: Vec<FenceTarget>,
     /// Budget of each command.
     pub timeout: Duration,
     /// Where programs are looked up (`PATH`): Pacemaker's agents run with the PATH
@@ -109,7 +114,7 @@ impl Default for DoctorOptions {
             sbin: "/usr/sbin".into(),
             ra_dtd: "/usr/share/resource-agents/ra-api-1.dtd".into(),
             fence_rng: "/usr/share/cluster/relaxng/metadata.rng".into(),
-            bmcs: Vec::new(),
+            devices: Vec::new(),
             timeout: Duration::from_secs(30),
             search_path: std::env::var_os("PATH").unwrap_or_default(),
         }
@@ -118,6 +123,8 @@ impl Default for DoctorOptions {
 
 /// The fence agent whose devices are checked.
 pub const FENCE_AGENT: &str = "fence_axigen_ipmi";
+/// The stock agent of a PDU fencing level, whose outlets are checked too.
+pub const PDU_AGENT: &str = "fence_apc_snmp";
 
 /// Run every check; the order is the order of the report.
 pub fn run_checks(opts: &DoctorOptions) -> Vec<Check> {
@@ -128,7 +135,7 @@ pub fn run_checks(opts: &DoctorOptions) -> Vec<Check> {
         fence_agent(opts),
     ];
     out.extend(programs(opts));
-    out.extend(bmcs(opts));
+    out.extend(fence_devices(opts));
     out.extend(node_names(opts));
     out.extend(versions(opts));
     out
@@ -237,6 +244,10 @@ pub const PACKAGES: &[(&str, &str)] = &[
     (IPADDR2_AGENT_PATH, "resource-agents"),
     ("/usr/libexec/heartbeat/send_arp", "resource-agents"),
     ("fence_ipmilan", "fence-agents"),
+    ("fence_apc_snmp", "fence-agents"),
+    ("snmpget", "snmp"),
+    ("snmpset", "snmp"),
+    ("snmpd", "snmpd"),
     ("drbdadm", "drbd-utils"),
     ("drbdsetup", "drbd-utils"),
     ("ipmi_sim", "openipmi"),
@@ -397,19 +408,20 @@ fn is_executable(p: &Path) -> bool {
     std::fs::metadata(p).is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
 }
 
-/// The fence_axigen_ipmi devices of a CIB (`cibadmin --query` output): id and parameters,
-/// without Pacemaker's own `pcmk_*` ones.
-pub fn parse_fence_devices(cib_xml: &str) -> Result<Vec<BmcTarget>, String> {
+/// The fence_axigen_ipmi and fence_apc_snmp devices of a CIB (`cibadmin --query` output):
+/// id, agent and parameters, without Pacemaker's own `pcmk_*` ones.
+pub fn parse_fence_devices(cib_xml: &str) -> Result<Vec<FenceTarget>, String> {
     let doc = roxmltree::Document::parse(cib_xml).map_err(|e| e.to_string())?;
     Ok(doc
         .descendants()
         .filter(|n| {
             n.has_tag_name("primitive")
                 && n.attribute("class") == Some("stonith")
-                && n.attribute("type") == Some(FENCE_AGENT)
+                && matches!(n.attribute("type"), Some(FENCE_AGENT | PDU_AGENT))
         })
-        .map(|p| BmcTarget {
+        .map(|p| FenceTarget {
             name: p.attribute("id").unwrap_or_default().to_string(),
+            agent: p.attribute("type").unwrap_or_default().to_string(),
             params: p
                 .children()
                 .filter(|c| c.has_tag_name("instance_attributes"))
@@ -422,9 +434,9 @@ pub fn parse_fence_devices(cib_xml: &str) -> Result<Vec<BmcTarget>, String> {
         .collect())
 }
 
-/// The agent's stdin for `monitor` (fence-agents' `key=value` lines).
-fn monitor_input(t: &BmcTarget) -> String {
-    let mut s = String::from("action=monitor\n");
+/// The agent's stdin for `action` (fence-agents' `key=value` lines).
+fn agent_input(t: &FenceTarget, action: &str) -> String {
+    let mut s = format!("action={action}\n");
     for (k, v) in &t.params {
         if k != "action" && !v.contains('\n') {
             s += &format!("{k}={v}\n");
@@ -433,8 +445,9 @@ fn monitor_input(t: &BmcTarget) -> String {
     s
 }
 
-fn bmcs(opts: &DoctorOptions) -> Vec<Check> {
-    let targets = if opts.bmcs.is_empty() {
+/// Every fencing device, each level of each node: the given ones, else the CIB's.
+fn fence_devices(opts: &DoctorOptions) -> Vec<Check> {
+    let targets = if opts.devices.is_empty() {
         let cib = CibAdmin::live()
             .query(Target::Section("resources"))
             .run(&deadline(opts));
@@ -461,42 +474,63 @@ fn bmcs(opts: &DoctorOptions) -> Vec<Check> {
             }
         }
     } else {
-        opts.bmcs.clone()
+        opts.devices.clone()
     };
-    let agent = opts.sbin.join(FENCE_AGENT);
-    targets
-        .iter()
-        .map(|t| {
-            let name = format!("bmc {}", t.name);
-            let at = t
-                .params
-                .iter()
-                .find(|(k, _)| k == "ip" || k == "ipaddr")
-                .map(|(_, v)| v.as_str())
-                .unwrap_or("?");
-            // Secrets reach the agent on stdin only (never argv, never the environment).
-            match Cmd::new(&agent)
-                .stdin(monitor_input(t))
-                .run(&deadline(opts))
-            {
-                Ok(o) if o.status.success() => {
-                    check(name, Level::Ok, format!("{at}: reachable, login accepted"))
-                }
-                Ok(o) => check(
-                    name,
-                    Level::Fail,
-                    format!(
-                        "{at}: monitor failed (exit {}): {}",
-                        o.code()
-                            .map(|c| c.to_string())
-                            .unwrap_or_else(|| "signal".into()),
-                        o.stderr_str()
-                    ),
-                ),
-                Err(e) => check(name, Level::Fail, format!("{at}: {e}")),
-            }
-        })
-        .collect()
+    targets.iter().map(|t| fence_device(opts, t)).collect()
+}
+
+/// One device: a BMC answers `monitor` (login accepted); a PDU answers `status` for the
+/// outlet (0 on, 2 off: an outlet that is off feeds a node without power).
+fn fence_device(opts: &DoctorOptions, t: &FenceTarget) -> Check {
+    let param = |k: &str| {
+        t.params
+            .iter()
+            .find(|(n, _)| n == k)
+            .map(|(_, v)| v.as_str())
+    };
+    let at = param("ip").or_else(|| param("ipaddr")).unwrap_or("?");
+    let pdu = t.agent == PDU_AGENT;
+    let (name, action, what) = if pdu {
+        let plug = param("plug").or_else(|| param("port")).unwrap_or("?");
+        (
+            format!("pdu {}", t.name),
+            "status",
+            format!("{at} outlet {plug}"),
+        )
+    } else {
+        (format!("bmc {}", t.name), "monitor", at.to_string())
+    };
+    // Secrets reach the agent on stdin only (never argv, never the environment).
+    let out = Cmd::new(opts.sbin.join(&t.agent))
+        .stdin(agent_input(t, action))
+        .run(&deadline(opts));
+    match out {
+        Ok(o) if o.status.success() && pdu => {
+            check(name, Level::Ok, format!("{what}: reachable, outlet on"))
+        }
+        Ok(o) if o.status.success() => check(
+            name,
+            Level::Ok,
+            format!("{what}: reachable, login accepted"),
+        ),
+        Ok(o) if pdu && o.code() == Some(2) => check(
+            name,
+            Level::Warn,
+            format!("{what}: reachable, outlet OFF (its node has no power)"),
+        ),
+        Ok(o) => check(
+            name,
+            Level::Fail,
+            format!(
+                "{what}: {action} failed (exit {}): {}",
+                o.code()
+                    .map(|c| c.to_string())
+                    .unwrap_or_else(|| "signal".into()),
+                o.stderr_str()
+            ),
+        ),
+        Err(e) => check(name, Level::Fail, format!("{what}: {e}")),
+    }
 }
 
 /// `corosync-cmapctl nodelist` lines (`nodelist.node.0.name (str) = n1`): (nodeid, name).
@@ -794,11 +828,18 @@ mod tests {
             <nvpair id="2" name="password_file" value="/etc/p"/>
             <nvpair id="3" name="pcmk_host_list" value="n1"/></instance_attributes></primitive>
           <primitive id="fence-other" class="stonith" type="fence_ipmilan"/>
+          <primitive id="fence-pdu-n1" class="stonith" type="fence_apc_snmp">
+            <instance_attributes id="b"><nvpair id="4" name="plug" value="1"/>
+            <nvpair id="5" name="pcmk_host_list" value="n1"/></instance_attributes></primitive>
           <primitive id="d" class="ocf" provider="heartbeat" type="Dummy"/>
         </resources>"#;
         let t = parse_fence_devices(cib).unwrap();
-        assert_eq!(t.len(), 1);
+        assert_eq!(t.len(), 2);
         assert_eq!(t[0].name, "fence-n1");
+        assert_eq!(t[0].agent, "fence_axigen_ipmi");
+        assert_eq!(t[1].agent, "fence_apc_snmp");
+        assert_eq!(t[1].params, vec![("plug".to_string(), "1".to_string())]);
+        assert_eq!(agent_input(&t[1], "status"), "action=status\nplug=1\n");
         assert_eq!(
             t[0].params,
             vec![
@@ -807,7 +848,7 @@ mod tests {
             ]
         );
         assert_eq!(
-            monitor_input(&t[0]),
+            agent_input(&t[0], "monitor"),
             "action=monitor\nip=10.0.1.1\npassword_file=/etc/p\n"
         );
         assert!(parse_fence_devices("<bad").is_err());

@@ -22,6 +22,7 @@ use std::fmt;
 use std::path::PathBuf;
 
 pub mod doctor;
+pub mod links;
 pub mod model;
 pub mod script;
 pub mod status;

@@ -249,8 +249,29 @@ pub struct ClusterNode {
     pub name: String,
     /// Its cluster (ring0) address.
     pub address: std::net::Ipv4Addr,
+    /// Its address on corosync's second link (ring1), when the cluster has one.
+    pub address2: Option<std::net::Ipv4Addr>,
     /// Its capacity (how many instances it may run).
     pub utilization: Pairs,
+}
+
+/// One fencing level of a node (`<fencing-level>`): Pacemaker tries the levels in `index`
+/// order and goes on to the next when a level's devices fail.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FencingLevel {
+    /// The node fenced.
+    pub target: String,
+    /// 1 first, 2 when 1 fails, ...
+    pub index: u32,
+    /// The devices that must all succeed at this level.
+    pub devices: Vec<String>,
+}
+
+impl FencingLevel {
+    /// The id Pacemaker tools generate: `fl-<target>-<index>`.
+    pub fn id(&self) -> String {
+        format!("fl-{}-{}", self.target, self.index)
+    }
 }
 
 /// The configuration section of a CIB, plus what belongs to corosync.conf.
@@ -268,6 +289,8 @@ pub struct Cib {
     pub resources: Vec<Resource>,
     /// The constraints.
     pub constraints: Vec<Constraint>,
+    /// `<fencing-topology>`: empty when every node has one fencing device.
+    pub fencing_levels: Vec<FencingLevel>,
     /// corosync.conf `quorum { two_node: 1 }` (votequorum(5)): a two-node cluster keeps
     /// quorum when one node is lost.
     pub two_node: bool,

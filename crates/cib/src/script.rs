@@ -231,7 +231,50 @@ pub fn render_pcs(cib: &Cib, template: &str) -> String {
         };
         let _ = writeln!(s, "{line}");
     }
+    s += &pcs_fencing_levels(cib);
     s
+}
+
+/// `pcs stonith level add INDEX NODE DEVICE...`, one line per level.
+fn pcs_fencing_levels(cib: &Cib) -> String {
+    let mut s = String::new();
+    for l in &cib.fencing_levels {
+        let devices: Vec<_> = l.devices.iter().map(|d| sh_quote(d)).collect();
+        let _ = writeln!(
+            s,
+            "pcs stonith level add {} {} {}",
+            l.index,
+            sh_quote(&l.target),
+            devices.join(" ")
+        );
+    }
+    s
+}
+
+/// crmsh's `fencing_topology NODE: LEVEL1 LEVEL2 ...` (a level's devices joined by commas),
+/// levels in index order.
+fn crm_fencing_topology(cib: &Cib) -> String {
+    if cib.fencing_levels.is_empty() {
+        return String::new();
+    }
+    let mut targets: Vec<&str> = Vec::new();
+    for l in &cib.fencing_levels {
+        if !targets.contains(&l.target.as_str()) {
+            targets.push(&l.target);
+        }
+    }
+    let mut parts = Vec::new();
+    for t in targets {
+        let mut levels: Vec<_> = cib
+            .fencing_levels
+            .iter()
+            .filter(|l| l.target == t)
+            .collect();
+        levels.sort_by_key(|l| l.index);
+        let words: Vec<String> = levels.iter().map(|l| l.devices.join(",")).collect();
+        parts.push(format!("{t}: {}", words.join(" ")));
+    }
+    format!("fencing_topology \\\n\t{}\n", parts.join(" \\\n\t"))
 }
 
 fn crm_primitive(p: &Primitive) -> String {
@@ -316,6 +359,7 @@ pub fn render_crm(cib: &Cib, template: &str) -> String {
         };
         let _ = writeln!(s, "{line}");
     }
+    s += &crm_fencing_topology(cib);
     if !cib.properties.is_empty() {
         let _ = writeln!(
             s,
@@ -352,8 +396,14 @@ pub fn render_corosync(cib: &Cib) -> String {
     for n in &cib.nodes {
         let _ = writeln!(
             s,
-            "\tnode {{\n\t\tring0_addr: {}\n\t\tname: {}\n\t\tnodeid: {}\n\t}}",
-            n.address, n.name, n.id
+            "\tnode {{\n\t\tring0_addr: {}\n{}\t\tname: {}\n\t\tnodeid: {}\n\t}}",
+            n.address,
+            // knet's second link: the cluster stays whole while either link works
+            n.address2
+                .map(|a| format!("\t\tring1_addr: {a}\n"))
+                .unwrap_or_default(),
+            n.name,
+            n.id
         );
     }
     let _ = writeln!(s, "}}");

@@ -15,7 +15,7 @@ use std::fmt;
 use std::str::FromStr;
 
 use crate::model::{
-    Agent, Cib, ClusterNode, Constraint, Op, Pairs, Primitive, Resource, Role, Score,
+    Agent, Cib, ClusterNode, Constraint, FencingLevel, Op, Pairs, Primitive, Resource, Role, Score,
 };
 use crate::values::{Instance, LoadBalancer, Storage, Values};
 use crate::CibError;
@@ -167,6 +167,68 @@ fn fence_devices(v: &Values) -> (Vec<Resource>, Vec<Constraint>) {
     (res, cons)
 }
 
+/// The stock agent of the PDU level (fence-agents).
+pub const PDU_FENCE_AGENT: &str = "fence_apc_snmp";
+
+/// Id of the PDU fence device of `node` (`fence-pdu-<node>`).
+pub fn pdu_fence_id(node: &str) -> String {
+    format!("fence-pdu-{node}")
+}
+
+/// Nodes with a `[nodes.pdu]` outlet get a second fencing level: a `fence_apc_snmp` device
+/// for their outlet (kept off the node itself) and a topology of level 1 their BMC device,
+/// level 2 the outlet. Their BMC device then tries once per action (`pcmk_*_retries=1`):
+/// a BMC that did not answer within the agent's login timeout (which retransmits) will not
+/// answer a second time, and each try delays the PDU level by that timeout.
+fn add_pdu_level(cib: &mut Cib, v: &Values) {
+    for n in &v.nodes {
+        let Some(pdu) = &n.pdu else {
+            continue;
+        };
+        let id = pdu_fence_id(&n.name);
+        let ipmi = fence_id(&n.name);
+        for r in cib.resources.iter_mut() {
+            if let Resource::Primitive(p) = r {
+                if p.id == ipmi {
+                    p.params.extend(pairs([
+                        ("pcmk_off_retries", "1".to_string()),
+                        ("pcmk_reboot_retries", "1".to_string()),
+                    ]));
+                }
+            }
+        }
+        cib.resources.push(Resource::Primitive(Primitive {
+            id: id.clone(),
+            agent: Agent::stonith(PDU_FENCE_AGENT),
+            params: pairs([
+                ("ip", pdu.ip.to_string()),
+                ("ipport", pdu.port.to_string()),
+                ("community", pdu.community.clone()),
+                ("snmp_version", pdu.snmp_version.clone()),
+                ("plug", pdu.outlet.to_string()),
+                ("pcmk_host_list", n.name.clone()),
+                ("pcmk_host_check", "static-list".to_string()),
+            ]),
+            meta: vec![],
+            utilization: vec![],
+            ops: vec![Op::new("monitor", 60, 20)],
+        }));
+        cib.constraints.push(Constraint::Location {
+            id: format!("loc-{id}-avoids-{}", n.name),
+            rsc: id.clone(),
+            node: n.name.clone(),
+            score: Score::MinusInfinity,
+        });
+        for (index, device) in [(1, ipmi), (2, id)] {
+            cib.fencing_levels.push(FencingLevel {
+                target: n.name.clone(),
+                index,
+                devices: vec![device],
+            });
+        }
+    }
+}
+
 fn instance_group(i: &Instance, capacity: bool) -> Resource {
     let ids = instance_ids(&i.id);
     let fs = Primitive {
@@ -254,6 +316,7 @@ fn nodes(v: &Values, capacity: impl Fn(&str) -> Option<u32>) -> Vec<ClusterNode>
             id: n.id,
             name: n.name.clone(),
             address: n.address,
+            address2: n.address2,
             utilization: capacity(&n.name)
                 .map(|c| pairs([(CAPACITY, c.to_string())]))
                 .unwrap_or_default(),
@@ -362,6 +425,7 @@ fn two_node(v: &Values) -> Result<Cib, Vec<String>> {
         nodes: nodes(v, |_| None),
         resources,
         constraints,
+        fencing_levels: Vec::new(),
         two_node: true,
     })
 }
@@ -452,6 +516,7 @@ fn multi_tier(v: &Values) -> Result<Cib, Vec<String>> {
         nodes: nodes(v, |n| Some(if standby.contains(n) { cap } else { 1 })),
         resources,
         constraints,
+        fencing_levels: Vec::new(),
         two_node: v.nodes.len() == 2,
     })
 }
@@ -599,10 +664,11 @@ pub fn build(template: Template, v: &Values) -> Result<Cib, CibError> {
         Template::TwoNodeActivePassive => two_node(v),
         Template::MultiTierNPlus1 => multi_tier(v),
     };
-    let cib = r.map_err(|problems| CibError::Values {
+    let mut cib = r.map_err(|problems| CibError::Values {
         problems,
         span: None,
     })?;
+    add_pdu_level(&mut cib, v);
     check_unique_ids(&cib).map_err(|problems| CibError::Values {
         problems,
         span: None,
@@ -760,5 +826,122 @@ pub(crate) mod tests {
         let text = multi_tier_values(2, 1).replace("id = \"mail2\"", "id = \"fence-n1\"");
         let e = problems(Template::MultiTierNPlus1, &text);
         assert!(e[0].contains("\"fence-n1\" would be used twice"), "{e:?}");
+    }
+
+    /// Multi-tier values with a second link and a PDU outlet per node.
+    fn with_links_and_pdu(text: &str) -> String {
+        let mut out = String::new();
+        for line in text.lines() {
+            out.push_str(line);
+            out.push('\n');
+            if let Some(n) = line
+                .strip_prefix("address = \"10.0.0.")
+                .and_then(|r| r.strip_suffix('"'))
+            {
+                out.push_str(&format!(
+                    "address2 = \"10.0.9.{n}\"\npdu = {{ ip = \"10.0.1.250\", outlet = {n}, community = \"rw\" }}\n"
+                ));
+            }
+        }
+        out
+    }
+
+    #[test]
+    fn pdu_outlets_become_a_second_fencing_level() {
+        let text = with_links_and_pdu(&multi_tier_values(2, 1));
+        let v = parse_values(&text).unwrap();
+        let cib = build(Template::MultiTierNPlus1, &v).unwrap();
+        let pdu2 = cib.primitives().find(|p| p.id == "fence-pdu-n2").unwrap();
+        assert_eq!(pdu2.agent, Agent::stonith("fence_apc_snmp"));
+        let param = |p: &Primitive, k: &str| {
+            p.params
+                .iter()
+                .find(|(n, _)| n == k)
+                .map(|(_, v)| v.clone())
+        };
+        assert_eq!(param(pdu2, "plug").as_deref(), Some("2"));
+        assert_eq!(param(pdu2, "community").as_deref(), Some("rw"));
+        assert_eq!(param(pdu2, "pcmk_host_list").as_deref(), Some("n2"));
+        let ipmi2 = cib.primitives().find(|p| p.id == "fence-n2").unwrap();
+        assert_eq!(param(ipmi2, "pcmk_reboot_retries").as_deref(), Some("1"));
+        assert!(cib.constraints.iter().any(|c| matches!(c,
+            Constraint::Location { rsc, node, score: Score::MinusInfinity, .. }
+                if rsc == "fence-pdu-n2" && node == "n2")));
+        let levels: Vec<_> = cib
+            .fencing_levels
+            .iter()
+            .filter(|l| l.target == "n2")
+            .map(|l| (l.index, l.devices.join(",")))
+            .collect();
+        assert_eq!(
+            levels,
+            vec![(1, "fence-n2".to_string()), (2, "fence-pdu-n2".to_string())]
+        );
+        assert_eq!(cib.fencing_levels.len(), 6);
+        assert_eq!(cib.nodes[2].address2, Some("10.0.9.3".parse().unwrap()));
+        let xml = crate::xml::render(&cib);
+        assert!(
+            xml.contains(
+                r#"<fencing-level id="fl-n2-2" target="n2" index="2" devices="fence-pdu-n2"/>"#
+            ),
+            "{xml}"
+        );
+        let crm = crate::script::render_crm(&cib, "t");
+        assert!(crm.contains("\tn2: fence-n2 fence-pdu-n2"), "{crm}");
+        let pcs = crate::script::render_pcs(&cib, "t");
+        assert!(
+            pcs.contains("pcs stonith level add 2 n2 fence-pdu-n2\n"),
+            "{pcs}"
+        );
+        let coro = crate::script::render_corosync(&cib);
+        assert!(
+            coro.contains("ring0_addr: 10.0.0.3\n\t\tring1_addr: 10.0.9.3\n"),
+            "{coro}"
+        );
+    }
+
+    #[test]
+    fn values_without_pdu_or_second_link_render_as_before() {
+        let v = parse_values(&multi_tier_values(2, 1)).unwrap();
+        let cib = build(Template::MultiTierNPlus1, &v).unwrap();
+        assert!(cib.fencing_levels.is_empty());
+        assert!(!crate::xml::render(&cib).contains("fencing-topology"));
+        assert!(!crate::script::render_corosync(&cib).contains("ring1_addr"));
+        assert!(!crate::script::render_crm(&cib, "t").contains("fencing_topology"));
+        let fence1 = cib.primitives().find(|p| p.id == "fence-n1").unwrap();
+        assert!(!fence1.params.iter().any(|(k, _)| k.ends_with("_retries")));
+    }
+
+    #[test]
+    fn links_and_outlets_are_checked() {
+        let good = with_links_and_pdu(&multi_tier_values(2, 1));
+        let e = |text: &str| match parse_values(text) {
+            Err(CibError::Values { problems, .. }) => problems.join("\n"),
+            other => panic!("expected problems, got {other:?}"),
+        };
+        let one_missing = good.replacen("address2 = \"10.0.9.2\"\n", "", 1);
+        assert!(
+            e(&one_missing).contains("nodes[1].address2: missing"),
+            "{}",
+            e(&one_missing)
+        );
+        let clash = good.replace("10.0.9.2", "10.0.0.1");
+        assert!(e(&clash).contains("already a node's first-link address"));
+        let same_outlet = good.replace("outlet = 2", "outlet = 1");
+        assert!(
+            e(&same_outlet).contains("nodes[1].pdu.outlet"),
+            "{}",
+            e(&same_outlet)
+        );
+        let v3 = good.replacen(
+            "community = \"rw\"",
+            "community = \"rw\", snmp_version = \"3\"",
+            1,
+        );
+        assert!(e(&v3).contains("snmp_version"), "{}", e(&v3));
+        let no_outlet = good.replacen("outlet = 1, ", "", 1);
+        assert!(e(&no_outlet).contains("nodes[0].pdu"), "{}", e(&no_outlet));
+        let stray = good.replacen("community = \"rw\"", "community = \"rw\", user = \"x\"", 1);
+        assert!(e(&stray).contains("unknown field `user`"), "{}", e(&stray));
     }
 }

@@ -26,6 +26,8 @@ pub const DEFAULT_CLI_PORT: u16 = 7000;
 pub const DEFAULT_CLI_USER: &str = "admin";
 /// Standard IPMI-over-LAN port (IPMI v2.0 §13.1.1: RMCP port 623).
 pub const DEFAULT_BMC_PORT: u16 = 623;
+/// SNMP's port, where a PDU answers by default.
+pub const DEFAULT_SNMP_PORT: u16 = 161;
 /// Best practice of the multi-tier architecture: a hot stand-by runs no more than two
 /// instances (seeds/clustering-solution-overview.txt).
 pub const DEFAULT_STANDBY_CAPACITY: u32 = 2;
@@ -146,6 +148,43 @@ fields! {
         bmc_user: String = bmc.required("user", bmc_user),
         /// File with the BMC password, on every node.
         bmc_password_file: String = bmc.required("password_file", plain_path),
+        /// Corosync's second link (`ring1_addr`): every node has one or none.
+        address2: Option<Ipv4Addr> = f.optional("address2", ipv4),
+        /// The node's outlet on a switched PDU: the second fencing level (`[nodes.pdu]`).
+        pdu: Option<Pdu> = f.optional_table("pdu").map(|mut t| {
+            let p = Pdu::read(&mut t);
+            t.finish();
+            p
+        }),
+    }
+}
+
+fields! {
+    /// A node's outlet on a switched PDU driven by fence_apc_snmp (SNMP v1/v2c).
+    pub struct Pdu read from (f: &mut Fields) {
+        /// Address of the PDU.
+        ip: Ipv4Addr = f.required("ip", ipv4),
+        /// SNMP port of the PDU.
+        port: u16 = f.or("port", DEFAULT_SNMP_PORT, port),
+        /// The outlet (fence_apc_snmp's `plug`) that feeds this node.
+        outlet: u32 = f.required("outlet", at_least_one),
+        /// The PDU's read-write community. fence_apc_snmp takes it only as a parameter, so
+        /// it is in the CIB: give the PDU a community of its own, limited to the nodes.
+        community: String = f.required("community", |v| {
+            let c = text(v)?;
+            if c.is_empty() || c.chars().any(char::is_whitespace) {
+                return Err(format!("{c:?} is not an SNMP community (empty or white space)"));
+            }
+            Ok(c)
+        }),
+        /// SNMP version: "1" or "2c".
+        snmp_version: String = f.or("snmp_version", "2c".into(), |v| {
+            let s = string(v)?;
+            match s.as_str() {
+                "1" | "2c" => Ok(s),
+                _ => Err(format!("{s:?} is not an SNMP version fence_apc_snmp speaks here (1 or 2c)")),
+            }
+        }),
     }
 }
 
@@ -538,6 +577,7 @@ pub fn parse_values(text: &str) -> Result<Values, CibError> {
     cluster.finish();
     top.finish();
     check_relations(&values, &problems);
+    check_links_and_pdus(&values, &problems);
     let problems = problems.take();
     if !problems.is_empty() {
         return Err(CibError::Values {
@@ -622,6 +662,45 @@ fn check_relations(v: &Values, p: &Problems) {
                 "fencing.delay_node",
                 format!("{:?} is not one of the nodes", fd.node),
             );
+        }
+    }
+}
+
+/// The second corosync link and the PDU level: a link is every node's or none (corosync
+/// needs the same links on every node), its addresses are unique and not the first link's;
+/// no two nodes share an outlet.
+fn check_links_and_pdus(v: &Values, p: &Problems) {
+    let with2 = v.nodes.iter().filter(|n| n.address2.is_some()).count();
+    let first: BTreeSet<Ipv4Addr> = v.nodes.iter().map(|n| n.address).collect();
+    let mut seen = BTreeSet::new();
+    let mut outlets = BTreeSet::new();
+    for (i, n) in v.nodes.iter().enumerate() {
+        let f = |k: &str| format!("nodes[{i}].{k}");
+        match n.address2 {
+            None if with2 > 0 => p.add(
+                &f("address2"),
+                "missing: a second corosync link needs an address on every node",
+            ),
+            Some(a) if first.contains(&a) => p.add(
+                &f("address2"),
+                format!("{a} is already a node's first-link address"),
+            ),
+            Some(a) if !seen.insert(a) => p.add(
+                &f("address2"),
+                format!("{a} is already the address2 of another node"),
+            ),
+            _ => {}
+        }
+        if let Some(pdu) = &n.pdu {
+            if pdu.outlet != 0 && !outlets.insert((pdu.ip, pdu.port, pdu.outlet)) {
+                p.add(
+                    &f("pdu.outlet"),
+                    format!(
+                        "outlet {} of {}:{} already feeds another node",
+                        pdu.outlet, pdu.ip, pdu.port
+                    ),
+                );
+            }
         }
     }
 }

@@ -233,7 +233,21 @@ fn configuration_el(cib: &Cib) -> El {
         })))
         .child(El::new("resources").children(cib.resources.iter().map(resource_el)))
         .child(El::new("constraints").children(cib.constraints.iter().map(constraint_el)))
+        .children(fencing_topology_el(cib))
         .child(El::new("rsc_defaults").children(defaults))
+}
+
+/// `<fencing-topology>`, only when some node has fencing levels.
+fn fencing_topology_el(cib: &Cib) -> Option<El> {
+    (!cib.fencing_levels.is_empty()).then(|| {
+        El::new("fencing-topology").children(cib.fencing_levels.iter().map(|l| {
+            El::new("fencing-level")
+                .attr("id", l.id())
+                .attr("target", l.target.clone())
+                .attr("index", l.index.to_string())
+                .attr("devices", l.devices.join(","))
+        }))
+    })
 }
 
 fn serialise(root: &El) -> String {
@@ -331,6 +345,7 @@ mod tests {
                 id: 1,
                 name: "n1".into(),
                 address: "10.0.0.1".parse().unwrap(),
+                address2: None,
                 utilization: vec![("capacity".into(), "1".into())],
             }],
             resources: vec![Resource::Clone {
@@ -345,6 +360,7 @@ mod tests {
                     ops: vec![Op::new("monitor", 29, 20).with_role(Role::Promoted)],
                 },
             }],
+            fencing_levels: vec![],
             constraints: vec![
                 Constraint::OnlyOn {
                     id: "only".into(),

@@ -1,7 +1,9 @@
 //! `axigen-ha doctor`: checks of this node (library: axha_cib::doctor).
 
 use anyhow::bail;
-use axha_cib::doctor::{run_checks, worst, BmcTarget, DoctorOptions, Level};
+use axha_cib::doctor::{
+    run_checks, worst, DoctorOptions, FenceTarget, Level, FENCE_AGENT, PDU_AGENT,
+};
 use clap::Args;
 
 use crate::OutputFormat;
@@ -18,7 +20,8 @@ pub struct DoctorArgs {
     /// File whose first line is the BMC password.
     #[arg(long, value_name = "FILE")]
     bmc_password_file: Option<String>,
-    /// Check the BMCs of every node of this values file (before the CIB exists).
+    /// Check every fencing level of every node of this values file (before the CIB exists):
+    /// each BMC (login) and each PDU outlet (status).
     #[arg(long, value_name = "FILE", conflicts_with = "bmc")]
     values: Option<std::path::PathBuf>,
 }
@@ -33,8 +36,9 @@ pub fn run(a: DoctorArgs) -> anyhow::Result<()> {
         if ip.parse::<std::net::Ipv4Addr>().is_err() || port.parse::<u16>().is_err() {
             bail!("--bmc {bmc:?}: expected IPv4[:PORT]");
         }
-        opts.bmcs.push(BmcTarget {
+        opts.devices.push(FenceTarget {
             name: bmc.clone(),
+            agent: FENCE_AGENT.into(),
             params: vec![
                 ("ip".into(), ip),
                 ("ipport".into(), port),
@@ -45,15 +49,31 @@ pub fn run(a: DoctorArgs) -> anyhow::Result<()> {
     }
     if let Some(path) = &a.values {
         let v = axha_cib::read_values(path)?;
-        opts.bmcs.extend(v.nodes.iter().map(|n| BmcTarget {
-            name: n.name.clone(),
-            params: vec![
-                ("ip".into(), n.bmc_ip.to_string()),
-                ("ipport".into(), n.bmc_port.to_string()),
-                ("username".into(), n.bmc_user.clone()),
-                ("password_file".into(), n.bmc_password_file.clone()),
-            ],
-        }));
+        for n in &v.nodes {
+            opts.devices.push(FenceTarget {
+                name: n.name.clone(),
+                agent: FENCE_AGENT.into(),
+                params: vec![
+                    ("ip".into(), n.bmc_ip.to_string()),
+                    ("ipport".into(), n.bmc_port.to_string()),
+                    ("username".into(), n.bmc_user.clone()),
+                    ("password_file".into(), n.bmc_password_file.clone()),
+                ],
+            });
+            if let Some(p) = &n.pdu {
+                opts.devices.push(FenceTarget {
+                    name: n.name.clone(),
+                    agent: PDU_AGENT.into(),
+                    params: vec![
+                        ("ip".into(), p.ip.to_string()),
+                        ("ipport".into(), p.port.to_string()),
+                        ("community".into(), p.community.clone()),
+                        ("snmp_version".into(), p.snmp_version.clone()),
+                        ("plug".into(), p.outlet.to_string()),
+                    ],
+                });
+            }
+        }
     }
     let checks = run_checks(&opts);
     match a.output {

@@ -45,6 +45,13 @@ pub enum LabCmd {
         /// Keep the lab when it fails to come up, to look at it (`lab down` removes it).
         #[arg(long)]
         keep: bool,
+        /// With --fencing ipmi: a switched PDU (SNMP, one outlet per node, driven by
+        /// fence_apc_snmp) as the second fencing level after each node's BMC.
+        #[arg(long)]
+        pdu: bool,
+        /// Corosync links: 1, or 2 for a second cluster network (10.231.3.0/24).
+        #[arg(long, default_value_t = 1)]
+        links: u8,
         /// Build a reference architecture whole instead: `two-node-active-passive` is two QEMU
         /// VMs with DRBD, IPMI fencing and the shipped template loaded (--nodes, --token,
         /// --fencing and --fence-delay come from the template).
@@ -77,6 +84,9 @@ pub enum LabCmd {
         #[command(flatten)]
         which: Which,
         node: String,
+        /// Total power loss: the node's BMC dies with it (only a PDU level can then fence).
+        #[arg(long)]
+        with_bmc: bool,
     },
     /// Boot a powered-off node.
     Start {
@@ -92,7 +102,8 @@ pub enum LabCmd {
         #[command(flatten)]
         which: Which,
         node: String,
-        /// Which cable: cluster, or replication (VM labs: DRBD's own network).
+        /// Which cable: cluster (corosync's first link), cluster2 (its second, labs up with
+        /// --links 2), all (every cluster link), or replication (VM labs: DRBD's own network).
         #[arg(long, default_value = "cluster")]
         link: String,
     },
@@ -101,7 +112,7 @@ pub enum LabCmd {
         #[command(flatten)]
         which: Which,
         node: String,
-        /// Which cable: cluster or replication.
+        /// Which cable: cluster, cluster2, all or replication.
         #[arg(long, default_value = "cluster")]
         link: String,
     },
@@ -185,6 +196,8 @@ pub fn run(cmd: LabCmd) -> anyhow::Result<()> {
             fence_delay,
             binaries,
             keep,
+            pdu,
+            links,
             template,
         } => {
             let fence_delay = fence_delay.map(|d| parse_delay(&d)).transpose()?;
@@ -217,6 +230,8 @@ pub fn run(cmd: LabCmd) -> anyhow::Result<()> {
                 fence_delay,
                 keep_on_failure: keep,
                 kind: axha_lab::NodeKind::Namespace,
+                pdu,
+                links,
             });
             let t = Instant::now();
             let lab = Lab::up(spec)
@@ -261,9 +276,19 @@ pub fn run(cmd: LabCmd) -> anyhow::Result<()> {
             });
             std::process::exit(code);
         }
-        LabCmd::Kill { which, node } => {
-            open(&which)?.kill(&node)?;
-            println!("{node}: powered off");
+        LabCmd::Kill {
+            which,
+            node,
+            with_bmc,
+        } => {
+            let lab = open(&which)?;
+            if with_bmc {
+                lab.lose_power(&node)?;
+                println!("{node}: powered off, its BMC too");
+            } else {
+                lab.kill(&node)?;
+                println!("{node}: powered off");
+            }
         }
         LabCmd::Start { which, node, wait } => {
             let lab = open(&which)?;
@@ -280,11 +305,17 @@ pub fn run(cmd: LabCmd) -> anyhow::Result<()> {
             }
         }
         LabCmd::Partition { which, node, link } => {
-            open(&which)?.cut_link(&node, link.parse()?)?;
+            let lab = open(&which)?;
+            for l in links_named(&lab, &link)? {
+                lab.cut_link(&node, l)?;
+            }
             println!("{node}: {link} link cut");
         }
         LabCmd::Heal { which, node, link } => {
-            open(&which)?.restore_link(&node, link.parse()?)?;
+            let lab = open(&which)?;
+            for l in links_named(&lab, &link)? {
+                lab.restore_link(&node, l)?;
+            }
             println!("{node}: {link} link restored");
         }
         LabCmd::Demo {
@@ -705,6 +736,16 @@ fn bench(name: &str, runs: usize, tokens: &[u32], binaries: Option<PathBuf>) -> 
     Ok(())
 }
 
+/// `--link`: one link by name, or `all` for every cluster link of the lab.
+fn links_named(lab: &Lab, name: &str) -> anyhow::Result<Vec<axha_lab::Link>> {
+    use axha_lab::Link;
+    Ok(match name {
+        "all" if lab.links() >= 2 => vec![Link::Cluster, Link::Cluster2],
+        "all" => vec![Link::Cluster],
+        other => vec![other.parse()?],
+    })
+}
+
 fn parse_delay(s: &str) -> anyhow::Result<(String, u32)> {
     let bad = || anyhow::anyhow!("invalid --fence-delay {s:?}: expected NODE:SECS, e.g. n1:5");
     let (node, secs) = s.split_once(':').ok_or_else(bad)?;
@@ -746,9 +787,20 @@ fn status_text(lab: &Lab, o: &mut String) {
             ),
             Fencing::Disabled => String::new(),
         };
+        let net2 = if lab.links() >= 2 && lab.cluster2_cut(&n.name) {
+            " cluster2-cut"
+        } else {
+            ""
+        };
+        let outlet = match lab.has_pdu().then(|| lab.outlet_on(&n.name)) {
+            Some(Ok(true)) => " outlet on",
+            Some(Ok(false)) => " outlet off",
+            Some(Err(_)) => " outlet ?",
+            None => "",
+        };
         let _ = writeln!(
             o,
-            "  {:<4} {:<12} {state:<4} {:>3} processes{bmc}{net}",
+            "  {:<4} {:<12} {state:<4} {:>3} processes{bmc}{outlet}{net}{net2}",
             n.name, n.addr, n.processes
         );
     }

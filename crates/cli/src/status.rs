@@ -2,6 +2,7 @@
 
 use std::time::Duration;
 
+use axha_cib::links::{describe, query_links, LinkStatus};
 use axha_cib::status::{query_status, ClusterStatus, SCORE_INFINITY};
 use clap::Args;
 
@@ -15,6 +16,8 @@ pub struct StatusArgs {
 
 pub fn run(a: StatusArgs) -> anyhow::Result<()> {
     let st = query_status(Duration::from_secs(30))?;
+    // A cut link loses no node: corosync's own link status is the only place it shows.
+    let links = query_links(Duration::from_secs(10)).map_err(|e| e.to_string());
     match a.output {
         OutputFormat::Json => {
             let v = serde_json::json!({
@@ -23,12 +26,37 @@ pub fn run(a: StatusArgs) -> anyhow::Result<()> {
                 "nodes": st.nodes,
                 "instances": st.instances(),
                 "fencing": st.fencing,
+                "links": links.as_ref().ok(),
+                "links_error": links.as_ref().err(),
             });
             println!("{}", serde_json::to_string_pretty(&v)?);
         }
-        OutputFormat::Table => print!("{}", format_status(&st)),
+        OutputFormat::Table => {
+            print!("{}", format_status(&st));
+            print!("{}", format_links(&st, &links));
+        }
     }
     Ok(())
+}
+
+/// The links section: one line per corosync link, peers named from the cluster's nodes.
+pub fn format_links(st: &ClusterStatus, links: &Result<Vec<LinkStatus>, String>) -> String {
+    let mut s = String::from("\nCorosync links (this node):\n");
+    match links {
+        Ok(l) => {
+            let name_of = |id: u32| {
+                st.nodes
+                    .iter()
+                    .find(|n| n.id == id.to_string())
+                    .map(|n| n.name.clone())
+            };
+            for line in describe(l, name_of) {
+                s += &format!("  {line}\n");
+            }
+        }
+        Err(e) => s += &format!("  (unknown: {e})\n"),
+    }
+    s
 }
 
 /// The human view: nodes, instances, recent fencing.
@@ -135,6 +163,25 @@ mod tests {
         );
         assert!(
             t.contains("off of n2 by n1 for n1: success at 2026-11-22 02:33:10Z"),
+            "{t}"
+        );
+    }
+
+    #[test]
+    fn links_section_names_the_peer_of_a_degraded_link() {
+        let xml = include_str!("../../cib/testdata/crm_mon-3-nodes-n3-fenced.xml");
+        let st = axha_cib::status::parse_crm_mon(xml).unwrap();
+        let text = "LINK ID 0 udp\n\taddr\t= 10.0.0.1\n\tstatus:\n\t\tnodeid:   1:\tlocalhost\n\t\tnodeid:   3:\tconnected\nLINK ID 1 udp\n\taddr\t= 10.0.1.1\n\tstatus:\n\t\tnodeid:   1:\tlocalhost\n\t\tnodeid:   3:\tdisconnected\n";
+        let l = axha_cib::links::parse_cfgtool_status(text).map_err(|e| e.to_string());
+        let t = format_links(&st, &l);
+        assert!(t.contains("  link 0 (10.0.0.1): all connected\n"), "{t}");
+        assert!(
+            t.contains("  link 1 (10.0.1.1): DEGRADED, n3 disconnected\n"),
+            "{t}"
+        );
+        let t = format_links(&st, &Err("corosync-cfgtool: not running".into()));
+        assert!(
+            t.contains("(unknown: corosync-cfgtool: not running)"),
             "{t}"
         );
     }

@@ -7,7 +7,7 @@ use std::time::Duration;
 use axha_exec::{Cmd, Deadline};
 use axha_ocf::cibadmin::{CibAdmin, CIB_FILE};
 
-use crate::spec::{node_addr, Fencing};
+use crate::spec::{node_addr, node_addr2, Fencing};
 use crate::LabError;
 
 /// `corosync.conf` for an N-node lab (corosync.conf(5), votequorum(5)).
@@ -15,8 +15,14 @@ use crate::LabError;
 /// knet without crypto (the lab network is private to the lab), node names n1..nN from the
 /// nodelist (Pacemaker takes node names from `nodelist.node.name`, not from uname), `two_node`
 /// for two nodes so the survivor of a two-node cluster keeps quorum, logging to the node's
-/// private /var/log/corosync.
-pub fn render_corosync_conf(cluster: &str, nodes: usize, token_ms: Option<u32>) -> String {
+/// private /var/log/corosync. With `links` 2 every node also gets `ring1_addr` on the second
+/// cluster network: knet keeps the cluster on either link (link_mode passive, the default).
+pub fn render_corosync_conf(
+    cluster: &str,
+    nodes: usize,
+    token_ms: Option<u32>,
+    links: u8,
+) -> String {
     let mut s = String::new();
     // writing into a String cannot fail
     let _ = writeln!(s, "totem {{");
@@ -33,6 +39,9 @@ pub fn render_corosync_conf(cluster: &str, nodes: usize, token_ms: Option<u32>) 
     for i in 1..=nodes {
         let _ = writeln!(s, "  node {{");
         let _ = writeln!(s, "    ring0_addr: {}", node_addr(i));
+        if links >= 2 {
+            let _ = writeln!(s, "    ring1_addr: {}", node_addr2(i));
+        }
         let _ = writeln!(s, "    name: n{i}");
         let _ = writeln!(s, "    nodeid: {i}");
         let _ = writeln!(s, "  }}");
@@ -149,7 +158,7 @@ mod tests {
 
     #[test]
     fn corosync_conf_three_nodes() {
-        let c = render_corosync_conf("lab", 3, Some(1000));
+        let c = render_corosync_conf("lab", 3, Some(1000), 1);
         assert!(c.contains("  token: 1000\n"));
         assert!(c.contains("ring0_addr: 10.231.0.3\n    name: n3\n    nodeid: 3"));
         assert!(!c.contains("two_node"));
@@ -159,9 +168,17 @@ mod tests {
 
     #[test]
     fn corosync_conf_two_nodes_default_token() {
-        let c = render_corosync_conf("x", 2, None);
+        let c = render_corosync_conf("x", 2, None, 1);
         assert!(c.contains("two_node: 1"));
         assert!(!c.contains("token:"));
+        assert!(!c.contains("ring1_addr"));
+    }
+
+    #[test]
+    fn corosync_conf_two_links() {
+        let c = render_corosync_conf("x", 2, None, 2);
+        assert!(c.contains("ring0_addr: 10.231.0.2\n    ring1_addr: 10.231.3.2\n    name: n2"));
+        assert_eq!(c.matches("ring1_addr").count(), 2);
     }
 
     #[test]

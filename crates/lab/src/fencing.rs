@@ -62,12 +62,14 @@ pub enum Secret {
 /// -o resources --xml-pipe` (stdin: the password never appears on a command line), and the
 /// constraints that keep each device off the node it fences (a node does not fence itself).
 ///
-/// Parameters are fence_ipmilan's names, which fence_axigen_ipmi shares.
+/// Parameters are fence_ipmilan's names, which fence_axigen_ipmi shares; `extra` are added
+/// to every device (e.g. [`LEVEL1_RETRIES`] when a second fencing level follows).
 pub fn fence_devices_xml(
     agent: &str,
     nodes: &[String],
     password: &Secret,
     delay: Option<(&str, u32)>,
+    extra: &[(&str, &str)],
 ) -> (String, String) {
     let mut res = String::from("<resources>");
     let mut cons = String::from("<constraints>");
@@ -92,6 +94,7 @@ pub fn fence_devices_xml(
             // the device refuses any request naming another node than its own
             params.push(("bound_node", n));
         }
+        params.extend_from_slice(extra);
         let delay_s;
         if let Some((target, secs)) = delay {
             if target == n {
@@ -99,32 +102,89 @@ pub fn fence_devices_xml(
                 params.push(("pcmk_delay_base", &delay_s));
             }
         }
-        let _ = write!(
-            res,
-            r#"<primitive id="{id}" class="stonith" type="{}"><instance_attributes id="{id}-ia">"#,
-            escape_xml(agent)
-        );
-        for (k, v) in params {
-            let _ = write!(
-                res,
-                r#"<nvpair id="{id}-{k}" name="{k}" value="{}"/>"#,
-                escape_xml(v)
-            );
-        }
-        let _ = write!(
-            res,
-            r#"</instance_attributes><operations><op id="{id}-monitor" name="monitor" interval="60s"/></operations></primitive>"#
-        );
+        res.push_str(&stonith_primitive_xml(&id, agent, &params));
         if nodes.len() > 1 {
-            let _ = write!(
-                cons,
-                r#"<rsc_location id="{id}-avoids-{n}" rsc="{id}" node="{n}" score="-INFINITY"/>"#
-            );
+            cons.push_str(&avoids_own_node_xml(&id, n));
         }
     }
     res.push_str("</resources>");
     cons.push_str("</constraints>");
     (res, cons)
+}
+
+/// One stonith `<primitive>` with its parameters (escaped) and a 60 s monitor.
+fn stonith_primitive_xml(id: &str, agent: &str, params: &[(&str, &str)]) -> String {
+    let mut s = format!(
+        r#"<primitive id="{id}" class="stonith" type="{}"><instance_attributes id="{id}-ia">"#,
+        escape_xml(agent)
+    );
+    for (k, v) in params {
+        let _ = write!(
+            s,
+            r#"<nvpair id="{id}-{k}" name="{k}" value="{}"/>"#,
+            escape_xml(v)
+        );
+    }
+    let _ = write!(
+        s,
+        r#"</instance_attributes><operations><op id="{id}-monitor" name="monitor" interval="60s"/></operations></primitive>"#
+    );
+    s
+}
+
+/// The constraint that keeps device `id` off `node`, the node it fences (a node does not
+/// fence itself).
+fn avoids_own_node_xml(id: &str, node: &str) -> String {
+    format!(r#"<rsc_location id="{id}-avoids-{node}" rsc="{id}" node="{node}" score="-INFINITY"/>"#)
+}
+
+/// A first fencing level followed by another: one attempt per action instead of Pacemaker's
+/// default two (`pcmk_*_retries`). A BMC that does not answer within the agent's own
+/// login timeout (which already retransmits) will not answer a second time either, and
+/// every retry delays the next level by that timeout.
+pub const LEVEL1_RETRIES: &[(&str, &str)] =
+    &[("pcmk_off_retries", "1"), ("pcmk_reboot_retries", "1")];
+
+/// The stock agent of the lab's PDU devices (fence-agents).
+pub const PDU_AGENT: &str = "fence_apc_snmp";
+
+/// With a PDU: one `fence_apc_snmp` device per node (`fence-pdu-<node>`, the node's outlet),
+/// the constraints that keep each off its own node, and the `<fencing-topology>`: level 1
+/// the node's BMC device (`fence-<node>`), level 2 its outlet. Returns (resources,
+/// constraints, topology) fragments for `cibadmin --create`.
+///
+/// The community goes into the CIB (`community`): fence_apc_snmp has no file form for it.
+pub fn pdu_devices_xml(nodes: &[String], community: &str) -> (String, String, String) {
+    let mut res = String::from("<resources>");
+    let mut cons = String::from("<constraints>");
+    let mut topo = String::from("<fencing-topology>");
+    let pdu_ip = crate::pdu::PDU_IP.to_string();
+    for (i, n) in nodes.iter().enumerate() {
+        let id = format!("fence-pdu-{n}");
+        let plug = (i + 1).to_string();
+        let params: [(&str, &str); 6] = [
+            ("ip", &pdu_ip),
+            ("community", community),
+            ("snmp_version", "2c"),
+            ("plug", &plug),
+            ("pcmk_host_list", n),
+            ("pcmk_host_check", "static-list"),
+        ];
+        res.push_str(&stonith_primitive_xml(&id, PDU_AGENT, &params));
+        if nodes.len() > 1 {
+            cons.push_str(&avoids_own_node_xml(&id, n));
+        }
+        for (level, device) in [(1, format!("fence-{n}")), (2, id.clone())] {
+            let _ = write!(
+                topo,
+                r#"<fencing-level id="fl-{n}-{level}" target="{n}" index="{level}" devices="{device}"/>"#
+            );
+        }
+    }
+    res.push_str("</resources>");
+    cons.push_str("</constraints>");
+    topo.push_str("</fencing-topology>");
+    (res, cons, topo)
 }
 
 /// Which stonith agent the lab's devices use: our own when it is installed in the lab's
@@ -196,7 +256,7 @@ mod tests {
     fn devices_per_node_with_delay_and_constraints() {
         let nodes = vec!["n1".to_string(), "n2".to_string()];
         let pw = Secret::Inline("p<&>\"".into());
-        let (r, c) = fence_devices_xml("fence_ipmilan", &nodes, &pw, Some(("n1", 5)));
+        let (r, c) = fence_devices_xml("fence_ipmilan", &nodes, &pw, Some(("n1", 5)), &[]);
         let doc = roxmltree::Document::parse(&r).expect("well-formed");
         let prims: Vec<_> = doc
             .descendants()
@@ -223,10 +283,66 @@ mod tests {
         assert_eq!(locs.len(), 2);
         assert_eq!(locs[1].attribute("rsc"), Some("fence-n2"));
         assert_eq!(locs[1].attribute("node"), Some("n2"));
-        let (r1, c1) = fence_devices_xml("x", &nodes[..1], &Secret::File("/s/pw".into()), None);
+        let (r1, c1) = fence_devices_xml(
+            "x",
+            &nodes[..1],
+            &Secret::File("/s/pw".into()),
+            None,
+            LEVEL1_RETRIES,
+        );
+        assert!(
+            r1.contains(r#"name="pcmk_reboot_retries" value="1""#),
+            "{r1}"
+        );
         assert_eq!(c1, "<constraints></constraints>");
         assert!(r1.contains(r#"name="password_file" value="/s/pw""#), "{r1}");
         assert!(!r1.contains(r#"name="password""#), "{r1}");
+    }
+
+    #[test]
+    fn pdu_devices_and_topology() {
+        let nodes = vec!["n1".to_string(), "n2".to_string()];
+        let (r, c, t) = pdu_devices_xml(&nodes, "c&x");
+        let doc = roxmltree::Document::parse(&r).expect("well-formed");
+        let p2 = doc
+            .descendants()
+            .find(|n| n.attribute("id") == Some("fence-pdu-n2"))
+            .unwrap();
+        assert_eq!(p2.attribute("type"), Some("fence_apc_snmp"));
+        let nv = |k: &str| {
+            p2.descendants()
+                .find(|n| n.attribute("name") == Some(k))
+                .and_then(|n| n.attribute("value"))
+        };
+        assert_eq!(nv("plug"), Some("2"));
+        assert_eq!(nv("community"), Some("c&x"));
+        assert_eq!(nv("ip"), Some("10.231.1.250"));
+        assert_eq!(nv("pcmk_host_list"), Some("n2"));
+        assert!(
+            c.contains(r#"rsc="fence-pdu-n1" node="n1" score="-INFINITY""#),
+            "{c}"
+        );
+        let tdoc = roxmltree::Document::parse(&t).expect("well-formed");
+        let levels: Vec<_> = tdoc
+            .descendants()
+            .filter(|n| n.has_tag_name("fencing-level"))
+            .map(|n| {
+                (
+                    n.attribute("target").unwrap(),
+                    n.attribute("index").unwrap(),
+                    n.attribute("devices").unwrap(),
+                )
+            })
+            .collect();
+        assert_eq!(
+            levels,
+            vec![
+                ("n1", "1", "fence-n1"),
+                ("n1", "2", "fence-pdu-n1"),
+                ("n2", "1", "fence-n2"),
+                ("n2", "2", "fence-pdu-n2")
+            ]
+        );
     }
 
     #[test]

@@ -15,6 +15,9 @@
 //! 10.231.1.(200+I):623) whose chassis power is the node's power: off ends the node, on boots
 //! it; Pacemaker gets one stonith device per node, created once every node is online.
 //! [`Lab::partition`] cuts the cluster link only, so two-node partitions are real fence races.
+//! With [`LabSpec::pdu`] a switched PDU ([`pdu`], snmpd at 10.231.1.250) is the second
+//! fencing level; with [`LabSpec::links`] 2 a third cable per node (10.231.3.I, bridge
+//! `br3`) is corosync's second link, cut alone with [`Lab::cut_link`] and [`Link::Cluster2`].
 //!
 //! VM labs ([`LabSpec::two_node_vm`], `axigen-ha lab up --template two-node-active-passive`) keep
 //! that shape with QEMU guests as nodes (module [`vm`]): each guest boots Debian's kernel and a
@@ -54,8 +57,10 @@ pub mod config;
 pub mod crm;
 pub mod diagnosis;
 mod error;
+pub mod fencelog;
 pub mod fencing;
 mod lab;
+pub mod pdu;
 pub mod preflight;
 pub mod procs;
 pub mod scenario;

@@ -56,6 +56,9 @@ pub fn needed_programs(spec: &LabSpec) -> Vec<&'static str> {
             v.push("fence_ipmilan");
         }
     }
+    if spec.pdu {
+        v.extend_from_slice(&["snmpd", "snmpget", "snmpset", "fence_apc_snmp"]);
+    }
     v
 }
 
@@ -116,6 +119,12 @@ mod tests {
             v.contains(&"ipmi_sim") && v.contains(&"fence_ipmilan"),
             "{v:?}"
         );
+        assert!(!v.contains(&"snmpd"), "{v:?}");
+        spec.pdu = true;
+        let v = needed_programs(&spec);
+        for p in ["snmpd", "snmpget", "snmpset", "fence_apc_snmp"] {
+            assert!(v.contains(&p), "{p}: {v:?}");
+        }
         assert!(v.contains(&"modprobe") && v.contains(&"crm_mon"), "{v:?}");
     }
 

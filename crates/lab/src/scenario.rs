@@ -104,6 +104,7 @@ pub fn values_toml(lab: &Lab, instances: &[Instance]) -> String {
             q(crate::fencing::BMC_USER),
             q(&pw.display().to_string())
         ));
+        t.push_str(&second_link_and_pdu_values(lab, &n));
     }
     for i in instances {
         let wd = i.workdir.display().to_string();
@@ -121,6 +122,33 @@ pub fn values_toml(lab: &Lab, instances: &[Instance]) -> String {
         if let Some(h) = &i.home {
             t.push_str(&format!("preferred_node = {}\n", q(h)));
         }
+        t.push('\n');
+    }
+    t
+}
+
+/// A node's `address2` (labs with two corosync links) and `pdu` outlet (labs with a PDU),
+/// inserted into its `[[nodes]]` table by [`values_toml`]; empty for a lab with neither.
+fn second_link_and_pdu_values(lab: &Lab, node: &str) -> String {
+    let Some(i) = lab.outlet_of(node) else {
+        return String::new();
+    };
+    // after the blank line that ends the node's lines: still its table (TOML tables end at
+    // the next header)
+    let mut t = String::new();
+    if lab.links() >= 2 {
+        t.push_str(&format!("address2 = \"{}\"\n", crate::spec::node_addr2(i)));
+    }
+    if lab.has_pdu() {
+        let pdu = lab.pdu_addr();
+        t.push_str(&format!(
+            "pdu = {{ ip = \"{}\", port = {}, outlet = {i}, community = \"{}\" }}\n",
+            pdu.ip(),
+            pdu.port(),
+            lab.pdu_community().unwrap_or_default()
+        ));
+    }
+    if !t.is_empty() {
         t.push('\n');
     }
     t

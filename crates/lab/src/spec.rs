@@ -105,6 +105,12 @@ pub struct LabSpec {
     pub keep_on_failure: bool,
     /// Namespaces, or VMs (two nodes, IPMI fencing, the two-node template on DRBD).
     pub kind: NodeKind,
+    /// With [`Fencing::Ipmi`]: a switched PDU (SNMP, one outlet per node) as the second
+    /// fencing level, after each node's BMC.
+    pub pdu: bool,
+    /// Corosync (knet) links: 1 (the cluster network) or 2 (a second cluster network,
+    /// 10.231.3.I, beside it).
+    pub links: u8,
 }
 
 impl LabSpec {
@@ -121,6 +127,8 @@ impl LabSpec {
             fence_delay: None,
             keep_on_failure: false,
             kind: NodeKind::Namespace,
+            pdu: false,
+            links: 1,
         }
     }
 
@@ -172,8 +180,24 @@ impl LabSpec {
                 });
             }
         }
+        if self.pdu && self.fencing != Fencing::Ipmi {
+            return Err(LabError::InvalidSpec {
+                field: "pdu",
+                value: self.fencing.to_string(),
+                reason: "the PDU is the second fencing level: it needs IPMI fencing",
+            });
+        }
+        if !(1..=2).contains(&self.links) {
+            return Err(LabError::InvalidSpec {
+                field: "links",
+                value: self.links.to_string(),
+                reason: "a lab has 1 or 2 corosync links",
+            });
+        }
         if self.kind == NodeKind::Vm
-            && (self.nodes != 2
+            && (self.pdu
+                || self.links != 1
+                || self.nodes != 2
                 || self.fencing != Fencing::Ipmi
                 || self.binaries.is_none()
                 || self.fence_delay.is_some()
@@ -182,7 +206,7 @@ impl LabSpec {
             return Err(LabError::InvalidSpec {
                 field: "kind",
                 value: "vm".into(),
-                reason: "a VM lab is the two-node template: 2 nodes, IPMI fencing, built binaries, the template's own delay and token",
+                reason: "a VM lab is the two-node template: 2 nodes, IPMI fencing, built binaries, the template's own delay and token, one link, no PDU",
             });
         }
         if let Some(b) = &self.binaries {
@@ -253,6 +277,10 @@ pub const LAB_NET: [u8; 3] = [10, 231, 0];
 /// ([`crate::Lab::partition`]) cuts the cluster network only, as with a dedicated management
 /// LAN, so a partitioned node can still fence and a two-node partition is a real fence race.
 pub const LAB_MGMT_NET: [u8; 3] = [10, 231, 1];
+/// The second cluster network (corosync link 1, `lab up --links 2`): its own bridge, so one
+/// link can be cut while the other carries the cluster. (10.231.2.0/24 is the VM labs'
+/// replication network.)
+pub const LAB_NET2: [u8; 3] = [10, 231, 3];
 /// Prefix length of the lab network.
 pub const LAB_PREFIX: u8 = 24;
 
@@ -266,6 +294,12 @@ pub fn node_addr(i: usize) -> Ipv4Addr {
 pub fn node_mgmt_addr(i: usize) -> Ipv4Addr {
     let i = u8::try_from(i).expect("node index is at most MAX_NODES");
     Ipv4Addr::new(LAB_MGMT_NET[0], LAB_MGMT_NET[1], LAB_MGMT_NET[2], i)
+}
+
+/// Address of node i (1-based) on the second cluster network: 10.231.3.i.
+pub fn node_addr2(i: usize) -> Ipv4Addr {
+    let i = u8::try_from(i).expect("node index is at most MAX_NODES");
+    Ipv4Addr::new(LAB_NET2[0], LAB_NET2[1], LAB_NET2[2], i)
 }
 
 #[cfg(test)]
@@ -296,6 +330,16 @@ mod tests {
         s.token_ms = Some(1000);
         s.binaries = Some("/nonexistent/dir".into());
         assert!(s.validate().unwrap_err().to_string().contains("binaries"));
+        s.binaries = None;
+        s.pdu = true;
+        assert!(s.validate().unwrap_err().to_string().contains("pdu"));
+        s.fencing = Fencing::Ipmi;
+        assert!(s.validate().is_ok());
+        s.links = 3;
+        assert!(s.validate().unwrap_err().to_string().contains("links"));
+        s.links = 2;
+        assert!(s.validate().is_ok());
+        assert_eq!(node_addr2(2).to_string(), "10.231.3.2");
     }
 
     #[test]

@@ -44,6 +44,10 @@ pub struct LabConf {
     pub fence_agent: String,
     /// Namespaces or VMs.
     pub kind: NodeKind,
+    /// A switched PDU is the second fencing level.
+    pub pdu: bool,
+    /// Corosync links (1 or 2).
+    pub links: u8,
     /// The process that built the lab and tears it down when it ends (a test); `None` when the
     /// lab was left running on purpose (the CLI's `lab up`).
     pub owner: Option<ProcessIdentity>,
@@ -72,6 +76,8 @@ impl LabConf {
         kv("ocf", opt(&self.ocf).unwrap_or_default());
         kv("fence_agent", self.fence_agent.clone());
         kv("kind", self.kind.as_str().into());
+        kv("pdu", if self.pdu { "yes" } else { "no" }.into());
+        kv("links", self.links.to_string());
         kv(
             "phase",
             match self.phase {
@@ -142,6 +148,17 @@ impl LabConf {
                 "vm" => NodeKind::Vm,
                 k => return Err(bad(format!("bad kind {k:?}"))),
             },
+            // absent in the record of a lab built before these options: their defaults
+            pdu: match get("pdu").unwrap_or("no") {
+                "yes" => true,
+                "no" => false,
+                p => return Err(bad(format!("bad pdu {p:?}"))),
+            },
+            links: match get("links").unwrap_or("1") {
+                "1" => 1,
+                "2" => 2,
+                l => return Err(bad(format!("bad links {l:?}"))),
+            },
             owner,
         })
     }
@@ -186,6 +203,8 @@ mod tests {
             phase: Phase::Up,
             fence_agent: "fence_ipmilan".into(),
             kind: NodeKind::Vm,
+            pdu: true,
+            links: 2,
             owner: axha_exec::read_identity(std::process::id()),
         }
     }
@@ -227,6 +246,8 @@ mod tests {
             ("phase=up", "phase=sideways", "phase"),
             ("token=1000", "token=x", "token"),
             ("fencing=none", "fencing=rope", "fencing"),
+            ("links=2", "links=7", "links"),
+            ("pdu=yes", "pdu=maybe", "pdu"),
         ] {
             let e = LabConf::parse(&good.replace(from, to), Path::new("/p/lab.conf"))
                 .unwrap_err()

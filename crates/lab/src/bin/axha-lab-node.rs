@@ -1,5 +1,6 @@
 //! `axha-lab-node`: the first process of a lab node (`anchor`, see `axha_lab::anchor`), the
-//! power hook of a node's simulated BMC (`power`), and for VM nodes the command server inside
+//! power hook of a node's simulated BMC (`power`), the outlet table of the lab's PDU
+//! (`pdu-handler`, run by snmpd), and for VM nodes the command server inside
 //! each guest (`guest-serve`) and its client on the host (`guest-exec`, see
 //! `axha_lab::vm::exec`). Started by the lab; not meant to be run by hand.
 
@@ -7,6 +8,7 @@ fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let result = match args.first().map(String::as_str) {
         Some("power") => axha_lab::anchor::power_main(&args),
+        Some("pdu-handler") => axha_lab::pdu::handler_main(&args),
         Some("guest-serve") => axha_lab::vm::exec::serve_main(),
         Some("guest-exec") => match axha_lab::vm::exec::client_main(&args[1..]) {
             Ok(code) => std::process::exit(code),

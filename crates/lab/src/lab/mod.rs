@@ -7,10 +7,11 @@
 //! | `network` | the hub namespace, bridges, each node's network namespace and cables, partitions |
 //! | `node` | a cluster node: its anchor (mount + UTS namespaces), corosync, Pacemaker, commands run inside it, power loss and boot |
 //! | `power` | BMCs (ipmi_sim) on the management network and the fence devices that drive them |
+//! | `outlets` | the switched PDU (snmpd + outlet handler), its fence devices, the fencing topology, total power loss |
 //! | `storage` | loop-device disks (the SAN LUN stand-in) |
 //! | `instances` | service instances: Axigen workdirs on their own disk, the greeting probe |
 //! | `cib` | the one `cibadmin` path every lab caller loads configuration through |
-//! | `views` | Pacemaker's view of the cluster (crm_mon XML) and the waits on it |
+//! | `views` | Pacemaker's view of the cluster (crm_mon XML), the waits on it, a fencing's steps from the logs |
 //! | `teardown` | ending every process, namespace and disk of a lab, stale labs included |
 //! | `directory` | side machines on the cluster network that are not cluster nodes: the directory pair (two slapd providers replicating each other) and the client |
 //! | `frontend` | front-end nodes of the multi-tier architecture: Dovecot (IMAP/POP3 proxy), Postfix (SMTP router) and HAProxy (the load balancer) on cluster nodes |
@@ -28,6 +29,7 @@ mod frontend;
 mod instances;
 mod network;
 mod node;
+mod outlets;
 mod power;
 mod storage;
 mod teardown;
@@ -235,6 +237,8 @@ impl Lab {
             phase: Phase::Up,
             fence_agent: String::new(),
             kind: spec.kind,
+            pdu: spec.pdu,
+            links: spec.links,
             owner: axha_exec::read_identity(std::process::id()),
         };
         conf.write(&state_dir)?;
@@ -413,13 +417,20 @@ impl Lab {
     fn build(&self, spec: &LabSpec) -> Result<(), LabError> {
         let t0 = Instant::now();
         let ids = pacemaker_ids()?;
-        let corosync_conf =
-            render_corosync_conf(&self.conf.name, self.conf.nodes, self.conf.token_ms);
+        let corosync_conf = render_corosync_conf(
+            &self.conf.name,
+            self.conf.nodes,
+            self.conf.token_ms,
+            self.conf.links,
+        );
         let seed = self.state_dir.join("seed-cib.xml");
         write_seed_cib(&seed, self.conf.fencing)?;
         self.build_network()?;
         if self.conf.fencing == Fencing::Ipmi {
             self.start_bmcs()?;
+        }
+        if self.conf.pdu {
+            self.start_pdu()?;
         }
         for n in self.nodes() {
             self.prepare_node_dir(&n, &corosync_conf, &seed, ids)?;
@@ -441,6 +452,9 @@ impl Lab {
             // Only now: a device created while a node is still joining would fence it as
             // unseen at startup (LAB-RECIPES §2).
             self.create_fence_devices(spec.fence_delay.as_ref().map(|(n, s)| (n.as_str(), *s)))?;
+        }
+        if self.conf.pdu {
+            self.create_pdu_devices()?;
         }
         let _ = std::fs::write(
             self.state_dir.join("up-seconds"),

@@ -90,7 +90,8 @@ impl Lab {
                 } else {
                     FIRMWARE_DELAY
                 });
-                let off = self.conf.fencing == Fencing::Ipmi && !self.bmc_power(node)?;
+                let off = (self.conf.fencing == Fencing::Ipmi && !self.bmc_power(node)?)
+                    || (self.conf.pdu && !self.outlet_on(node)?);
                 if off || self.is_alive(node) {
                     return Ok(());
                 }
@@ -161,7 +162,12 @@ impl Lab {
             Secret::Inline(self.bmc_password()?)
         };
         let nodes = self.nodes();
-        let (res, cons) = fence_devices_xml(self.fence_agent(), &nodes, &secret, delay);
+        let extra = if self.conf.pdu {
+            crate::fencing::LEVEL1_RETRIES
+        } else {
+            &[]
+        };
+        let (res, cons) = fence_devices_xml(self.fence_agent(), &nodes, &secret, delay, extra);
         self.cib_create_as("resources", &res, "creating the fence devices")?;
         if nodes.len() > 1 {
             self.cib_create_as(

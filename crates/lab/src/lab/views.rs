@@ -1,7 +1,8 @@
 //! Pacemaker's view of the cluster (`crm_mon --output-as=xml`, parsed by [`crate::crm`]) and
 //! the waits on it. Every failed wait carries what Pacemaker knows ([`crate::diagnosis`]);
-//! [`Lab::wait_view_of`] also ends early when Pacemaker has given up on a start it needs. A new node kind
-//! that is a cluster member is seen here without change.
+//! [`Lab::wait_view_of`] also ends early when Pacemaker has given up on a start it needs.
+//! [`Lab::fence_timeline`] reads a fencing operation's steps from the daemons' logs. A new
+//! node kind that is a cluster member is seen here without change.
 
 use std::time::Duration;
 
@@ -151,5 +152,29 @@ impl Lab {
             return self.wait_all_online(d.remaining());
         }
         Ok(())
+    }
+}
+
+impl Lab {
+    /// The last fencing of `target` requested at or after `since` (a [`crate::fencelog`]
+    /// time), put together from every node's `pacemaker.log`: the request, each level's
+    /// device and result, the end.
+    pub fn fence_timeline(
+        &self,
+        target: &str,
+        since: crate::fencelog::LogTime,
+    ) -> Option<crate::fencelog::FenceTimeline> {
+        let mut steps = Vec::new();
+        for n in self.nodes() {
+            let p = self.node_dir(&n).join("log-pacemaker/pacemaker.log");
+            // bounded: a lab's log is a few MB; a missing one has no steps
+            let d = Deadline::after(Duration::from_secs(10));
+            if let Ok(bytes) = axha_exec::read_bounded(&p, 256 << 20, &d) {
+                steps.extend(crate::fencelog::parse_fence_log(&String::from_utf8_lossy(
+                    &bytes,
+                )));
+            }
+        }
+        crate::fencelog::last_timeline(&steps, target, since)
     }
 }

@@ -53,6 +53,8 @@ pub enum Link {
     Cluster,
     /// The replication network (DRBD).
     Replication,
+    /// The second cluster network (corosync link 1; namespace labs with `--links 2`).
+    Cluster2,
 }
 
 impl std::str::FromStr for Link {
@@ -61,10 +63,11 @@ impl std::str::FromStr for Link {
         match s {
             "cluster" => Ok(Link::Cluster),
             "replication" => Ok(Link::Replication),
+            "cluster2" => Ok(Link::Cluster2),
             _ => Err(LabError::InvalidSpec {
                 field: "link",
                 value: s.to_string(),
-                reason: "expected cluster or replication",
+                reason: "expected cluster, cluster2 or replication",
             }),
         }
     }
@@ -181,6 +184,7 @@ impl Lab {
         match link {
             Link::Cluster => self.partition(node),
             Link::Replication => self.set_repl_link(node, false),
+            Link::Cluster2 => self.set_cluster2_link(node, false),
         }
     }
 
@@ -189,6 +193,7 @@ impl Lab {
         match link {
             Link::Cluster => self.heal(node),
             Link::Replication => self.set_repl_link(node, true),
+            Link::Cluster2 => self.set_cluster2_link(node, true),
         }
     }
 
