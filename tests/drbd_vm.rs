@@ -488,10 +488,14 @@ fn drbd84_agent_scenarios() {
     );
     assert!(cib.contains("operation=\"ne\" value=\"node1\""), "{cib}");
     expect_rc(pair.vm(1), "monitor", 20_000, 8);
-    assert_eq!(score(pair.vm(1)), "10");
+    assert_eq!(
+        score(pair.vm(1)),
+        "10000",
+        "a Primary alone keeps the top score"
+    );
     pair.vm(1)
         .ok("dd if=/dev/urandom of=/dev/drbd0 bs=1M count=1 oflag=direct 2>/dev/null");
-    steps.done("peer lost while Primary: fence-peer handler placed the constraint, peer Outdated, monitor 8, score 10");
+    steps.done("peer lost while Primary: fence-peer handler placed the constraint, peer Outdated, monitor 8, score 10000 (Primary)");
 
     // The peer comes back: it resyncs from node1, and DRBD's after-resync-target handler on it
     // removes the handler's constraint (the guests have no shared CIB: node2 gets node1's copy).

@@ -511,6 +511,30 @@ fn fenced_node_rejoins(lab: &Lab, shared: &mut Shared) -> Times {
             .collect::<Vec<_>>()
             .join("\n")
     );
+    // Both promotion scores at the top before judging: the rejoined node reports its own on
+    // its next monitor after the resync, and a failback would follow that.
+    let top = |n: &str| {
+        lab.run(
+            &p,
+            &[
+                "crm_attribute",
+                "--node",
+                n,
+                "--name",
+                "master-drbd-r0",
+                "--lifetime",
+                "reboot",
+                "--query",
+                "--quiet",
+            ],
+            Duration::from_secs(20),
+        )
+        .map(|o| o.stdout_str().trim() == "10000")
+        .unwrap_or(false)
+    };
+    let scored = wait("both promotion scores at the top", T, || {
+        top(&victim) && top(&p)
+    });
     history::settle(lab, &p, T);
     assert_eq!(promoted(lab), vec![p.clone()], "no failback");
     let ops = history::operations(lab, &p);
@@ -528,7 +552,10 @@ fn fenced_node_rejoins(lab: &Lab, shared: &mut Shared) -> Times {
         .map(|o| o.stdout_str().trim().parse::<u64>().unwrap_or(0))
         .unwrap_or(0);
     let _ = shared.written_while_down.take();
-    vec![("rejoined node uptime".into(), Duration::from_secs(up))]
+    vec![
+        ("rejoined node uptime".into(), Duration::from_secs(up)),
+        ("until both scores at the top".into(), scored),
+    ]
 }
 
 /// The cluster link of n2 is cut, both nodes up: the fence race with the template's delay on

@@ -78,6 +78,14 @@ pub fn promotion_score(r: &Resource, ladder: &Ladder, _single_primary: bool) -> 
     if !r.all_up_to_date() || r.is_sync_target() || r.quorum() == Some(false) {
         return None;
     }
+    // The Primary with UpToDate data holds the top score whatever its peers: a peer that
+    // returns can only become UpToDate by resyncing from it, and its monitor then reports
+    // the top score at once, maybe before the Primary's next monitor would; with the
+    // Primary still at "alone", Pacemaker moved the role back to the returning node (an
+    // automatic failback of the whole service).
+    if r.role == Role::Primary {
+        return Some(ladder.replicated);
+    }
     if r.has_up_to_date_peer() {
         Some(ladder.replicated)
     } else if r.connected_peers().next().is_some() {
@@ -297,6 +305,9 @@ mod tests {
         assert_eq!(promotion_score(&ahead, &l, true), Some(1000));
         let alone = res("UpToDate", "Secondary", "Connecting", "DUnknown", "Off");
         assert_eq!(promotion_score(&alone, &l, true), Some(10));
+        // A Primary alone keeps the top score: a returning peer must not outscore it.
+        let primary_alone = res("UpToDate", "Primary", "Connecting", "DUnknown", "Off");
+        assert_eq!(promotion_score(&primary_alone, &l, true), Some(10000));
         for disk in [
             "Inconsistent",
             "Outdated",
