@@ -9,14 +9,16 @@
 //! - the next monitor uses the new value: a CLI port nothing listens on makes the recurring
 //!   monitor fail (its `on-fail=block` keeps Pacemaker from recovering), and
 //!   `pcs resource debug-monitor` / `crm_resource --force-check` by hand print the reason;
-//! - a restart-only parameter (`config`) restarts the instance: a new start, a new pid.
+//! - a restart-only parameter (`config`) restarts the instance: a new start, a new pid;
+//! - `unique-group`: pcs refuses two instances sharing a workdir or an address and CLI port
+//!   pair, crmsh's verify warns about a shared workdir.
 
 use std::time::{Duration, Instant};
 
 use axha_e2e::history::{self, OpRecord};
-use axha_e2e::instance::SimInstance;
+use axha_e2e::instance::{SimInstance, TempDir};
 use axha_e2e::lab::spec;
-use axha_e2e::{bin, target_dir, wait_for};
+use axha_e2e::{bin, target_dir, wait_for, Cmd, Deadline};
 use axha_lab::Lab;
 
 const NODE: &str = "n1";
@@ -295,4 +297,93 @@ fn reloadable_parameters_apply_without_a_restart() {
     ]);
     c.settle();
     assert_eq!(c.supervisor(), None);
+}
+
+/// `unique-group` (OCF 1.1) as the configuration tools read it from the meta-data, on an
+/// offline CIB: pcs refuses a second instance with the same workdir or the same address and
+/// CLI port pair (and accepts the same address with another port); crmsh's verify warns about
+/// a shared workdir (it reads `unique="1"`). Pacemaker's own crm_verify 2.1.5 checks no
+/// uniqueness at all. The agent is made visible under /usr/lib/ocf/resource.d only inside a
+/// private mount namespace (the host's directory is not touched).
+#[test]
+fn unique_groups_are_refused_by_the_configuration_tools() {
+    axha_e2e::need_root!();
+    let dir = TempDir::new("unique");
+    let prov = dir.path().join("ocf").join("axigen");
+    std::fs::create_dir_all(&prov).unwrap();
+    std::fs::copy(bin("instance"), prov.join("instance")).unwrap();
+    let cib = dir.path().join("cib.xml");
+    let empty = Cmd::new("cibadmin")
+        .arg("--empty")
+        .run_ok(&Deadline::after(Duration::from_secs(20)))
+        .unwrap();
+    std::fs::write(&cib, empty.stdout).unwrap();
+    let run = |argv: &[&str]| -> (i32, String) {
+        let out = Cmd::new("unshare")
+            .args(["-m", "--propagation", "private", "sh", "-c"])
+            .arg(
+                "mount -n -t overlay axha-ocf -o lowerdir=\"$1\":/usr/lib/ocf/resource.d \
+                 /usr/lib/ocf/resource.d || exit 99; shift; exec \"$@\"",
+            )
+            .arg("sh")
+            .arg(dir.path().join("ocf"))
+            .args(argv)
+            .env("CIB_file", &cib)
+            .run(&Deadline::after(Duration::from_secs(120)))
+            .unwrap();
+        let code = out.code().unwrap_or(-1);
+        assert_ne!(code, 99, "overlay mount failed: {}", out.stderr_str());
+        (code, format!("{}{}", out.stdout_str(), out.stderr_str()))
+    };
+    let cib_arg = cib.display().to_string();
+    let create = |id: &str, workdir: &str, address: &str, port: &str| {
+        run(&[
+            "pcs",
+            "-f",
+            &cib_arg,
+            "resource",
+            "create",
+            id,
+            "ocf:axigen:instance",
+            &format!("workdir={workdir}"),
+            &format!("address={address}"),
+            &format!("cli_port={port}"),
+        ])
+    };
+    let (code, text) = create("ax1", "/srv/ax1", "10.0.0.1", "7000");
+    assert_eq!(code, 0, "{text}");
+    let (code, text) = create("ax2", "/srv/ax1", "10.0.0.2", "7000");
+    eprintln!("same workdir: {text}");
+    assert_ne!(code, 0, "{text}");
+    assert!(
+        text.contains("'workdir' is not unique") && text.contains("'ax1'"),
+        "{text}"
+    );
+    let (code, text) = create("ax3", "/srv/ax3", "10.0.0.1", "7000");
+    eprintln!("same address and CLI port: {text}");
+    assert_ne!(code, 0, "{text}");
+    assert!(text.contains("(group 'cli') is not unique"), "{text}");
+    let (code, text) = create("ax4", "/srv/ax4", "10.0.0.1", "7001");
+    assert_eq!(code, 0, "same address, another port: {text}");
+
+    // A shared workdir written into the CIB directly: crmsh's verify names both resources.
+    let (code, text) = run(&[
+        "cibadmin",
+        "--create",
+        "-o",
+        "resources",
+        "--xml-text",
+        "<primitive id=\"ax5\" class=\"ocf\" provider=\"axigen\" type=\"instance\">\
+         <instance_attributes id=\"ax5-ia\">\
+         <nvpair id=\"ax5-w\" name=\"workdir\" value=\"/srv/ax1\"/>\
+         </instance_attributes></primitive>",
+    ]);
+    assert_eq!(code, 0, "{text}");
+    let (code, text) = run(&["crm", "configure", "verify"]);
+    eprintln!("crm configure verify: {text}");
+    assert_ne!(code, 0, "{text}");
+    assert!(
+        text.contains("Resources ax1,ax5 violate uniqueness for parameter \"workdir\""),
+        "{text}"
+    );
 }
