@@ -10,13 +10,15 @@
 //!   monitor fail (its `on-fail=block` keeps Pacemaker from recovering), and
 //!   `pcs resource debug-monitor` / `crm_resource --force-check` by hand print the reason;
 //! - a restart-only parameter (`config`) restarts the instance: a new start, a new pid;
+//! - `crm resource trace` of the monitor writes the agent's step trace (environment with
+//!   secrets masked, the CLI probe and its answer, the result) where shell agents write theirs;
 //! - `unique-group`: pcs refuses two instances sharing a workdir or an address and CLI port
 //!   pair, crmsh's verify warns about a shared workdir.
 
 use std::time::{Duration, Instant};
 
 use axha_e2e::history::{self, OpRecord};
-use axha_e2e::instance::{SimInstance, TempDir};
+use axha_e2e::instance::{SimInstance, TempDir, ADMIN_PASSWORD};
 use axha_e2e::lab::spec;
 use axha_e2e::{bin, target_dir, wait_for, Cmd, Deadline};
 use axha_lab::Lab;
@@ -284,6 +286,50 @@ fn reloadable_parameters_apply_without_a_restart() {
     assert_eq!(after, (before.0, before.1 + 1, before.2 + 1), "a restart");
     let new = c.supervisor().expect("running again");
     assert_ne!(new, sup, "a new server");
+
+    // crm resource trace: the recurring monitor writes a step trace in the shell agents'
+    // layout, <dir>/<type>/<instance>.<action>.<timestamp>.
+    let traces = TempDir::new("trace");
+    let dir = traces.path().display().to_string();
+    let out = c.run_ok(&["crm", "resource", "trace", RSC, "monitor", &dir]);
+    eprintln!("crm resource trace: {out}");
+    let type_dir = traces.path().join("instance");
+    let trace_file = || -> Option<String> {
+        let mut files: Vec<_> = std::fs::read_dir(&type_dir)
+            .ok()?
+            .filter_map(|e| e.ok().map(|e| e.path()))
+            .collect();
+        files.sort();
+        let f = files.first()?;
+        let name = f.file_name()?.to_string_lossy().into_owned();
+        assert!(name.starts_with(&format!("{RSC}.monitor.")), "{name}");
+        let text = std::fs::read_to_string(f).ok()?;
+        text.contains("result:").then_some(text)
+    };
+    wait_for("a monitor trace", Duration::from_secs(60), || {
+        trace_file().is_some()
+    });
+    let text = trace_file().expect("a trace");
+    eprintln!("trace:\n{text}");
+    for want in [
+        "instance monitor: pid ",
+        "env OCF_RESKEY_trace_ra=1",
+        "env OCF_RESKEY_cli_password_file=********",
+        &format!(
+            "probe CLI {}:{} GET VERSION -> ",
+            c.inst.address,
+            c.inst.cli_port()
+        ),
+        "result: monitor exit 0",
+    ] {
+        assert!(
+            text.contains(want),
+            "{want:?} missing from the trace:\n{text}"
+        );
+    }
+    assert!(!text.contains(ADMIN_PASSWORD), "{text}");
+    c.run_ok(&["crm", "resource", "untrace", RSC]);
+    c.settle();
 
     c.run_ok(&[
         "crm_resource",
