@@ -39,33 +39,17 @@ impl Cluster {
     }
 
     fn run_ok(&self, argv: &[&str]) -> String {
-        let out = self.run(argv);
-        assert!(
-            out.code() == Some(0) || (argv[0] == "grep" && out.code() == Some(1)),
-            "{argv:?}: {}{}",
-            out.stdout_str(),
-            out.stderr_str()
-        );
+        let out = self
+            .lab
+            .run_ok(NODE, argv, Duration::from_secs(90))
+            .unwrap_or_else(|e| panic!("{argv:?}: {e}"));
         format!("{}{}", out.stdout_str(), out.stderr_str())
     }
 
-    /// The supervisor the agent recorded in the node's private /run: pid and start time (a
-    /// restart cannot give the same pair).
+    /// The supervisor the agent recorded: pid and start time (a restart cannot give the
+    /// same pair).
     fn supervisor(&self) -> Option<String> {
-        let out = self
-            .lab
-            .run(
-                NODE,
-                &[
-                    "sh",
-                    "-c",
-                    "cat /run/resource-agents/axigen-instance-*.state",
-                ],
-                Duration::from_secs(5),
-            )
-            .ok()?;
-        let line = out.stdout_str().trim().to_string();
-        (!line.is_empty()).then_some(line)
+        axha_e2e::lab::instance_state(&self.lab, NODE)
     }
 
     /// How many `op` operations of the resource the controller initiated, from its own log
@@ -74,10 +58,11 @@ impl Cluster {
     /// only the controller's log tells a reload from a restart.
     fn initiated(&self, op: &str) -> usize {
         let out = self.run_ok(&[
-            "grep",
+            "sh",
             "-c",
+            "grep -c \"$1\" /var/log/pacemaker/pacemaker.log || true",
+            "sh",
             &format!("Initiating {op} operation {RSC}_{op}_0 "),
-            "/var/log/pacemaker/pacemaker.log",
         ]);
         out.trim().parse().expect("a count")
     }
