@@ -238,7 +238,10 @@ fn update_score(ctx: &Context, r: Option<&Resource>, s: &Settings, force: bool) 
 }
 
 fn status(drbd: &Drbd, s: &Settings, deadline: &Deadline) -> Result<Option<Resource>, OcfError> {
-    drbd.status(&s.resource, deadline).map_err(generic)
+    let r = drbd.status(&s.resource, deadline);
+    // The state read is the probe's answer: into the step trace (trace_ra) when one is kept.
+    axha_ocf::trace::step(&format!("status of {}: {r:?}", s.resource));
+    r.map_err(generic)
 }
 
 fn check_version(s: &Settings) -> Result<(), OcfError> {

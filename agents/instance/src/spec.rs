@@ -126,7 +126,8 @@ pub static SPEC: AgentSpec = AgentSpec {
 
 #[cfg(test)]
 mod tests {
-    /// The README's parameter table is kept true to the declaration.
+    /// The README's parameter table is kept true to the declaration (type, required, default,
+    /// whether a change reloads or restarts).
     #[test]
     fn readme_table_matches_declaration() {
         let readme = include_str!("../../../README.md");
@@ -150,6 +151,8 @@ mod tests {
             );
             let default = p.default.map(|d| format!("`{d}`")).unwrap_or_default();
             assert_eq!(cells[4], default, "{}", p.name);
+            let change = if p.reloadable { "reload" } else { "restart" };
+            assert_eq!(cells[5], change, "{}", p.name);
         }
     }
 }
