@@ -183,7 +183,7 @@ fn fence_peer_handler_on_a_live_cluster() {
     let force_restart = force_restart.expect("a probe of drbd_r0 in the status section");
     assert_eq!(
         force_restart.as_deref().map(str::trim),
-        Some("drbd_resource drbdconf"),
+        Some("drbdconf drbd_resource"),
         "Pacemaker must restart only for drbd_resource and drbdconf and reload the rest"
     );
 

@@ -108,6 +108,24 @@ fn meta_data_declares_reload_agent_and_ocf_1_1() {
     }
 }
 
+/// reload-agent checks the new parameters first: a wrong one is 6, before DRBD is read.
+#[test]
+fn reload_agent_refuses_a_wrong_ladder() {
+    let o = agent(
+        "reload-agent",
+        &[
+            ("OCF_RESKEY_drbd_resource", "r0"),
+            ("OCF_RESKEY_adjust_promotion_score", "nonsense"),
+        ],
+    );
+    assert_eq!(o.code(), Some(6), "{}", o.stderr_str());
+    assert!(
+        reason(&o).contains("adjust_promotion_score") || reason(&o).contains("nonsense"),
+        "{}",
+        o.stderr_str()
+    );
+}
+
 #[test]
 fn parameter_errors_are_not_configured() {
     let o = agent("validate-all", &[]);

@@ -268,6 +268,32 @@ mod tests {
         assert_eq!(destination(&v3, "start", false, NOW), None);
     }
 
+    /// The one test in this process that starts a trace (the sink is process-wide).
+    #[test]
+    fn trace_holds_steps_and_commands() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("t.trace");
+        let v = vars(&[
+            ("OCF_TRACE_RA", "yes"),
+            ("OCF_TRACE_FILE", file.to_str().unwrap()),
+            ("OCF_RESKEY_password", "hunter2"),
+        ]);
+        let mut warned = Vec::new();
+        let dest = start(&v, "t", "start", false, &mut |m| warned.push(m.to_string()));
+        assert_eq!(dest, Some(Destination::File(file.clone())));
+        assert!(active());
+        step("probe X -> ready\nforged");
+        let d = axha_exec::Deadline::after(Duration::from_secs(5));
+        let _ = axha_exec::Cmd::new("true").run(&d);
+        let text = std::fs::read_to_string(&file).unwrap();
+        assert!(text.contains(": t start: pid "), "{text}");
+        assert!(text.contains("env OCF_RESKEY_password=********"), "{text}");
+        assert!(!text.contains("hunter2"), "{text}");
+        assert!(text.contains("probe X -> ready\\nforged\n"), "{text}");
+        assert!(text.contains("run true -> exit 0 in "), "{text}");
+        assert!(warned.is_empty());
+    }
+
     #[test]
     fn secrets_are_masked() {
         let v = vars(&[
