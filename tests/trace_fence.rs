@@ -68,6 +68,33 @@ fn debug_file_records_the_exchange_and_no_secret() {
     let two = stdin(&format!("action=status\n{base}verbose_level=2\n"));
     assert!(two.stderr_str().contains("Get Chassis Status -> power on"));
     assert!(!two.stderr_str().contains(pw));
+    // -vv on the command line is level 2, as fence-agents count it.
+    let pw_file = dir.path().join("pw");
+    std::fs::write(&pw_file, pw).unwrap();
+    let port = b.addr().port().to_string();
+    let vv = Cmd::new(bin("fence_axigen_ipmi"))
+        .args([
+            "-o",
+            "status",
+            "-a",
+            "127.0.0.1",
+            "-u",
+            &port,
+            "-l",
+            user,
+            "-C",
+            "3",
+            "-vv",
+        ])
+        .arg(format!("--password-file={}", pw_file.display()))
+        .run(&Deadline::after(Duration::from_secs(60)))
+        .expect("agent runs");
+    assert_eq!(vv.code(), Some(0), "{}", vv.stderr_str());
+    assert!(
+        vv.stderr_str().contains("Get Chassis Status -> power on"),
+        "{}",
+        vv.stderr_str()
+    );
     // verbose=1 alone is level 1.
     let v = stdin(&format!("action=status\n{base}verbose=1\n"));
     assert!(v.stderr_str().contains("RMCP+ session established"));
