@@ -595,8 +595,15 @@ fn reload_agent(ctx: &mut Context) -> OcfResult {
         ctx.log
             .warn(&format!("{}: the next start will refuse it", e.reason));
     }
-    let r = status(&s.drbd(), &s, &ctx.deadline)?;
-    update_score(ctx, r.as_ref(), &s, true);
+    // The score is the only thing reload-agent changes; a state that cannot be read now is
+    // left to the next monitor (failing would make Pacemaker restart the volume).
+    match status(&s.drbd(), &s, &ctx.deadline) {
+        Ok(r) => update_score(ctx, r.as_ref(), &s, true),
+        Err(e) => ctx.log.warn(&format!(
+            "{}: the next monitor sets the promotion score",
+            e.reason
+        )),
+    }
     ctx.log.info(&format!(
         "parameters reloaded: ladder {}, connect_wait {}s",
         ctx.params.value(&LADDER)?,

@@ -126,6 +126,20 @@ fn reload_agent_refuses_a_wrong_ladder() {
     );
 }
 
+/// reload-agent with good parameters succeeds even where DRBD's state cannot be read (here:
+/// no such resource): the score waits for the next monitor, the volume is not restarted.
+#[test]
+fn reload_agent_never_fails_on_a_state_read() {
+    let o = agent(
+        "reload-agent",
+        &[
+            ("OCF_RESKEY_drbd_resource", "r0"),
+            ("OCF_RESKEY_adjust_promotion_score", "10 100 1000"),
+        ],
+    );
+    assert_eq!(o.code(), Some(0), "{}", o.stderr_str());
+}
+
 #[test]
 fn parameter_errors_are_not_configured() {
     let o = agent("validate-all", &[]);
