@@ -529,12 +529,7 @@ impl Lab {
         // A move that a scenario did not clear would pull the instance on.
         self.run_ok(
             &first,
-            &[
-                "crm_resource",
-                "--clear",
-                "--resource",
-                &format!("grp-{VM_INSTANCE}"),
-            ],
+            &["crm_resource", "--clear", "--resource", &format!("grp-{VM_INSTANCE}")],
             Duration::from_secs(60),
         )?;
         let secs = format!("{}s", timeout.as_secs().max(1));
@@ -682,10 +677,7 @@ mod tests {
         assert!(corosync.contains("two_node: 1"), "{corosync}");
         let res = drbd_res(&nodes);
         assert!(res.contains("fencing resource-and-stonith"), "{res}");
-        assert!(
-            res.contains("\"/usr/lib/axigen-ha/drbd-fence-peer --unfence\""),
-            "{res}"
-        );
+        assert!(res.contains("\"/usr/lib/axigen-ha/drbd-fence-peer --unfence\""), "{res}");
         assert!(res.contains("on n2 { address 10.231.2.2:7789; }"), "{res}");
     }
 
@@ -693,10 +685,6 @@ mod tests {
     fn links_parse() {
         assert_eq!("replication".parse::<Link>().unwrap(), Link::Replication);
         assert_eq!("cluster".parse::<Link>().unwrap(), Link::Cluster);
-        assert!("both"
-            .parse::<Link>()
-            .unwrap_err()
-            .to_string()
-            .contains("both"));
+        assert!("both".parse::<Link>().unwrap_err().to_string().contains("both"));
     }
 }
