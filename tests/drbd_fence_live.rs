@@ -163,8 +163,9 @@ fn fence_peer_handler_on_a_live_cluster() {
     lab.cib_create("resources", RESOURCES)
         .expect("define the clone");
 
-    // reload: the controller reads the agent's meta-data and records which parameters force
-    // a restart; every other parameter change is a reload. Read from the probe's history.
+    // reload-agent (OCF 1.1): the controller reads the agent's meta-data and records which
+    // parameters force a restart (those not reloadable); every other parameter change is a
+    // reload-agent. Read from the probe's history.
     let mut force_restart = None;
     let _ = Deadline::after(T).poll(Duration::from_millis(500), || {
         let xml = query(&lab, "n1", "status");
@@ -182,8 +183,8 @@ fn fence_peer_handler_on_a_live_cluster() {
     let force_restart = force_restart.expect("a probe of drbd_r0 in the status section");
     assert_eq!(
         force_restart.as_deref().map(str::trim),
-        Some("drbd_resource"),
-        "Pacemaker must restart only for drbd_resource and reload for the rest"
+        Some("drbdconf drbd_resource"),
+        "Pacemaker must restart only for drbd_resource and drbdconf and reload the rest"
     );
 
     let dc = lab.view("n1").expect("view").dc.expect("a DC");

@@ -53,19 +53,11 @@ impl Cluster {
 
     /// The supervisor pid the agent recorded in the node's private /run.
     fn supervisor(&self) -> Option<u32> {
-        let out = self
-            .lab
-            .run(
-                NODE,
-                &[
-                    "sh",
-                    "-c",
-                    "cat /run/resource-agents/axigen-instance-*.state",
-                ],
-                Duration::from_secs(5),
-            )
-            .ok()?;
-        out.stdout_str().split_whitespace().next()?.parse().ok()
+        axha_e2e::lab::instance_state(&self.lab, NODE)?
+            .split_whitespace()
+            .next()?
+            .parse()
+            .ok()
     }
 
     fn running_here(&self) -> bool {

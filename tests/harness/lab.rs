@@ -12,6 +12,24 @@ pub fn lab_name(tag: &str) -> String {
     name
 }
 
+/// What `ocf:axigen:instance` recorded in `node`'s private /run (the supervisor's pid and
+/// start time, `<pid> <start time>`), when one instance runs there.
+pub fn instance_state(lab: &axha_lab::Lab, node: &str) -> Option<String> {
+    let out = lab
+        .run(
+            node,
+            &[
+                "sh",
+                "-c",
+                "cat /run/resource-agents/axigen-instance-*.state",
+            ],
+            std::time::Duration::from_secs(5),
+        )
+        .ok()?;
+    let line = out.stdout_str().trim().to_string();
+    (!line.is_empty()).then_some(line)
+}
+
 /// A spec for an `n`-node lab named after `tag`, using the built helper binary.
 pub fn spec(tag: &str, n: usize) -> LabSpec {
     let mut s = LabSpec::new(&lab_name(tag), n);

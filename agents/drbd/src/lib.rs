@@ -238,7 +238,10 @@ fn update_score(ctx: &Context, r: Option<&Resource>, s: &Settings, force: bool) 
 }
 
 fn status(drbd: &Drbd, s: &Settings, deadline: &Deadline) -> Result<Option<Resource>, OcfError> {
-    drbd.status(&s.resource, deadline).map_err(generic)
+    let r = drbd.status(&s.resource, deadline);
+    // The state read is the probe's answer: into the step trace (trace_ra) when one is kept.
+    axha_ocf::trace::step(&format!("status of {}: {r:?}", s.resource));
+    r.map_err(generic)
 }
 
 fn check_version(s: &Settings) -> Result<(), OcfError> {
@@ -562,8 +565,9 @@ fn unfence_when_in_sync(ctx: &Context, r: &Resource, probe: bool) {
 
 /// reload: `drbdadm adjust` (the running resource follows its configuration file again:
 /// attach a detached disk, reconnect, apply changed options) and the score set from the
-/// current parameters. Pacemaker runs it when a parameter other than `drbd_resource`
-/// changes; an operator runs it after editing the DRBD configuration.
+/// current parameters. The service's own reload (OCF 1.1): an operator runs the agent with
+/// it after editing the DRBD configuration; Pacemaker calls `reload-agent` on a change of a
+/// reloadable parameter.
 fn reload(ctx: &mut Context) -> OcfResult {
     let s = validate(ctx)?;
     let drbd = s.drbd();
@@ -580,19 +584,33 @@ fn reload(ctx: &mut Context) -> OcfResult {
     Ok(OcfStatus::Success)
 }
 
-/// The agent's meta-data: the declaration rendered by the framework, declared as OCF 1.0.
-/// Pacemaker (2.1, controld_metadata.c) calls `reload` on a parameter change only for agents
-/// below OCF 1.1, and then for every parameter not marked unique; an OCF 1.1 agent needs
-/// `reload-agent` and `reloadable` parameters, which the 1.0 DTD (ocf-tester) rejects. The
-/// agent uses nothing of 1.1 that Pacemaker reads from meta-data.
-pub fn meta_data() -> String {
-    let xml = axha_ocf::metadata::render(&SPEC);
-    let declared = format!("<version>{}</version>", axha_ocf::metadata::OCF_API_VERSION);
-    xml.replacen(&declared, &format!("<version>{OCF_VERSION}</version>"), 1)
+/// reload-agent (OCF 1.1): Pacemaker calls it when only reloadable parameters changed (the
+/// score ladder, connect_wait, the version range, the stop and unfence switches). DRBD is
+/// not touched: the new parameters are checked, and the promotion score is set again from
+/// the new ladder. A module outside a new version range is only warned about: it matters at
+/// the next start, and failing here would make Pacemaker restart the volume.
+fn reload_agent(ctx: &mut Context) -> OcfResult {
+    let s = Settings::read(ctx)?;
+    if let Err(e) = check_version(&s) {
+        ctx.log
+            .warn(&format!("{}: the next start will refuse it", e.reason));
+    }
+    // The score is the only thing reload-agent changes; a state that cannot be read now is
+    // left to the next monitor (failing would make Pacemaker restart the volume).
+    match status(&s.drbd(), &s, &ctx.deadline) {
+        Ok(r) => update_score(ctx, r.as_ref(), &s, true),
+        Err(e) => ctx.log.warn(&format!(
+            "{}: the next monitor sets the promotion score",
+            e.reason
+        )),
+    }
+    ctx.log.info(&format!(
+        "parameters reloaded: ladder {}, connect_wait {}s",
+        ctx.params.value(&LADDER)?,
+        s.connect_wait.as_secs()
+    ));
+    Ok(OcfStatus::Success)
 }
-
-/// The OCF version this agent's meta-data declares (see [`meta_data`]).
-pub const OCF_VERSION: &str = "1.0";
 
 fn notify(ctx: &mut Context) -> OcfResult {
     let n = match Notification::from_vars(ctx.vars()) {

@@ -9,15 +9,18 @@ use crate::policy::DEFAULT_LADDER;
 pub const RESOURCE: Param<String> = Param::string(
     "drbd_resource",
     "DRBD resource name",
-    "The name of the DRBD resource, as in the configuration file (drbd.conf(5)).",
+    "The name of the DRBD resource, as in the configuration file (drbd.conf(5)). \
+     Restart-only; no two resources may share it.",
 )
 .required()
-.unique();
+.unique()
+.unique_group("drbd_resource");
 /// `drbdconf`: the drbdadm configuration file.
 pub const CONF: Param<String> = Param::string(
     "drbdconf",
     "DRBD configuration file",
-    "The drbdadm configuration file that defines the resource.",
+    "The drbdadm configuration file that defines the resource. Restart-only. After \
+     editing the file itself, run the reload action (drbdadm adjust) to apply it.",
 )
 .default("/etc/drbd.conf");
 /// `adjust_promotion_score`: the promotion score ladder.
@@ -27,35 +30,40 @@ pub const LADDER: Param<String> = Param::string(
     "Three promotion scores, lowest first: UpToDate with no peer connected; UpToDate with \
      connected peers none of which is UpToDate; UpToDate with an UpToDate peer. A node whose \
      data is not UpToDate (Consistent, Outdated, Inconsistent, Diskless) gets no score and \
-     is never promoted.",
+     is never promoted. Reloadable: reload-agent sets the score again from the new ladder.",
 )
-.default(DEFAULT_LADDER);
+.default(DEFAULT_LADDER)
+.reloadable();
 /// `connect_wait`: seconds start waits for the peers.
 pub const CONNECT_WAIT: Param<i64> = Param::integer(
     "connect_wait",
     "Seconds start waits for the peer",
     "How long start waits (within its timeout) for the connection to the peers and the disk \
      state handshake, so that the first promotion score is set from the peers' real state. \
-     0 does not wait.",
+     0 does not wait. Reloadable (used by the next start).",
 )
-.default("10");
+.default("10")
+.reloadable();
 /// `stop_force_demote`: force the demotion on stop (DRBD 9).
 pub const FORCE_DEMOTE: Param<bool> = Param::boolean(
     "stop_force_demote",
     "Force demotion on stop (DRBD 9)",
     "When stop finds the resource Primary and a normal demotion fails because the device is \
      still open, use 'drbdadm secondary --force' (DRBD 9 only: pending I/O fails with errors \
-     instead of keeping the node Primary).",
+     instead of keeping the node Primary). Reloadable (used by the next stop).",
 )
-.default("false");
+.default("false")
+.reloadable();
 /// `require_drbd_version`: the DRBD module versions accepted.
 pub const VERSION: Param<String> = Param::string(
     "require_drbd_version",
     "Accepted DRBD module versions",
     "An inclusive range LOW-HIGH of DRBD kernel module versions this resource may run with \
-     (e.g. 8.4-9.2; either side may be empty). Start fails on other versions.",
+     (e.g. 8.4-9.2; either side may be empty). Start fails on other versions. Reloadable \
+     (checked by the next start; reload-agent warns when the loaded module is outside).",
 )
-.default("8.4-9.99");
+.default("8.4-9.99")
+.reloadable();
 
 /// `unfence_if_all_uptodate`: monitor removes a stale fencing constraint.
 pub const UNFENCE: Param<bool> = Param::boolean(
@@ -68,9 +76,10 @@ pub const UNFENCE: Param<bool> = Param::boolean(
      for ever. It is removed only by a node the constraint still allows to be promoted (a \
      node never lifts a fence placed against itself), and checked once each time the \
      resource comes back in sync (and on probes), not on every monitor. ocf:linbit:drbd has \
-     the same switch off by default; here it is on.",
+     the same switch off by default; here it is on. Reloadable.",
 )
-.default("true");
+.default("true")
+.reloadable();
 /// `stop_outdates_secondary`: stop marks a Secondary's data Outdated.
 pub const STOP_OUTDATES: Param<bool> = Param::boolean(
     "stop_outdates_secondary",
@@ -81,9 +90,10 @@ pub const STOP_OUTDATES: Param<bool> = Param::boolean(
      not be promoted before it has resynced. Nothing is outdated when this node was Primary, \
      when no connected peer was Primary, or when that peer's data was not UpToDate (then this \
      copy may be the best one). Default false, as in ocf:linbit:drbd; fencing in the DRBD \
-     configuration (drbd-fence-peer) remains the main protection.",
+     configuration (drbd-fence-peer) remains the main protection. Reloadable.",
 )
-.default("false");
+.default("false")
+.reloadable();
 
 static PARAMS: &[ParamSpec] = &[
     RESOURCE.spec,
@@ -103,6 +113,7 @@ static ACTIONS: &[ActionSpec] = &[
     ActionSpec::new("demote", 90, crate::demote),
     ActionSpec::new("notify", 90, crate::notify).lenient(),
     ActionSpec::new("reload", 30, crate::reload),
+    ActionSpec::new("reload-agent", 30, crate::reload_agent),
     ActionSpec::new("monitor", 20, crate::monitor)
         .interval(20)
         .role("Promoted"),
@@ -126,11 +137,10 @@ pub static SPEC: AgentSpec = AgentSpec {
                handler /usr/lib/axigen-ha/drbd-fence-peer (resource-level fencing). \
                A Secondary connected to a Primary peer keeps its promotion score (a planned \
                switchover demotes the peer first) but refuses promotion while the peer is \
-               still Primary and promoted-max is 1. reload runs 'drbdadm adjust' and sets the \
-               score again: Pacemaker calls it when a parameter other than drbd_resource \
-               changes (this meta-data declares OCF 1.0 so that Pacemaker uses reload for \
-               non-unique parameters); operators may call it after editing the DRBD \
-               configuration.",
+               still Primary and promoted-max is 1. A change of a reloadable parameter is \
+               applied by reload-agent (OCF 1.1) without touching DRBD; drbd_resource and \
+               drbdconf restart the volume. reload runs 'drbdadm adjust' and sets the score \
+               again: operators call it after editing the DRBD configuration.",
     params: PARAMS,
     actions: ACTIONS,
 };

@@ -25,34 +25,56 @@ fn reason(o: &Output) -> String {
         .to_string()
 }
 
+/// Stock ocf-tester's check (`xmllint --valid` from resource-agents' directory: the 1.0 DTD
+/// plus the DOCTYPE's OCF 1.1 additions) and pcs's OCF 1.1 schema.
 #[test]
 fn meta_data_is_valid_against_the_ocf_dtd() {
     let o = agent("meta-data", &[]);
     assert_eq!(o.code(), Some(0));
     let xml = o.stdout_str();
-    assert!(xml.contains("<!DOCTYPE resource-agent SYSTEM \"ra-api-1.dtd\">"));
-    let dtd = Path::new("/usr/share/resource-agents/ra-api-1.dtd");
-    assert!(dtd.exists(), "resource-agents is required");
+    assert!(xml.contains("<!DOCTYPE resource-agent SYSTEM \"ra-api-1.dtd\" ["));
+    let dir = Path::new("/usr/share/resource-agents");
+    assert!(
+        dir.join("ra-api-1.dtd").exists(),
+        "resource-agents is required"
+    );
+    let d = Deadline::after(Duration::from_secs(30));
     let v = Cmd::new("xmllint")
-        .args(["--noout", "--dtdvalid"])
-        .arg(dtd)
+        .args(["--noout", "--valid", "--path"])
+        .arg(dir)
         .arg("-")
-        .stdin(xml)
-        .run(&Deadline::after(Duration::from_secs(30)))
+        .stdin(xml.clone())
+        .run(&d)
         .expect("xmllint runs");
     assert_eq!(v.code(), Some(0), "{}", v.stderr_str());
+    let pcs = Cmd::new("xmllint")
+        .args([
+            "--noout",
+            "--relaxng",
+            "/usr/share/pcs/data/ocf-1.1.rng",
+            "-",
+        ])
+        .stdin(xml)
+        .run(&d)
+        .expect("xmllint runs");
+    assert_eq!(pcs.code(), Some(0), "{}", pcs.stderr_str());
 }
 
 #[test]
-fn meta_data_declares_reload_and_ocf_1_0() {
+fn meta_data_declares_reload_agent_and_ocf_1_1() {
     let xml = agent("meta-data", &[]).stdout_str();
-    // Pacemaker 2.1 calls reload on a parameter change only for agents below OCF 1.1.
-    assert!(xml.contains("<version>1.0</version>"), "{xml}");
+    // Pacemaker 2.1 uses reload-agent (and reloadable parameters) only for OCF 1.1 agents;
+    // reload stays the service's own reload (drbdadm adjust), for operators.
+    assert!(xml.contains("<version>1.1</version>"), "{xml}");
     assert!(
         xml.contains("<action name=\"reload\" timeout=\"30s\" />"),
         "{xml}"
     );
-    // drbd_resource is the one unique parameter: changing it restarts, anything else reloads.
+    assert!(
+        xml.contains("<action name=\"reload-agent\" timeout=\"30s\" />"),
+        "{xml}"
+    );
+    // drbd_resource is the one unique parameter; it and drbdconf restart, the rest reloads.
     let opt = roxmltree::ParsingOptions {
         allow_dtd: true,
         ..Default::default()
@@ -64,6 +86,12 @@ fn meta_data_declares_reload_and_ocf_1_0() {
         .filter_map(|n| n.attribute("name"))
         .collect();
     assert_eq!(unique, ["drbd_resource"]);
+    let restart_only: Vec<&str> = doc
+        .descendants()
+        .filter(|n| n.has_tag_name("parameter") && n.attribute("reloadable") != Some("1"))
+        .filter_map(|n| n.attribute("name"))
+        .collect();
+    assert_eq!(restart_only, ["drbd_resource", "drbdconf"]);
     for (name, default) in [
         ("unfence_if_all_uptodate", "true"),
         ("stop_outdates_secondary", "false"),
@@ -78,6 +106,38 @@ fn meta_data_declares_reload_and_ocf_1_0() {
             .expect("content");
         assert_eq!(content.attribute("default"), Some(default), "{name}");
     }
+}
+
+/// reload-agent checks the new parameters first: a wrong one is 6, before DRBD is read.
+#[test]
+fn reload_agent_refuses_a_wrong_ladder() {
+    let o = agent(
+        "reload-agent",
+        &[
+            ("OCF_RESKEY_drbd_resource", "r0"),
+            ("OCF_RESKEY_adjust_promotion_score", "nonsense"),
+        ],
+    );
+    assert_eq!(o.code(), Some(6), "{}", o.stderr_str());
+    assert!(
+        reason(&o).contains("adjust_promotion_score") || reason(&o).contains("nonsense"),
+        "{}",
+        o.stderr_str()
+    );
+}
+
+/// reload-agent with good parameters succeeds even where DRBD's state cannot be read (here:
+/// no such resource): the score waits for the next monitor, the volume is not restarted.
+#[test]
+fn reload_agent_never_fails_on_a_state_read() {
+    let o = agent(
+        "reload-agent",
+        &[
+            ("OCF_RESKEY_drbd_resource", "r0"),
+            ("OCF_RESKEY_adjust_promotion_score", "10 100 1000"),
+        ],
+    );
+    assert_eq!(o.code(), Some(0), "{}", o.stderr_str());
 }
 
 #[test]

@@ -277,6 +277,8 @@ impl FenceAgent for IpmiFenceAgent {
                 common::POWER_WAIT,
                 common::RETRY_ON,
                 common::VERBOSE,
+                common::VERBOSE_LEVEL,
+                common::DEBUG_FILE,
                 common::QUIET,
                 common::VERSION,
                 common::HELP,
@@ -315,7 +317,7 @@ impl FenceAgent for IpmiFenceAgent {
         ));
         match req.action {
             Action::Status => {
-                let on = status(&cfg)?;
+                let on = status(&cfg, log)?;
                 Ok(if on {
                     Outcome::PowerOn
                 } else {
@@ -323,7 +325,7 @@ impl FenceAgent for IpmiFenceAgent {
                 })
             }
             Action::Monitor => {
-                status(&cfg)?;
+                status(&cfg, log)?;
                 Ok(Outcome::Ok)
             }
             Action::Off => {
@@ -348,8 +350,8 @@ impl FenceAgent for IpmiFenceAgent {
                 Ok(Outcome::Done("Success: Rebooted".into()))
             }
             Action::Diag => {
-                session(&cfg, |s, d| {
-                    s.chassis_control(ChassisControl::DiagnosticInterrupt, d)
+                session(&cfg, log, |s, d, log| {
+                    control(s, ChassisControl::DiagnosticInterrupt, d, log)
                 })?;
                 Ok(Outcome::Done(
                     "Success: Diagnostic interrupt (NMI) sent".into(),
@@ -412,16 +414,88 @@ fn bmc_key(req: &Request, login_timeout: Duration) -> Result<Option<BmcKey>, Fen
         })
 }
 
+/// One RMCP+ session around `f`: its steps and their times go to the log (debug level and
+/// `debug_file`): the handshake (Open Session, RAKP 1-4, Set Session Privilege), each command,
+/// the close. Never a password or key: only names, addresses, suites and results.
 fn session<T>(
     cfg: &Config,
-    f: impl FnOnce(&mut Session, &Deadline) -> Result<T, IpmiError>,
+    log: &mut Log,
+    f: impl FnOnce(&mut Session, &Deadline, &mut Log) -> Result<T, IpmiError>,
 ) -> Result<T, FenceError> {
     let login = Deadline::after(cfg.login_timeout);
-    with_session(&cfg.session, &login, |s| f(s, &login)).map_err(device)
+    let t = Instant::now();
+    log.debug(&format!(
+        "RMCP+ session to {} as {} ({}), cipher suite {}: Open Session, RAKP 1-4, Set Session \
+         Privilege",
+        cfg.session.addr,
+        cfg.session.username,
+        cfg.session.privilege,
+        cfg.session.cipher_suite.number()
+    ));
+    let r = with_session(&cfg.session, &login, |s| {
+        log.debug(&format!(
+            "RMCP+ session established in {:.3}s",
+            t.elapsed().as_secs_f64()
+        ));
+        let c = Instant::now();
+        let r = f(s, &login, log);
+        log.debug(&format!(
+            "session commands done in {:.3}s; Close Session",
+            c.elapsed().as_secs_f64()
+        ));
+        r
+    });
+    match &r {
+        Ok(_) => log.debug(&format!(
+            "RMCP+ session closed, {:.3}s in all",
+            t.elapsed().as_secs_f64()
+        )),
+        Err(e) => log.debug(&format!(
+            "RMCP+ session failed after {:.3}s: {e}",
+            t.elapsed().as_secs_f64()
+        )),
+    }
+    r.map_err(device)
 }
 
-fn status(cfg: &Config) -> Result<bool, FenceError> {
-    session(cfg, |s, d| s.chassis_status(d).map(|st| st.power_on))
+/// Get Chassis Status, its answer and time at detail level.
+fn chassis_power(s: &mut Session, d: &Deadline, log: &mut Log) -> Result<bool, IpmiError> {
+    let t = Instant::now();
+    let r = s.chassis_status(d).map(|st| st.power_on);
+    log.detail(&format!(
+        "Get Chassis Status -> {} in {:.3}s",
+        match &r {
+            Ok(true) => "power on".to_string(),
+            Ok(false) => "power off".to_string(),
+            Err(e) => e.to_string(),
+        },
+        t.elapsed().as_secs_f64()
+    ));
+    r
+}
+
+/// Chassis Control, logged with its time.
+fn control(
+    s: &mut Session,
+    what: ChassisControl,
+    d: &Deadline,
+    log: &mut Log,
+) -> Result<(), IpmiError> {
+    let t = Instant::now();
+    let r = s.chassis_control(what, d);
+    log.debug(&format!(
+        "Chassis Control {what:?} -> {} in {:.3}s",
+        match &r {
+            Ok(()) => "accepted".to_string(),
+            Err(e) => e.to_string(),
+        },
+        t.elapsed().as_secs_f64()
+    ));
+    r
+}
+
+fn status(cfg: &Config, log: &mut Log) -> Result<bool, FenceError> {
+    session(cfg, log, chassis_power)
 }
 
 /// Poll chassis status in the open session until it reads `want`, within `power_timeout`.
@@ -432,8 +506,8 @@ fn wait_power(s: &mut Session, want: bool, cfg: &Config, log: &mut Log) -> Resul
     let mut polls = 0u32;
     let reached = deadline.poll(POLL_MAX, || {
         polls += 1;
-        match s.chassis_status(&deadline.within(cfg.login_timeout)) {
-            Ok(st) if st.power_on == want => Some(()),
+        match chassis_power(s, &deadline.within(cfg.login_timeout), log) {
+            Ok(on) if on == want => Some(()),
             Ok(_) => None,
             Err(e) => {
                 last_err = Some(e);
@@ -461,12 +535,12 @@ fn wait_power(s: &mut Session, want: bool, cfg: &Config, log: &mut Log) -> Resul
 fn switch_verified(
     cfg: &Config,
     log: &mut Log,
-    control: ChassisControl,
+    what: ChassisControl,
     want: bool,
 ) -> Result<(), FenceError> {
     let word = if want { "ON" } else { "OFF" };
-    let reached = session(cfg, |s, d| {
-        s.chassis_control(control, d)?;
+    let reached = session(cfg, log, |s, d, log| {
+        control(s, what, d, log)?;
         wait_power(s, want, cfg, log)
     })?;
     if !reached {
@@ -502,7 +576,7 @@ fn on_verified(cfg: &Config, log: &mut Log) -> Result<(), FenceError> {
 /// method=cycle: a power cycle needs the chassis on (IPMI v2.0 §28.3: "no action if power is
 /// off"), so an off chassis is powered on instead; either way the end state, on, is verified.
 fn cycle_verified(cfg: &Config, log: &mut Log) -> Result<(), FenceError> {
-    let was_on = status(cfg)?;
+    let was_on = status(cfg, log)?;
     let control = if was_on {
         ChassisControl::PowerCycle
     } else {

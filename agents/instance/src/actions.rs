@@ -76,6 +76,23 @@ pub fn validate(ctx: &mut Context) -> OcfResult {
     Ok(OcfStatus::Success)
 }
 
+/// reload-agent (OCF 1.1): Pacemaker calls it when only reloadable parameters changed. Every
+/// action reads its parameters afresh and the state file holds only the supervisor's
+/// identity, so there is nothing to re-read: the new values are checked (a wrong one fails
+/// here, not at the next monitor) and noted in the log; the server is not touched.
+pub fn reload_agent(ctx: &mut Context) -> OcfResult {
+    let s = Settings::from_params(&ctx.params)?;
+    // Where the checks now go is only reported: a configuration file that cannot be read is
+    // the next monitor's finding, not a reason to restart the instance.
+    let cli = endpoints(&s).map_or_else(|e| e.reason, |ep| ep.cli.to_string());
+    ctx.log.info(&format!(
+        "parameters reloaded: checks on CLI {cli} within {}s, graceful stop {}% of its timeout",
+        s.check_timeout.as_secs(),
+        s.graceful_share
+    ));
+    Ok(OcfStatus::Success)
+}
+
 pub fn start(ctx: &mut Context) -> OcfResult {
     let s = Settings::from_params(&ctx.params)?;
     let state = state_of(ctx, &s);

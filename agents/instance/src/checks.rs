@@ -9,7 +9,7 @@ use axha_axigen::cli::{CliClient, Version};
 use axha_axigen::probe::{self, ProbeResult};
 use axha_axigen::process;
 use axha_exec::{Deadline, ProcessIdentity};
-use axha_ocf::OcfError;
+use axha_ocf::{trace, OcfError};
 
 use crate::failure::Failure;
 use crate::state::{Recorded, StateFile};
@@ -39,6 +39,12 @@ pub enum Found {
 /// Find the server of `workdir`: the recorded identity first, then a scan of this network
 /// namespace's processes for one the agent does not know of.
 pub fn locate(state: &StateFile, binary: &Path, workdir: &Path) -> Found {
+    let found = locate_server(state, binary, workdir);
+    trace::step(&format!("server of {}: {found:?}", workdir.display()));
+    found
+}
+
+fn locate_server(state: &StateFile, binary: &Path, workdir: &Path) -> Found {
     let recorded = match state.read() {
         Recorded::Server(id) if id.is_alive() => {
             return Found::Running {
@@ -80,6 +86,10 @@ pub fn cli_version(
     loop {
         let d = check_deadline(deadline, check_timeout);
         let r = CliClient::connect(addr, &d).and_then(|mut c| c.get_version());
+        match &r {
+            Ok(v) => trace::step(&format!("probe CLI {addr} GET VERSION -> {}", v.raw)),
+            Err(e) => trace::step(&format!("probe CLI {addr} GET VERSION -> {e}")),
+        }
         match r {
             Ok(v) => return Ok((v, t.elapsed())),
             Err(e) if e.is_refused() && grace.sleep(Duration::from_millis(100)) => {
@@ -106,6 +116,7 @@ pub fn greetings(
     let mut out = Vec::new();
     for (proto, addr) in listeners {
         let r = probe::greeting(*proto, *addr, &check_deadline(deadline, check_timeout));
+        trace::step(&format!("probe greeting -> {r}"));
         if !r.is_ready() {
             return Err(Failure::Greeting(r));
         }
@@ -183,21 +194,24 @@ pub fn cli_login(
     let password = read_password(pw_file, deadline)?;
     let t = Instant::now();
     let d = check_deadline(deadline, check_timeout);
-    CliClient::connect(addr, &d)
-        .and_then(|mut c| {
-            c.login(user, &password)?;
-            c.list_domains()
-        })
-        .map(|_| t.elapsed())
-        .map_err(|error| {
-            Failure::Cli {
-                addr,
-                error: Box::new(error),
-                elapsed: t.elapsed(),
-                refused: false,
-            }
-            .into()
-        })
+    let r = CliClient::connect(addr, &d).and_then(|mut c| {
+        c.login(user, &password)?;
+        c.list_domains()
+    });
+    // The password is never traced; the user and the answer are.
+    match &r {
+        Ok(_) => trace::step(&format!("probe CLI {addr} login as {user} -> logged in")),
+        Err(e) => trace::step(&format!("probe CLI {addr} login as {user} -> {e}")),
+    }
+    r.map(|_| t.elapsed()).map_err(|error| {
+        Failure::Cli {
+            addr,
+            error: Box::new(error),
+            elapsed: t.elapsed(),
+            refused: false,
+        }
+        .into()
+    })
 }
 
 #[cfg(test)]

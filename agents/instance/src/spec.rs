@@ -6,60 +6,76 @@ pub const WORKDIR: Param<String> = Param::string(
     "workdir",
     "Working directory",
     "The instance's working directory (Axigen's -W), on the instance's own storage. \
-     An absolute path; it identifies the instance, so no two resources may share it.",
+     An absolute path; it identifies the instance, so no two resources may share it. \
+     Restart-only: a change stops the instance and starts it again.",
 )
 .required()
-.unique();
+.unique()
+.unique_group("workdir");
 pub const BINARY: Param<String> = Param::string(
     "binary",
     "Axigen binary",
-    "Full path of the Axigen server binary.",
+    "Full path of the Axigen server binary. Restart-only.",
 )
 .default("/opt/axigen/bin/axigen");
 pub const CONFIG: Param<String> = Param::string(
     "config",
     "Configuration file",
     "Full path of the instance's configuration file; empty means <workdir>/run/axigen.cfg. \
-     Its listeners tell the agent which addresses and ports to check.",
+     Its listeners tell the agent which addresses and ports to check. Restart-only: the \
+     server reads it when it starts.",
 );
 pub const ADDRESS: Param<String> = Param::string(
     "address",
     "Service address",
     "The address the checks connect to (the instance's service IP). Empty means the \
-     address of the CLI listener in the configuration file.",
-);
+     address of the CLI listener in the configuration file. With cli_port it names the \
+     instance's CLI, which no two resources may share. Reloadable: it changes where the \
+     agent checks, not where the server listens (that comes from the configuration file, \
+     which the server reads when it starts).",
+)
+.unique_group("cli")
+.reloadable();
 pub const CLI_PORT: Param<i64> = Param::integer(
     "cli_port",
     "CLI port",
     "TCP port of Axigen's CLI. Empty means the port of the CLI listener in the \
-     configuration file (7000 by default).",
-);
+     configuration file (7000 by default). Reloadable, like address: the checks follow \
+     it at once, the server's listener only after a restart with an edited configuration.",
+)
+.unique_group("cli")
+.reloadable();
 pub const CLI_USER: Param<String> = Param::string(
     "cli_user",
     "CLI user",
-    "The administrative user for the depth 20 check (CLI login).",
+    "The administrative user for the depth 20 check (CLI login). Reloadable.",
 )
-.default("admin");
+.default("admin")
+.reloadable();
 pub const CLI_PASSWORD_FILE: Param<String> = Param::string(
     "cli_password_file",
     "CLI password file",
     "A file holding the CLI user's password on its first line (mode 0600, owner root). \
-     Needed only for depth 20 monitors. The password is never logged or passed on.",
-);
+     Needed only for depth 20 monitors. The password is never logged or passed on. \
+     Reloadable: the file is read again by each check.",
+)
+.reloadable();
 pub const STOP_GRACEFUL_SHARE: Param<i64> = Param::integer(
     "stop_graceful_share",
     "Graceful share of stop timeout",
     "Percentage of the stop timeout given to the graceful stop (SIGTERM) before the \
-     server's remaining processes are killed (SIGKILL).",
+     server's remaining processes are killed (SIGKILL). Reloadable.",
 )
-.default("80");
+.default("80")
+.reloadable();
 pub const CHECK_TIMEOUT: Param<i64> = Param::integer(
     "check_timeout",
     "Timeout of one check",
     "Seconds one check (a CLI command or a protocol greeting) may take before the \
-     instance counts as hung. Always bounded by the operation's own timeout.",
+     instance counts as hung. Always bounded by the operation's own timeout. Reloadable.",
 )
-.default("5");
+.default("5")
+.reloadable();
 
 /// The parameters, in meta-data order.
 pub static PARAMS: &[ParamSpec] = &[
@@ -86,6 +102,7 @@ pub static ACTIONS: &[ActionSpec] = &[
         .depth(10),
     ActionSpec::meta_data(5),
     ActionSpec::new("validate-all", 20, actions::validate),
+    ActionSpec::new("reload-agent", 20, actions::reload_agent),
     ActionSpec::new("diagnose", 60, diagnose::diagnose)
         .hidden()
         .lenient(),
@@ -109,7 +126,8 @@ pub static SPEC: AgentSpec = AgentSpec {
 
 #[cfg(test)]
 mod tests {
-    /// The README's parameter table is kept true to the declaration.
+    /// The README's parameter table is kept true to the declaration (type, required, default,
+    /// whether a change reloads or restarts).
     #[test]
     fn readme_table_matches_declaration() {
         let readme = include_str!("../../../README.md");
@@ -133,6 +151,8 @@ mod tests {
             );
             let default = p.default.map(|d| format!("`{d}`")).unwrap_or_default();
             assert_eq!(cells[4], default, "{}", p.name);
+            let change = if p.reloadable { "reload" } else { "restart" };
+            assert_eq!(cells[5], change, "{}", p.name);
         }
     }
 }

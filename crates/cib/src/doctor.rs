@@ -179,8 +179,15 @@ fn ocf_agent(opts: &DoctorOptions, kind: &str, missing: Level) -> Check {
         Ok(o) => o,
         Err(e) => return check(name, Level::Fail, format!("meta-data: {e}")),
     };
-    let dtd = opts.ra_dtd.to_string_lossy().into_owned();
-    match xmllint(opts, &["--dtdvalid", &dtd], &out.stdout) {
+    // As stock ocf-tester checks it: the DOCTYPE names ra-api-1.dtd and adds the OCF 1.1
+    // attributes (reloadable, unique-group) in its internal subset, which --dtdvalid ignores.
+    let dtd_dir = opts
+        .ra_dtd
+        .parent()
+        .unwrap_or(Path::new("/"))
+        .to_string_lossy()
+        .into_owned();
+    match xmllint(opts, &["--valid", "--path", &dtd_dir], &out.stdout) {
         Ok(()) => check(
             name,
             Level::Ok,

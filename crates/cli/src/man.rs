@@ -154,8 +154,14 @@ pub fn ocf_page(provider: &str, xml: &str) -> Result<(String, String)> {
         let default = content.and_then(|c| c.attribute("default"));
         let required = param.attribute("required") == Some("1");
         let unique = param.attribute("unique") == Some("1");
+        // OCF 1.1: a change of a reloadable parameter is applied without a restart.
+        let reload = if param.attribute("reloadable") == Some("1") {
+            ", reloadable"
+        } else {
+            ""
+        };
         p.push_str(&format!(
-            ".TP\n\\fB{}\\fR\n{}\n.br\n({}{}, {kind}{})\n",
+            ".TP\n\\fB{}\\fR\n{}\n.br\n({}{}{reload}, {kind}{})\n",
             roff(name),
             roff(&child_text(param, "longdesc")),
             if required { "required" } else { "optional" },
@@ -266,13 +272,19 @@ mod tests {
     #[test]
     fn ocf_page_lists_parameters_and_escapes() {
         let xml = r#"<?xml version="1.0"?>
-<!DOCTYPE resource-agent SYSTEM "ra-api-1.dtd">
+<!DOCTYPE resource-agent SYSTEM "ra-api-1.dtd" [
+<!ATTLIST parameter reloadable (1|0) #IMPLIED unique-group CDATA #IMPLIED>
+<!ATTLIST action name CDATA #REQUIRED>
+]>
 <resource-agent name="x" version="1"><version>1.1</version>
 <longdesc lang="en">.starts with a dot \ and a backslash</longdesc>
 <shortdesc lang="en">X agent</shortdesc>
 <parameters><parameter name="dir" unique="1" required="1">
 <longdesc lang="en">Directory.</longdesc><shortdesc lang="en">d</shortdesc>
-<content type="string" default="/a"/></parameter></parameters>
+<content type="string" default="/a"/></parameter>
+<parameter name="wait" reloadable="1">
+<longdesc lang="en">Wait.</longdesc><shortdesc lang="en">w</shortdesc>
+<content type="integer"/></parameter></parameters>
 <actions><action name="start" timeout="20s"/><action name="monitor" timeout="30s" interval="10s" depth="0"/></actions>
 </resource-agent>"#;
         let (file, page) = ocf_page("axigen", xml).unwrap();
@@ -280,6 +292,7 @@ mod tests {
         assert!(page.starts_with(".TH OCF_AXIGEN_X 7"));
         assert!(page.contains("\\&.starts with a dot \\e and a backslash"));
         assert!(page.contains("(required, unique, string, default \"/a\")"));
+        assert!(page.contains("(optional, reloadable, integer)"), "{page}");
         assert!(page.contains("monitor timeout=30s interval=10s depth=0"));
         assert!(page.contains("pcs resource create p_x ocf:axigen:x dir=\"...\""));
     }

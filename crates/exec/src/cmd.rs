@@ -4,9 +4,9 @@ use std::io::{Read, Write};
 use std::os::unix::process::{CommandExt, ExitStatusExt};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
-use std::sync::mpsc;
+use std::sync::{mpsc, OnceLock};
 use std::thread;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use crate::Deadline;
 
@@ -23,6 +23,18 @@ const PIPE_GRACE: Duration = Duration::from_millis(300);
 /// Most a command may print on stdout (and on stderr) before it counts as runaway: far above
 /// any CIB or `drbdadm dump` this project reads, far below what would hurt the node.
 pub const DEFAULT_MAX_OUTPUT: usize = 64 << 20;
+
+/// What is told of each finished [`Cmd::run`]: the argv (as [`Cmd::display`] shows it; stdin,
+/// where a secret may travel, is never included), how it ended, and how long it took.
+pub type RunObserver = fn(argv: &str, outcome: &str, elapsed: Duration);
+
+static OBSERVER: OnceLock<RunObserver> = OnceLock::new();
+
+/// Have `f` told of every command this process runs from now on (an agent's step trace,
+/// OCF `trace_ra`). Set once per process; a second call is ignored.
+pub fn observe_runs(f: RunObserver) {
+    let _ = OBSERVER.set(f);
+}
 
 /// A command as an argv list. Built with [`Cmd::new`], run with [`Cmd::run`] / [`Cmd::run_ok`].
 #[derive(Debug, Clone)]
@@ -291,6 +303,23 @@ impl Cmd {
     /// Run to completion or to the deadline. A non-zero exit is not an error here (see
     /// [`Cmd::run_ok`]); passing the deadline kills the command's whole process group.
     pub fn run(&self, deadline: &Deadline) -> Result<Output, ExecError> {
+        let Some(observe) = OBSERVER.get() else {
+            return self.run_unobserved(deadline);
+        };
+        let t = Instant::now();
+        let r = self.run_unobserved(deadline);
+        let outcome = match &r {
+            Ok(o) => match o.code() {
+                Some(c) => format!("exit {c}"),
+                None => format!("killed by signal {}", o.status.signal().unwrap_or(0)),
+            },
+            Err(e) => e.to_string(),
+        };
+        observe(&self.display(), &outcome, t.elapsed());
+        r
+    }
+
+    fn run_unobserved(&self, deadline: &Deadline) -> Result<Output, ExecError> {
         let argv = self.display();
         if deadline.expired() {
             return Err(ExecError::Timeout {

@@ -33,7 +33,7 @@ mod identity;
 mod read;
 mod text;
 
-pub use cmd::{Cmd, ExecError, Output, DEFAULT_MAX_OUTPUT};
+pub use cmd::{observe_runs, Cmd, ExecError, Output, RunObserver, DEFAULT_MAX_OUTPUT};
 pub use deadline::Deadline;
 pub use identity::{
     all_pids, netns_of, parse_proc_stat, read_identity, read_stat, ProcStat, ProcessIdentity,

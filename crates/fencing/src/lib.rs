@@ -135,30 +135,69 @@ pub enum Outcome {
 }
 
 /// Log lines for the operator (stderr, which Pacemaker records). `info` unless `quiet`;
-/// `debug` only with `verbose`.
+/// `debug` at `verbose_level` 1 and more (`verbose` alone is level 1), `detail` at 2 and
+/// more. Every line also goes, with its time, to `debug_file` when one is given, whatever the
+/// level (as fence-agents' `--debug-file`). Messages never hold a password or key.
 pub struct Log<'a> {
     sink: &'a mut dyn FnMut(&str),
-    verbose: bool,
+    level: u32,
     quiet: bool,
+    file: Option<std::fs::File>,
 }
 
 impl Log<'_> {
+    fn emit(&mut self, shown: bool, kind: &str, msg: &str) {
+        let line = escape_controls(msg);
+        if shown && !self.quiet {
+            (self.sink)(&line);
+        }
+        if let Some(f) = self.file.as_mut() {
+            use std::io::Write;
+            let _ = writeln!(f, "{} {kind}: {line}", debug_time());
+        }
+    }
     /// A line for the operator; its control characters are escaped (one line per message).
     pub fn info(&mut self, msg: &str) {
-        if !self.quiet {
-            (self.sink)(&escape_controls(msg));
-        }
+        self.emit(true, "INFO", msg);
     }
-    /// A line shown only with `verbose`.
+    /// A step, shown at `verbose_level` 1 and more.
     pub fn debug(&mut self, msg: &str) {
-        if self.verbose && !self.quiet {
-            (self.sink)(&escape_controls(msg));
-        }
+        let shown = self.level >= 1;
+        self.emit(shown, "DEBUG", msg);
     }
-    /// True with `verbose` (e.g. to gather timings only when shown).
+    /// A detail of a step (a command's answer), shown at `verbose_level` 2 and more.
+    pub fn detail(&mut self, msg: &str) {
+        let shown = self.level >= 2;
+        self.emit(shown, "DEBUG", msg);
+    }
+    /// True when steps are shown or recorded (e.g. to gather timings only then).
     pub fn verbose(&self) -> bool {
-        self.verbose
+        self.level >= 1 || self.file.is_some()
     }
+}
+
+/// The time of a debug file line, as Python's logging prints it (`2026-11-30 04:00:00,123`).
+fn debug_time() -> String {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap_or_default();
+    let secs = now.as_secs() as libc::time_t;
+    // SAFETY: localtime_r writes into the tm we own.
+    let tm = unsafe {
+        let mut tm: libc::tm = std::mem::zeroed();
+        libc::localtime_r(&secs, &mut tm);
+        tm
+    };
+    format!(
+        "{:04}-{:02}-{:02} {:02}:{:02}:{:02},{:03}",
+        tm.tm_year + 1900,
+        tm.tm_mon + 1,
+        tm.tm_mday,
+        tm.tm_hour,
+        tm.tm_min,
+        tm.tm_sec,
+        now.subsec_millis()
+    )
 }
 
 /// A fence agent: its declaration and its actions.
@@ -266,11 +305,38 @@ pub fn dispatch(
     if req.action == Action::Metadata {
         return ok(spec.metadata());
     }
+    let level = if req.is_set("verbose_level") {
+        match req.integer("verbose_level") {
+            Ok(n) => n,
+            Err(e) => return Reply::fail(&e),
+        }
+    } else {
+        u32::from(req.flag("verbose"))
+    };
+    let file = match req.get("debug_file").filter(|f| !f.is_empty()) {
+        None => None,
+        Some(path) => match std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(path)
+        {
+            Ok(f) => Some(f),
+            Err(e) => {
+                return Reply::fail(&FenceError::Invalid {
+                    param: "debug_file",
+                    value: path.to_string(),
+                    reason: format!("cannot be written: {e}"),
+                })
+            }
+        },
+    };
     let mut log = Log {
         sink,
-        verbose: req.flag("verbose"),
+        level,
         quiet: req.flag("quiet"),
+        file,
     };
+    log.debug(&format!("{} {}", spec.name, req.action));
     if !req.ignored.is_empty() {
         log.debug(&format!(
             "ignoring unknown parameters: {}",

@@ -158,6 +158,9 @@ impl Request {
     /// a person typed them.
     pub fn from_args(spec: &AgentSpec, args: &[String]) -> Result<Request, FenceError> {
         let mut values = BTreeMap::new();
+        // fence-agents: each -v raises the verbosity (-vvv is verbose_level 3) unless
+        // --verbose-level is given.
+        let mut verbose_count = 0u32;
         let mut it = args.iter();
         let usage = |m: String| Err(FenceError::Usage(m));
         while let Some(a) = it.next() {
@@ -179,6 +182,7 @@ impl Request {
                     if inline.is_some() {
                         return usage(format!("option --{name} takes no value"));
                     }
+                    verbose_count += u32::from(p.name == "verbose");
                     values.insert(p.name, "1".to_string());
                 } else {
                     let v = match inline {
@@ -199,6 +203,7 @@ impl Request {
                         return usage(format!("unknown option -{c}"));
                     };
                     if p.value.is_none() {
+                        verbose_count += u32::from(p.name == "verbose");
                         values.insert(p.name, "1".to_string());
                         i += 1;
                         continue;
@@ -218,6 +223,11 @@ impl Request {
             } else {
                 return usage(format!("unexpected argument {a:?}"));
             }
+        }
+        if verbose_count > 1 && spec.params.iter().any(|p| p.name == "verbose_level") {
+            values
+                .entry("verbose_level")
+                .or_insert_with(|| verbose_count.to_string());
         }
         Request::finish(spec, values, None, Vec::new(), Source::CommandLine)
     }

@@ -438,6 +438,25 @@ pub mod common {
     pub const VERBOSE: Param = Param::new("verbose", "verbose", "Verbose mode")
         .short('v')
         .flag();
+    /// `verbose_level`: how much detail (fence-agents: defaults to 1 with `verbose`, else
+    /// 0); 1 logs each step, 2 also each command's answer.
+    pub const VERBOSE_LEVEL: Param = Param::new(
+        "verbose_level",
+        "verbose-level",
+        "Level of debugging detail in output. Defaults to 1 if verbose is set, else 0",
+    )
+    .value("level")
+    .content(Content::Integer);
+    /// `debug_file` (`-D`, stdin `debug` of older fence-agents): every step, with its
+    /// time, appended to a file whatever the verbosity.
+    pub const DEBUG_FILE: Param = Param::new(
+        "debug_file",
+        "debug-file",
+        "Write debug information to given file",
+    )
+    .short('D')
+    .deprecated("debug")
+    .value("debugfile");
     /// `quiet` (`-q`): log nothing.
     pub const QUIET: Param = Param::new("quiet", "quiet", "Disable logging to stderr")
         .short('q')

@@ -4,8 +4,8 @@ use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::time::Duration;
 
 use crate::{
-    escape_controls, metadata, Context, Environment, OcfError, OcfResult, OcfStatus, ParamSpec,
-    Params,
+    escape_controls, metadata, trace, Context, Environment, OcfError, OcfResult, OcfStatus,
+    ParamSpec, Params,
 };
 
 /// Exit reasons longer than this are cut by Pacemaker; we cut first, on a character boundary.
@@ -205,6 +205,8 @@ pub fn run_with(
         Some(Duration::from_secs(declared.timeout.into())),
         tty,
     );
+    let log = ctx.log.clone();
+    trace::start(ctx.vars(), spec.name, action, tty, &mut |m| log.warn(m));
     let result = if declared.lenient {
         call(handler, &mut ctx)
     } else {
@@ -213,14 +215,19 @@ pub fn run_with(
             Ok(()) => call(handler, &mut ctx),
         }
     };
-    match result {
+    let code = match &result {
         Ok(status) => status.code(),
         Err(e) => {
             ctx.log.error(&format!("{action}: {}", e.reason));
             let _ = writeln!(err, "{}", exit_reason_line(&e.reason));
             e.status.code()
         }
-    }
+    };
+    trace::step(&match &result {
+        Ok(status) => format!("result: {action} exit {code} ({status:?})"),
+        Err(e) => format!("result: {action} exit {code}: {}", e.reason),
+    });
+    code
 }
 
 fn call(handler: Handler, ctx: &mut Context) -> OcfResult {

@@ -34,6 +34,19 @@ pub const HA_LOGFILE: &str = "HA_LOGFILE";
 pub const HA_DEBUGLOG: &str = "HA_DEBUGLOG";
 /// `1` turns debug messages on.
 pub const HA_DEBUG: &str = "HA_debug";
+/// `1` (any `ocf_is_true` spelling) turns the step trace on (ocf-shellfuncs); wins over the
+/// [`TRACE_RA_PARAM`] parameter.
+pub const OCF_TRACE_RA: &str = "OCF_TRACE_RA";
+/// Where the trace goes: an absolute path, or an open descriptor 3-9.
+pub const OCF_TRACE_FILE: &str = "OCF_TRACE_FILE";
+/// The operation parameter `crm resource trace` sets (`OCF_RESKEY_trace_ra`).
+pub const TRACE_RA_PARAM: &str = "trace_ra";
+/// The operation parameter naming the trace directory (`OCF_RESKEY_trace_dir`).
+pub const TRACE_DIR_PARAM: &str = "trace_dir";
+/// Heartbeat's state directory; traces go under `$HA_VARLIB/trace_ra` by default.
+pub const HA_VARLIB: &str = "HA_VARLIB";
+/// Default of [`HA_VARLIB`] (resource-agents' ocf-directories).
+pub const DEFAULT_HA_VARLIB: &str = "/var/lib/heartbeat";
 /// Per-node scratch directory of resource agents (ocf-shellfuncs: `${HA_VARRUN}/resource-agents`).
 pub const HA_RSCTMP: &str = "HA_RSCTMP";
 /// Default of [`HA_RSCTMP`].

@@ -16,6 +16,8 @@
 //!   attributes under both of their names, the [`Logger`], and the per-node state directory.
 //! - [`promotion`] (promotion scores through `crm_attribute --promotion`, bounded) and
 //!   [`notify`] (the clone notification variables, promoted/unpromoted and master/slave names).
+//! - [`trace`]: `trace_ra`, the step trace `crm resource trace` asks for, in the shell
+//!   agents' file layout.
 //! - [`cibadmin`]: the CIB read and changed through `cibadmin` (query, create, replace,
 //!   delete by scope or XPath; XML on stdin; `CIB_file` for an offline CIB), bounded.
 //!
@@ -55,6 +57,7 @@ pub mod notify;
 mod param;
 pub mod promotion;
 mod status;
+pub mod trace;
 
 pub use agent::{run, run_with, ActionSpec, AgentSpec, Handler};
 pub use axha_exec::{escape_controls, Deadline};

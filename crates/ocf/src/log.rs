@@ -76,16 +76,23 @@ fn facility(name: &str) -> Option<libc::c_int> {
 }
 
 fn timestamp() -> String {
+    strftime("%b %d %H:%M:%S")
+}
+
+/// The local time in a strftime(3) format (log lines, trace file names).
+pub(crate) fn strftime(format: &str) -> String {
     let now = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .unwrap_or_default();
     let secs = now.as_secs() as libc::time_t;
+    let Ok(fmt) = CString::new(format) else {
+        return String::new();
+    };
     // SAFETY: localtime_r writes into the tm we own; strftime writes at most buf.len() bytes.
     unsafe {
         let mut tm: libc::tm = std::mem::zeroed();
         libc::localtime_r(&secs, &mut tm);
-        let mut buf = [0u8; 32];
-        let fmt = c"%b %d %H:%M:%S";
+        let mut buf = [0u8; 64];
         let n = libc::strftime(buf.as_mut_ptr().cast(), buf.len(), fmt.as_ptr(), &tm);
         String::from_utf8_lossy(&buf[..n]).into_owned()
     }

@@ -28,8 +28,14 @@ pub struct ParamSpec {
     pub kind: ParamType,
     /// Pacemaker must pass it (meta-data `required="1"`).
     pub required: bool,
-    /// No two resources may share the value (meta-data `unique="1"`).
+    /// No two resources may share the value (meta-data `unique="1"`, OCF 1.0).
     pub unique: bool,
+    /// OCF 1.1 `unique-group`: no two resources may share the values of every parameter of
+    /// this group together (a single-parameter group is `unique="1"` too).
+    pub unique_group: Option<&'static str>,
+    /// OCF 1.1 `reloadable="1"`: a change only alters how the agent itself works, so Pacemaker
+    /// applies it with `reload-agent` instead of a stop and start.
+    pub reloadable: bool,
     /// The value used when the parameter is unset or empty.
     pub default: Option<&'static str>,
     /// One line for `crm ra info` and the man page.
@@ -50,6 +56,8 @@ impl ParamSpec {
             kind,
             required: false,
             unique: false,
+            unique_group: None,
+            reloadable: false,
             default: None,
             shortdesc,
             longdesc,
@@ -63,6 +71,17 @@ impl ParamSpec {
     /// Mark it unique across resources.
     pub const fn unique(mut self) -> Self {
         self.unique = true;
+        self
+    }
+    /// Put it in an OCF 1.1 unique group: the values of all the group's parameters together
+    /// must differ between resources.
+    pub const fn unique_group(mut self, group: &'static str) -> Self {
+        self.unique_group = Some(group);
+        self
+    }
+    /// Mark it reloadable (OCF 1.1): a change is applied by `reload-agent`, not a restart.
+    pub const fn reloadable(mut self) -> Self {
+        self.reloadable = true;
         self
     }
     /// Give it a default value.
@@ -156,6 +175,14 @@ impl<T> Param<T> {
     /// Mark it unique across resources.
     pub const fn unique(self) -> Self {
         Param::of(self.spec.unique())
+    }
+    /// Put it in an OCF 1.1 unique group (see [`ParamSpec::unique_group`]).
+    pub const fn unique_group(self, group: &'static str) -> Self {
+        Param::of(self.spec.unique_group(group))
+    }
+    /// Mark it reloadable (see [`ParamSpec::reloadable`]).
+    pub const fn reloadable(self) -> Self {
+        Param::of(self.spec.reloadable())
     }
     /// Give it a default value (meta-data shows it; [`Params`] applies it).
     pub const fn default(self, v: &'static str) -> Self {
