@@ -366,4 +366,12 @@ fn drbd_fence_peer_and_clis_never_panic_on_non_utf8() {
         let r = run(cli, &[os(b"\xff")], &[(os(b"JUNK\xff"), os(b"\xfe"))], b"");
         assert_eq!(r.code, 2, "{cli}: a clap error: {r:?}");
     }
+    for args in [
+        &[os(b"\xff")][..],
+        &[os(b"power"), os(b"/tmp/s\xff"), os(b"n1"), os(b"off")],
+    ] {
+        let r = run("axha-lab-node", args, &[], b"");
+        assert_eq!(r.code, 2, "axha-lab-node refuses it: {r:?}");
+        assert!(r.stderr.contains("is not UTF-8"), "{r:?}");
+    }
 }

@@ -5,7 +5,22 @@
 //! `axha_lab::vm::exec`). Started by the lab; not meant to be run by hand.
 
 fn main() {
-    let args: Vec<String> = std::env::args().skip(1).collect();
+    // Every argument is a name, address or path the lab wrote itself: one that is not UTF-8
+    // did not come from the lab, and is refused rather than altered.
+    let args: Vec<String> = match std::env::args_os()
+        .skip(1)
+        .map(|a| a.into_string())
+        .collect::<Result<_, _>>()
+    {
+        Ok(args) => args,
+        Err(bad) => {
+            eprintln!(
+                "axha-lab-node: argument {:?} is not UTF-8",
+                bad.to_string_lossy()
+            );
+            std::process::exit(2);
+        }
+    };
     let result = match args.first().map(String::as_str) {
         Some("power") => axha_lab::anchor::power_main(&args),
         Some("pdu-handler") => axha_lab::pdu::handler_main(&args),
