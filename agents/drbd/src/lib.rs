@@ -208,7 +208,7 @@ fn score_file(ctx: &Context) -> PathBuf {
 /// `HA_RSCTMP`, which a reboot empties, as it empties transient attributes); every other
 /// action, and probes, always set it, so a restarted Pacemaker gets the score back.
 fn update_score(ctx: &Context, r: Option<&Resource>, s: &Settings, force: bool) {
-    let want = r.and_then(|r| promotion_score(r, &s.ladder, s.single_primary));
+    let want = r.and_then(|r| promotion_score(r, &s.ladder));
     let file = score_file(ctx);
     let want_text = want
         .map(|s| s.to_string())

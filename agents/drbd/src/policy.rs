@@ -74,7 +74,7 @@ pub fn single_primary(promoted_max: Option<i64>) -> bool {
 /// (`crm resource move`) as demote there, then promote here, in one transition computed
 /// from the scores it has; without a score here the move could never happen. Promoting while
 /// the peer is still Primary is refused at promote time instead ([`promotion_refusal`]).
-pub fn promotion_score(r: &Resource, ladder: &Ladder, _single_primary: bool) -> Option<i64> {
+pub fn promotion_score(r: &Resource, ladder: &Ladder) -> Option<i64> {
     if !r.all_up_to_date() || r.is_sync_target() || r.quorum() == Some(false) {
         return None;
     }
@@ -294,7 +294,7 @@ mod tests {
             "UpToDate",
             "Established",
         );
-        assert_eq!(promotion_score(&both, &l, true), Some(10000));
+        assert_eq!(promotion_score(&both, &l), Some(10000));
         let ahead = res(
             "UpToDate",
             "Secondary",
@@ -302,12 +302,12 @@ mod tests {
             "Inconsistent",
             "SyncSource",
         );
-        assert_eq!(promotion_score(&ahead, &l, true), Some(1000));
+        assert_eq!(promotion_score(&ahead, &l), Some(1000));
         let alone = res("UpToDate", "Secondary", "Connecting", "DUnknown", "Off");
-        assert_eq!(promotion_score(&alone, &l, true), Some(10));
+        assert_eq!(promotion_score(&alone, &l), Some(10));
         // A Primary alone keeps the top score: a returning peer must not outscore it.
         let primary_alone = res("UpToDate", "Primary", "Connecting", "DUnknown", "Off");
-        assert_eq!(promotion_score(&primary_alone, &l, true), Some(10000));
+        assert_eq!(promotion_score(&primary_alone, &l), Some(10000));
         for disk in [
             "Inconsistent",
             "Outdated",
@@ -316,7 +316,7 @@ mod tests {
             "Failed",
         ] {
             let r = res(disk, "Secondary", "Connecting", "DUnknown", "Off");
-            assert_eq!(promotion_score(&r, &l, true), None, "{disk}");
+            assert_eq!(promotion_score(&r, &l), None, "{disk}");
         }
         let target = res(
             "UpToDate",
@@ -325,7 +325,7 @@ mod tests {
             "UpToDate",
             "PausedSyncT",
         );
-        assert_eq!(promotion_score(&target, &l, true), None);
+        assert_eq!(promotion_score(&target, &l), None);
     }
 
     #[test]
@@ -359,19 +359,18 @@ mod tests {
         )
         .with_peer_role(Role::Primary);
         // The score stays: a planned switchover demotes the peer before promoting here.
-        assert_eq!(promotion_score(&r, &l, true), Some(10000));
+        assert_eq!(promotion_score(&r, &l), Some(10000));
         let why = promotion_refusal(&r, true).unwrap();
         assert_eq!(
             why,
             "refusing to promote r0: the peer is already Primary and promoted-max is 1"
         );
         // Two primaries allowed: the peer's role does not matter.
-        assert_eq!(promotion_score(&r, &l, false), Some(10000));
         assert_eq!(promotion_refusal(&r, false), None);
         // A peer that is no longer connected is not known to be Primary.
         let gone = res("UpToDate", "Secondary", "Connecting", "DUnknown", "Off")
             .with_peer_role(Role::Primary);
-        assert_eq!(promotion_score(&gone, &l, true), Some(10));
+        assert_eq!(promotion_score(&gone, &l), Some(10));
         // The Primary itself keeps its score.
         let me = res(
             "UpToDate",
@@ -381,7 +380,7 @@ mod tests {
             "Established",
         )
         .with_peer_role(Role::Primary);
-        assert_eq!(promotion_score(&me, &l, true), Some(10000));
+        assert_eq!(promotion_score(&me, &l), Some(10000));
         assert!(single_primary(None) && single_primary(Some(1)) && !single_primary(Some(2)));
     }
 
@@ -510,23 +509,23 @@ mod tests {
     fn drbd9_samples() {
         let l = ladder();
         // Primary with one UpToDate peer and one still syncing: replicated.
-        assert_eq!(promotion_score(&nine("three"), &l, true), Some(10000));
+        assert_eq!(promotion_score(&nine("three"), &l), Some(10000));
         assert_eq!(
             monitor_status(&nine("three")),
             Ok(OcfStatus::RunningPromoted)
         );
         // Lost quorum: no score, promotion refused, but still honestly Primary.
         let q = nine("quorum");
-        assert_eq!(promotion_score(&q, &l, true), None);
+        assert_eq!(promotion_score(&q, &l), None);
         assert!(promotion_refusal(&q, true).unwrap().contains("quorum"));
         assert_eq!(monitor_status(&q), Ok(OcfStatus::RunningPromoted));
         // A diskless client is healthy, but holds no data of its own: never scored.
         let c = nine("client");
-        assert_eq!(promotion_score(&c, &l, true), None);
+        assert_eq!(promotion_score(&c, &l), None);
         assert_eq!(monitor_status(&c), Ok(OcfStatus::Success));
         // Outdated: no score, refused.
         let o = nine("outdated");
-        assert_eq!(promotion_score(&o, &l, true), None);
+        assert_eq!(promotion_score(&o, &l), None);
         assert!(promotion_refusal(&o, false).unwrap().contains("Outdated"));
     }
 
