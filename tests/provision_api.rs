@@ -2,81 +2,25 @@
 //! back-ends (the Axigen stand-in): token authentication, status codes, JSON errors, and bad
 //! or hostile input refused with nothing written.
 
-use std::io::{Read, Write};
-use std::net::TcpStream;
-use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
+use axha_e2e::api::{code, serve, ApiServer};
 use axha_e2e::bin;
 use axha_e2e::provision::Lab;
 use axha_e2e::wait_for;
 use serde_json::{json, Value};
 
-struct Server {
-    child: Child,
-    port: u16,
-    log: std::path::PathBuf,
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn serve(lab: &Lab) -> Server {
-    let port = {
-        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-        l.local_addr().unwrap().port()
-    };
-    let log = lab.dir.join("serve.log");
-    let child = Command::new(bin("axigen-provision"))
-        .arg("--config")
-        .arg(&lab.config)
-        .args(["serve", "--listen", &format!("127.0.0.1:{port}")])
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(std::fs::File::create(&log).unwrap())
-        .spawn()
-        .unwrap();
-    wait_for("API listening", Duration::from_secs(20), || {
-        TcpStream::connect(("127.0.0.1", port)).is_ok()
-    });
-    Server { child, port, log }
-}
-
-/// One HTTP/1.1 request; (status, JSON body).
 fn req(
-    s: &Server,
+    s: &ApiServer,
     method: &str,
     path: &str,
     token: Option<&str>,
     body: Option<&[u8]>,
 ) -> (u16, Value) {
-    let mut t = TcpStream::connect(("127.0.0.1", s.port)).unwrap();
-    t.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
-    let mut head = format!("{method} {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n");
-    if let Some(tok) = token {
-        head.push_str(&format!("Authorization: Bearer {tok}\r\n"));
-    }
-    let body = body.unwrap_or(b"");
-    head.push_str(&format!(
-        "Content-Type: application/json\r\nContent-Length: {}\r\n\r\n",
-        body.len()
-    ));
-    t.write_all(head.as_bytes()).unwrap();
-    let _ = t.write_all(body);
-    let mut resp = Vec::new();
-    let _ = t.read_to_end(&mut resp);
-    let text = String::from_utf8_lossy(&resp);
-    let status: u16 = text.split_whitespace().nth(1).unwrap().parse().unwrap();
-    let body = text.split_once("\r\n\r\n").map(|b| b.1).unwrap_or("");
-    let v = serde_json::from_str(body).unwrap_or_else(|e| panic!("not JSON ({e}): {body:?}"));
-    (status, v)
+    s.req(method, path, token, body)
 }
 
-fn post(s: &Server, lab: &Lab, path: &str, v: Value) -> (u16, Value) {
+fn post(s: &ApiServer, lab: &Lab, path: &str, v: Value) -> (u16, Value) {
     req(
         s,
         "POST",
@@ -86,14 +30,10 @@ fn post(s: &Server, lab: &Lab, path: &str, v: Value) -> (u16, Value) {
     )
 }
 
-fn code(v: &Value) -> &str {
-    v["error"]["code"].as_str().unwrap_or("")
-}
-
 #[test]
 fn api_status_codes_and_hostile_input() {
     let lab = Lab::new(&[1, 1]);
-    let s = serve(&lab);
+    let s = serve(&lab, &[]);
     let tok = lab.token.clone();
 
     assert_eq!(req(&s, "GET", "/v1/health", None, None).0, 200);
