@@ -4,95 +4,13 @@
 //! second, unrelated CA. Clients: rustls and curl, each trusting one CA only.
 
 use std::os::unix::fs::PermissionsExt;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::time::Duration;
 
-use axha_e2e::api::{exchange, json, serve, tls_client, ApiServer};
+use axha_e2e::api::{exchange, json, serve, test_ca, test_server_cert, tls_client, ApiServer};
 use axha_e2e::provision::Lab;
 use axha_e2e::{Cmd, Deadline};
 use serde_json::json as j;
-
-fn openssl(dir: &Path, args: &[&str]) {
-    Cmd::new("openssl")
-        .args(args)
-        .current_dir(dir)
-        .run_ok(&Deadline::after(Duration::from_secs(60)))
-        .unwrap_or_else(|e| panic!("openssl {args:?}: {e}"));
-}
-
-/// A new P-256 key in `key` and, in `out`, a request for `subject` (with `extra` arguments of
-/// `openssl req`, e.g. `-x509` for a self-signed certificate instead).
-fn new_key(dir: &Path, key: &str, out: &str, subject: &str, extra: &[&str]) {
-    let mut args = vec![
-        "req",
-        "-newkey",
-        "ec",
-        "-pkeyopt",
-        "ec_paramgen_curve:P-256",
-        "-nodes",
-        "-keyout",
-        key,
-        "-out",
-        out,
-        "-subj",
-        subject,
-    ];
-    args.extend_from_slice(extra);
-    openssl(dir, &args);
-}
-
-/// A self-signed CA: (certificate, key).
-fn ca(dir: &Path, name: &str) -> (PathBuf, PathBuf) {
-    let (crt, key) = (format!("{name}.pem"), format!("{name}.key"));
-    new_key(
-        dir,
-        &key,
-        &crt,
-        &format!("/CN={name}"),
-        &[
-            "-x509",
-            "-days",
-            "2",
-            "-addext",
-            "basicConstraints=critical,CA:TRUE",
-            "-addext",
-            "keyUsage=critical,keyCertSign,cRLSign",
-        ],
-    );
-    (dir.join(crt), dir.join(key))
-}
-
-/// A server certificate for localhost and 127.0.0.1 signed by the CA `ca`: (certificate, key).
-fn server_cert(dir: &Path, ca: &str) -> (PathBuf, PathBuf) {
-    new_key(dir, "server.key", "server.csr", "/CN=localhost", &[]);
-    std::fs::write(
-        dir.join("server.ext"),
-        "subjectAltName=DNS:localhost,IP:127.0.0.1\nbasicConstraints=CA:FALSE\n\
-         keyUsage=critical,digitalSignature\nextendedKeyUsage=serverAuth\n",
-    )
-    .unwrap();
-    openssl(
-        dir,
-        &[
-            "x509",
-            "-req",
-            "-in",
-            "server.csr",
-            "-CA",
-            &format!("{ca}.pem"),
-            "-CAkey",
-            &format!("{ca}.key"),
-            "-CAcreateserial",
-            "-out",
-            "server.pem",
-            "-days",
-            "2",
-            "-extfile",
-            "server.ext",
-        ],
-    );
-    (dir.join("server.pem"), dir.join("server.key"))
-}
 
 fn curl(s: &ApiServer, ca: &Path) -> (i32, String) {
     let out = Cmd::new("curl")
@@ -109,9 +27,9 @@ fn tls_listener_trusted_refused_and_plaintext() {
     let lab = Lab::new(&[1]);
     let dir = lab.dir.join("tls");
     std::fs::create_dir_all(&dir).unwrap();
-    let (ca_pem, _) = ca(&dir, "ca");
-    let (other_ca, other_key) = ca(&dir, "other-ca");
-    let (cert, key) = server_cert(&dir, "ca");
+    let (ca_pem, _) = test_ca(&dir, "ca");
+    let (other_ca, other_key) = test_ca(&dir, "other-ca");
+    let (cert, key) = test_server_cert(&dir, "ca");
 
     // The pair from the configuration file.
     let text = std::fs::read_to_string(&lab.config).unwrap().replace(

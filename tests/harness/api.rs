@@ -1,10 +1,12 @@
 //! The provisioning API as its clients see it: `axigen-provision serve` started over a
 //! [`Lab`] (slapd + axigen-sim back-ends; axigen-sim is the Axigen stand-in), and an HTTP/1.1
-//! client over plain TCP or TLS (rustls, trusting only the CA it is given).
+//! client over plain TCP or TLS (rustls, trusting only the CA it is given), and test
+//! certificates made at run time with the openssl command line (no private key is kept in
+//! the repository).
 
 use std::io::{Read, Write};
 use std::net::TcpStream;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::time::Duration;
@@ -13,8 +15,8 @@ use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, ServerName};
 use serde_json::Value;
 
-use crate::bin;
 use crate::provision::Lab;
+use crate::{bin, Cmd, Deadline};
 
 /// A running `axigen-provision serve`, killed on drop.
 pub struct ApiServer {
@@ -181,4 +183,88 @@ pub fn tls_client(ca_pem: &Path) -> Arc<rustls::ClientConfig> {
             .with_root_certificates(roots)
             .with_no_client_auth(),
     )
+}
+
+/// Run the openssl command line in `dir`.
+fn openssl(dir: &Path, args: &[&str]) {
+    Cmd::new("openssl")
+        .args(args)
+        .current_dir(dir)
+        .run_ok(&Deadline::after(Duration::from_secs(60)))
+        .unwrap_or_else(|e| panic!("openssl {args:?}: {e}"));
+}
+
+/// A new P-256 key in `key` and, in `out`, a request for `subject` (with `extra` arguments of
+/// `openssl req`, e.g. `-x509` for a self-signed certificate instead).
+fn new_key(dir: &Path, key: &str, out: &str, subject: &str, extra: &[&str]) {
+    let mut args = vec![
+        "req",
+        "-newkey",
+        "ec",
+        "-pkeyopt",
+        "ec_paramgen_curve:P-256",
+        "-nodes",
+        "-keyout",
+        key,
+        "-out",
+        out,
+        "-subj",
+        subject,
+    ];
+    args.extend_from_slice(extra);
+    openssl(dir, &args);
+}
+
+/// A self-signed CA made now in `dir`: (certificate, key), named `NAME.pem`, `NAME.key`.
+pub fn test_ca(dir: &Path, name: &str) -> (PathBuf, PathBuf) {
+    let (crt, key) = (format!("{name}.pem"), format!("{name}.key"));
+    new_key(
+        dir,
+        &key,
+        &crt,
+        &format!("/CN={name}"),
+        &[
+            "-x509",
+            "-days",
+            "2",
+            "-addext",
+            "basicConstraints=critical,CA:TRUE",
+            "-addext",
+            "keyUsage=critical,keyCertSign,cRLSign",
+        ],
+    );
+    (dir.join(crt), dir.join(key))
+}
+
+/// A server certificate for localhost and 127.0.0.1 made now in `dir`, signed by the CA
+/// [`test_ca`] made as `ca`: (certificate, key).
+pub fn test_server_cert(dir: &Path, ca: &str) -> (PathBuf, PathBuf) {
+    new_key(dir, "server.key", "server.csr", "/CN=localhost", &[]);
+    std::fs::write(
+        dir.join("server.ext"),
+        "subjectAltName=DNS:localhost,IP:127.0.0.1\nbasicConstraints=CA:FALSE\n\
+         keyUsage=critical,digitalSignature\nextendedKeyUsage=serverAuth\n",
+    )
+    .unwrap();
+    openssl(
+        dir,
+        &[
+            "x509",
+            "-req",
+            "-in",
+            "server.csr",
+            "-CA",
+            &format!("{ca}.pem"),
+            "-CAkey",
+            &format!("{ca}.key"),
+            "-CAcreateserial",
+            "-out",
+            "server.pem",
+            "-days",
+            "2",
+            "-extfile",
+            "server.ext",
+        ],
+    );
+    (dir.join("server.pem"), dir.join("server.key"))
 }
