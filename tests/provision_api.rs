@@ -353,3 +353,105 @@ fn cli_over_ldaps_and_starttls() {
         }
     }
 }
+
+/// Send raw bytes, read the answer to its end; the status, or 0 when none came.
+fn raw_bytes(s: &ApiServer, bytes: &[u8]) -> (u16, String) {
+    use std::io::{Read, Write};
+    let mut t = std::net::TcpStream::connect(("127.0.0.1", s.port)).unwrap();
+    t.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
+    let _ = t.write_all(bytes);
+    let mut resp = Vec::new();
+    let _ = t.read_to_end(&mut resp);
+    let text = String::from_utf8_lossy(&resp).to_string();
+    let status = text
+        .split_whitespace()
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(0);
+    (status, text)
+}
+
+/// Requests that are not well-formed HTTP get 400 with a JSON error; an idle connection holds
+/// one worker, not the server; none of it stops the server.
+#[test]
+fn wire_level_garbage_and_idle_clients() {
+    let lab = Lab::new(&[1]);
+    let s = serve(&lab, &[]);
+    let tok = lab.token.clone();
+    let big_head = format!(
+        "GET /v1/health HTTP/1.1\r\nX-Filler: {}\r\n\r\n",
+        "a".repeat(20 * 1024)
+    );
+    let cases: Vec<(Vec<u8>, u16, &str)> = vec![
+        (b"GET /v1/\xff\xfe HTTP/1.1\r\n\r\n".to_vec(), 400, "not UTF-8"),
+        (b"HELLO\r\n\r\n".to_vec(), 400, "METHOD TARGET VERSION"),
+        (b"GET /v1/health SPDY/3\r\n\r\n".to_vec(), 400, "HTTP/1.0 and HTTP/1.1"),
+        (
+            b"POST /v1/accounts HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\n\r\n"
+                .to_vec(),
+            400,
+            "send Content-Length",
+        ),
+        (
+            b"POST /v1/accounts HTTP/1.1\r\nContent-Length: 99999999999999999999999\r\n\r\n".to_vec(),
+            400,
+            "not a number",
+        ),
+        (big_head.into_bytes(), 400, "request head above 16384 bytes"),
+        (
+            b"GET /v1/health\x1b[2J HTTP/1.1\r\n\r\n".to_vec(),
+            400,
+            "absolute path",
+        ),
+    ];
+    for (bytes, status, why) in cases {
+        let (st, text) = raw_bytes(&s, &bytes);
+        let body = text.split_once("\r\n\r\n").map(|b| b.1).unwrap_or("");
+        assert_eq!(st, status, "{text}");
+        let v = axha_e2e::api::json(body);
+        assert_eq!(code(&v), "bad_request", "{v}");
+        assert!(
+            v["error"]["message"].as_str().unwrap().contains(why),
+            "{why}: {v}"
+        );
+    }
+    // HTTP/1.0 and Expect: 100-continue are served.
+    let (st, text) = raw_bytes(&s, b"GET /v1/health HTTP/1.0\r\n\r\n");
+    assert_eq!(st, 200, "{text}");
+    let body = br#"{"name": "wire.example.com"}"#;
+    let head = format!(
+        "POST /v1/domains HTTP/1.1\r\nAuthorization: Bearer {tok}\r\nExpect: 100-continue\r\nContent-Length: {}\r\n\r\n",
+        body.len()
+    );
+    // The client waits for the interim answer before it sends the body.
+    let mut t = std::net::TcpStream::connect(("127.0.0.1", s.port)).unwrap();
+    t.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
+    std::io::Write::write_all(&mut t, head.as_bytes()).unwrap();
+    let interim = b"HTTP/1.1 100 Continue\r\n\r\n";
+    let mut got = vec![0u8; interim.len()];
+    std::io::Read::read_exact(&mut t, &mut got).unwrap();
+    assert_eq!(got, interim);
+    std::io::Write::write_all(&mut t, body).unwrap();
+    let mut text = String::new();
+    std::io::Read::read_to_string(&mut t, &mut text).unwrap();
+    assert!(text.starts_with("HTTP/1.1 201 Created\r\n"), "{text}");
+
+    // A client that sent half a head holds one of the 2 workers (the lab's configuration),
+    // not the server: the other answers meanwhile, and the half request is still served when
+    // it completes (had the answer waited for that worker, the half request would have been
+    // dropped at its deadline first).
+    let mut half = std::net::TcpStream::connect(("127.0.0.1", s.port)).unwrap();
+    half.set_read_timeout(Some(Duration::from_secs(30)))
+        .unwrap();
+    std::io::Write::write_all(&mut half, b"GET /v1/heal").unwrap();
+    assert_eq!(req(&s, "GET", "/v1/health", None, None).0, 200);
+    std::io::Write::write_all(&mut half, b"th HTTP/1.1\r\n\r\n").unwrap();
+    let mut resp = String::new();
+    std::io::Read::read_to_string(&mut half, &mut resp).unwrap();
+    assert!(resp.starts_with("HTTP/1.1 200 OK\r\n"), "{resp}");
+    let log = std::fs::read_to_string(&s.log).unwrap();
+    assert!(
+        !log.contains('\x1b'),
+        "control characters reach the log: {log}"
+    );
+}
