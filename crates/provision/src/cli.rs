@@ -64,7 +64,8 @@ pub enum Command {
         #[arg(long)]
         check_backends: bool,
     },
-    /// Run the HTTP JSON API.
+    /// Run the HTTP JSON API, with Prometheus metrics at /metrics (HTTPS with --tls-cert and
+    /// --tls-key).
     Serve {
         /// Address and port to listen on (overrides service.listen).
         #[arg(long)]
