@@ -8,8 +8,9 @@
 //! directory and back-ends are checked consistent afterwards.
 //!
 //! Run: `make bench`, or
-//! `cargo build --release --workspace --bins && AXHA_BIN_DIR=$PWD/target/release
-//! cargo bench -p axha-e2e --bench provision_api`. `AXHA_BENCH_ACCOUNTS` sets N (2000).
+//! `cargo build --release -p axigen-provision -p axigen-sim && AXHA_BIN_DIR=$PWD/target/release
+//! cargo bench -p axha-e2e --bench provision_api` (`cargo test` instead of `cargo bench`
+//! builds only the clients in debug). `AXHA_BENCH_ACCOUNTS` sets N (2000).
 
 use std::path::PathBuf;
 use std::sync::Arc;
