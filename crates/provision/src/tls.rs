@@ -147,7 +147,7 @@ pub fn server_config(cert: &Path, key: &Path) -> Result<Arc<rustls::ServerConfig
     let chain = read_certificates(cert)?;
     let key_der = read_key(key)?;
     let provider = Arc::new(rustls::crypto::ring::default_provider());
-    let config = rustls::ServerConfig::builder_with_provider(provider)
+    let mut config = rustls::ServerConfig::builder_with_provider(provider)
         .with_safe_default_protocol_versions()
         .and_then(|b| b.with_no_client_auth().with_single_cert(chain, key_der))
         .map_err(|e| TlsError::Mismatch {
@@ -155,6 +155,9 @@ pub fn server_config(cert: &Path, key: &Path) -> Result<Arc<rustls::ServerConfig
             key: key.to_path_buf(),
             reason: e.to_string(),
         })?;
+    // The listener speaks HTTP/1.1 only: say so to clients that negotiate (RFC 7301), so one
+    // that offers h2 alone is refused in the handshake rather than misread.
+    config.alpn_protocols = vec![b"http/1.1".to_vec()];
     Ok(Arc::new(config))
 }
 
