@@ -2,81 +2,25 @@
 //! back-ends (the Axigen stand-in): token authentication, status codes, JSON errors, and bad
 //! or hostile input refused with nothing written.
 
-use std::io::{Read, Write};
-use std::net::TcpStream;
-use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
+use axha_e2e::api::{code, serve, ApiServer};
 use axha_e2e::bin;
 use axha_e2e::provision::Lab;
 use axha_e2e::wait_for;
 use serde_json::{json, Value};
 
-struct Server {
-    child: Child,
-    port: u16,
-    log: std::path::PathBuf,
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn serve(lab: &Lab) -> Server {
-    let port = {
-        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-        l.local_addr().unwrap().port()
-    };
-    let log = lab.dir.join("serve.log");
-    let child = Command::new(bin("axigen-provision"))
-        .arg("--config")
-        .arg(&lab.config)
-        .args(["serve", "--listen", &format!("127.0.0.1:{port}")])
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(std::fs::File::create(&log).unwrap())
-        .spawn()
-        .unwrap();
-    wait_for("API listening", Duration::from_secs(20), || {
-        TcpStream::connect(("127.0.0.1", port)).is_ok()
-    });
-    Server { child, port, log }
-}
-
-/// One HTTP/1.1 request; (status, JSON body).
 fn req(
-    s: &Server,
+    s: &ApiServer,
     method: &str,
     path: &str,
     token: Option<&str>,
     body: Option<&[u8]>,
 ) -> (u16, Value) {
-    let mut t = TcpStream::connect(("127.0.0.1", s.port)).unwrap();
-    t.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
-    let mut head = format!("{method} {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n");
-    if let Some(tok) = token {
-        head.push_str(&format!("Authorization: Bearer {tok}\r\n"));
-    }
-    let body = body.unwrap_or(b"");
-    head.push_str(&format!(
-        "Content-Type: application/json\r\nContent-Length: {}\r\n\r\n",
-        body.len()
-    ));
-    t.write_all(head.as_bytes()).unwrap();
-    let _ = t.write_all(body);
-    let mut resp = Vec::new();
-    let _ = t.read_to_end(&mut resp);
-    let text = String::from_utf8_lossy(&resp);
-    let status: u16 = text.split_whitespace().nth(1).unwrap().parse().unwrap();
-    let body = text.split_once("\r\n\r\n").map(|b| b.1).unwrap_or("");
-    let v = serde_json::from_str(body).unwrap_or_else(|e| panic!("not JSON ({e}): {body:?}"));
-    (status, v)
+    s.req(method, path, token, body)
 }
 
-fn post(s: &Server, lab: &Lab, path: &str, v: Value) -> (u16, Value) {
+fn post(s: &ApiServer, lab: &Lab, path: &str, v: Value) -> (u16, Value) {
     req(
         s,
         "POST",
@@ -86,14 +30,10 @@ fn post(s: &Server, lab: &Lab, path: &str, v: Value) -> (u16, Value) {
     )
 }
 
-fn code(v: &Value) -> &str {
-    v["error"]["code"].as_str().unwrap_or("")
-}
-
 #[test]
 fn api_status_codes_and_hostile_input() {
     let lab = Lab::new(&[1, 1]);
-    let s = serve(&lab);
+    let s = serve(&lab, &[]);
     let tok = lab.token.clone();
 
     assert_eq!(req(&s, "GET", "/v1/health", None, None).0, 200);
@@ -412,4 +352,106 @@ fn cli_over_ldaps_and_starttls() {
             assert_eq!(out.0, 3, "untrusted certificate must be refused: {out:?}");
         }
     }
+}
+
+/// Send raw bytes, read the answer to its end; the status, or 0 when none came.
+fn raw_bytes(s: &ApiServer, bytes: &[u8]) -> (u16, String) {
+    use std::io::{Read, Write};
+    let mut t = std::net::TcpStream::connect(("127.0.0.1", s.port)).unwrap();
+    t.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
+    let _ = t.write_all(bytes);
+    let mut resp = Vec::new();
+    let _ = t.read_to_end(&mut resp);
+    let text = String::from_utf8_lossy(&resp).to_string();
+    let status = text
+        .split_whitespace()
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(0);
+    (status, text)
+}
+
+/// Requests that are not well-formed HTTP get 400 with a JSON error; an idle connection holds
+/// one worker, not the server; none of it stops the server.
+#[test]
+fn wire_level_garbage_and_idle_clients() {
+    let lab = Lab::new(&[1]);
+    let s = serve(&lab, &[]);
+    let tok = lab.token.clone();
+    let big_head = format!(
+        "GET /v1/health HTTP/1.1\r\nX-Filler: {}\r\n\r\n",
+        "a".repeat(20 * 1024)
+    );
+    let cases: Vec<(Vec<u8>, u16, &str)> = vec![
+        (b"GET /v1/\xff\xfe HTTP/1.1\r\n\r\n".to_vec(), 400, "not UTF-8"),
+        (b"HELLO\r\n\r\n".to_vec(), 400, "METHOD TARGET VERSION"),
+        (b"GET /v1/health SPDY/3\r\n\r\n".to_vec(), 400, "HTTP/1.0 and HTTP/1.1"),
+        (
+            b"POST /v1/accounts HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\n\r\n"
+                .to_vec(),
+            400,
+            "send Content-Length",
+        ),
+        (
+            b"POST /v1/accounts HTTP/1.1\r\nContent-Length: 99999999999999999999999\r\n\r\n".to_vec(),
+            400,
+            "not a number",
+        ),
+        (big_head.into_bytes(), 400, "request head above 16384 bytes"),
+        (
+            b"GET /v1/health\x1b[2J HTTP/1.1\r\n\r\n".to_vec(),
+            400,
+            "absolute path",
+        ),
+    ];
+    for (bytes, status, why) in cases {
+        let (st, text) = raw_bytes(&s, &bytes);
+        let body = text.split_once("\r\n\r\n").map(|b| b.1).unwrap_or("");
+        assert_eq!(st, status, "{text}");
+        let v = axha_e2e::api::json(body);
+        assert_eq!(code(&v), "bad_request", "{v}");
+        assert!(
+            v["error"]["message"].as_str().unwrap().contains(why),
+            "{why}: {v}"
+        );
+    }
+    // HTTP/1.0 and Expect: 100-continue are served.
+    let (st, text) = raw_bytes(&s, b"GET /v1/health HTTP/1.0\r\n\r\n");
+    assert_eq!(st, 200, "{text}");
+    let body = br#"{"name": "wire.example.com"}"#;
+    let head = format!(
+        "POST /v1/domains HTTP/1.1\r\nAuthorization: Bearer {tok}\r\nExpect: 100-continue\r\nContent-Length: {}\r\n\r\n",
+        body.len()
+    );
+    // The client waits for the interim answer before it sends the body.
+    let mut t = std::net::TcpStream::connect(("127.0.0.1", s.port)).unwrap();
+    t.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
+    std::io::Write::write_all(&mut t, head.as_bytes()).unwrap();
+    let interim = b"HTTP/1.1 100 Continue\r\n\r\n";
+    let mut got = vec![0u8; interim.len()];
+    std::io::Read::read_exact(&mut t, &mut got).unwrap();
+    assert_eq!(got, interim);
+    std::io::Write::write_all(&mut t, body).unwrap();
+    let mut text = String::new();
+    std::io::Read::read_to_string(&mut t, &mut text).unwrap();
+    assert!(text.starts_with("HTTP/1.1 201 Created\r\n"), "{text}");
+
+    // A client that sent half a head holds one of the 2 workers (the lab's configuration),
+    // not the server: the other answers meanwhile, and the half request is still served when
+    // it completes (had the answer waited for that worker, the half request would have been
+    // dropped at its deadline first).
+    let mut half = std::net::TcpStream::connect(("127.0.0.1", s.port)).unwrap();
+    half.set_read_timeout(Some(Duration::from_secs(30)))
+        .unwrap();
+    std::io::Write::write_all(&mut half, b"GET /v1/heal").unwrap();
+    assert_eq!(req(&s, "GET", "/v1/health", None, None).0, 200);
+    std::io::Write::write_all(&mut half, b"th HTTP/1.1\r\n\r\n").unwrap();
+    let mut resp = String::new();
+    std::io::Read::read_to_string(&mut half, &mut resp).unwrap();
+    assert!(resp.starts_with("HTTP/1.1 200 OK\r\n"), "{resp}");
+    let log = std::fs::read_to_string(&s.log).unwrap();
+    assert!(
+        !log.contains('\x1b'),
+        "control characters reach the log: {log}"
+    );
 }

@@ -4,6 +4,7 @@
 //! its tests with [`need_root!`]; one that watches for a transient state reads Pacemaker's
 //! own record of it ([`history`]).
 
+pub mod api;
 pub mod cib;
 pub mod fence;
 pub mod history;

@@ -64,7 +64,8 @@ pub enum Command {
         #[arg(long)]
         check_backends: bool,
     },
-    /// Run the HTTP JSON API.
+    /// Run the HTTP JSON API, with Prometheus metrics at /metrics (HTTPS with --tls-cert and
+    /// --tls-key).
     Serve {
         /// Address and port to listen on (overrides service.listen).
         #[arg(long)]
@@ -72,6 +73,14 @@ pub enum Command {
         /// Connections served at once (overrides service.workers).
         #[arg(long)]
         workers: Option<usize>,
+        /// TLS certificate chain, PEM, leaf first (overrides service.tls_cert_file); with
+        /// --tls-key the API is served over HTTPS only.
+        #[arg(long, value_name = "FILE")]
+        tls_cert: Option<PathBuf>,
+        /// TLS private key, PEM (overrides service.tls_key_file); refused when other users
+        /// can read or write it.
+        #[arg(long, value_name = "FILE")]
+        tls_key: Option<PathBuf>,
     },
 }
 
@@ -283,7 +292,12 @@ pub fn run(cli: Cli) -> Result<i32, Exit> {
     let json = cli.json;
     let connect = || provisioner(&cfg, cli.seed);
     match cli.command {
-        Command::Serve { listen, workers } => serve(&cfg, cli.seed, listen, workers),
+        Command::Serve {
+            listen,
+            workers,
+            tls_cert,
+            tls_key,
+        } => serve(&cfg, cli.seed, listen, workers, tls_cert, tls_key),
         Command::Init => init(&mut connect()?, json),
         Command::Backend(cmd) => {
             let p = &mut connect()?;
@@ -337,17 +351,33 @@ fn serve(
     seed: Option<u64>,
     listen: Option<String>,
     workers: Option<usize>,
+    tls_cert: Option<PathBuf>,
+    tls_key: Option<PathBuf>,
 ) -> Result<i32, Exit> {
     let token = cfg.token()?.ok_or_else(|| {
         anyhow!("serve needs service.token_file: the API never runs without a token")
     })?;
     let listen = listen.unwrap_or(cfg.service.listen.clone());
     let workers = workers.unwrap_or(cfg.service.workers).clamp(1, 256);
+    let tls = crate::tls::optional_server_config(
+        tls_cert.as_deref().or(cfg.service.tls_cert_file.as_deref()),
+        tls_key.as_deref().or(cfg.service.tls_key_file.as_deref()),
+    )
+    .map_err(ProvisionError::Tls)?;
     let base_seed = seed.or(cfg.service.seed);
     let cfg2 = cfg.clone();
     let connect =
         Arc::new(move |i: usize| provisioner(&cfg2, base_seed.map(|s| s.wrapping_add(i as u64))));
-    crate::http::serve(&listen, workers, token, connect)?;
+    let api = Arc::new(crate::http::Api {
+        token,
+        metrics: crate::metrics::Metrics::new(),
+    });
+    let opts = crate::server::ServeOptions {
+        listen,
+        workers,
+        tls,
+    };
+    crate::server::serve(&opts, api, connect)?;
     Ok(0)
 }
 

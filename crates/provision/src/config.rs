@@ -18,6 +18,8 @@
 //! listen = "127.0.0.1:8080"
 //! token_file = "/etc/axigen-provision/token"
 //! default_policy = "least-used"
+//! tls_cert_file = "/etc/axigen-provision/api.crt"   # PEM chain, leaf first; with the key:
+//! tls_key_file = "/etc/axigen-provision/api.key"    # HTTPS. The key must not be o+r.
 //! ```
 
 use std::path::{Path, PathBuf};
@@ -111,6 +113,12 @@ pub struct ServiceSection {
     pub workers: usize,
     /// Fixed seed of the random policies (reproducible distributions); random when absent.
     pub seed: Option<u64>,
+    /// Certificate chain (PEM, leaf first) of the API's TLS listener; with `tls_key_file`
+    /// the API is served over HTTPS only.
+    pub tls_cert_file: Option<PathBuf>,
+    /// Private key (PEM: PKCS#8, PKCS#1 or SEC1) of `tls_cert_file`; refused when other users
+    /// can read or write it.
+    pub tls_key_file: Option<PathBuf>,
 }
 
 impl Default for ServiceSection {
@@ -121,6 +129,8 @@ impl Default for ServiceSection {
             default_policy: default_policy(),
             workers: default_workers(),
             seed: None,
+            tls_cert_file: None,
+            tls_key_file: None,
         }
     }
 }
@@ -212,6 +222,13 @@ mod tests {
         .unwrap();
         assert_eq!(c.service.default_policy, Policy::WeightedRandom);
         assert_eq!(c.service.seed, Some(7));
+        let c = Config::parse(
+            "[ldap]\nurl = \"ldap://h\"\nbase_dn = \"b\"\n\
+             [service]\ntls_cert_file = \"/c.pem\"\ntls_key_file = \"/k.pem\"\n",
+        )
+        .unwrap();
+        assert_eq!(c.service.tls_cert_file, Some(PathBuf::from("/c.pem")));
+        assert_eq!(c.service.tls_key_file, Some(PathBuf::from("/k.pem")));
     }
 
     #[test]

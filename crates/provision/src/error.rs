@@ -250,6 +250,13 @@ pub enum ProvisionError {
         /// The server's reason.
         reason: String,
     },
+    /// The API listener's TLS certificate or key cannot be used.
+    Tls(crate::tls::TlsError),
+    /// An HTTP request that is not well-formed HTTP/1.1 (request line, headers, framing).
+    Request {
+        /// What is wrong with it.
+        reason: String,
+    },
     /// An HTTP request body that is not the JSON expected.
     Body(serde_json::Error),
     /// An HTTP request body that could not be read.
@@ -303,7 +310,8 @@ impl ProvisionError {
             | E::Csv { .. }
             | E::ProgressRead(_)
             | E::ProgressContent { .. }
-            | E::Listen { .. } => Kind::Invalid,
+            | E::Listen { .. }
+            | E::Tls(_) => Kind::Invalid,
             E::HomeDisabled { .. } | E::NoEnabledBackend => Kind::NoBackend,
             E::DomainExists { .. } | E::AccountExists { .. } => Kind::Duplicate,
             E::DomainNotProvisioned { .. } => Kind::UnknownDomain,
@@ -314,7 +322,9 @@ impl ProvisionError {
             E::DomainNotEmpty { .. } => Kind::NotEmpty,
             E::Unregistered { .. } | E::AccountWithoutEntry { .. } => Kind::Internal,
             E::DomainLeftBehind { error, .. } => error.kind(),
-            E::Body(_) | E::BodyUnreadable(_) | E::PathEncoding { .. } => Kind::BadRequest,
+            E::Body(_) | E::BodyUnreadable(_) | E::PathEncoding { .. } | E::Request { .. } => {
+                Kind::BadRequest
+            }
             E::BodyTooLarge { .. } => Kind::TooLarge,
             E::Unauthorized => Kind::Unauthorized,
             E::MethodNotAllowed { .. } => Kind::MethodNotAllowed,
@@ -473,6 +483,8 @@ impl fmt::Display for ProvisionError {
                 path.display()
             ),
             E::Listen { address, reason } => write!(f, "cannot listen on {address}: {reason}"),
+            E::Tls(e) => write!(f, "{e}"),
+            E::Request { reason } => write!(f, "malformed HTTP request: {reason}"),
             E::Body(e) => write!(f, "request body: {e}"),
             E::BodyUnreadable(e) => write!(f, "cannot read the request body: {e}"),
             E::BodyTooLarge { max } => write!(f, "request body above {max} bytes"),

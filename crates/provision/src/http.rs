@@ -10,20 +10,19 @@
 //! POST   /v1/accounts                    {"address": "u@example.com", "password": "..."}
 //! GET    /v1/accounts/ADDRESS            {"address", "backend", "mail_host"}
 //! DELETE /v1/accounts/ADDRESS
+//! GET    /metrics                        Prometheus text exposition (see [`crate::metrics`])
 //! ```
 //!
-//! Every request but health carries `Authorization: Bearer TOKEN`. Errors are
+//! Every request but health carries `Authorization: Bearer TOKEN` (`/metrics` too: give
+//! Prometheus the token file as `authorization: {credentials_file: ...}`). Errors are
 //! `{"error": {"code": "...", "message": "..."}}` with the status of [`crate::error::Kind`].
-
-use std::io::Read;
-use std::sync::Arc;
-use std::time::Instant;
 
 use axha_directory::{Policy, Secret};
 use serde::Deserialize;
 use serde_json::{json, Value};
 
 use crate::error::{Kind, ProvisionError};
+use crate::metrics::{Metrics, Registry};
 use crate::service::Provisioner;
 
 /// Largest request body accepted.
@@ -74,67 +73,135 @@ fn parse_body<T: for<'de> Deserialize<'de>>(body: &[u8]) -> Result<T, Response> 
     serde_json::from_slice(body).map_err(|e| err(ProvisionError::Body(e)))
 }
 
-/// Where a worker gets its provisioner; `None` with the reason when the directory cannot be
-/// reached right now.
+/// Where a worker gets its provisioner; the error says why the directory cannot be reached
+/// right now.
 pub type Connector = dyn Fn() -> Result<Provisioner, ProvisionError> + Send + Sync;
 
+/// What the service shares between its workers: the API token and the metrics.
+pub struct Api {
+    /// The bearer token every request but health must carry.
+    pub token: Secret,
+    /// The counters behind `/metrics`.
+    pub metrics: Metrics,
+}
+
+/// The body of an answer.
+#[derive(Debug)]
+pub enum Body {
+    /// A JSON document (every API answer, errors included).
+    Json(Value),
+    /// The metrics exposition, in [`crate::metrics::CONTENT_TYPE`].
+    Metrics(String),
+}
+
+/// An answer: status, body, and the route template it was counted under.
+#[derive(Debug)]
+pub struct Reply {
+    /// The HTTP status.
+    pub status: u16,
+    /// The body.
+    pub body: Body,
+    /// The route template (`/v1/accounts/{address}`), `other` for paths the API does not have.
+    pub route: &'static str,
+}
+
+/// The route label of requests for paths the API does not have.
+pub const OTHER_ROUTE: &str = "other";
+
+/// The route template of a path and the methods it offers; `None` for paths the API does not
+/// have. The one list of routes: dispatch and metrics labels both come from it.
+fn route(segs: &[&str]) -> Option<(&'static str, &'static [&'static str])> {
+    Some(match segs {
+        ["v1", "health"] => ("/v1/health", &["GET"]),
+        ["v1", "backends"] => ("/v1/backends", &["GET"]),
+        ["v1", "domains"] => ("/v1/domains", &["GET", "POST"]),
+        ["v1", "accounts"] => ("/v1/accounts", &["POST"]),
+        ["v1", "domains", _] => ("/v1/domains/{name}", &["GET", "DELETE"]),
+        ["v1", "accounts", _] => ("/v1/accounts/{address}", &["GET", "DELETE"]),
+        ["metrics"] => ("/metrics", &["GET"]),
+        _ => return None,
+    })
+}
+
 /// Route one request. `p` is the worker's provisioner, made on first use (and again after
-/// the directory was lost).
+/// the directory was lost). Directory and back-end failures are counted in `api.metrics`.
 pub fn handle(
+    api: &Api,
     p: &mut Option<Provisioner>,
     connect: &Connector,
-    token: &Secret,
     method: &str,
     url: &str,
     authorization: Option<&str>,
     body: &[u8],
-) -> Response {
+) -> Reply {
     let path = url.split('?').next().unwrap_or(url);
     let segs: Vec<&str> = path.trim_matches('/').split('/').collect();
+    let json = |route: &'static str, (status, v): Response| Reply {
+        status,
+        body: Body::Json(v),
+        route,
+    };
     let Some(segs): Option<Vec<String>> = segs.iter().map(|s| percent_decode(s)).collect() else {
-        return err(ProvisionError::PathEncoding {
-            path: path.to_string(),
-        });
+        return json(
+            OTHER_ROUTE,
+            err(ProvisionError::PathEncoding {
+                path: path.to_string(),
+            }),
+        );
     };
     let segs: Vec<&str> = segs.iter().map(String::as_str).collect();
     let authed = authorization
         .and_then(|a| a.strip_prefix("Bearer "))
-        .is_some_and(|t| token.matches(t.trim()));
+        .is_some_and(|t| api.token.matches(t.trim()));
     let is_health = segs == ["v1", "health"];
+    let known = route(&segs);
+    let template = known.map_or(OTHER_ROUTE, |(t, _)| t);
     if !is_health && !authed {
-        return err(ProvisionError::Unauthorized);
+        return json(template, err(ProvisionError::Unauthorized));
     }
     // Known routes and their methods, checked before any directory work.
-    let allowed: &[&str] = match segs.as_slice() {
-        ["v1", "health"] | ["v1", "backends"] => &["GET"],
-        ["v1", "domains"] => &["GET", "POST"],
-        ["v1", "accounts"] => &["POST"],
-        ["v1", "domains", _] | ["v1", "accounts", _] => &["GET", "DELETE"],
-        _ => {
-            return err(ProvisionError::NoSuchResource {
+    let Some((template, allowed)) = known else {
+        return json(
+            OTHER_ROUTE,
+            err(ProvisionError::NoSuchResource {
                 path: path.to_string(),
-            })
-        }
+            }),
+        );
     };
     if !allowed.contains(&method) {
-        return err(ProvisionError::MethodNotAllowed {
-            method: method.to_string(),
-            path: path.to_string(),
-        });
+        return json(
+            template,
+            err(ProvisionError::MethodNotAllowed {
+                method: method.to_string(),
+                path: path.to_string(),
+            }),
+        );
     }
     if p.is_none() {
         match connect() {
             Ok(np) => *p = Some(np),
-            Err(e) if is_health => {
-                return (
-                    503,
-                    json!({"status": "unavailable", "directory": e.to_string()}),
-                )
+            Err(e) => {
+                api.metrics.failed(&e);
+                if is_health {
+                    return json(
+                        template,
+                        (
+                            503,
+                            json!({"status": "unavailable", "directory": e.to_string()}),
+                        ),
+                    );
+                }
+                if template == "/metrics" {
+                    return metrics_reply(api, None);
+                }
+                return json(template, err(e));
             }
-            Err(e) => return err(e),
         }
     }
     let prov = p.as_mut().expect("connected above");
+    if template == "/metrics" {
+        return metrics_reply(api, Some(prov));
+    }
     let r: Result<Response, ProvisionError> = (|| {
         Ok(match (method, segs.as_slice()) {
             ("GET", ["v1", "health"]) => match prov.dir.ping() {
@@ -163,7 +230,9 @@ pub fn handle(
                     Ok(a) => a,
                     Err(r) => return Ok(r),
                 };
-                (201, json!(prov.create_account(&a.address, &a.password)?))
+                let placed = prov.create_account(&a.address, &a.password)?;
+                api.metrics.placed(&placed.backend);
+                (201, json!(placed))
             }
             ("GET", ["v1", "accounts", addr]) => (200, json!(prov.account(addr)?)),
             ("DELETE", ["v1", "accounts", addr]) => (200, json!(prov.delete_account(addr)?)),
@@ -173,83 +242,34 @@ pub fn handle(
         })
     })();
     match r {
-        Ok(resp) => resp,
+        Ok(resp) => json(template, resp),
         Err(e) => {
+            api.metrics.failed(&e);
             if e.kind() == Kind::DirectoryUnavailable {
                 // Connect afresh on the next request.
                 *p = None;
             }
-            err(e)
+            json(template, err(e))
         }
     }
 }
 
-/// Serve on `listen` with `workers` threads until the process is stopped. Each worker has its
-/// own provisioner (its own LDAP connection and back-end sessions).
-pub fn serve(
-    listen: &str,
-    workers: usize,
-    token: Secret,
-    connect: Arc<dyn Fn(usize) -> Result<Provisioner, ProvisionError> + Send + Sync>,
-) -> Result<(), ProvisionError> {
-    let server = tiny_http::Server::http(listen).map_err(|e| ProvisionError::Listen {
-        address: listen.to_string(),
-        reason: e.to_string(),
-    })?;
-    let server = Arc::new(server);
-    eprintln!("axigen-provision: listening on {listen} with {workers} workers");
-    let token = Arc::new(token);
-    let threads: Vec<_> = (0..workers)
-        .map(|i| {
-            let server = Arc::clone(&server);
-            let token = Arc::clone(&token);
-            let connect = Arc::clone(&connect);
-            std::thread::spawn(move || {
-                let mut p: Option<Provisioner> = None;
-                let conn = move || connect(i);
-                loop {
-                    let Ok(mut req) = server.recv() else { return };
-                    let t = Instant::now();
-                    let auth = req
-                        .headers()
-                        .iter()
-                        .find(|h| h.field.equiv("Authorization"))
-                        .map(|h| h.value.as_str().to_string());
-                    let mut body = Vec::new();
-                    let read = req
-                        .as_reader()
-                        .take(MAX_BODY as u64 + 1)
-                        .read_to_end(&mut body);
-                    let method = req.method().as_str().to_string();
-                    let url = req.url().to_string();
-                    let (status, value) = if let Err(e) = read {
-                        err(ProvisionError::BodyUnreadable(e))
-                    } else if body.len() > MAX_BODY {
-                        err(ProvisionError::BodyTooLarge { max: MAX_BODY })
-                    } else {
-                        handle(&mut p, &conn, &token, &method, &url, auth.as_deref(), &body)
-                    };
-                    // The path may hold an address, never a secret; bodies are not logged.
-                    eprintln!(
-                        "{method} {} {status} {:.1}ms",
-                        url.split('?').next().unwrap_or(""),
-                        t.elapsed().as_secs_f64() * 1e3
-                    );
-                    let data = value.to_string();
-                    let header = tiny_http::Header::from_bytes("Content-Type", "application/json")
-                        .expect("static header is valid");
-                    let resp = tiny_http::Response::from_string(data)
-                        .with_status_code(status)
-                        .with_header(header);
-                    let _ = req.respond(resp);
-                }
-            })
-        })
-        .collect();
-    for t in threads {
-        let _ = t.join();
+/// `/metrics`: the counters, and the back-end gauges when the directory answers.
+fn metrics_reply(api: &Api, prov: Option<&mut Provisioner>) -> Reply {
+    let backends = prov.map(|p| p.backends());
+    let text = match &backends {
+        Some(Ok(b)) => api.metrics.render(Registry::Read(b)),
+        Some(Err(e)) => {
+            api.metrics.failed(e);
+            api.metrics.render(Registry::Unavailable)
+        }
+        None => api.metrics.render(Registry::Unavailable),
+    };
+    Reply {
+        status: 200,
+        body: Body::Metrics(text),
+        route: "/metrics",
     }
-    Ok(())
 }
 
 #[cfg(test)]
@@ -265,17 +285,28 @@ mod tests {
         ))
     }
 
+    fn api() -> Api {
+        Api {
+            token: Secret::new("tok"),
+            metrics: Metrics::new(),
+        }
+    }
+
     fn call(method: &str, url: &str, auth: Option<&str>, body: &str) -> Response {
         let mut p = None;
-        handle(
+        let r = handle(
+            &api(),
             &mut p,
             &no_connect,
-            &Secret::new("tok"),
             method,
             url,
             auth,
             body.as_bytes(),
-        )
+        );
+        match r.body {
+            Body::Json(v) => (r.status, v),
+            Body::Metrics(t) => panic!("metrics for {url}: {t}"),
+        }
     }
 
     #[test]
@@ -302,6 +333,45 @@ mod tests {
         );
         let (s, v) = call("GET", "/v1/health", None, "");
         assert_eq!((s, v["status"].as_str()), (503, Some("unavailable")));
+    }
+
+    #[test]
+    fn routes_are_templates_and_the_directory_down_still_has_metrics() {
+        let api = api();
+        let mut p = None;
+        let mut go = |method: &str, url: &str| {
+            handle(
+                &api,
+                &mut p,
+                &no_connect,
+                method,
+                url,
+                Some("Bearer tok"),
+                b"",
+            )
+        };
+        assert_eq!(
+            go("GET", "/v1/accounts/a%40b.c").route,
+            "/v1/accounts/{address}"
+        );
+        assert_eq!(go("GET", "/v1/nothing/at/all").route, OTHER_ROUTE);
+        assert_eq!(go("GET", "/%zz").route, OTHER_ROUTE);
+        let r = go("GET", "/metrics");
+        let Body::Metrics(text) = r.body else {
+            panic!("{r:?}")
+        };
+        assert_eq!(r.status, 200);
+        assert!(
+            text.contains("\naxigen_provision_directory_up 0\n"),
+            "{text}"
+        );
+        // Each failed connect counted: the account lookup and the scrape.
+        assert!(
+            text.contains("\naxigen_provision_directory_errors_total 2\n"),
+            "{text}"
+        );
+        let r = handle(&api, &mut None, &no_connect, "GET", "/metrics", None, b"");
+        assert_eq!(r.status, 401);
     }
 
     #[test]

@@ -6,7 +6,8 @@
 //! - [`service::Provisioner`]: the operations, each keeping directory and back-ends in step;
 //! - [`store::AxigenStore`]: the back-end side (Axigen CLI sessions);
 //! - [`import`]: resumable CSV bulk import;
-//! - [`http`]: the JSON API; [`cli`]: the command line; [`config`]: the configuration file.
+//! - [`http`]: the JSON API's routes; [`server`]: its HTTP/1.1 listener (worker pool, limits,
+//!   optional TLS from [`tls`]); [`metrics`]: its Prometheus metrics; [`cli`]: the command line; [`config`]: the configuration file.
 
 #![warn(missing_docs)]
 
@@ -15,5 +16,8 @@ pub mod config;
 pub mod error;
 pub mod http;
 pub mod import;
+pub mod metrics;
+pub mod server;
 pub mod service;
 pub mod store;
+pub mod tls;
