@@ -84,6 +84,12 @@ deb: deps
 	$(MAKE) install DESTDIR=$(CURDIR)/$(DEB_DIR)/src/stage PREFIX=/usr
 	cd $(DEB_DIR)/src && dpkg-buildpackage --build=binary --no-sign --no-pre-clean
 	lintian --info --fail-on error,warning $(DEB_DIR)/*.deb
+	@# The unit's exposure (systemd's own score, 0 to 10) must stay at 2.0 or below.
+	@if command -v systemd-analyze >/dev/null; then \
+	  out=$$(systemd-analyze security --offline=true --threshold=20 --no-pager \
+	    packaging/axigen-provision.service 2>&1) || { echo "$$out"; exit 1; }; \
+	  echo "$$out" | tail -n 1; \
+	else echo "systemd-analyze absent: the unit's exposure is not scored"; fi
 	@cd $(DEB_DIR) && for d in *.deb; do \
 	  printf '%-48s %6s KiB\n' "$$d" $$(( $$(stat -c %s "$$d") / 1024 )); done
 
