@@ -1,6 +1,8 @@
 //! Man pages generated from agents' meta-data, the way resource-agents and fence-agents make
 //! theirs: `ocf_<provider>_<agent>.7` for OCF agents, `<fence agent>.8` for fence agents. The
 //! meta-data is the single source: parameters, defaults and actions are never written twice.
+//! The programs' pages (`axigen-ha.8`, `axigen-provision.8` and one per subcommand,
+//! `axigen-ha-lab.8`, ...) come the same way from their clap definitions (clap_mangen).
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -42,6 +44,14 @@ pub fn run(a: ManArgs) -> Result<()> {
             .to_path_buf(),
     };
     std::fs::create_dir_all(&a.out).with_context(|| format!("{}", a.out.display()))?;
+    for cmd in [
+        <crate::Cli as clap::CommandFactory>::command(),
+        axha_provision::cli::command(),
+    ] {
+        for path in program_pages(cmd, &a.out)? {
+            println!("{}", path.display());
+        }
+    }
     let mut made = 0;
     for (name, kind) in AGENTS {
         let agent = dir.join(name);
@@ -70,6 +80,35 @@ pub fn run(a: ManArgs) -> Result<()> {
         bail!("no agent found in {}", dir.display());
     }
     Ok(())
+}
+
+/// Section 8 pages for a program and each of its subcommands, named the way git names its own
+/// (`axigen-ha-lab.8`, which the parent's page lists under SUBCOMMANDS). Returns the files.
+fn program_pages(cmd: clap::Command, out: &Path) -> Result<Vec<PathBuf>> {
+    fn walk(cmd: clap::Command, out: &Path, made: &mut Vec<PathBuf>) -> Result<()> {
+        for sub in cmd.get_subcommands().filter(|s| !s.is_hide_set()) {
+            walk(sub.clone(), out, made)?;
+        }
+        let page = clap_mangen::Man::new(cmd)
+            .section("8")
+            // No date, as on the agents' pages; a blank rather than an empty argument, which
+            // .TH would skip, shifting the source and manual into the date's place.
+            .date(" ")
+            .source(format!("axigen-ha {}", env!("CARGO_PKG_VERSION")))
+            .manual("axigen-ha manual");
+        let path = out.join(page.get_filename());
+        let mut text = Vec::new();
+        page.render(&mut text)
+            .with_context(|| format!("rendering {}", path.display()))?;
+        std::fs::write(&path, text).with_context(|| format!("{}", path.display()))?;
+        made.push(path);
+        Ok(())
+    }
+    let mut cmd = cmd.disable_help_subcommand(true);
+    cmd.build();
+    let mut made = Vec::new();
+    walk(cmd, out, &mut made)?;
+    Ok(made)
 }
 
 fn metadata(agent: &Path, kind: Kind) -> Result<String> {
@@ -311,6 +350,31 @@ mod tests {
         assert!(page.contains("\\fB-a, --ip=[ip]\\fR"));
         assert!(page.contains("stdin: ip="));
         assert!(page.contains("off\nstatus\n"));
+    }
+
+    #[test]
+    fn program_pages_cover_every_subcommand() {
+        let out = tempfile::tempdir().expect("temporary directory");
+        let made = program_pages(axha_provision::cli::command(), out.path()).unwrap();
+        let names: Vec<String> = made
+            .iter()
+            .map(|p| p.file_name().unwrap().to_string_lossy().into_owned())
+            .collect();
+        assert!(
+            names.contains(&"axigen-provision.8".to_string()),
+            "{names:?}"
+        );
+        assert!(
+            names.contains(&"axigen-provision-backend.8".to_string()),
+            "{names:?}"
+        );
+        assert!(!names.iter().any(|n| n.contains("-help")), "{names:?}");
+        let top = std::fs::read_to_string(out.path().join("axigen-provision.8")).unwrap();
+        assert!(
+            top.contains(".TH axigen-provision 8 \" \" \"axigen-ha "),
+            "{top}"
+        );
+        assert!(top.contains("axigen\\-provision\\-import(8)"), "{top}");
     }
 
     #[test]

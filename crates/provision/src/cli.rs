@@ -8,7 +8,7 @@ use std::time::Duration;
 use anyhow::{anyhow, Context};
 use axha_directory::placement::SplitMix64;
 use axha_directory::{Directory, Policy, Secret};
-use clap::{Parser, Subcommand};
+use clap::{CommandFactory, Parser, Subcommand};
 
 use crate::config::Config;
 use crate::error::ProvisionError;
@@ -284,6 +284,11 @@ fn read_password(file: Option<&PathBuf>) -> Result<String, Exit> {
             Ok(pw)
         }
     }
+}
+
+/// The command line's definition, for the man pages (`axigen-ha man`).
+pub fn command() -> clap::Command {
+    Cli::command()
 }
 
 /// Run the command line; returns the process exit code.
