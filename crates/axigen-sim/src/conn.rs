@@ -38,6 +38,21 @@ pub struct LineReader<R> {
 }
 
 impl<R: Read> LineReader<R> {
+    /// Exactly `n` raw bytes (an IMAP literal), `None` when the peer goes away first.
+    pub fn read_bytes(&mut self, n: usize) -> Option<Vec<u8>> {
+        while self.buf.len() < n {
+            let mut chunk = [0u8; 16384];
+            match self.inner.read(&mut chunk) {
+                Ok(0) => return None,
+                Ok(k) => self.buf.extend_from_slice(&chunk[..k]),
+                Err(e) if e.kind() == ErrorKind::Interrupted => {}
+                Err(_) => return None,
+            }
+        }
+        let rest = self.buf.split_off(n);
+        Some(std::mem::replace(&mut self.buf, rest))
+    }
+
     pub fn new(inner: R, max: usize) -> Self {
         LineReader {
             inner,
@@ -149,6 +164,20 @@ fn dialogue(reader: &mut LineReader<TcpStream>, out: &mut TcpStream, mut s: impl
         };
         if (!text.is_empty() && !send(out, &text)) || close {
             return;
+        }
+        // The sessions bound a literal's size before announcing it (MAX_MESSAGE).
+        if let Some(n) = s.literal_wanted() {
+            let Some(data) = reader.read_bytes(n) else {
+                return;
+            };
+            let rest = match reader.read_line() {
+                Line::Text(l) => l,
+                Line::TooLong => "(too long)".to_string(),
+                Line::End => return,
+            };
+            if !send(out, &s.literal(data, &rest)) {
+                return;
+            }
         }
     }
 }
