@@ -9,6 +9,9 @@
 //! | `crash-supervisor` | empty | the supervisor kills itself with SIGKILL (no cleanup, the pid file stays); consumed; the worker follows it (parent-death signal) |
 //! | `ignore-sigterm` | empty | supervisor and worker ignore SIGTERM; only SIGKILL ends them |
 //! | `refuse-logins` | empty | every CLI login is answered `-ERR: Authentication failed` |
+//! | `fail-append` | count N | IMAP APPEND stores N more messages, then each fails (`NO`) until cleared |
+//! | `fail-imap-login` | count N | N more IMAP logins succeed, then each is refused until cleared |
+//! | `fail-command` | a CLI command's first two words, e.g. `ENABLE Account` | that command is answered `-ERR` until cleared |
 //!
 //! Checks are one `stat` per connection, per CLI line or per watcher tick, never per byte.
 
@@ -24,19 +27,25 @@ pub enum Fault {
     CrashSupervisor,
     IgnoreSigterm,
     RefuseLogins,
+    FailAppend,
+    FailImapLogin,
+    FailCommand,
 }
 
 /// Longest slow start accepted, in seconds.
 pub const SLOW_START_MAX: u64 = 3600;
 
 impl Fault {
-    pub const ALL: [Fault; 6] = [
+    pub const ALL: [Fault; 9] = [
         Fault::SlowStart,
         Fault::Hang,
         Fault::CrashWorker,
         Fault::CrashSupervisor,
         Fault::IgnoreSigterm,
         Fault::RefuseLogins,
+        Fault::FailAppend,
+        Fault::FailImapLogin,
+        Fault::FailCommand,
     ];
 
     /// The file name in `DIR/faults/`, also the name on the command line.
@@ -48,6 +57,9 @@ impl Fault {
             Fault::CrashSupervisor => "crash-supervisor",
             Fault::IgnoreSigterm => "ignore-sigterm",
             Fault::RefuseLogins => "refuse-logins",
+            Fault::FailAppend => "fail-append",
+            Fault::FailImapLogin => "fail-imap-login",
+            Fault::FailCommand => "fail-command",
         }
     }
 
@@ -75,6 +87,17 @@ impl Fault {
             Fault::Hang => Err(bad("nothing or 'persistent'")),
             Fault::CrashWorker if matches!(v, "" | "once" | "always") => Ok(v.to_string()),
             Fault::CrashWorker => Err(bad("nothing, 'once' or 'always'")),
+            Fault::FailAppend | Fault::FailImapLogin => match v.parse::<u64>() {
+                Ok(n) => Ok(n.to_string()),
+                _ => Err(bad("a count")),
+            },
+            Fault::FailCommand
+                if v.split(' ').count() == 2
+                    && v.bytes().all(|b| b.is_ascii_alphabetic() || b == b' ') =>
+            {
+                Ok(v.to_string())
+            }
+            Fault::FailCommand => Err(bad("two words, e.g. 'ENABLE Account'")),
             _ if v.is_empty() => Ok(String::new()),
             _ => Err(bad("no value")),
         }
@@ -138,6 +161,29 @@ impl Faults {
     }
 
     /// Seconds of a slow start; a file that does not hold a number counts as off.
+    /// A counted fault (`fail-append`, `fail-imap-login`): true when this use fails. While
+    /// the count is above zero it is lowered by one and the use goes through.
+    pub fn counted_failure(&self, f: Fault) -> bool {
+        let Some(n) = self.value(f).and_then(|v| v.parse::<u64>().ok()) else {
+            return self.is_set(f);
+        };
+        if n == 0 {
+            return true;
+        }
+        let _ =
+            crate::workdir::write_atomic(&self.path(f), format!("{}\n", n - 1).as_bytes(), 0o644);
+        false
+    }
+
+    /// Whether the CLI command starting with `cmd` and `obj` is to fail (`fail-command`).
+    pub fn command_fails(&self, cmd: &str, obj: &str) -> bool {
+        self.value(Fault::FailCommand).is_some_and(|v| {
+            let mut w = v.split(' ');
+            w.next().is_some_and(|c| c.eq_ignore_ascii_case(cmd))
+                && w.next().is_some_and(|o| o.eq_ignore_ascii_case(obj))
+        })
+    }
+
     pub fn slow_start(&self) -> Option<u64> {
         self.value(Fault::SlowStart)?
             .parse()

@@ -307,6 +307,9 @@ impl<'a> ImapSession<'a> {
         if self.env.faults.is_set(Fault::RefuseLogins) {
             return format!("{tag} NO [UNAVAILABLE] Logins are refused\r\n");
         }
+        if self.env.faults.counted_failure(Fault::FailImapLogin) {
+            return format!("{tag} NO [UNAVAILABLE] Logins are refused (injected fault)\r\n");
+        }
         if let Some((user, admin)) = w[0].rsplit_once('*') {
             let hosted = crate::store::split_address(user)
                 .is_some_and(|(a, d)| self.env.store.account_exists(&d, &a));
@@ -482,6 +485,9 @@ impl MailSession for ImapSession<'_> {
         let Some(user) = self.user() else {
             return format!("{tag} NO Log in first\r\n");
         };
+        if self.env.faults.counted_failure(Fault::FailAppend) {
+            return format!("{tag} NO [SERVERBUG] Not stored (injected fault)\r\n");
+        }
         match self.env.store.append(&user, &folder, &data) {
             Ok(()) => format!("{tag} OK APPEND completed\r\n"),
             Err(e) => format!("{tag} NO [SERVERBUG] {e}\r\n"),

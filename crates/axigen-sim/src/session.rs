@@ -179,6 +179,9 @@ impl<'a> CliSession<'a> {
                 None => self.reply("-ERR: USER needs a name"),
             },
             _ if matches!(self.state, State::Login) => self.reply("-ERR: You must login first"),
+            _ if self.env.faults.command_fails(&cmd, &obj) => {
+                self.reply("-ERR: Command failed (injected fault)")
+            }
             ("LIST", "DOMAINS") => match self.env.store.domains() {
                 Ok(d) => self.body_reply(&table("domains", &d), OK),
                 Err(e) => self.reply(&format!("-ERR: {e}")),

@@ -10,6 +10,7 @@
 //! POST   /v1/accounts                    {"address": "u@example.com", "password": "..."}
 //! GET    /v1/accounts/ADDRESS            {"address", "backend", "mail_host"}
 //! DELETE /v1/accounts/ADDRESS
+//! POST   /v1/accounts/ADDRESS/move       {"to": "be2"} (absent: resume an interrupted move)
 //! ```
 //!
 //! Every request but health carries `Authorization: Bearer TOKEN`. Errors are
@@ -110,6 +111,7 @@ pub fn handle(
         ["v1", "domains"] => &["GET", "POST"],
         ["v1", "accounts"] => &["POST"],
         ["v1", "domains", _] | ["v1", "accounts", _] => &["GET", "DELETE"],
+        ["v1", "accounts", _, "move"] => &["POST"],
         _ => {
             return err(ProvisionError::NoSuchResource {
                 path: path.to_string(),
@@ -167,6 +169,13 @@ pub fn handle(
             }
             ("GET", ["v1", "accounts", addr]) => (200, json!(prov.account(addr)?)),
             ("DELETE", ["v1", "accounts", addr]) => (200, json!(prov.delete_account(addr)?)),
+            ("POST", ["v1", "accounts", addr, "move"]) => {
+                let m: crate::moves::MoveRequest = match parse_body(body) {
+                    Ok(m) => m,
+                    Err(r) => return Ok(r),
+                };
+                (200, json!(prov.move_account(addr, m.to.as_deref())?))
+            }
             _ => err(ProvisionError::NoSuchResource {
                 path: path.to_string(),
             }),

@@ -6,6 +6,7 @@
 //! - [`service::Provisioner`]: the operations, each keeping directory and back-ends in step;
 //! - [`store::AxigenStore`]: the back-end side (Axigen CLI sessions);
 //! - [`import`]: resumable CSV bulk import;
+//! - [`moves`]: moving accounts between back-ends (move, drain, rebalance) over [`imap`];
 //! - [`http`]: the JSON API; [`cli`]: the command line; [`config`]: the configuration file.
 
 #![warn(missing_docs)]
@@ -14,6 +15,8 @@ pub mod cli;
 pub mod config;
 pub mod error;
 pub mod http;
+pub mod imap;
 pub mod import;
+pub mod moves;
 pub mod service;
 pub mod store;
