@@ -15,7 +15,10 @@
 //!   serves them to a front-end proxy and a relay ([`mail`]): IMAP and POP3 logins with the
 //!   account's full address and password (set by the CLI's `ADD Account ... password`), the
 //!   INBOX read back, SMTP delivery into the mailbox of an account hosted here (any other
-//!   recipient refused); a tiny HTTP answer on WebMail/WebAdmin, and the
+//!   recipient refused); what moving an account between back-ends uses (IMAP folders, UID
+//!   FETCH, APPEND, an administrator's login into a mailbox; the CLI's SHOW, DISABLE and
+//!   ENABLE Account, and ADD Account with a hashed password; a disabled account refuses
+//!   logins and defers deliveries with 450); a tiny HTTP answer on WebMail/WebAdmin, and the
 //!   CLI dialogue ([`session`]) with domains and accounts persisted under `DIR/domains`
 //!   ([`store`]).
 //! - SIGTERM to the supervisor (or its process group) stops it cleanly: worker stopped,

@@ -167,8 +167,9 @@ fn literal(msg: &[u8]) -> String {
 enum ImapState {
     NotAuthenticated,
     Authenticated(String),
-    /// User and the selected folder's messages (UID n is the n-th).
-    Selected(String, Vec<Vec<u8>>),
+    /// User and the selected folder's message files (UID n is the n-th), read when fetched
+    /// (a SELECT costs one directory listing, as on a real server, not a read of the folder).
+    Selected(String, Vec<std::path::PathBuf>),
 }
 
 /// The literal announced at the end of an APPEND line: `{N}` or `{N+}`, with whether it is
@@ -346,7 +347,7 @@ impl<'a> ImapSession<'a> {
             Ok(_) => return format!("{tag} NO [NONEXISTENT] No such folder\r\n"),
             Err(e) => return format!("{tag} NO [SERVERBUG] {e}\r\n"),
         }
-        match self.env.store.folder_messages(&user, &folder) {
+        match self.env.store.folder_files(&user, &folder) {
             Ok(msgs) => {
                 let n = msgs.len();
                 self.state = ImapState::Selected(user, msgs);
@@ -389,14 +390,19 @@ impl<'a> ImapSession<'a> {
                     continue;
                 }
                 let mut parts = Vec::new();
+                let msg = if size || body {
+                    read_message(&msgs[n - 1]).unwrap_or_default()
+                } else {
+                    Vec::new()
+                };
                 if uid || u.contains("UID") {
                     parts.push(format!("UID {n}"));
                 }
                 if size {
-                    parts.push(format!("RFC822.SIZE {}", msgs[n - 1].len()));
+                    parts.push(format!("RFC822.SIZE {}", msg.len()));
                 }
                 if body {
-                    parts.push(format!("BODY[] {}", literal(&msgs[n - 1])));
+                    parts.push(format!("BODY[] {}", literal(&msg)));
                 }
                 if parts.is_empty() {
                     parts.push("FLAGS ()".to_string());

@@ -22,7 +22,8 @@
 //! (unknown keys are ignored); values may be written as Axigen accepts them: double-quoted
 //! (`\"` and `\\` escapes), single-quoted (literal), or bare with backslash escapes. Changes made
 //! in a domain context (`CREATE Domain` or `UPDATE Domain`) are saved by `COMMIT` and dropped by
-//! `BACK` or a disconnect.
+//! `BACK` or a disconnect, except `DISABLE Account` / `ENABLE Account`, which take effect at
+//! once (an account's status is not part of a domain's pending changes), and `SHOW Account`.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::PathBuf;
@@ -504,7 +505,11 @@ fn help(state: &State) -> Vec<String> {
         ]),
         State::Domain(_) => v.extend([
             "ADD Account name <account> password <password>".to_string(),
+            "ADD Account name <account> hashedPassword <hash>".into(),
             "REMOVE Account name <account>".into(),
+            "SHOW Account name <account>".into(),
+            "DISABLE Account name <account>".into(),
+            "ENABLE Account name <account>".into(),
             "LIST Accounts".into(),
             "COMMIT".into(),
             "BACK".into(),

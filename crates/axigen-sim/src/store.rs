@@ -96,14 +96,19 @@ fn store_message(dir: &Path, message: &[u8]) -> Result<(), SimError> {
     std::fs::rename(&tmp, &dst).map_err(io("storing", &dst))
 }
 
-/// The messages of a folder directory in arrival order (the newest [`MAX_MESSAGES`]).
-fn read_folder(dir: &Path) -> Result<Vec<Vec<u8>>, SimError> {
-    let files: Vec<String> = names(dir)?
+/// The message file names of a folder directory in arrival order (the newest [`MAX_MESSAGES`]).
+fn message_files(dir: &Path) -> Result<Vec<String>, SimError> {
+    let mut files: Vec<String> = names(dir)?
         .into_iter()
         .filter(|n| n.ends_with(".eml"))
         .collect();
     let skip = files.len().saturating_sub(MAX_MESSAGES);
-    Ok(files[skip..]
+    Ok(files.split_off(skip))
+}
+
+/// The messages of a folder directory in arrival order (the newest [`MAX_MESSAGES`]).
+fn read_folder(dir: &Path) -> Result<Vec<Vec<u8>>, SimError> {
+    Ok(message_files(dir)?
         .iter()
         .filter_map(|n| crate::mail::read_message(&dir.join(n)))
         .collect())
@@ -298,16 +303,20 @@ impl Store {
         store_message(&self.folder_dir(&domain, &account, folder), message)
     }
 
-    /// The messages of one folder in arrival order (UID n is the n-th), same bounds as
-    /// [`Store::messages`].
-    pub fn folder_messages(&self, address: &str, folder: &str) -> Result<Vec<Vec<u8>>, SimError> {
+    /// The message files of one folder in arrival order (UID n is the n-th), at most
+    /// [`MAX_MESSAGES`] of the newest.
+    pub fn folder_files(&self, address: &str, folder: &str) -> Result<Vec<PathBuf>, SimError> {
         let Some((account, domain)) = split_address(address) else {
             return Ok(Vec::new());
         };
         if !self.account_exists(&domain, &account) || !valid_folder(folder) {
             return Ok(Vec::new());
         }
-        read_folder(&self.folder_dir(&domain, &account, folder))
+        let dir = self.folder_dir(&domain, &account, folder);
+        Ok(message_files(&dir)?
+            .into_iter()
+            .map(|n| dir.join(n))
+            .collect())
     }
 
     /// Set an account's password (kept salted and hashed, file mode 0600).

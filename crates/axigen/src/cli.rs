@@ -784,6 +784,26 @@ pub fn printable(s: &str) -> String {
 
 #[cfg(test)]
 mod tests {
+
+    #[test]
+    fn account_info_lines() {
+        let body: Vec<String> = [
+            "name = bob",
+            "status = disabled",
+            "hashedPassword = sha256:ab:cd",
+            "x",
+        ]
+        .map(String::from)
+        .to_vec();
+        let i = parse_account_info(&body);
+        assert!(i.disabled);
+        assert_eq!(i.hashed_password.as_deref(), Some("sha256:ab:cd"));
+        assert_eq!(parse_account_info(&[]), AccountInfo::default());
+        assert_eq!(
+            redact("ADD Account name bob hashedPassword sha256:ab:cd"),
+            "ADD Account name bob hashedPassword ***"
+        );
+    }
     use super::*;
     use std::io::BufRead;
     use std::net::TcpListener;
