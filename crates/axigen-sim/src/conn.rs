@@ -23,6 +23,7 @@ const MAX_HTTP_LINES: usize = 100;
 /// What a read of one line gave.
 #[derive(Debug, PartialEq, Eq)]
 pub enum Line {
+    /// A line, without its line end (invalid UTF-8 replaced).
     Text(String),
     /// A line over [`MAX_LINE`] bytes (its content is dropped).
     TooLong,
@@ -53,6 +54,7 @@ impl<R: Read> LineReader<R> {
         Some(std::mem::replace(&mut self.buf, rest))
     }
 
+    /// A reader of lines of at most `max` bytes.
     pub fn new(inner: R, max: usize) -> Self {
         LineReader {
             inner,
@@ -61,6 +63,7 @@ impl<R: Read> LineReader<R> {
         }
     }
 
+    /// The next line, or why there is none.
     pub fn read_line(&mut self) -> Line {
         let mut discarding = false;
         loop {

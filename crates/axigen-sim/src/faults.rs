@@ -20,15 +20,25 @@ use std::path::{Path, PathBuf};
 use crate::SimError;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// A fault the stand-in can be told to show (see the table above).
 pub enum Fault {
+    /// `slow-start`: wait before binding the listeners.
     SlowStart,
+    /// `hang`: accept connections and never answer.
     Hang,
+    /// `crash-worker`: the worker exits.
     CrashWorker,
+    /// `crash-supervisor`: the supervisor kills itself.
     CrashSupervisor,
+    /// `ignore-sigterm`: only SIGKILL ends the processes.
     IgnoreSigterm,
+    /// `refuse-logins`: every login fails.
     RefuseLogins,
+    /// `fail-append`: IMAP APPEND fails after a count.
     FailAppend,
+    /// `fail-imap-login`: IMAP logins fail after a count.
     FailImapLogin,
+    /// `fail-command`: one CLI command fails.
     FailCommand,
 }
 
@@ -36,6 +46,7 @@ pub enum Fault {
 pub const SLOW_START_MAX: u64 = 3600;
 
 impl Fault {
+    /// Every fault, in the order of the table above.
     pub const ALL: [Fault; 9] = [
         Fault::SlowStart,
         Fault::Hang,
@@ -63,6 +74,7 @@ impl Fault {
         }
     }
 
+    /// The fault named `name` on the command line or in `faults/`.
     pub fn from_name(name: &str) -> Result<Fault, SimError> {
         Fault::ALL
             .into_iter()
@@ -111,6 +123,7 @@ pub struct Faults {
 }
 
 impl Faults {
+    /// The faults switched by files in `dir`.
     pub fn new(dir: impl AsRef<Path>) -> Faults {
         Faults {
             dir: dir.as_ref().to_path_buf(),
@@ -138,6 +151,7 @@ impl Faults {
         std::fs::remove_file(self.path(f)).is_ok()
     }
 
+    /// Switch a fault on, with its value checked.
     pub fn set(&self, f: Fault, value: Option<&str>) -> Result<(), SimError> {
         let v = f.check_value(value)?;
         std::fs::create_dir_all(&self.dir).map_err(|source| SimError::Io {
@@ -148,6 +162,7 @@ impl Faults {
         crate::workdir::write_atomic(&self.path(f), format!("{v}\n").as_bytes(), 0o644)
     }
 
+    /// Switch a fault off (already off is fine).
     pub fn clear(&self, f: Fault) -> Result<(), SimError> {
         match std::fs::remove_file(self.path(f)) {
             Ok(()) => Ok(()),
@@ -184,6 +199,7 @@ impl Faults {
         })
     }
 
+    /// Seconds of the `slow-start` fault, when set.
     pub fn slow_start(&self) -> Option<u64> {
         self.value(Fault::SlowStart)?
             .parse()

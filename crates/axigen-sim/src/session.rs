@@ -32,6 +32,7 @@ use crate::faults::{Fault, Faults};
 use crate::store::{valid_account, valid_domain, Store};
 use crate::workdir::{read_admin_password, DEFAULT_ADMIN_PASSWORD};
 
+/// What the CLI says on connect, before the first prompt.
 pub const BANNER: &str = "Welcome to AXIGEN's Command Line Interface\r\n\
     (Axigen-compatible stand-in: axigen-sim)\r\nYou must login first.\r\n";
 /// The only administrator the stand-in knows.
@@ -46,8 +47,11 @@ pub fn version_string() -> String {
 /// What every session of a worker shares.
 #[derive(Debug)]
 pub struct SessionEnv {
+    /// The domains, accounts and mailboxes.
     pub store: Store,
+    /// The faults switched on.
     pub faults: Faults,
+    /// The file holding the CLI admin password.
     pub admin_pw_path: PathBuf,
 }
 
@@ -82,16 +86,20 @@ enum Password {
 /// What to send, and whether to close the connection after it.
 #[derive(Debug, PartialEq, Eq)]
 pub struct Answer {
+    /// The reply, ending with the next prompt.
     pub text: String,
+    /// Close the connection after sending it.
     pub close: bool,
 }
 
+/// One CLI connection's dialogue state.
 pub struct CliSession<'a> {
     env: &'a SessionEnv,
     state: State,
 }
 
 impl<'a> CliSession<'a> {
+    /// A new connection, at the login prompt.
     pub fn new(env: &'a SessionEnv) -> Self {
         CliSession {
             env,
@@ -104,6 +112,7 @@ impl<'a> CliSession<'a> {
         format!("{BANNER}{}", self.prompt())
     }
 
+    /// The prompt the session shows now (`<login> `, `<#> `, `<#domain-D> `...).
     pub fn prompt(&self) -> String {
         match &self.state {
             State::Login => "<login> ".to_string(),

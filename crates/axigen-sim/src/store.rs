@@ -27,7 +27,9 @@ use std::path::{Path, PathBuf};
 
 use crate::SimError;
 
+/// Longest domain name (RFC 1035).
 pub const MAX_DOMAIN_LEN: usize = 253;
+/// Longest account name (local part).
 pub const MAX_ACCOUNT_LEN: usize = 64;
 /// Most messages one mailbox listing returns (the newest).
 pub const MAX_MESSAGES: usize = 50_000;
@@ -142,6 +144,7 @@ fn names(dir: &Path) -> Result<Vec<String>, SimError> {
 }
 
 impl Store {
+    /// The store under `dir` (a workdir's `domains/`).
     pub fn new(dir: PathBuf) -> Store {
         Store { dir }
     }
@@ -399,10 +402,12 @@ impl Store {
             .collect())
     }
 
+    /// Whether the domain exists here.
     pub fn domain_exists(&self, domain: &str) -> bool {
         valid_domain(domain) && self.accounts_dir(domain).is_dir()
     }
 
+    /// Whether the account exists in the domain.
     pub fn account_exists(&self, domain: &str, account: &str) -> bool {
         valid_domain(domain)
             && valid_account(account)
