@@ -723,8 +723,8 @@ impl Provisioner {
         Ok(report)
     }
 
-    /// Remove back-end `name` from the registry; refused while it holds accounts or is the
-    /// target of a move in progress.
+    /// Remove back-end `name` from the registry; refused while it holds accounts or takes
+    /// part in a move in progress (a resumed move needs both of its back-ends).
     pub fn remove_backend(&mut self, name: &str) -> Result<Backend, ProvisionError> {
         let name = parse_backend_name(name)?;
         let b = self.registered(&name)?;
@@ -733,7 +733,7 @@ impl Provisioner {
             .dir
             .accounts_noted(NOTE_PREFIX)?
             .iter()
-            .filter(|(_, n)| Journal::parse(n).is_some_and(|j| j.to == name))
+            .filter(|(_, n)| Journal::parse(n).is_some_and(|j| j.to == name || j.from == name))
             .count() as u64;
         if held + incoming > 0 {
             return Err(MoveError::BackendHolds {
