@@ -2,7 +2,7 @@
 //! slapd: the move's wall time (the `axigen-provision account move` process, end to end)
 //! and the window the account is unreachable (disabled on the source until enabled on the
 //! target, as the mover measures it), for mailboxes of 100, 1,000 and 10,000 messages (90 %
-//! in INBOX, 10 % in a second folder; about 300 bytes each). Medians of a few moves per size
+//! in INBOX, 10 % in a second folder; about 90 bytes each). Medians of a few moves per size
 //! (the account moves back and forth).
 //!
 //! Run: `cargo build --release --workspace --bins && AXHA_BIN_DIR=$PWD/target/release cargo
