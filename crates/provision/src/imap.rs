@@ -15,6 +15,9 @@ use axha_axigen::cli::printable;
 pub const MAX_LINE: usize = 64 * 1024;
 /// Largest message copied (Axigen's default message size limit is well below).
 pub const MAX_MESSAGE: usize = 64 * 1024 * 1024;
+/// Most messages fetched by one command: a reply holds at most this many messages, so what
+/// one read keeps in memory is bounded whatever the size of the folder.
+pub const FETCH_BATCH: u32 = 200;
 
 /// Why an IMAP exchange failed.
 #[derive(Debug)]
@@ -66,6 +69,15 @@ pub struct Message {
     pub uid: u32,
     /// The whole message (`BODY[]`).
     pub body: Vec<u8>,
+}
+
+/// What `SELECT` tells of a folder.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Selected {
+    /// Messages in the folder (`EXISTS`).
+    pub exists: u32,
+    /// The UID the next message will get (`UIDNEXT`): every UID is below it.
+    pub uid_next: u32,
 }
 
 /// One logged-in IMAP connection.
@@ -251,22 +263,31 @@ impl ImapClient {
             .map(|_| ())
     }
 
-    /// Select a folder; its number of messages.
-    pub fn select(&mut self, folder: &str) -> Result<u32, ImapError> {
+    /// Select a folder. RFC 3501 section 6.3.1 requires the `UIDNEXT` code in the answer.
+    pub fn select(&mut self, folder: &str) -> Result<Selected, ImapError> {
         let r = self.run(&format!("SELECT {}", quoted(folder)), "SELECT")?;
-        Ok(r.iter()
+        let exists = r
+            .iter()
             .find_map(|u| {
                 u.text
                     .strip_prefix("* ")
                     .and_then(|t| t.strip_suffix(" EXISTS"))
                     .and_then(|n| n.parse().ok())
             })
-            .unwrap_or(0))
+            .unwrap_or(0);
+        let uid_next = r.iter().find_map(|u| {
+            let i = u.text.find("[UIDNEXT ")?;
+            u.text[i + 9..].split(']').next()?.trim().parse().ok()
+        });
+        match uid_next {
+            Some(uid_next) => Ok(Selected { exists, uid_next }),
+            None => Err(self.refused("SELECT", b"no UIDNEXT in the answer")),
+        }
     }
 
-    /// The messages of the selected folder whose UID is above `after`, in UID order.
-    pub fn fetch_after(&mut self, after: u32) -> Result<Vec<Message>, ImapError> {
-        let cmd = format!("UID FETCH {}:* (UID BODY.PEEK[])", after + 1);
+    /// The messages of the selected folder with UIDs from `first` to `last`, in UID order.
+    pub fn fetch_range(&mut self, first: u32, last: u32) -> Result<Vec<Message>, ImapError> {
+        let cmd = format!("UID FETCH {first}:{last} (UID BODY.PEEK[])");
         let r = self.run(&cmd, "UID FETCH")?;
         let mut out: Vec<Message> = r
             .into_iter()
@@ -278,9 +299,10 @@ impl ImapClient {
                     .parse()
                     .ok()?;
                 let body = u.literals.pop()?;
-                // `n:*` names the last message even when n is above every UID (RFC 3501
-                // section 6.4.8): keep only the ones asked for.
-                (uid > after).then_some(Message { uid, body })
+                // Keep only the ones asked for (a server may add unsolicited FETCH answers).
+                (first..=last)
+                    .contains(&uid)
+                    .then_some(Message { uid, body })
             })
             .collect();
         out.sort_by_key(|m| m.uid);

@@ -30,7 +30,7 @@ use axha_directory::{parse_address, parse_backend_name, Account, Backend};
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Kind, ProvisionError};
-use crate::imap::{ImapClient, ImapError};
+use crate::imap::{ImapClient, ImapError, FETCH_BATCH};
 use crate::service::Provisioner;
 
 /// The prefix of a move's journal in the account entry's `description`.
@@ -391,6 +391,13 @@ fn key(body: &[u8]) -> (usize, u64) {
     (body.len(), h.finish())
 }
 
+/// UID ranges of at most [`FETCH_BATCH`] covering the UIDs above `after` and below `next`.
+fn batches(after: u32, next: u32) -> impl Iterator<Item = (u32, u32)> {
+    (after.saturating_add(1)..next)
+        .step_by(FETCH_BATCH as usize)
+        .map(move |lo| (lo, lo.saturating_add(FETCH_BATCH - 1).min(next - 1)))
+}
+
 fn ms(t: Instant) -> f64 {
     t.elapsed().as_secs_f64() * 1000.0
 }
@@ -479,28 +486,33 @@ impl Provisioner {
                 d.create(f).map_err(on(dst))?;
             }
             let after = marks.and_then(|m| m.iter().find(|(n, _)| n == f).map(|(_, u)| *u));
-            let on_source = s.select(f).map_err(on(src))?;
-            let msgs = s.fetch_after(after.unwrap_or(0)).map_err(on(src))?;
-            let mut on_target = d.select(f).map_err(on(dst))? as u64;
+            let target = d.select(f).map_err(on(dst))?;
+            let mut on_target = u64::from(target.exists);
             let mut have: HashMap<(usize, u64), u32> = HashMap::new();
             if after.is_none() && on_target > 0 {
-                for m in d.fetch_after(0).map_err(on(dst))? {
-                    *have.entry(key(&m.body)).or_default() += 1;
+                for (lo, hi) in batches(0, target.uid_next) {
+                    for m in d.fetch_range(lo, hi).map_err(on(dst))? {
+                        *have.entry(key(&m.body)).or_default() += 1;
+                    }
                 }
             }
+            let source = s.select(f).map_err(on(src))?;
             let mut last = after.unwrap_or(0);
-            for m in msgs {
-                last = last.max(m.uid);
-                if let Some(n) = have.get_mut(&key(&m.body)).filter(|n| **n > 0) {
-                    *n -= 1;
-                    continue;
+            for (lo, hi) in batches(last, source.uid_next) {
+                for m in s.fetch_range(lo, hi).map_err(on(src))? {
+                    last = last.max(m.uid);
+                    if let Some(n) = have.get_mut(&key(&m.body)).filter(|n| **n > 0) {
+                        *n -= 1;
+                        continue;
+                    }
+                    d.append(f, &m.body).map_err(on(dst))?;
+                    pass.copied += 1;
+                    on_target += 1;
                 }
-                d.append(f, &m.body).map_err(on(dst))?;
-                pass.copied += 1;
-                on_target += 1;
             }
+            let on_source = u64::from(source.exists);
             pass.marks.push((f.clone(), last));
-            pass.counts.push((f.clone(), on_source as u64, on_target));
+            pass.counts.push((f.clone(), on_source, on_target));
         }
         s.logout();
         d.logout();
@@ -911,6 +923,24 @@ mod tests {
         ] {
             assert_eq!(Journal::parse(bad), None, "{bad}");
         }
+    }
+
+    #[test]
+    fn uid_batches_cover_the_range() {
+        let b: Vec<_> = batches(0, 1).collect();
+        assert!(b.is_empty());
+        let b: Vec<_> = batches(0, 2).collect();
+        assert_eq!(b, vec![(1, 1)]);
+        let b: Vec<_> = batches(5, 5 + FETCH_BATCH * 2 + 2).collect();
+        assert_eq!(
+            b,
+            vec![
+                (6, 5 + FETCH_BATCH),
+                (6 + FETCH_BATCH, 5 + FETCH_BATCH * 2),
+                (6 + FETCH_BATCH * 2, 6 + FETCH_BATCH * 2)
+            ]
+        );
+        assert!(batches(10, 3).next().is_none());
     }
 
     #[test]
