@@ -24,6 +24,13 @@
 //! in a domain context (`CREATE Domain` or `UPDATE Domain`) are saved by `COMMIT` and dropped by
 //! `BACK` or a disconnect, except `DISABLE Account` / `ENABLE Account`, which take effect at
 //! once (an account's status is not part of a domain's pending changes), and `SHOW Account`.
+//!
+//! For moving accounts the stand-in offers what an Axigen administrator can do to an account
+//! (see its settings, disable and enable it, create it with a password already hashed by
+//! another server of the cluster). The command words used for these (`SHOW Account`,
+//! `DISABLE Account`, `ENABLE Account`, `ADD Account ... hashedPassword`) are the stand-in's:
+//! they were not checked against Axigen's CLI reference, so the client keeps each in one
+//! method of `axha_axigen::cli::CliClient` to adapt.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::PathBuf;
