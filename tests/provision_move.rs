@@ -1,8 +1,8 @@
 //! Moving accounts between back-ends, against a real slapd and axigen-sim back-ends (the
 //! Axigen stand-in): a move under SMTP load, a move interrupted at each of its steps and
 //! resumed (or rolled back), a drain then a removal, a rebalance after a fourth back-end is
-//! added. Every test checks the messages (by Message-ID) on both back-ends and the directory
-//! entry.
+//! added, a move through the HTTP API. Every test checks the messages (by Message-ID) on both
+//! back-ends and the directory entry.
 
 #[path = "provision_move_mail.rs"]
 mod mail;
@@ -333,4 +333,97 @@ fn rebalance_after_adding_a_fourth_backend() {
     assert!(again["moved"].as_array().unwrap().is_empty(), "{again}");
     let (code, out, err) = lab.run(&["reconcile", "--check-backends"]);
     assert_eq!(code, 0, "{out}{err}");
+}
+
+/// One API request with curl (the token read from a file, never on a command line):
+/// (status, body).
+fn api(lab: &Lab, port: u16, path: &str, body: &str) -> (u16, serde_json::Value) {
+    let headers = lab.dir.join("api.headers");
+    std::fs::write(&headers, format!("Authorization: Bearer {}\n", lab.token)).unwrap();
+    std::fs::set_permissions(
+        &headers,
+        std::os::unix::fs::PermissionsExt::from_mode(0o600),
+    )
+    .unwrap();
+    let out = axha_e2e::Cmd::new("curl")
+        .args(["-s", "-X", "POST", "-w", "\n%{http_code}", "-H"])
+        .arg(format!("@{}", headers.display()))
+        .args(["--data-binary", body])
+        .arg(format!("http://127.0.0.1:{port}{path}"))
+        .run(&axha_e2e::Deadline::after(Duration::from_secs(120)))
+        .unwrap()
+        .stdout_str();
+    let (json, status) = out.rsplit_once('\n').unwrap();
+    (
+        status.trim().parse().unwrap(),
+        serde_json::from_str(json).unwrap(),
+    )
+}
+
+#[test]
+fn move_through_the_http_api() {
+    let lab = lab(2);
+    let addr = format!("api@{DOMAIN}");
+    let from = create_account(&lab, &addr, "pw-api");
+    let to = other(&from);
+    seed(
+        &lab,
+        &from,
+        &addr,
+        "pw-api",
+        &ids("api", 5),
+        &ids("apis", 2),
+    );
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    struct Serve(std::process::Child);
+    impl Drop for Serve {
+        fn drop(&mut self) {
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
+    }
+    let serve = Serve(
+        std::process::Command::new(axha_e2e::bin("axigen-provision"))
+            .arg("--config")
+            .arg(&lab.config)
+            .args(["serve", "--listen", &format!("127.0.0.1:{port}")])
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    axha_e2e::wait_for("API listening", Duration::from_secs(20), || {
+        std::net::TcpStream::connect(("127.0.0.1", port)).is_ok()
+    });
+    let path = format!("/v1/accounts/{addr}/move");
+    let (status, v) = api(&lab, port, &path, r#"{"to": "nowhere"}"#);
+    assert_eq!(
+        (status, v["error"]["code"].as_str()),
+        (404, Some("not_found")),
+        "{v}"
+    );
+    let (status, v) = api(&lab, port, &path, r#"{"to": 7}"#);
+    assert_eq!(status, 400, "{v}");
+    let (status, v) = api(&lab, port, &path, &format!(r#"{{"to": "{to}"}}"#));
+    assert_eq!(status, 200, "{v}");
+    assert_eq!(
+        (v["from"].as_str(), v["to"].as_str()),
+        (Some(from.as_str()), Some(to))
+    );
+    assert_eq!(v["messages"], 7);
+    let (status, v) = api(&lab, port, &path, r#"{}"#);
+    assert_eq!(
+        (status, v["error"]["code"].as_str()),
+        (404, Some("not_found")),
+        "{v}"
+    );
+    drop(serve);
+    assert_eq!(message_ids(lab.sim(to), &addr, "INBOX"), ids("api", 5));
+    assert_eq!(entry(&lab, &addr).0, to);
+    assert!(!hosts(lab.sim(&from), &addr));
 }
