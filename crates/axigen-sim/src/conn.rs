@@ -23,6 +23,7 @@ const MAX_HTTP_LINES: usize = 100;
 /// What a read of one line gave.
 #[derive(Debug, PartialEq, Eq)]
 pub enum Line {
+    /// A line, without its line end (invalid UTF-8 replaced).
     Text(String),
     /// A line over [`MAX_LINE`] bytes (its content is dropped).
     TooLong,
@@ -38,6 +39,22 @@ pub struct LineReader<R> {
 }
 
 impl<R: Read> LineReader<R> {
+    /// Exactly `n` raw bytes (an IMAP literal), `None` when the peer goes away first.
+    pub fn read_bytes(&mut self, n: usize) -> Option<Vec<u8>> {
+        while self.buf.len() < n {
+            let mut chunk = [0u8; 16384];
+            match self.inner.read(&mut chunk) {
+                Ok(0) => return None,
+                Ok(k) => self.buf.extend_from_slice(&chunk[..k]),
+                Err(e) if e.kind() == ErrorKind::Interrupted => {}
+                Err(_) => return None,
+            }
+        }
+        let rest = self.buf.split_off(n);
+        Some(std::mem::replace(&mut self.buf, rest))
+    }
+
+    /// A reader of lines of at most `max` bytes.
     pub fn new(inner: R, max: usize) -> Self {
         LineReader {
             inner,
@@ -46,6 +63,7 @@ impl<R: Read> LineReader<R> {
         }
     }
 
+    /// The next line, or why there is none.
     pub fn read_line(&mut self) -> Line {
         let mut discarding = false;
         loop {
@@ -149,6 +167,20 @@ fn dialogue(reader: &mut LineReader<TcpStream>, out: &mut TcpStream, mut s: impl
         };
         if (!text.is_empty() && !send(out, &text)) || close {
             return;
+        }
+        // The sessions bound a literal's size before announcing it (MAX_MESSAGE).
+        if let Some(n) = s.literal_wanted() {
+            let Some(data) = reader.read_bytes(n) else {
+                return;
+            };
+            let rest = match reader.read_line() {
+                Line::Text(l) => l,
+                Line::TooLong => "(too long)".to_string(),
+                Line::End => return,
+            };
+            if !send(out, &s.literal(data, &rest)) {
+                return;
+            }
         }
     }
 }

@@ -9,6 +9,9 @@
 //! | `crash-supervisor` | empty | the supervisor kills itself with SIGKILL (no cleanup, the pid file stays); consumed; the worker follows it (parent-death signal) |
 //! | `ignore-sigterm` | empty | supervisor and worker ignore SIGTERM; only SIGKILL ends them |
 //! | `refuse-logins` | empty | every CLI login is answered `-ERR: Authentication failed` |
+//! | `fail-append` | count N | IMAP APPEND stores N more messages, then each fails (`NO`) until cleared |
+//! | `fail-imap-login` | count N | N more IMAP logins succeed, then each is refused until cleared |
+//! | `fail-command` | a CLI command's first two words, e.g. `ENABLE Account` | that command is answered `-ERR` until cleared |
 //!
 //! Checks are one `stat` per connection, per CLI line or per watcher tick, never per byte.
 
@@ -17,26 +20,43 @@ use std::path::{Path, PathBuf};
 use crate::SimError;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// A fault the stand-in can be told to show (see the table above).
 pub enum Fault {
+    /// `slow-start`: wait before binding the listeners.
     SlowStart,
+    /// `hang`: accept connections and never answer.
     Hang,
+    /// `crash-worker`: the worker exits.
     CrashWorker,
+    /// `crash-supervisor`: the supervisor kills itself.
     CrashSupervisor,
+    /// `ignore-sigterm`: only SIGKILL ends the processes.
     IgnoreSigterm,
+    /// `refuse-logins`: every login fails.
     RefuseLogins,
+    /// `fail-append`: IMAP APPEND fails after a count.
+    FailAppend,
+    /// `fail-imap-login`: IMAP logins fail after a count.
+    FailImapLogin,
+    /// `fail-command`: one CLI command fails.
+    FailCommand,
 }
 
 /// Longest slow start accepted, in seconds.
 pub const SLOW_START_MAX: u64 = 3600;
 
 impl Fault {
-    pub const ALL: [Fault; 6] = [
+    /// Every fault, in the order of the table above.
+    pub const ALL: [Fault; 9] = [
         Fault::SlowStart,
         Fault::Hang,
         Fault::CrashWorker,
         Fault::CrashSupervisor,
         Fault::IgnoreSigterm,
         Fault::RefuseLogins,
+        Fault::FailAppend,
+        Fault::FailImapLogin,
+        Fault::FailCommand,
     ];
 
     /// The file name in `DIR/faults/`, also the name on the command line.
@@ -48,9 +68,13 @@ impl Fault {
             Fault::CrashSupervisor => "crash-supervisor",
             Fault::IgnoreSigterm => "ignore-sigterm",
             Fault::RefuseLogins => "refuse-logins",
+            Fault::FailAppend => "fail-append",
+            Fault::FailImapLogin => "fail-imap-login",
+            Fault::FailCommand => "fail-command",
         }
     }
 
+    /// The fault named `name` on the command line or in `faults/`.
     pub fn from_name(name: &str) -> Result<Fault, SimError> {
         Fault::ALL
             .into_iter()
@@ -75,6 +99,17 @@ impl Fault {
             Fault::Hang => Err(bad("nothing or 'persistent'")),
             Fault::CrashWorker if matches!(v, "" | "once" | "always") => Ok(v.to_string()),
             Fault::CrashWorker => Err(bad("nothing, 'once' or 'always'")),
+            Fault::FailAppend | Fault::FailImapLogin => match v.parse::<u64>() {
+                Ok(n) => Ok(n.to_string()),
+                _ => Err(bad("a count")),
+            },
+            Fault::FailCommand
+                if v.split(' ').count() == 2
+                    && v.bytes().all(|b| b.is_ascii_alphabetic() || b == b' ') =>
+            {
+                Ok(v.to_string())
+            }
+            Fault::FailCommand => Err(bad("two words, e.g. 'ENABLE Account'")),
             _ if v.is_empty() => Ok(String::new()),
             _ => Err(bad("no value")),
         }
@@ -88,6 +123,7 @@ pub struct Faults {
 }
 
 impl Faults {
+    /// The faults switched by files in `dir`.
     pub fn new(dir: impl AsRef<Path>) -> Faults {
         Faults {
             dir: dir.as_ref().to_path_buf(),
@@ -115,6 +151,7 @@ impl Faults {
         std::fs::remove_file(self.path(f)).is_ok()
     }
 
+    /// Switch a fault on, with its value checked.
     pub fn set(&self, f: Fault, value: Option<&str>) -> Result<(), SimError> {
         let v = f.check_value(value)?;
         std::fs::create_dir_all(&self.dir).map_err(|source| SimError::Io {
@@ -125,6 +162,7 @@ impl Faults {
         crate::workdir::write_atomic(&self.path(f), format!("{v}\n").as_bytes(), 0o644)
     }
 
+    /// Switch a fault off (already off is fine).
     pub fn clear(&self, f: Fault) -> Result<(), SimError> {
         match std::fs::remove_file(self.path(f)) {
             Ok(()) => Ok(()),
@@ -138,6 +176,30 @@ impl Faults {
     }
 
     /// Seconds of a slow start; a file that does not hold a number counts as off.
+    /// A counted fault (`fail-append`, `fail-imap-login`): true when this use fails. While
+    /// the count is above zero it is lowered by one and the use goes through.
+    pub fn counted_failure(&self, f: Fault) -> bool {
+        let Some(n) = self.value(f).and_then(|v| v.parse::<u64>().ok()) else {
+            return self.is_set(f);
+        };
+        if n == 0 {
+            return true;
+        }
+        let _ =
+            crate::workdir::write_atomic(&self.path(f), format!("{}\n", n - 1).as_bytes(), 0o644);
+        false
+    }
+
+    /// Whether the CLI command starting with `cmd` and `obj` is to fail (`fail-command`).
+    pub fn command_fails(&self, cmd: &str, obj: &str) -> bool {
+        self.value(Fault::FailCommand).is_some_and(|v| {
+            let mut w = v.split(' ');
+            w.next().is_some_and(|c| c.eq_ignore_ascii_case(cmd))
+                && w.next().is_some_and(|o| o.eq_ignore_ascii_case(obj))
+        })
+    }
+
+    /// Seconds of the `slow-start` fault, when set.
     pub fn slow_start(&self) -> Option<u64> {
         self.value(Fault::SlowStart)?
             .parse()

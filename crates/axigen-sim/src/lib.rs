@@ -15,7 +15,10 @@
 //!   serves them to a front-end proxy and a relay ([`mail`]): IMAP and POP3 logins with the
 //!   account's full address and password (set by the CLI's `ADD Account ... password`), the
 //!   INBOX read back, SMTP delivery into the mailbox of an account hosted here (any other
-//!   recipient refused); a tiny HTTP answer on WebMail/WebAdmin, and the
+//!   recipient refused); what moving an account between back-ends uses (IMAP folders, UID
+//!   FETCH, APPEND, an administrator's login into a mailbox; the CLI's SHOW, DISABLE and
+//!   ENABLE Account, and ADD Account with a hashed password; a disabled account refuses
+//!   logins and defers deliveries with 450); a tiny HTTP answer on WebMail/WebAdmin, and the
 //!   CLI dialogue ([`session`]) with domains and accounts persisted under `DIR/domains`
 //!   ([`store`]).
 //! - SIGTERM to the supervisor (or its process group) stops it cleanly: worker stopped,
@@ -25,6 +28,8 @@
 //! Workdir layout ([`workdir::Workdir`]): `run/axigen.cfg`, `run/axigen.pid`, `run/admin.pw`
 //! (the CLI admin password, mode 0600), `log/axigen-sim.log` (daemon output), `domains/<domain>/
 //! accounts/<account>`, `faults/<name>`.
+
+#![warn(missing_docs)]
 
 use std::fmt;
 use std::net::SocketAddr;
@@ -44,30 +49,46 @@ pub mod worker;
 /// Why the stand-in cannot do what was asked. Each variant names the offending value.
 #[derive(Debug)]
 pub enum SimError {
+    /// The configuration file is wrong.
     Config(ConfigError),
+    /// A file or directory operation failed.
     Io {
+        /// What was being done ("reading", "creating"...).
         what: &'static str,
+        /// The file or directory.
         path: PathBuf,
+        /// The system's error.
         source: std::io::Error,
     },
     /// Another process listens on a configured address.
     AddrInUse(SocketAddr),
     /// Binding failed for another reason (address not on this host, permission...).
     Bind {
+        /// The listener's address.
         addr: SocketAddr,
+        /// The system's error.
         source: std::io::Error,
     },
+    /// A supervisor of this workdir already runs.
     AlreadyRunning {
+        /// Its process id.
         pid: u32,
+        /// The pid file naming it.
         pid_file: PathBuf,
     },
     /// `init` would overwrite an existing configuration (use `--force`).
     Exists(PathBuf),
+    /// The configuration enables no listener.
     NoListeners(PathBuf),
+    /// A fault name the stand-in does not know.
     UnknownFault(String),
+    /// A fault's value is not what it takes.
     BadFaultValue {
+        /// The fault.
         name: &'static str,
+        /// The value given.
         value: String,
+        /// What it takes.
         expected: &'static str,
     },
     /// Bad arguments (a relative path where none is allowed, an empty password file...).
@@ -76,6 +97,7 @@ pub enum SimError {
     Start(String),
     /// `stop` sent SIGTERM but the supervisor outlived the wait.
     StillRunning {
+        /// The supervisor's process id.
         pid: u32,
     },
 }

@@ -11,8 +11,18 @@
 //! C: d ID NIL                              S: * ID ("name" "Axigen-compatible stand-in" "host" "n1")
 //! ```
 //!
+//! What moving an account between back-ends uses, as Axigen offers it over IMAP: folders
+//! (`LIST`, `CREATE`, `SELECT` of any folder), `UID FETCH` (RFC 3501 section 6.4.8) with
+//! `UID`, `RFC822.SIZE` and `BODY[]`, and `APPEND` with a synchronising (`{N}`) or
+//! non-synchronising (`{N+}`, RFC 7888) literal. An administrator opens any account's mailbox
+//! with `LOGIN "user@domain*admin" ADMINPASSWORD`: the stand-in's form of a master-user login
+//! (the `*` separator of UW-IMAP and Dovecot; how a real Axigen grants an administrator access
+//! to a mailbox is a deployment choice this project makes a parameter of the mover, not a fact
+//! it relies on). A disabled account refuses its own logins (`NO [UNAVAILABLE]`) and answers
+//! SMTP deliveries with `450 4.2.1`, a temporary failure, so the sender retries.
+//!
 //! What the stand-in leaves out (a proxy and a relay never need it): TLS, SASL mechanisms,
-//! IMAP literals, flags, folders other than INBOX, deletion.
+//! literals anywhere but APPEND, flags, folder hierarchy, deletion.
 
 use std::io::Read;
 use std::path::Path;
@@ -63,6 +73,18 @@ pub fn verify_password(stored: &str, password: &str) -> bool {
     }
 }
 
+/// Whether `line` has the form [`hash_password`] makes (what `hashedPassword` accepts).
+pub fn is_password_hash(line: &str) -> bool {
+    let mut parts = line.splitn(3, ':');
+    matches!(
+        (parts.next(), parts.next(), parts.next()),
+        (Some(HASH_PREFIX), Some(salt), Some(hash))
+            if !salt.is_empty()
+                && hash.len() == 64
+                && salt.bytes().chain(hash.bytes()).all(|b| b.is_ascii_hexdigit())
+    )
+}
+
 /// A small file's text (an account file), `None` when missing, unreadable or too large.
 pub fn read_small(path: &Path) -> Option<String> {
     let f = std::fs::File::open(path).ok()?;
@@ -87,6 +109,15 @@ pub trait MailSession {
     fn handle(&mut self, line: &str) -> (String, bool);
     /// The answer to a line longer than the reader takes.
     fn too_long(&mut self) -> String;
+    /// The size of a literal the last line announced, which the connection reads next as
+    /// raw bytes and hands to [`MailSession::literal`].
+    fn literal_wanted(&self) -> Option<usize> {
+        None
+    }
+    /// The answer once an announced literal and the rest of its command line are read.
+    fn literal(&mut self, _data: Vec<u8>, _rest: &str) -> String {
+        String::new()
+    }
 }
 
 /// The words of an IMAP command's arguments: atoms and quoted strings (RFC 3501 section 4.3,
@@ -136,7 +167,42 @@ fn literal(msg: &[u8]) -> String {
 enum ImapState {
     NotAuthenticated,
     Authenticated(String),
-    Selected(String, Vec<Vec<u8>>),
+    /// User and the selected folder's message files (UID n is the n-th), read when fetched
+    /// (a SELECT costs one directory listing, as on a real server, not a read of the folder).
+    Selected(String, Vec<std::path::PathBuf>),
+}
+
+/// The literal announced at the end of an APPEND line: `{N}` or `{N+}`, with whether it is
+/// non-synchronising.
+fn trailing_literal(args: &str) -> Option<(usize, bool, &str)> {
+    let open = args.rfind('{')?;
+    let inner = args[open + 1..].strip_suffix('}')?;
+    let (n, plus) = match inner.strip_suffix('+') {
+        Some(n) => (n, true),
+        None => (inner, false),
+    };
+    Some((n.parse().ok()?, plus, args[..open].trim_end()))
+}
+
+/// A message set of `FETCH` / `UID FETCH` (`n`, `a:b`, `a:*`, comma lists) as ranges,
+/// `*` standing for `last`.
+fn message_set(set: &str, last: usize) -> Option<Vec<(usize, usize)>> {
+    let num = |s: &str| -> Option<usize> {
+        if s == "*" {
+            Some(last)
+        } else {
+            s.parse().ok()
+        }
+    };
+    set.split(',')
+        .map(|part| match part.split_once(':') {
+            Some((a, b)) => {
+                let (a, b) = (num(a)?, num(b)?);
+                Some((a.min(b), a.max(b)))
+            }
+            None => num(part).map(|n| (n, n)),
+        })
+        .collect()
 }
 
 /// One IMAP connection.
@@ -144,6 +210,8 @@ pub struct ImapSession<'a> {
     env: &'a SessionEnv,
     host: String,
     state: ImapState,
+    /// An APPEND waiting for its literal: (tag, folder, size).
+    append: Option<(String, String, usize)>,
 }
 
 impl<'a> ImapSession<'a> {
@@ -153,6 +221,80 @@ impl<'a> ImapSession<'a> {
             env,
             host: host.to_string(),
             state: ImapState::NotAuthenticated,
+            append: None,
+        }
+    }
+
+    fn user(&self) -> Option<String> {
+        match &self.state {
+            ImapState::NotAuthenticated => None,
+            ImapState::Authenticated(u) | ImapState::Selected(u, _) => Some(u.clone()),
+        }
+    }
+
+    fn list(&self, tag: &str) -> String {
+        let Some(user) = self.user() else {
+            return format!("{tag} NO Log in first\r\n");
+        };
+        match self.env.store.folders(&user) {
+            Ok(fs) => {
+                let mut out = String::new();
+                for f in fs {
+                    out.push_str(&format!("* LIST () \"/\" \"{f}\"\r\n"));
+                }
+                out.push_str(&format!("{tag} OK LIST completed\r\n"));
+                out
+            }
+            Err(e) => format!("{tag} NO [SERVERBUG] {e}\r\n"),
+        }
+    }
+
+    fn create(&self, tag: &str, args: &str) -> String {
+        let Some(user) = self.user() else {
+            return format!("{tag} NO Log in first\r\n");
+        };
+        let Some(folder) = imap_words(args).and_then(|w| w.into_iter().next()) else {
+            return format!("{tag} BAD CREATE needs a folder name\r\n");
+        };
+        if !crate::store::valid_folder(&folder) {
+            return format!("{tag} NO [CANNOT] Invalid folder name\r\n");
+        }
+        match self.env.store.create_folder(&user, &folder) {
+            Ok(true) => format!("{tag} OK CREATE completed\r\n"),
+            Ok(false) => format!("{tag} NO [ALREADYEXISTS] Folder exists\r\n"),
+            Err(e) => format!("{tag} NO [SERVERBUG] {e}\r\n"),
+        }
+    }
+
+    fn start_append(&mut self, tag: &str, args: &str) -> String {
+        let Some(user) = self.user() else {
+            return format!("{tag} NO Log in first\r\n");
+        };
+        let Some((size, plus, head)) = trailing_literal(args) else {
+            return format!("{tag} BAD APPEND needs a folder and a literal\r\n");
+        };
+        if size > MAX_MESSAGE {
+            return format!("{tag} NO [TOOBIG] Message larger than {MAX_MESSAGE} bytes\r\n");
+        }
+        // Flags and a date may sit between the folder and the literal: kept out (no flags).
+        let Some(folder) = imap_words(head).and_then(|w| w.into_iter().next()) else {
+            return format!("{tag} BAD APPEND needs a folder\r\n");
+        };
+        let folder = if folder.eq_ignore_ascii_case("INBOX") {
+            "INBOX".to_string()
+        } else {
+            folder
+        };
+        match self.env.store.folders(&user) {
+            Ok(fs) if fs.contains(&folder) => {}
+            Ok(_) => return format!("{tag} NO [TRYCREATE] No such folder\r\n"),
+            Err(e) => return format!("{tag} NO [SERVERBUG] {e}\r\n"),
+        }
+        self.append = Some((tag.to_string(), folder, size));
+        if plus {
+            String::new()
+        } else {
+            "+ Ready for literal data\r\n".to_string()
         }
     }
 
@@ -166,6 +308,23 @@ impl<'a> ImapSession<'a> {
         if self.env.faults.is_set(Fault::RefuseLogins) {
             return format!("{tag} NO [UNAVAILABLE] Logins are refused\r\n");
         }
+        if self.env.faults.counted_failure(Fault::FailImapLogin) {
+            return format!("{tag} NO [UNAVAILABLE] Logins are refused (injected fault)\r\n");
+        }
+        if let Some((user, admin)) = w[0].rsplit_once('*') {
+            let hosted = crate::store::split_address(user)
+                .is_some_and(|(a, d)| self.env.store.account_exists(&d, &a));
+            if hosted && crate::session::is_admin(self.env, admin, &w[1]) {
+                self.state = ImapState::Authenticated(user.to_ascii_lowercase());
+                return format!("{tag} OK [CAPABILITY IMAP4rev1 ID] LOGIN completed\r\n");
+            }
+            return format!("{tag} NO [AUTHENTICATIONFAILED] Authentication failed\r\n");
+        }
+        let disabled = crate::store::split_address(&w[0])
+            .is_some_and(|(a, d)| self.env.store.is_disabled(&d, &a));
+        if disabled {
+            return format!("{tag} NO [UNAVAILABLE] Account disabled\r\n");
+        }
         if self.env.store.check_login(&w[0], &w[1]) {
             self.state = ImapState::Authenticated(w[0].to_ascii_lowercase());
             format!("{tag} OK [CAPABILITY IMAP4rev1 ID] LOGIN completed\r\n")
@@ -175,15 +334,20 @@ impl<'a> ImapSession<'a> {
     }
 
     fn select(&mut self, tag: &str, cmd: &str, args: &str) -> String {
-        let user = match &self.state {
-            ImapState::NotAuthenticated => return format!("{tag} NO Log in first\r\n"),
-            ImapState::Authenticated(u) | ImapState::Selected(u, _) => u.clone(),
+        let Some(user) = self.user() else {
+            return format!("{tag} NO Log in first\r\n");
         };
-        let folder = imap_words(args).and_then(|w| w.into_iter().next());
-        if !folder.is_some_and(|f| f.eq_ignore_ascii_case("INBOX")) {
-            return format!("{tag} NO [NONEXISTENT] Only INBOX exists here\r\n");
+        let folder = match imap_words(args).and_then(|w| w.into_iter().next()) {
+            Some(f) if f.eq_ignore_ascii_case("INBOX") => "INBOX".to_string(),
+            Some(f) => f,
+            None => return format!("{tag} BAD {cmd} needs a folder\r\n"),
+        };
+        match self.env.store.folders(&user) {
+            Ok(fs) if fs.contains(&folder) => {}
+            Ok(_) => return format!("{tag} NO [NONEXISTENT] No such folder\r\n"),
+            Err(e) => return format!("{tag} NO [SERVERBUG] {e}\r\n"),
         }
-        match self.env.store.messages(&user) {
+        match self.env.store.folder_files(&user, &folder) {
             Ok(msgs) => {
                 let n = msgs.len();
                 self.state = ImapState::Selected(user, msgs);
@@ -194,42 +358,60 @@ impl<'a> ImapSession<'a> {
                 };
                 format!(
                     "* FLAGS ()\r\n* {n} EXISTS\r\n* 0 RECENT\r\n* OK [UIDVALIDITY 1] UIDs valid\r\n\
-                     {tag} OK [{mode}] {cmd} completed\r\n"
+                     * OK [UIDNEXT {}] Predicted next UID\r\n\
+                     {tag} OK [{mode}] {cmd} completed\r\n",
+                    n + 1
                 )
             }
             Err(e) => format!("{tag} NO [SERVERBUG] {e}\r\n"),
         }
     }
 
-    fn fetch(&self, tag: &str, args: &str) -> String {
+    /// `FETCH` (by position) and `UID FETCH` (by UID: the same numbers here, see the store).
+    fn fetch(&self, tag: &str, args: &str, uid: bool) -> String {
         let ImapState::Selected(_, msgs) = &self.state else {
             return format!("{tag} BAD Select a mailbox first\r\n");
         };
         let (set, items) = args.split_once(' ').unwrap_or((args, ""));
-        let (first, last) = match set.split_once(':') {
-            Some((a, "*")) => (a.parse::<usize>().ok(), Some(msgs.len())),
-            Some((a, b)) => (a.parse().ok(), b.parse().ok()),
-            None => (set.parse().ok(), set.parse().ok()),
-        };
-        let (Some(first), Some(last)) = (first, last) else {
+        let Some(ranges) = message_set(set, msgs.len()) else {
             return format!("{tag} BAD Bad message set\r\n");
         };
-        let body = {
-            let u = items.to_ascii_uppercase();
-            u.contains("BODY[]") || u.contains("RFC822")
-        };
+        let u = items.to_ascii_uppercase();
+        let body = u.contains("BODY[]")
+            || u.contains("BODY.PEEK[]")
+            || u.contains("RFC822)")
+            || u.trim_end_matches(')').ends_with("RFC822");
+        let size = u.contains("RFC822.SIZE");
         let mut out = String::new();
-        for n in first.max(1)..=last.min(msgs.len()) {
-            if body {
-                out.push_str(&format!(
-                    "* {n} FETCH (BODY[] {})\r\n",
-                    literal(&msgs[n - 1])
-                ));
-            } else {
-                out.push_str(&format!("* {n} FETCH (FLAGS ())\r\n"));
+        let mut seen = std::collections::BTreeSet::new();
+        for (first, last) in ranges {
+            for n in first.max(1)..=last.min(msgs.len()) {
+                if !seen.insert(n) {
+                    continue;
+                }
+                let mut parts = Vec::new();
+                let msg = if size || body {
+                    read_message(&msgs[n - 1]).unwrap_or_default()
+                } else {
+                    Vec::new()
+                };
+                if uid || u.contains("UID") {
+                    parts.push(format!("UID {n}"));
+                }
+                if size {
+                    parts.push(format!("RFC822.SIZE {}", msg.len()));
+                }
+                if body {
+                    parts.push(format!("BODY[] {}", literal(&msg)));
+                }
+                if parts.is_empty() {
+                    parts.push("FLAGS ()".to_string());
+                }
+                out.push_str(&format!("* {n} FETCH ({})\r\n", parts.join(" ")));
             }
         }
-        out.push_str(&format!("{tag} OK FETCH completed\r\n"));
+        let what = if uid { "UID FETCH" } else { "FETCH" };
+        out.push_str(&format!("{tag} OK {what} completed\r\n"));
         out
     }
 }
@@ -270,7 +452,16 @@ impl MailSession for ImapSession<'_> {
             "LOGIN" => self.login(&tag, args),
             "AUTHENTICATE" => format!("{tag} NO Use LOGIN\r\n"),
             "SELECT" | "EXAMINE" => self.select(&tag, &cmd, args),
-            "FETCH" => self.fetch(&tag, args),
+            "FETCH" => self.fetch(&tag, args, false),
+            "UID" => match args.split_once(' ') {
+                Some((sub, rest)) if sub.eq_ignore_ascii_case("FETCH") => {
+                    self.fetch(&tag, rest, true)
+                }
+                _ => format!("{tag} BAD Only UID FETCH is supported\r\n"),
+            },
+            "LIST" => self.list(&tag),
+            "CREATE" => self.create(&tag, args),
+            "APPEND" => self.start_append(&tag, args),
             "CLOSE" | "UNSELECT" => {
                 if let ImapState::Selected(u, _) = &self.state {
                     self.state = ImapState::Authenticated(u.clone());
@@ -284,6 +475,29 @@ impl MailSession for ImapSession<'_> {
 
     fn too_long(&mut self) -> String {
         "* BAD Line too long\r\n".to_string()
+    }
+
+    fn literal_wanted(&self) -> Option<usize> {
+        self.append.as_ref().map(|(_, _, n)| *n)
+    }
+
+    fn literal(&mut self, data: Vec<u8>, rest: &str) -> String {
+        let Some((tag, folder, _)) = self.append.take() else {
+            return String::new();
+        };
+        if !rest.trim().is_empty() {
+            return format!("{tag} BAD Only one message per APPEND\r\n");
+        }
+        let Some(user) = self.user() else {
+            return format!("{tag} NO Log in first\r\n");
+        };
+        if self.env.faults.counted_failure(Fault::FailAppend) {
+            return format!("{tag} NO [SERVERBUG] Not stored (injected fault)\r\n");
+        }
+        match self.env.store.append(&user, &folder, &data) {
+            Ok(()) => format!("{tag} OK APPEND completed\r\n"),
+            Err(e) => format!("{tag} NO [SERVERBUG] {e}\r\n"),
+        }
     }
 }
 
@@ -449,9 +663,15 @@ impl<'a> SmtpSession<'a> {
         if too_big {
             return format!("552 5.3.4 Message larger than {MAX_MESSAGE} bytes\r\n");
         }
+        // One recipient per transaction is what a relay sends a back-end (it routes each
+        // recipient by the directory); with several, the first failure ends the delivery.
         for r in &rcpts {
-            if let Err(e) = self.env.store.deliver(r, &msg) {
-                return format!("451 4.3.0 Not stored for {r}: {e}\r\n");
+            match self.env.store.deliver(r, &msg) {
+                Ok(true) => {}
+                Ok(false) => {
+                    return format!("450 4.2.1 <{r}>: mailbox disabled, try again later\r\n")
+                }
+                Err(e) => return format!("451 4.3.0 Not stored for {r}: {e}\r\n"),
             }
         }
         format!("250 2.0.0 Delivered to {} mailbox(es)\r\n", rcpts.len())
@@ -510,6 +730,13 @@ impl MailSession for SmtpSession<'_> {
                 _ if self.from.is_none() => "503 5.5.1 MAIL first\r\n".to_string(),
                 _ if self.rcpts.len() >= MAX_RECIPIENTS => {
                     "452 4.5.3 Too many recipients\r\n".to_string()
+                }
+                // Axigen: a disabled account's mail is deferred, never bounced.
+                Some(to)
+                    if crate::store::split_address(&to)
+                        .is_some_and(|(a, d)| self.env.store.is_disabled(&d, &a)) =>
+                {
+                    format!("450 4.2.1 <{to}>: mailbox disabled, try again later\r\n")
                 }
                 Some(to) if self.env.store.has_address(&to) => {
                     self.rcpts.push(to);
@@ -630,6 +857,64 @@ mod tests {
             .handle("a LOGIN bob@example.com s3cret")
             .0
             .contains("UNAVAILABLE"));
+        std::fs::remove_dir_all(&d).unwrap();
+    }
+
+    #[test]
+    fn folders_append_uid_fetch_and_disable() {
+        let (e, d) = env("move");
+        std::fs::write(&e.admin_pw_path, "adm\n").unwrap();
+        let mut i = ImapSession::new(&e, "n1");
+        assert!(i
+            .handle("a LOGIN bob@example.com*admin wrong")
+            .0
+            .contains("AUTHENTICATIONFAILED"));
+        assert!(i
+            .handle("a LOGIN bob@example.com*admin adm")
+            .0
+            .starts_with("a OK"));
+        assert!(i.handle("b CREATE Archive").0.starts_with("b OK"));
+        assert!(i.handle("b CREATE Archive").0.contains("ALREADYEXISTS"));
+        assert!(i.handle("c LIST \"\" \"*\"").0.contains("\"Archive\""));
+        assert!(i.handle("d APPEND Nope {3+}").0.contains("TRYCREATE"));
+        assert_eq!(i.handle("d APPEND Archive (\\Seen) {5+}").0, "");
+        assert_eq!(i.literal_wanted(), Some(5));
+        assert!(i.literal(b"hello".to_vec(), "").starts_with("d OK"));
+        assert!(i.handle("e APPEND INBOX {3}").0.starts_with("+ "));
+        assert!(i.literal(b"abc".to_vec(), "").starts_with("e OK"));
+        assert!(i.handle("f SELECT Archive").0.contains("* 1 EXISTS"));
+        let f = i.handle("g UID FETCH 1:* (RFC822.SIZE BODY.PEEK[])").0;
+        assert!(f.contains("UID 1 RFC822.SIZE 5 BODY[] {5}\r\nhello"), "{f}");
+        assert_eq!(
+            e.store.messages("bob@example.com").unwrap(),
+            vec![b"abc".to_vec()]
+        );
+
+        e.store.set_disabled("example.com", "bob", true).unwrap();
+        let mut j = ImapSession::new(&e, "n1");
+        assert!(j
+            .handle("a LOGIN bob@example.com s3cret")
+            .0
+            .contains("UNAVAILABLE"));
+        let mut s = SmtpSession::new(&e, "n1");
+        s.handle("MAIL FROM:<a@b.c>");
+        assert!(s
+            .handle("RCPT TO:<bob@example.com>")
+            .0
+            .starts_with("450 4.2.1"));
+        assert!(!e.store.deliver("bob@example.com", b"x").unwrap());
+        e.store.set_disabled("example.com", "bob", false).unwrap();
+        assert!(e.store.deliver("bob@example.com", b"x").unwrap());
+        let h = e.store.password_hash("example.com", "bob").unwrap();
+        assert!(is_password_hash(&h));
+        assert!(!is_password_hash("sha256:zz:1"));
+        // Removing the account removes its mailbox: a re-created account starts empty.
+        assert!(e.store.remove_account("example.com", "bob").unwrap());
+        assert!(e.store.add_account("example.com", "bob").unwrap());
+        e.store.set_password_hash("example.com", "bob", &h).unwrap();
+        assert!(e.store.check_login("bob@example.com", "s3cret"));
+        assert!(e.store.messages("bob@example.com").unwrap().is_empty());
+        assert_eq!(e.store.folders("bob@example.com").unwrap(), vec!["INBOX"]);
         std::fs::remove_dir_all(&d).unwrap();
     }
 

@@ -22,7 +22,15 @@
 //! (unknown keys are ignored); values may be written as Axigen accepts them: double-quoted
 //! (`\"` and `\\` escapes), single-quoted (literal), or bare with backslash escapes. Changes made
 //! in a domain context (`CREATE Domain` or `UPDATE Domain`) are saved by `COMMIT` and dropped by
-//! `BACK` or a disconnect.
+//! `BACK` or a disconnect, except `DISABLE Account` / `ENABLE Account`, which take effect at
+//! once (an account's status is not part of a domain's pending changes), and `SHOW Account`.
+//!
+//! For moving accounts the stand-in offers what an Axigen administrator can do to an account
+//! (see its settings, disable and enable it, create it with a password already hashed by
+//! another server of the cluster). The command words used for these (`SHOW Account`,
+//! `DISABLE Account`, `ENABLE Account`, `ADD Account ... hashedPassword`) are the stand-in's:
+//! they were not checked against Axigen's CLI reference, so the client keeps each in one
+//! method of `axha_axigen::cli::CliClient` to adapt.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::PathBuf;
@@ -31,6 +39,7 @@ use crate::faults::{Fault, Faults};
 use crate::store::{valid_account, valid_domain, Store};
 use crate::workdir::{read_admin_password, DEFAULT_ADMIN_PASSWORD};
 
+/// What the CLI says on connect, before the first prompt.
 pub const BANNER: &str = "Welcome to AXIGEN's Command Line Interface\r\n\
     (Axigen-compatible stand-in: axigen-sim)\r\nYou must login first.\r\n";
 /// The only administrator the stand-in knows.
@@ -45,8 +54,11 @@ pub fn version_string() -> String {
 /// What every session of a worker shares.
 #[derive(Debug)]
 pub struct SessionEnv {
+    /// The domains, accounts and mailboxes.
     pub store: Store,
+    /// The faults switched on.
     pub faults: Faults,
+    /// The file holding the CLI admin password.
     pub admin_pw_path: PathBuf,
 }
 
@@ -65,23 +77,36 @@ struct DomainCtx {
     name: String,
     is_new: bool,
     /// Accounts to add, with the password given (Axigen keeps it for the account's logins).
-    added: BTreeMap<String, Option<String>>,
+    added: BTreeMap<String, Option<Password>>,
     removed: BTreeSet<String>,
+}
+
+/// An account's password as `ADD Account` gives it: in clear (`password P`) or already
+/// hashed by a server of the cluster (`hashedPassword H`, how an account moved between
+/// back-ends keeps its password).
+#[derive(Debug)]
+enum Password {
+    Clear(String),
+    Hashed(String),
 }
 
 /// What to send, and whether to close the connection after it.
 #[derive(Debug, PartialEq, Eq)]
 pub struct Answer {
+    /// The reply, ending with the next prompt.
     pub text: String,
+    /// Close the connection after sending it.
     pub close: bool,
 }
 
+/// One CLI connection's dialogue state.
 pub struct CliSession<'a> {
     env: &'a SessionEnv,
     state: State,
 }
 
 impl<'a> CliSession<'a> {
+    /// A new connection, at the login prompt.
     pub fn new(env: &'a SessionEnv) -> Self {
         CliSession {
             env,
@@ -94,6 +119,7 @@ impl<'a> CliSession<'a> {
         format!("{BANNER}{}", self.prompt())
     }
 
+    /// The prompt the session shows now (`<login> `, `<#> `, `<#domain-D> `...).
     pub fn prompt(&self) -> String {
         match &self.state {
             State::Login => "<login> ".to_string(),
@@ -170,6 +196,9 @@ impl<'a> CliSession<'a> {
                 None => self.reply("-ERR: USER needs a name"),
             },
             _ if matches!(self.state, State::Login) => self.reply("-ERR: You must login first"),
+            _ if self.env.faults.command_fails(&cmd, &obj) => {
+                self.reply("-ERR: Command failed (injected fault)")
+            }
             ("LIST", "DOMAINS") => match self.env.store.domains() {
                 Ok(d) => self.body_reply(&table("domains", &d), OK),
                 Err(e) => self.reply(&format!("-ERR: {e}")),
@@ -185,24 +214,34 @@ impl<'a> CliSession<'a> {
             ("ADD", "ACCOUNT") => self.add_account(params),
             ("REMOVE", "ACCOUNT") => self.remove_account(params),
             ("LIST", "ACCOUNTS") => self.list_accounts(),
+            ("SHOW", "ACCOUNT") => self.show_account(params),
+            ("DISABLE", "ACCOUNT") => self.set_account_status(params, true),
+            ("ENABLE", "ACCOUNT") => self.set_account_status(params, false),
             _ => self.reply("-ERR: Invalid command"),
         }
     }
+}
 
+/// Whether `user`/`password` are the administrator's credentials of this server.
+pub fn is_admin(env: &SessionEnv, user: &str, password: &str) -> bool {
+    let expected = match read_admin_password(&env.admin_pw_path) {
+        Ok(Some(p)) => p,
+        Ok(None) => DEFAULT_ADMIN_PASSWORD.to_string(),
+        Err(e) => {
+            crate::log("worker", &format!("cannot check a login: {e}"));
+            return false;
+        }
+    };
+    user == ADMIN_USER && constant_time_eq(password.as_bytes(), expected.as_bytes())
+}
+
+impl CliSession<'_> {
     fn check_password(&mut self, user: &str, password: &str) -> Answer {
         self.state = State::Login;
         if self.env.faults.is_set(Fault::RefuseLogins) {
             return self.reply("-ERR: Authentication failed");
         }
-        let expected = match read_admin_password(&self.env.admin_pw_path) {
-            Ok(Some(p)) => p,
-            Ok(None) => DEFAULT_ADMIN_PASSWORD.to_string(),
-            Err(e) => {
-                crate::log("worker", &format!("cannot check a login: {e}"));
-                return self.reply("-ERR: Authentication failed");
-            }
-        };
-        if user == ADMIN_USER && constant_time_eq(password.as_bytes(), expected.as_bytes()) {
+        if is_admin(self.env, user, password) {
             self.state = State::Admin;
             self.reply("+OK: Authentication successful")
         } else {
@@ -281,7 +320,7 @@ impl<'a> CliSession<'a> {
         &self,
         params: &[String],
         verb: &str,
-    ) -> Result<(String, Option<String>), Answer> {
+    ) -> Result<(String, Option<Password>), Answer> {
         if !matches!(self.state, State::Domain(_)) {
             return Err(self.reply("-ERR: No domain context (UPDATE Domain name D first)"));
         }
@@ -292,7 +331,15 @@ impl<'a> CliSession<'a> {
         if !valid_account(name) {
             return Err(self.reply("-ERR: Invalid account name"));
         }
-        Ok((name.clone(), p.get("password").cloned()))
+        let pw = match (p.get("password"), p.get("hashedpassword")) {
+            (Some(c), _) => Some(Password::Clear(c.clone())),
+            (None, Some(h)) if crate::mail::is_password_hash(h) => {
+                Some(Password::Hashed(h.clone()))
+            }
+            (None, Some(_)) => return Err(self.reply("-ERR: Invalid hashedPassword")),
+            (None, None) => None,
+        };
+        Ok((name.clone(), pw))
     }
 
     fn add_account(&mut self, params: &[String]) -> Answer {
@@ -333,6 +380,53 @@ impl<'a> CliSession<'a> {
             self.reply("+OK: Account removed (saved at COMMIT)")
         } else {
             self.reply("-ERR: No such account")
+        }
+    }
+
+    /// The saved account `name` of the current (existing) domain context, or the answer.
+    fn saved_account(&self, params: &[String], verb: &str) -> Result<(String, String), Answer> {
+        let (name, _) = self.account_param(params, verb)?;
+        let State::Domain(c) = &self.state else {
+            return Err(self.reply("-ERR: No domain context"));
+        };
+        if c.is_new || !self.env.store.account_exists(&c.name, &name) {
+            return Err(self.reply("-ERR: No such account"));
+        }
+        Ok((c.name.clone(), name))
+    }
+
+    /// `SHOW Account name U`: the account's status and hashed password (as Axigen shows an
+    /// account's settings to its administrator).
+    fn show_account(&self, params: &[String]) -> Answer {
+        let (domain, name) = match self.saved_account(params, "SHOW") {
+            Ok(x) => x,
+            Err(a) => return a,
+        };
+        let store = &self.env.store;
+        let status = if store.is_disabled(&domain, &name) {
+            "disabled"
+        } else {
+            "enabled"
+        };
+        let mut body = vec![format!("name = {name}"), format!("status = {status}")];
+        if let Some(h) = store.password_hash(&domain, &name) {
+            body.push(format!("hashedPassword = {h}"));
+        }
+        self.body_reply(&body, OK)
+    }
+
+    /// `DISABLE Account name U` / `ENABLE Account name U`, applied at once (Axigen: a
+    /// disabled account refuses logins and answers deliveries with a temporary failure).
+    fn set_account_status(&self, params: &[String], disabled: bool) -> Answer {
+        let verb = if disabled { "DISABLE" } else { "ENABLE" };
+        let (domain, name) = match self.saved_account(params, verb) {
+            Ok(x) => x,
+            Err(a) => return a,
+        };
+        match self.env.store.set_disabled(&domain, &name, disabled) {
+            Ok(()) if disabled => self.reply("+OK: Account disabled"),
+            Ok(()) => self.reply("+OK: Account enabled"),
+            Err(e) => self.reply(&format!("-ERR: {e}")),
         }
     }
 
@@ -391,8 +485,10 @@ impl<'a> CliSession<'a> {
         }
         .and_then(|()| {
             for (a, pw) in &c.added {
-                if let Some(pw) = pw {
-                    store.set_password(&c.name, a, pw)?;
+                match pw {
+                    Some(Password::Clear(pw)) => store.set_password(&c.name, a, pw)?,
+                    Some(Password::Hashed(h)) => store.set_password_hash(&c.name, a, h)?,
+                    None => {}
                 }
             }
             Ok(())
@@ -425,7 +521,11 @@ fn help(state: &State) -> Vec<String> {
         ]),
         State::Domain(_) => v.extend([
             "ADD Account name <account> password <password>".to_string(),
+            "ADD Account name <account> hashedPassword <hash>".into(),
             "REMOVE Account name <account>".into(),
+            "SHOW Account name <account>".into(),
+            "DISABLE Account name <account>".into(),
+            "ENABLE Account name <account>".into(),
             "LIST Accounts".into(),
             "COMMIT".into(),
             "BACK".into(),

@@ -11,6 +11,15 @@
 //! salted SHA-256 (mode 0600), checked by IMAP and POP3 logins ([`Store::check_login`]); mail
 //! delivered over SMTP lands in `DIR/<domain>/mailboxes/<account>/` as one file per message
 //! (written under a temporary name, then renamed, as in a maildir), read back in arrival order.
+//!
+//! Folders and moves (as Axigen does: an account holds INBOX and any folders its user creates;
+//! an administrator can disable an account, which then refuses logins and answers deliveries
+//! with a temporary failure so that senders retry; removing an account removes its mailbox):
+//! folder `F` of an account is `DIR/<domain>/folders/<account>/F/`, a disabled account has the
+//! marker `DIR/<domain>/accounts/.disabled.<account>`. A message's IMAP UID is its position in
+//! arrival order (the stand-in never expunges, so positions never shift; UIDVALIDITY is 1).
+//! Disabling takes the account's delivery lock exclusively and a delivery holds it shared from
+//! its status check to its rename, so no delivery lands after a disable returns.
 
 use std::collections::BTreeSet;
 use std::io::ErrorKind;
@@ -18,10 +27,12 @@ use std::path::{Path, PathBuf};
 
 use crate::SimError;
 
+/// Longest domain name (RFC 1035).
 pub const MAX_DOMAIN_LEN: usize = 253;
+/// Longest account name (local part).
 pub const MAX_ACCOUNT_LEN: usize = 64;
 /// Most messages one mailbox listing returns (the newest).
-pub const MAX_MESSAGES: usize = 10_000;
+pub const MAX_MESSAGES: usize = 50_000;
 
 static MESSAGE_SEQ: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
 
@@ -56,6 +67,55 @@ pub fn valid_account(name: &str) -> bool {
             .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-' | b'+'))
 }
 
+/// A folder name other than INBOX: letters, digits, space and `.` `_` `-`, not starting
+/// with `.` (one level; no hierarchy separator).
+pub fn valid_folder(name: &str) -> bool {
+    !name.is_empty()
+        && name.len() <= 64
+        && !name.starts_with('.')
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-' | b' '))
+}
+
+/// Write one message into a folder directory under a temporary name, then rename it.
+fn store_message(dir: &Path, message: &[u8]) -> Result<(), SimError> {
+    std::fs::create_dir_all(dir).map_err(io("creating", dir))?;
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap_or_default();
+    let seq = MESSAGE_SEQ.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+    // Zero-padded so that name order is arrival order.
+    let name = format!(
+        "{:020}.{:06}.{}",
+        now.as_nanos(),
+        seq % 1_000_000,
+        std::process::id()
+    );
+    let tmp = dir.join(format!(".{name}"));
+    std::fs::write(&tmp, message).map_err(io("writing", &tmp))?;
+    let dst = dir.join(format!("{name}.eml"));
+    std::fs::rename(&tmp, &dst).map_err(io("storing", &dst))
+}
+
+/// The message file names of a folder directory in arrival order (the newest [`MAX_MESSAGES`]).
+fn message_files(dir: &Path) -> Result<Vec<String>, SimError> {
+    let mut files: Vec<String> = names(dir)?
+        .into_iter()
+        .filter(|n| n.ends_with(".eml"))
+        .collect();
+    let skip = files.len().saturating_sub(MAX_MESSAGES);
+    Ok(files.split_off(skip))
+}
+
+/// The messages of a folder directory in arrival order (the newest [`MAX_MESSAGES`]).
+fn read_folder(dir: &Path) -> Result<Vec<Vec<u8>>, SimError> {
+    Ok(message_files(dir)?
+        .iter()
+        .filter_map(|n| crate::mail::read_message(&dir.join(n)))
+        .collect())
+}
+
 /// The data store of one workdir.
 #[derive(Debug)]
 pub struct Store {
@@ -84,6 +144,7 @@ fn names(dir: &Path) -> Result<Vec<String>, SimError> {
 }
 
 impl Store {
+    /// The store under `dir` (a workdir's `domains/`).
     pub fn new(dir: PathBuf) -> Store {
         Store { dir }
     }
@@ -94,6 +155,171 @@ impl Store {
 
     fn mailbox_dir(&self, domain: &str, account: &str) -> PathBuf {
         self.dir.join(domain).join("mailboxes").join(account)
+    }
+
+    /// The directory of one folder (INBOX is the historical mailbox directory).
+    fn folder_dir(&self, domain: &str, account: &str, folder: &str) -> PathBuf {
+        if folder.eq_ignore_ascii_case("INBOX") {
+            self.mailbox_dir(domain, account)
+        } else {
+            self.dir
+                .join(domain)
+                .join("folders")
+                .join(account)
+                .join(folder)
+        }
+    }
+
+    fn disabled_marker(&self, domain: &str, account: &str) -> PathBuf {
+        self.accounts_dir(domain)
+            .join(format!(".disabled.{account}"))
+    }
+
+    fn lock_path(&self, domain: &str, account: &str) -> PathBuf {
+        self.accounts_dir(domain).join(format!(".lock.{account}"))
+    }
+
+    /// Hold the account's delivery lock (shared or exclusive) while `f` runs.
+    fn locked<T>(
+        &self,
+        domain: &str,
+        account: &str,
+        exclusive: bool,
+        f: impl FnOnce() -> Result<T, SimError>,
+    ) -> Result<T, SimError> {
+        use std::os::unix::io::AsRawFd;
+        let p = self.lock_path(domain, account);
+        let file = std::fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&p)
+            .map_err(io("opening", &p))?;
+        let op = if exclusive {
+            libc::LOCK_EX
+        } else {
+            libc::LOCK_SH
+        };
+        // SAFETY: flock on a descriptor this function owns; released when `file` closes.
+        if unsafe { libc::flock(file.as_raw_fd(), op) } != 0 {
+            return Err(io("locking", &p)(std::io::Error::last_os_error()));
+        }
+        let r = f();
+        drop(file);
+        r
+    }
+
+    /// Whether the account is disabled by its administrator.
+    pub fn is_disabled(&self, domain: &str, account: &str) -> bool {
+        valid_account(account) && self.disabled_marker(domain, account).exists()
+    }
+
+    /// Disable or enable an account (Axigen: the account's status). Disabling waits for
+    /// deliveries in progress, so none lands after it returns.
+    pub fn set_disabled(
+        &self,
+        domain: &str,
+        account: &str,
+        disabled: bool,
+    ) -> Result<(), SimError> {
+        if !self.account_exists(domain, account) {
+            return Err(SimError::Usage(format!(
+                "no account '{account}' in '{domain}'"
+            )));
+        }
+        let m = self.disabled_marker(domain, account);
+        self.locked(domain, account, true, || {
+            if disabled {
+                std::fs::write(&m, b"").map_err(io("writing", &m))
+            } else {
+                match std::fs::remove_file(&m) {
+                    Err(e) if e.kind() != ErrorKind::NotFound => Err(io("removing", &m)(e)),
+                    _ => Ok(()),
+                }
+            }
+        })
+    }
+
+    /// The stored (salted, hashed) password line of an account, `None` when it has none.
+    pub fn password_hash(&self, domain: &str, account: &str) -> Option<String> {
+        if !self.account_exists(domain, account) {
+            return None;
+        }
+        crate::mail::read_small(&self.accounts_dir(domain).join(account))
+            .map(|s| s.trim().to_string())
+            .filter(|s| !s.is_empty())
+    }
+
+    /// Set an account's password from a hashed line made by another server (an account
+    /// moved between back-ends keeps its password without anyone knowing it).
+    pub fn set_password_hash(
+        &self,
+        domain: &str,
+        account: &str,
+        line: &str,
+    ) -> Result<(), SimError> {
+        if !crate::mail::is_password_hash(line) {
+            return Err(SimError::Usage("invalid hashed password".into()));
+        }
+        let p = self.accounts_dir(domain).join(account);
+        crate::workdir::write_atomic(&p, format!("{line}\n").as_bytes(), 0o600)
+    }
+
+    /// The folders of an account: INBOX first, then the others sorted.
+    pub fn folders(&self, address: &str) -> Result<Vec<String>, SimError> {
+        let Some((account, domain)) = split_address(address) else {
+            return Ok(Vec::new());
+        };
+        if !self.account_exists(&domain, &account) {
+            return Ok(Vec::new());
+        }
+        let mut out = vec!["INBOX".to_string()];
+        let d = self.dir.join(&domain).join("folders").join(&account);
+        out.extend(names(&d)?.into_iter().filter(|n| valid_folder(n)));
+        Ok(out)
+    }
+
+    /// Create a folder; Ok(false) when it exists.
+    pub fn create_folder(&self, address: &str, folder: &str) -> Result<bool, SimError> {
+        let (account, domain) = split_address(address)
+            .filter(|(a, d)| self.account_exists(d, a))
+            .ok_or_else(|| SimError::Usage(format!("no mailbox '{address}'")))?;
+        if !valid_folder(folder) || folder.eq_ignore_ascii_case("INBOX") {
+            return Ok(false);
+        }
+        let d = self.folder_dir(&domain, &account, folder);
+        if d.is_dir() {
+            return Ok(false);
+        }
+        std::fs::create_dir_all(&d).map_err(io("creating", &d))?;
+        Ok(true)
+    }
+
+    /// Store a message in one folder of `address` (IMAP APPEND), whatever the account's status.
+    pub fn append(&self, address: &str, folder: &str, message: &[u8]) -> Result<(), SimError> {
+        let (account, domain) = split_address(address)
+            .filter(|(a, d)| self.account_exists(d, a))
+            .ok_or_else(|| SimError::Usage(format!("no mailbox '{address}'")))?;
+        if !self.folders(address)?.iter().any(|f| f == folder) {
+            return Err(SimError::Usage(format!("no folder '{folder}'")));
+        }
+        store_message(&self.folder_dir(&domain, &account, folder), message)
+    }
+
+    /// The message files of one folder in arrival order (UID n is the n-th), at most
+    /// [`MAX_MESSAGES`] of the newest.
+    pub fn folder_files(&self, address: &str, folder: &str) -> Result<Vec<PathBuf>, SimError> {
+        let Some((account, domain)) = split_address(address) else {
+            return Ok(Vec::new());
+        };
+        if !self.account_exists(&domain, &account) || !valid_folder(folder) {
+            return Ok(Vec::new());
+        }
+        let dir = self.folder_dir(&domain, &account, folder);
+        Ok(message_files(&dir)?
+            .into_iter()
+            .map(|n| dir.join(n))
+            .collect())
     }
 
     /// Set an account's password (kept salted and hashed, file mode 0600).
@@ -134,28 +360,18 @@ impl Store {
         split_address(address).is_some_and(|(a, d)| self.account_exists(&d, &a))
     }
 
-    /// Store one message in the mailbox of `address`.
-    pub fn deliver(&self, address: &str, message: &[u8]) -> Result<(), SimError> {
+    /// Store one message in the INBOX of `address`; Ok(false), nothing stored, when the
+    /// account is disabled (the SMTP answer is then a temporary failure).
+    pub fn deliver(&self, address: &str, message: &[u8]) -> Result<bool, SimError> {
         let (account, domain) = split_address(address)
             .filter(|(a, d)| self.account_exists(d, a))
             .ok_or_else(|| SimError::Usage(format!("no mailbox '{address}'")))?;
-        let dir = self.mailbox_dir(&domain, &account);
-        std::fs::create_dir_all(&dir).map_err(io("creating", &dir))?;
-        let now = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .unwrap_or_default();
-        let seq = MESSAGE_SEQ.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
-        // Zero-padded so that name order is arrival order.
-        let name = format!(
-            "{:020}.{:06}.{}",
-            now.as_nanos(),
-            seq % 1_000_000,
-            std::process::id()
-        );
-        let tmp = dir.join(format!(".{name}"));
-        std::fs::write(&tmp, message).map_err(io("writing", &tmp))?;
-        let dst = dir.join(format!("{name}.eml"));
-        std::fs::rename(&tmp, &dst).map_err(io("storing", &dst))
+        self.locked(&domain, &account, false, || {
+            if self.is_disabled(&domain, &account) {
+                return Ok(false);
+            }
+            store_message(&self.mailbox_dir(&domain, &account), message).map(|()| true)
+        })
     }
 
     /// The messages of a mailbox in arrival order (at most [`MAX_MESSAGES`] of the newest,
@@ -167,16 +383,7 @@ impl Store {
         if !self.account_exists(&domain, &account) {
             return Ok(Vec::new());
         }
-        let dir = self.mailbox_dir(&domain, &account);
-        let files: Vec<String> = names(&dir)?
-            .into_iter()
-            .filter(|n| n.ends_with(".eml"))
-            .collect();
-        let skip = files.len().saturating_sub(MAX_MESSAGES);
-        Ok(files[skip..]
-            .iter()
-            .filter_map(|n| crate::mail::read_message(&dir.join(n)))
-            .collect())
+        read_folder(&self.mailbox_dir(&domain, &account))
     }
 
     fn tmp_name(&self, what: &str) -> PathBuf {
@@ -195,10 +402,12 @@ impl Store {
             .collect())
     }
 
+    /// Whether the domain exists here.
     pub fn domain_exists(&self, domain: &str) -> bool {
         valid_domain(domain) && self.accounts_dir(domain).is_dir()
     }
 
+    /// Whether the account exists in the domain.
     pub fn account_exists(&self, domain: &str, account: &str) -> bool {
         valid_domain(domain)
             && valid_account(account)
@@ -281,6 +490,18 @@ impl Store {
             return Ok(false);
         }
         let p = self.accounts_dir(domain).join(account);
+        // Axigen removes the account's mailbox with it: an account added again later
+        // starts empty.
+        for d in [
+            self.mailbox_dir(domain, account),
+            self.dir.join(domain).join("folders").join(account),
+        ] {
+            match std::fs::remove_dir_all(&d) {
+                Err(e) if e.kind() != ErrorKind::NotFound => return Err(io("removing", &d)(e)),
+                _ => {}
+            }
+        }
+        let _ = std::fs::remove_file(self.disabled_marker(domain, account));
         match std::fs::remove_file(&p) {
             Ok(()) => Ok(true),
             Err(e) if e.kind() == ErrorKind::NotFound => Ok(false),

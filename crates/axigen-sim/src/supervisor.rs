@@ -33,10 +33,13 @@ const WORKER_STOP_GRACE: Duration = Duration::from_secs(5);
 /// `axigen-sim -W DIR [--foreground] [--config PATH]`.
 #[derive(Debug, Clone)]
 pub struct StartOptions {
+    /// The Axigen working directory (`-W`).
     pub workdir: PathBuf,
+    /// The configuration file, when not `run/axigen.cfg` (`-C`).
     pub config: Option<PathBuf>,
     /// Instead of `DIR/run/axigen.pid`.
     pub pid_file: Option<PathBuf>,
+    /// Stay attached instead of daemonizing (`--foreground`).
     pub foreground: bool,
 }
 

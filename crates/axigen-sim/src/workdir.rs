@@ -42,12 +42,15 @@ impl Workdir {
         self
     }
 
+    /// The working directory itself.
     pub fn root(&self) -> &Path {
         &self.root
     }
+    /// `run/`: configuration, pid file, admin password.
     pub fn run_dir(&self) -> PathBuf {
         self.root.join("run")
     }
+    /// `run/axigen.cfg`.
     pub fn config_path(&self) -> PathBuf {
         self.run_dir().join("axigen.cfg")
     }
@@ -57,18 +60,23 @@ impl Workdir {
             .clone()
             .unwrap_or_else(|| self.run_dir().join("axigen.pid"))
     }
+    /// `run/admin.pw`: the CLI admin password.
     pub fn admin_pw_path(&self) -> PathBuf {
         self.run_dir().join("admin.pw")
     }
+    /// `log/`.
     pub fn log_dir(&self) -> PathBuf {
         self.root.join("log")
     }
+    /// `log/axigen-sim.log`: the daemon's output.
     pub fn log_path(&self) -> PathBuf {
         self.log_dir().join("axigen-sim.log")
     }
+    /// `domains/`: domains, accounts and mailboxes.
     pub fn domains_dir(&self) -> PathBuf {
         self.root.join("domains")
     }
+    /// `faults/`: one file per fault switched on.
     pub fn faults_dir(&self) -> PathBuf {
         self.root.join("faults")
     }

@@ -175,6 +175,30 @@ pub struct Reply {
     pub prompt: String,
 }
 
+/// What `SHOW Account` tells of an account.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct AccountInfo {
+    /// The account is disabled (logins refused, deliveries deferred).
+    pub disabled: bool,
+    /// Its password as the server keeps it (salted hash), when it has one.
+    pub hashed_password: Option<String>,
+}
+
+/// `key = value` lines of `SHOW Account` into an [`AccountInfo`] (unknown keys ignored).
+pub fn parse_account_info(body: &[String]) -> AccountInfo {
+    let mut info = AccountInfo::default();
+    for line in body {
+        if let Some((k, v)) = line.split_once('=') {
+            match k.trim().to_ascii_lowercase().as_str() {
+                "status" => info.disabled = v.trim().eq_ignore_ascii_case("disabled"),
+                "hashedpassword" => info.hashed_password = Some(v.trim().to_string()),
+                _ => {}
+            }
+        }
+    }
+    info
+}
+
 /// The answer to `GET VERSION`, e.g. `10.6.30|Linux|x86_64`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Version {
@@ -421,6 +445,30 @@ impl CliClient {
     pub fn remove_account(&mut self, name: &str) -> Result<Reply, CliError> {
         check_word("account name", name)?;
         self.command(&format!("REMOVE Account name {name}"))
+    }
+
+    /// `ADD Account name U hashedPassword H` in the current domain context: the account with
+    /// the password another server of the cluster hashed (an account moved between
+    /// back-ends keeps its password; the hash is masked in errors like a password).
+    pub fn add_account_hashed(&mut self, name: &str, hashed: &str) -> Result<Reply, CliError> {
+        check_word("account name", name)?;
+        let h = quote_secret(hashed)?;
+        self.command(&format!("ADD Account name {name} hashedPassword {h}"))
+    }
+
+    /// `SHOW Account name U` in the current domain context: its status and hashed password.
+    pub fn show_account(&mut self, name: &str) -> Result<AccountInfo, CliError> {
+        check_word("account name", name)?;
+        let r = self.command(&format!("SHOW Account name {name}"))?;
+        Ok(parse_account_info(&r.body))
+    }
+
+    /// `DISABLE Account name U` / `ENABLE Account name U` in the current domain context: a
+    /// disabled account refuses logins and defers deliveries (senders retry later).
+    pub fn set_account_disabled(&mut self, name: &str, disabled: bool) -> Result<Reply, CliError> {
+        check_word("account name", name)?;
+        let verb = if disabled { "DISABLE" } else { "ENABLE" };
+        self.command(&format!("{verb} Account name {name}"))
     }
 
     /// `COMMIT`: save the current context and leave it.
@@ -736,6 +784,26 @@ pub fn printable(s: &str) -> String {
 
 #[cfg(test)]
 mod tests {
+
+    #[test]
+    fn account_info_lines() {
+        let body: Vec<String> = [
+            "name = bob",
+            "status = disabled",
+            "hashedPassword = sha256:ab:cd",
+            "x",
+        ]
+        .map(String::from)
+        .to_vec();
+        let i = parse_account_info(&body);
+        assert!(i.disabled);
+        assert_eq!(i.hashed_password.as_deref(), Some("sha256:ab:cd"));
+        assert_eq!(parse_account_info(&[]), AccountInfo::default());
+        assert_eq!(
+            redact("ADD Account name bob hashedPassword sha256:ab:cd"),
+            "ADD Account name bob hashedPassword ***"
+        );
+    }
     use super::*;
     use std::io::BufRead;
     use std::net::TcpListener;

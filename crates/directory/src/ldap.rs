@@ -794,6 +794,95 @@ impl Directory {
         )?;
         Ok(out)
     }
+
+    /// The note on an account's entry (`description`): the journal of a move in progress.
+    pub fn account_note(&mut self, address: &str) -> Result<Option<String>, DirectoryError> {
+        let dn = self.account_dn(address)?;
+        Ok(self
+            .read(&dn, &["description"])?
+            .and_then(|e| e.attrs.get("description").and_then(|v| v.first().cloned())))
+    }
+
+    /// Set (or with `None` clear) the note on an account's entry.
+    pub fn set_account_note(
+        &mut self,
+        address: &str,
+        note: Option<&str>,
+    ) -> Result<(), DirectoryError> {
+        let dn = self.account_dn(address)?;
+        let m = match note {
+            Some(n) => Mod::Replace("description".to_string(), set(&[n])),
+            None => Mod::Replace("description".to_string(), HashSet::new()),
+        };
+        self.modify(&dn, vec![m])
+    }
+
+    /// Point an account at another back-end and set its note, in one modify (atomic: a
+    /// front-end sees the old or the new route, never a mix).
+    pub fn repoint_account(
+        &mut self,
+        address: &str,
+        backend: &str,
+        mail_host: &str,
+        note: &str,
+    ) -> Result<(), DirectoryError> {
+        let dn = self.account_dn(address)?;
+        self.modify(
+            &dn,
+            vec![
+                Mod::Replace("mailHost".to_string(), set(&[mail_host])),
+                Mod::Replace("axhaBackendName".to_string(), set(&[backend])),
+                Mod::Replace("description".to_string(), set(&[note])),
+            ],
+        )
+    }
+
+    /// The accounts naming a back-end, sorted by address.
+    pub fn accounts_on(&mut self, backend: &str) -> Result<Vec<Account>, DirectoryError> {
+        let filter = format!(
+            "(&(objectClass=axhaAccount)(axhaBackendName={}))",
+            escape_filter_value(backend)
+        );
+        let base = self.domains_dn();
+        let mut out = Vec::new();
+        self.search_paged(&base, Scope::Subtree, &filter, ACCOUNT_ATTRS, |e| {
+            out.push(account_from(&e)?);
+            Ok(())
+        })?;
+        out.sort_by(|a, b| a.address.cmp(&b.address));
+        Ok(out)
+    }
+
+    /// The accounts whose note starts with `prefix` (moves in progress), with their notes.
+    pub fn accounts_noted(
+        &mut self,
+        prefix: &str,
+    ) -> Result<Vec<(String, String)>, DirectoryError> {
+        let filter = format!(
+            "(&(objectClass=axhaAccount)(description={}*))",
+            escape_filter_value(prefix)
+        );
+        let base = self.domains_dn();
+        let mut out = Vec::new();
+        self.search_paged(
+            &base,
+            Scope::Subtree,
+            &filter,
+            &["mail", "description"],
+            |e| {
+                let mail = first(&e, "mail")?.to_string();
+                let note = e
+                    .attrs
+                    .get("description")
+                    .and_then(|v| v.first().cloned())
+                    .unwrap_or_default();
+                out.push((mail, note));
+                Ok(())
+            },
+        )?;
+        out.sort();
+        Ok(out)
+    }
 }
 
 #[cfg(test)]

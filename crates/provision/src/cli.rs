@@ -64,6 +64,13 @@ pub enum Command {
         #[arg(long)]
         check_backends: bool,
     },
+    /// Move accounts until the enabled back-ends' account counts differ by at most the
+    /// spread (after adding a back-end).
+    Rebalance {
+        /// Largest difference left between the most and the least used back-end.
+        #[arg(long, default_value_t = 1)]
+        spread: u64,
+    },
     /// Run the HTTP JSON API, with Prometheus metrics at /metrics (HTTPS with --tls-cert and
     /// --tls-key).
     Serve {
@@ -120,6 +127,16 @@ pub enum BackendCmd {
         #[arg(long)]
         weight: Option<u32>,
     },
+    /// Disable a back-end and move every account off it.
+    Drain {
+        /// The back-end's name.
+        name: String,
+    },
+    /// Remove a back-end from the registry (refused while it holds accounts).
+    Remove {
+        /// The back-end's name.
+        name: String,
+    },
 }
 
 /// Subcommands of `domain`.
@@ -172,6 +189,18 @@ pub enum AccountCmd {
         /// The account's mail address.
         address: String,
     },
+    /// Move an account (mailbox, then route) to another back-end; without --to, resume
+    /// its interrupted move.
+    Move {
+        /// The account's mail address.
+        address: String,
+        /// The target back-end.
+        #[arg(long, conflicts_with = "abort")]
+        to: Option<String>,
+        /// Roll back an interrupted move that has not switched the route yet.
+        #[arg(long)]
+        abort: bool,
+    },
 }
 
 /// An error with the exit code it should end the process with.
@@ -208,12 +237,13 @@ pub fn provisioner(cfg: &Config, seed: Option<u64>) -> Result<Provisioner, Provi
         .map(Secret::from_file)
         .transpose()
         .map_err(ProvisionError::from)?;
-    let store = AxigenStore::new(
+    let mut store = AxigenStore::new(
         cfg.axigen.admin_user.clone(),
         cfg.axigen.password_dir.clone(),
         postmaster,
         Duration::from_secs(cfg.axigen.timeout_secs.max(1)),
     );
+    store.set_imap(cfg.axigen.imap.clone());
     let rng = match seed.or(cfg.service.seed) {
         Some(s) => SplitMix64::new(s),
         None => SplitMix64::from_entropy(),
@@ -256,7 +286,7 @@ impl Progress for Bar {
     }
 }
 
-fn print(json: bool, value: serde_json::Value, text: impl FnOnce() -> String) {
+pub(crate) fn print(json: bool, value: serde_json::Value, text: impl FnOnce() -> String) {
     if json {
         println!("{value}");
     } else {
@@ -321,6 +351,8 @@ pub fn run(cli: Cli) -> Result<i32, Exit> {
                     disable,
                     weight,
                 } => backend_set(p, json, &name, enable, disable, weight),
+                BackendCmd::Drain { name } => crate::moves::cli::drain(p, json, &name),
+                BackendCmd::Remove { name } => crate::moves::cli::remove(p, json, &name),
             }
         }
         Command::Domain(cmd) => {
@@ -343,10 +375,16 @@ pub fn run(cli: Cli) -> Result<i32, Exit> {
                 } => account_create(p, json, &address, password_file.as_ref()),
                 AccountCmd::Delete { address } => account_delete(p, json, &address),
                 AccountCmd::Show { address } => account_show(p, json, &address),
+                AccountCmd::Move { address, to, abort } => {
+                    crate::moves::cli::account_move(p, json, &address, to.as_deref(), abort)
+                }
             }
         }
         Command::Import { file } => import_csv(&mut connect()?, json, &file),
         Command::Reconcile { check_backends } => reconcile(&mut connect()?, json, check_backends),
+        Command::Rebalance { spread } => {
+            crate::moves::cli::rebalance(&mut connect()?, json, spread)
+        }
     }
 }
 

@@ -83,6 +83,9 @@ pub struct AxigenSection {
     /// Seconds for each CLI exchange (10 by default).
     #[serde(default = "default_timeout")]
     pub timeout_secs: u64,
+    /// Moving accounts: how the back-ends' IMAP is reached.
+    #[serde(default)]
+    pub imap: crate::moves::ImapSettings,
 }
 
 impl Default for AxigenSection {
@@ -92,6 +95,7 @@ impl Default for AxigenSection {
             password_dir: None,
             postmaster_password_file: None,
             timeout_secs: default_timeout(),
+            imap: Default::default(),
         }
     }
 }

@@ -8,6 +8,7 @@ use std::path::{Path, PathBuf};
 use axha_directory::DirectoryError;
 use axha_exec::{escape_controls, ReadError};
 
+use crate::moves::MoveError;
 use crate::store::StoreError;
 
 /// What went wrong, in the terms a client acts on.
@@ -84,6 +85,8 @@ impl Kind {
 /// The message is one line for the client and never holds a secret.
 #[derive(Debug)]
 pub enum ProvisionError {
+    /// Moving an account, draining or removing a back-end, rebalancing.
+    Move(MoveError),
     /// The directory refused or could not do an operation.
     Directory(DirectoryError),
     /// A back-end failed an operation.
@@ -287,12 +290,19 @@ pub enum ProvisionError {
     },
 }
 
+impl From<MoveError> for ProvisionError {
+    fn from(e: MoveError) -> Self {
+        ProvisionError::Move(e)
+    }
+}
+
 impl ProvisionError {
     /// What went wrong, in the terms a client acts on: the one mapping from errors to the
     /// rows of the table (JSON code, HTTP status, exit code).
     pub fn kind(&self) -> Kind {
         use ProvisionError as E;
         match self {
+            E::Move(e) => e.kind(),
             E::Directory(e) | E::AccountPending { error: e, .. } => directory_kind(e),
             E::Backend(_) | E::AllBackendsFailed { .. } | E::AccountUndoFailed { .. } => {
                 Kind::Backend
@@ -410,6 +420,7 @@ impl fmt::Display for ProvisionError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         use ProvisionError as E;
         match self {
+            E::Move(e) => write!(f, "{e}"),
             E::Directory(e) | E::SecretFile(e) => write!(f, "{e}"),
             E::Backend(e) | E::Rejected(e) => write!(f, "{e}"),
             E::AllBackendsFailed { failures } => join(f, failures),

@@ -11,6 +11,7 @@
 //! GET    /v1/accounts/ADDRESS            {"address", "backend", "mail_host"}
 //! DELETE /v1/accounts/ADDRESS
 //! GET    /metrics                        Prometheus text exposition (see [`crate::metrics`])
+//! POST   /v1/accounts/ADDRESS/move       {"to": "be2"} (absent: resume an interrupted move)
 //! ```
 //!
 //! Every request but health carries `Authorization: Bearer TOKEN` (`/metrics` too: give
@@ -118,6 +119,7 @@ fn route(segs: &[&str]) -> Option<(&'static str, &'static [&'static str])> {
         ["v1", "accounts"] => ("/v1/accounts", &["POST"]),
         ["v1", "domains", _] => ("/v1/domains/{name}", &["GET", "DELETE"]),
         ["v1", "accounts", _] => ("/v1/accounts/{address}", &["GET", "DELETE"]),
+        ["v1", "accounts", _, "move"] => ("/v1/accounts/{address}/move", &["POST"]),
         ["metrics"] => ("/metrics", &["GET"]),
         _ => return None,
     })
@@ -236,6 +238,13 @@ pub fn handle(
             }
             ("GET", ["v1", "accounts", addr]) => (200, json!(prov.account(addr)?)),
             ("DELETE", ["v1", "accounts", addr]) => (200, json!(prov.delete_account(addr)?)),
+            ("POST", ["v1", "accounts", addr, "move"]) => {
+                let m: crate::moves::MoveRequest = match parse_body(body) {
+                    Ok(m) => m,
+                    Err(r) => return Ok(r),
+                };
+                (200, json!(prov.move_account(addr, m.to.as_deref())?))
+            }
             _ => err(ProvisionError::NoSuchResource {
                 path: path.to_string(),
             }),

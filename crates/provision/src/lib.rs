@@ -6,6 +6,7 @@
 //! - [`service::Provisioner`]: the operations, each keeping directory and back-ends in step;
 //! - [`store::AxigenStore`]: the back-end side (Axigen CLI sessions);
 //! - [`import`]: resumable CSV bulk import;
+//! - [`moves`]: moving accounts between back-ends (move, drain, rebalance) over [`imap`];
 //! - [`http`]: the JSON API's routes; [`server`]: its HTTP/1.1 listener (worker pool, limits,
 //!   optional TLS from [`tls`]); [`metrics`]: its Prometheus metrics; [`cli`]: the command line; [`config`]: the configuration file.
 
@@ -15,8 +16,10 @@ pub mod cli;
 pub mod config;
 pub mod error;
 pub mod http;
+pub mod imap;
 pub mod import;
 pub mod metrics;
+pub mod moves;
 pub mod server;
 pub mod service;
 pub mod store;

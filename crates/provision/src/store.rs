@@ -8,7 +8,7 @@ use std::net::{SocketAddr, ToSocketAddrs};
 use std::path::PathBuf;
 use std::time::Duration;
 
-use axha_axigen::cli::{CliClient, CliError};
+use axha_axigen::cli::{AccountInfo, CliClient, CliError};
 use axha_directory::{Backend, DirectoryError, Secret};
 use axha_exec::Deadline;
 
@@ -143,6 +143,7 @@ pub struct AxigenStore {
     postmaster: Option<Secret>,
     timeout: Duration,
     sessions: HashMap<String, CliClient>,
+    imap: crate::moves::ImapSettings,
 }
 
 fn is_exists(e: &CliError) -> bool {
@@ -170,7 +171,42 @@ impl AxigenStore {
             postmaster,
             timeout,
             sessions: HashMap::new(),
+            imap: Default::default(),
         }
+    }
+
+    /// How the back-ends' IMAP is reached when accounts move.
+    pub fn set_imap(&mut self, imap: crate::moves::ImapSettings) {
+        self.imap = imap;
+    }
+
+    /// The IMAP settings (for moving accounts).
+    pub fn imap(&self) -> &crate::moves::ImapSettings {
+        &self.imap
+    }
+
+    /// The administrative user of every back-end.
+    pub fn admin_user(&self) -> &str {
+        &self.admin_user
+    }
+
+    /// Seconds allowed for each exchange with a back-end.
+    pub fn timeout(&self) -> Duration {
+        self.timeout
+    }
+
+    /// The back-end's admin password (from `password_dir`).
+    pub fn admin_password(&self, be: &Backend) -> Result<Secret, StoreError> {
+        let dir = self
+            .password_dir
+            .as_ref()
+            .ok_or_else(|| StoreError::NoPasswordDir {
+                backend: be.name.clone(),
+            })?;
+        Secret::from_file(&dir.join(&be.name)).map_err(|error| StoreError::Password {
+            backend: be.name.clone(),
+            error,
+        })
     }
 
     /// A command's failure on `be`, after it may have changed something.
@@ -193,15 +229,7 @@ impl AxigenStore {
         }
         if !self.sessions.contains_key(&be.name) {
             let backend = || be.name.clone();
-            let dir = self
-                .password_dir
-                .as_ref()
-                .ok_or_else(|| StoreError::NoPasswordDir { backend: backend() })?;
-            let pw =
-                Secret::from_file(&dir.join(&be.name)).map_err(|error| StoreError::Password {
-                    backend: backend(),
-                    error,
-                })?;
+            let pw = self.admin_password(be)?;
             let addr: SocketAddr = be
                 .cli_address
                 .to_socket_addrs()
@@ -285,6 +313,70 @@ impl AxigenStore {
         password: &str,
         create_domain: bool,
     ) -> Result<Added, StoreError> {
+        self.add_account_by(be, domain, create_domain, |c| {
+            c.add_account(local, password)
+        })
+    }
+
+    /// Add an account with the hashed password another back-end keeps for it
+    /// (`ADD Account ... hashedPassword`), creating its domain here when missing.
+    pub fn add_account_hashed(
+        &mut self,
+        be: &Backend,
+        domain: &str,
+        local: &str,
+        hashed: &str,
+    ) -> Result<Added, StoreError> {
+        self.add_account_by(be, domain, true, |c| c.add_account_hashed(local, hashed))
+    }
+
+    /// `SHOW Account`: the account's status and hashed password; `None` when it is absent.
+    pub fn account_info(
+        &mut self,
+        be: &Backend,
+        domain: &str,
+        local: &str,
+    ) -> Result<Option<AccountInfo>, StoreError> {
+        let r = self.with(be, |c| {
+            c.update_domain(domain)?;
+            let info = c.show_account(local);
+            let back = c.command("BACK");
+            let info = info?;
+            back?;
+            Ok(info)
+        })?;
+        match r {
+            Ok(i) => Ok(Some(i)),
+            Err(e) if is_missing(&e) => Ok(None),
+            Err(e) => Err(Self::command_err(be)(e)),
+        }
+    }
+
+    /// Disable (logins refused, deliveries deferred) or enable an account.
+    pub fn set_account_disabled(
+        &mut self,
+        be: &Backend,
+        domain: &str,
+        local: &str,
+        disabled: bool,
+    ) -> Result<(), StoreError> {
+        let r = self.with(be, |c| {
+            c.update_domain(domain)?;
+            let done = c.set_account_disabled(local, disabled);
+            let back = c.command("BACK");
+            done?;
+            back.map(|_| ())
+        })?;
+        r.map_err(Self::command_err(be))
+    }
+
+    fn add_account_by(
+        &mut self,
+        be: &Backend,
+        domain: &str,
+        create_domain: bool,
+        add: impl FnOnce(&mut CliClient) -> Result<axha_axigen::cli::Reply, CliError>,
+    ) -> Result<Added, StoreError> {
         let mut created_domain = false;
         loop {
             let c = self.session(be)?;
@@ -310,7 +402,7 @@ impl AxigenStore {
             .get_mut(&be.name)
             .expect("session entered the domain");
         let r = (|| {
-            let added = match c.add_account(local, password) {
+            let added = match add(c) {
                 Ok(_) => Added::Created,
                 Err(e) if is_exists(&e) => Added::Existed,
                 Err(e) => return Err(e),
