@@ -736,6 +736,29 @@ mod tests {
     }
 
     #[test]
+    fn rejected_file_is_cut_back_to_what_the_progress_file_covers() {
+        let dir = std::env::temp_dir().join(format!("axha-import-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("r.csv.rejected.csv");
+        // A crash after row 9's line was written, before the progress file recorded it.
+        std::fs::write(&path, "4,a,why\n9,b,why\n").unwrap();
+        let mut ledger = Ledger::default();
+        ledger.rejected_bytes = Some(8);
+        let mut r = RejectedFile::open(path.clone(), &mut ledger).unwrap();
+        assert_eq!(std::fs::read_to_string(&path).unwrap(), "4,a,why\n");
+        assert_eq!(r.write(9, "b", "why").unwrap(), 16);
+        assert_eq!(
+            std::fs::read_to_string(&path).unwrap(),
+            "4,a,why\n9,b,why\n"
+        );
+        // No record yet (a first run): the file is kept whole and its length recorded.
+        let mut fresh = Ledger::default();
+        RejectedFile::open(path.clone(), &mut fresh).unwrap();
+        assert_eq!(fresh.rejected_bytes, Some(16));
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
     fn csv_escaping() {
         assert_eq!(csv_escape("a,\"b\""), "\"a,\"\"b\"\"\"");
         assert_eq!(csv_escape("plain"), "plain");
