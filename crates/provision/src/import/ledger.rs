@@ -224,6 +224,32 @@ mod tests {
     }
 
     #[test]
+    fn reads_are_bounded_in_size_and_time() {
+        let dir = std::env::temp_dir().join(format!("axha-ledger-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("a.csv.progress");
+        assert_eq!(Ledger::read(&path).unwrap(), Ledger::default());
+        // A FIFO in its place (no writer) reads as empty at once: an error, not a hang.
+        let c = std::ffi::CString::new(path.to_str().unwrap()).unwrap();
+        // SAFETY: mkfifo on a NUL-terminated path.
+        assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), 0o600) }, 0);
+        assert!(Ledger::read(&path).is_err());
+        std::fs::remove_file(&path).unwrap();
+        // Larger than any ledger the import writes: refused.
+        std::fs::write(
+            &path,
+            format!("1\n{}", "done 2\n".repeat(MAX_PROGRESS_FILE)),
+        )
+        .unwrap();
+        assert!(Ledger::read(&path).is_err());
+        let mut l = Ledger::default();
+        l.place(1, "a@x.org", "be1");
+        l.write(&path).unwrap();
+        assert_eq!(Ledger::read(&path).unwrap(), l);
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
     fn garbage_is_an_error_naming_the_line() {
         for bad in [
             "x",
