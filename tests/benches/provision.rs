@@ -98,7 +98,7 @@ fn env_num(name: &str, default: usize) -> usize {
 
 fn main() {
     let n = env_num("AXHA_BENCH_ACCOUNTS", 10_000);
-    let jobs = env_num("AXHA_BENCH_JOBS", 2);
+    let jobs = env_num("AXHA_BENCH_JOBS", 4);
 
     // 1. Import through axigen-provision vs its floor, same durable slapd, same back-ends.
     let lab = Lab::with_slapd(Slapd::start_durable(), &[1, 1, 1]);
@@ -129,6 +129,13 @@ fn main() {
         "  import / ldapadd: {:.2} (goal >= 0.8); import / floor: {:.2} (goal >= 0.8, i.e. within 1.25x)",
         prov_rate / raw_rate,
         prov_rate / floor_rate
+    );
+    // On one machine the two halves of the work share the CPU and disk: when their costs add
+    // up, this is the best rate doing both can reach (where the time goes, not a goal).
+    let shared = 1.0 / (1.0 / raw_rate + 1.0 / cli_rate);
+    println!(
+        "  both raw jobs' costs added (1 / (1/ldapadd + 1/CLIs)): {shared:.0} /s; import / that: {:.2}",
+        prov_rate / shared
     );
     drop(lab);
     if std::env::var_os("AXHA_BENCH_IMPORT_ONLY").is_some() {

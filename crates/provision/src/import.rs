@@ -40,7 +40,7 @@ pub const MAX_ROW_BYTES: usize = 4096;
 /// How many placements reuse one read of the back-end registry.
 const REGISTRY_REFRESH_ROWS: u32 = 200;
 /// Workers per back-end when not told otherwise.
-pub const DEFAULT_JOBS: u64 = 2;
+pub const DEFAULT_JOBS: u64 = 4;
 /// Most workers per back-end (each holds a directory connection and a back-end session).
 pub const MAX_JOBS: usize = 16;
 /// Rows queued per worker beyond the one it works on.
@@ -164,6 +164,8 @@ struct Job {
     row: u64,
     address: String,
     password: String,
+    /// The address's domain, read once per import by the reading thread.
+    domain: Arc<Domain>,
     backend: Backend,
 }
 
@@ -173,9 +175,8 @@ struct Outcome {
     result: Result<Placed, ProvisionError>,
 }
 
-/// A row in flight: its domain, and the back-ends that failed it before changing anything.
+/// A row in flight: the back-ends that failed it before changing anything.
 struct InFlight {
-    domain: Domain,
     tried: Vec<String>,
     failures: Vec<StoreError>,
 }
@@ -218,7 +219,7 @@ fn worker(
             }
         }
         let pv = p.as_mut().expect("connected above");
-        let result = pv.create_account_on(&job.address, &job.password, &job.backend);
+        let result = pv.create_account_on(&job.address, &job.password, &job.domain, &job.backend);
         if result.is_ok() {
             unflushed += 1;
             if unflushed >= COUNT_FLUSH_ROWS {
@@ -300,7 +301,7 @@ struct Run<'s, 'e: 's> {
     /// The back-end registry, its counters carried forward by this import's placements.
     registry: Vec<Backend>,
     since_refresh: u32,
-    domains: HashMap<String, Domain>,
+    domains: HashMap<String, Arc<Domain>>,
     queues: HashMap<String, SyncSender<Job>>,
     workers: Vec<std::thread::ScopedJoinHandle<'s, Option<ProvisionError>>>,
     results_tx: Sender<Outcome>,
@@ -385,17 +386,15 @@ impl<'s, 'e: 's> Run<'s, 'e> {
         Ok(())
     }
 
-    fn domain(&mut self, name: &str) -> Result<Domain, ProvisionError> {
+    fn domain(&mut self, name: &str) -> Result<Arc<Domain>, ProvisionError> {
         if let Some(d) = self.domains.get(name) {
             return Ok(d.clone());
         }
-        let d = self
-            .p
-            .dir
-            .domain(name)?
-            .ok_or_else(|| ProvisionError::DomainNotProvisioned {
+        let d = Arc::new(self.p.dir.domain(name)?.ok_or_else(|| {
+            ProvisionError::DomainNotProvisioned {
                 domain: name.to_string(),
-            })?;
+            }
+        })?);
         self.domains.insert(name.to_string(), d.clone());
         Ok(d)
     }
@@ -462,7 +461,6 @@ impl<'s, 'e: 's> Run<'s, 'e> {
         self.in_flight.insert(
             row,
             InFlight {
-                domain,
                 tried: Vec::new(),
                 failures: Vec::new(),
             },
@@ -471,6 +469,7 @@ impl<'s, 'e: 's> Run<'s, 'e> {
             row,
             address,
             password,
+            domain,
             backend,
         })
     }
@@ -523,7 +522,7 @@ impl<'s, 'e: 's> Run<'s, 'e> {
                     ProvisionError::Backend(e) if e.before_change() => {
                         f.tried.push(job.backend.name.clone());
                         f.failures.push(e);
-                        match self.p.place(&f.domain, &self.registry, &f.tried) {
+                        match self.p.place(&job.domain, &self.registry, &f.tried) {
                             Ok(backend) => {
                                 self.in_flight.insert(row, f);
                                 self.dispatch(Job { backend, ..job })?;

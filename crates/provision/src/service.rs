@@ -419,18 +419,19 @@ impl Provisioner {
         self.write_entry(req, be, added)
     }
 
-    /// Create an account on a back-end chosen beforehand (a bulk import places rows itself
-    /// and hands each to a worker): the same checks, back-end step and entry as
-    /// [`Provisioner::create_account`]. A back-end that fails before anything changed on it
-    /// gives `ProvisionError::Backend` with [`StoreError::before_change`] true: the caller
-    /// may place the account elsewhere.
+    /// Create an account of `domain` (as read by the caller) on a back-end chosen beforehand
+    /// (a bulk import reads each domain once, places rows itself and hands each to a
+    /// worker): the same checks, back-end step and entry as [`Provisioner::create_account`].
+    /// A back-end that fails before anything changed on it gives `ProvisionError::Backend`
+    /// with [`StoreError::before_change`] true: the caller may place the account elsewhere.
     pub fn create_account_on(
         &mut self,
         address: &str,
         password: &str,
+        domain: &Domain,
         be: &Backend,
     ) -> Result<Placed, ProvisionError> {
-        let req = self.account_request(address, password)?;
+        let req = self.account_request_in(address, password, Some(domain))?;
         let added = self.add_on_backend(&req, be, password)?;
         self.write_entry(req, be.clone(), added)
     }
@@ -461,14 +462,27 @@ impl Provisioner {
         address: &str,
         password: &str,
     ) -> Result<AccountRequest, ProvisionError> {
+        self.account_request_in(address, password, None)
+    }
+
+    /// [`Provisioner::account_request`], with the domain already read when `known` is the
+    /// address's domain.
+    fn account_request_in(
+        &mut self,
+        address: &str,
+        password: &str,
+        known: Option<&Domain>,
+    ) -> Result<AccountRequest, ProvisionError> {
         let (address, local, domain_name) = parse_address(address).map_err(invalid)?;
         check_password(password).map_err(invalid)?;
-        let domain =
-            self.dir
-                .domain(&domain_name)?
-                .ok_or_else(|| ProvisionError::DomainNotProvisioned {
+        let domain = match known.filter(|d| d.name == domain_name) {
+            Some(d) => d.clone(),
+            None => self.dir.domain(&domain_name)?.ok_or_else(|| {
+                ProvisionError::DomainNotProvisioned {
                     domain: domain_name.clone(),
-                })?;
+                }
+            })?,
+        };
         if let Some(a) = self.dir.account(&address)? {
             return Err(ProvisionError::AccountExists {
                 address,
