@@ -105,7 +105,7 @@ fn assert_each_created_once(lab: &Lab, expected: &BTreeSet<String>) {
 fn concurrent_import_resumed_after_slapd_is_killed_then_reconcile_is_clean() {
     let mut lab = Lab::new(&[1, 1, 1]);
     lab.ok(&["domain", "create", DOMAIN, "--policy", "least-used"]);
-    let n = 900;
+    let n = 1500;
     let csv = lab.csv("k.csv", DOMAIN, n);
     let progress = progress_of(&csv);
     let child = spawn_import(&lab, &csv, 3);
