@@ -311,6 +311,25 @@ impl Lab {
         (no_account, no_entry)
     }
 
+    /// After an interrupted import: never an entry without an account, and an account without
+    /// an entry only for a row the progress file (`state`) names pending with that back-end
+    /// (the resumed import completes it there). Returns those accounts, as "address@backend".
+    pub fn assert_only_pending_without_entry(&self, domain: &str, state: &str) -> Vec<String> {
+        let (no_account, no_entry) = self.mismatches(domain);
+        assert!(
+            no_account.is_empty(),
+            "entries without account: {no_account:?}"
+        );
+        for a in &no_entry {
+            let (addr, be) = a.rsplit_once('@').unwrap();
+            assert!(
+                state.contains(&format!("pending {addr} {be} ")),
+                "{a} not pending in {state:?}"
+            );
+        }
+        no_entry
+    }
+
     /// No orphans: every entry's account exists on its back-end and every account on a
     /// back-end has an entry naming it.
     pub fn assert_consistent(&self, domain: &str) {

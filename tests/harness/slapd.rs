@@ -250,6 +250,19 @@ impl Slapd {
         p.terminate(Duration::from_secs(5));
     }
 
+    /// Kill slapd with SIGKILL: no chance to answer or close its connections. Returns once
+    /// it is gone.
+    pub fn kill(&mut self) {
+        let Some(p) = self.proc.take() else { return };
+        if p.is_alive() {
+            // SAFETY: plain syscall on the pid whose identity (start time) was checked just now.
+            unsafe { libc::kill(p.pid as libc::pid_t, libc::SIGKILL) };
+        }
+        Deadline::after(Duration::from_secs(10))
+            .poll(Duration::from_millis(20), || (!p.is_alive()).then_some(()))
+            .expect("slapd gone after SIGKILL");
+    }
+
     pub fn is_running(&self) -> bool {
         self.proc.as_ref().is_some_and(|p| p.is_alive())
     }

@@ -56,6 +56,10 @@ pub enum Command {
     Import {
         /// The CSV file.
         file: PathBuf,
+        /// Workers per back-end (each with its own directory connection and back-end session).
+        #[arg(long, default_value_t = import::DEFAULT_JOBS,
+              value_parser = clap::value_parser!(u64).range(1..=import::MAX_JOBS as u64))]
+        jobs: u64,
     },
     /// Recount accounts per back-end and fix the counters; optionally compare with the
     /// back-ends themselves.
@@ -380,7 +384,7 @@ pub fn run(cli: Cli) -> Result<i32, Exit> {
                 }
             }
         }
-        Command::Import { file } => import_csv(&mut connect()?, json, &file),
+        Command::Import { file, jobs } => import_csv(&connect, json, &file, jobs as usize),
         Command::Reconcile { check_backends } => reconcile(&mut connect()?, json, check_backends),
         Command::Rebalance { spread } => {
             crate::moves::cli::rebalance(&mut connect()?, json, spread)
@@ -578,9 +582,14 @@ fn account_show(p: &mut Provisioner, json: bool, address: &str) -> Result<i32, E
 
 /// `import`: 0 when every row went in, 1 when some failed, the directory's exit code when
 /// it stopped answering.
-fn import_csv(p: &mut Provisioner, json: bool, file: &Path) -> Result<i32, Exit> {
+fn import_csv(
+    connect: import::Connect<'_>,
+    json: bool,
+    file: &Path,
+    jobs: usize,
+) -> Result<i32, Exit> {
     let mut bar = Bar(None);
-    let s = import::import(p, file, &mut bar)?;
+    let s = import::import(connect, file, jobs, &mut bar)?;
     print(json, serde_json::json!(s), || import::render_summary(&s));
     if s.stopped.is_some() {
         return Ok(crate::error::Kind::DirectoryUnavailable.exit_code());

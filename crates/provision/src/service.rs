@@ -18,6 +18,16 @@ use serde::Serialize;
 use crate::error::ProvisionError;
 use crate::store::{Added, AxigenStore, StoreError};
 
+/// An account create that passed the checks before any write.
+struct AccountRequest {
+    /// The normalised address.
+    address: String,
+    /// Its local part.
+    local: String,
+    /// Its domain, as provisioned.
+    domain: Domain,
+}
+
 /// What a successful account creation did.
 #[derive(Debug, Clone, Serialize, PartialEq, Eq)]
 pub struct Placed {
@@ -375,72 +385,166 @@ impl Provisioner {
         address: &str,
         password: &str,
     ) -> Result<Placed, ProvisionError> {
+        let req = self.account_request(address, password)?;
+        let backends = self.backends_for_placement()?;
+        let mut exclude: Vec<String> = Vec::new();
+        let mut failures: Vec<StoreError> = Vec::new();
+        let (be, added) = loop {
+            let preferred = match &self.preferred {
+                Some((a, b)) if *a == req.address && !exclude.contains(b) => {
+                    backends.iter().find(|x| &x.name == b)
+                }
+                _ => None,
+            };
+            let chosen = match preferred {
+                Some(b) => Ok(b.clone()),
+                None => self.place(&req.domain, &backends, &exclude),
+            };
+            let be = match chosen {
+                Ok(b) => b,
+                Err(e) if failures.is_empty() => return Err(e),
+                Err(_) => return Err(ProvisionError::AllBackendsFailed { failures }),
+            };
+            match self.add_on_backend(&req, &be, password) {
+                Ok(added) => break (be, added),
+                // Nothing happened there: another back-end may take it (not for
+                // domain-based placement, where choose() refuses anything but the home).
+                Err(ProvisionError::Backend(e)) if e.before_change() => {
+                    exclude.push(be.name.clone());
+                    failures.push(e);
+                }
+                Err(e) => return Err(e),
+            }
+        };
+        self.write_entry(req, be, added)
+    }
+
+    /// Create an account of `domain` (as read by the caller) on a back-end chosen beforehand
+    /// (a bulk import reads each domain once, places rows itself and hands each to a
+    /// worker): the same checks, back-end step and entry as [`Provisioner::create_account`].
+    /// A back-end that fails before anything changed on it gives `ProvisionError::Backend`
+    /// with [`StoreError::before_change`] true: the caller may place the account elsewhere.
+    pub fn create_account_on(
+        &mut self,
+        address: &str,
+        password: &str,
+        domain: &Domain,
+        be: &Backend,
+    ) -> Result<Placed, ProvisionError> {
+        let req = self.account_request_in(address, password, Some(domain))?;
+        let added = self.add_on_backend(&req, be, password)?;
+        self.write_entry(req, be.clone(), added)
+    }
+
+    /// Choose a back-end for an account of `domain` by the domain's policy, among
+    /// `backends` less `exclude`.
+    pub fn place(
+        &mut self,
+        domain: &Domain,
+        backends: &[Backend],
+        exclude: &[String],
+    ) -> Result<Backend, ProvisionError> {
+        choose(
+            domain.policy,
+            backends,
+            domain.home.as_deref(),
+            exclude,
+            &mut self.rng,
+        )
+        .cloned()
+        .map_err(ProvisionError::from)
+    }
+
+    /// The checks before any write: a valid address and password, a provisioned domain, no
+    /// entry yet.
+    fn account_request(
+        &mut self,
+        address: &str,
+        password: &str,
+    ) -> Result<AccountRequest, ProvisionError> {
+        self.account_request_in(address, password, None)
+    }
+
+    /// [`Provisioner::account_request`], with the domain already read when `known` is the
+    /// address's domain.
+    fn account_request_in(
+        &mut self,
+        address: &str,
+        password: &str,
+        known: Option<&Domain>,
+    ) -> Result<AccountRequest, ProvisionError> {
         let (address, local, domain_name) = parse_address(address).map_err(invalid)?;
         check_password(password).map_err(invalid)?;
-        let domain =
-            self.dir
-                .domain(&domain_name)?
-                .ok_or_else(|| ProvisionError::DomainNotProvisioned {
+        let domain = match known.filter(|d| d.name == domain_name) {
+            Some(d) => d.clone(),
+            None => self.dir.domain(&domain_name)?.ok_or_else(|| {
+                ProvisionError::DomainNotProvisioned {
                     domain: domain_name.clone(),
-                })?;
+                }
+            })?,
+        };
         if let Some(a) = self.dir.account(&address)? {
             return Err(ProvisionError::AccountExists {
                 address,
                 backend: a.backend,
             });
         }
-        let backends = self.backends_for_placement()?;
-        let mut exclude: Vec<String> = Vec::new();
-        let mut failures: Vec<StoreError> = Vec::new();
-        let (be, added) = loop {
-            let preferred = match &self.preferred {
-                Some((a, b)) if *a == address && !exclude.contains(b) => {
-                    backends.iter().find(|x| &x.name == b)
-                }
-                _ => None,
-            };
-            let chosen = match preferred {
-                Some(b) => Ok(b),
-                None => choose(
-                    domain.policy,
-                    &backends,
-                    domain.home.as_deref(),
-                    &exclude,
-                    &mut self.rng,
-                ),
-            };
-            let be = match chosen {
-                Ok(b) => b.clone(),
-                Err(e) if failures.is_empty() => return Err(e.into()),
-                Err(_) => return Err(ProvisionError::AllBackendsFailed { failures }),
-            };
-            match self.store.add_account(
-                &be,
-                &domain_name,
-                &local,
-                password,
-                domain.policy.spreads_domain(),
-            ) {
-                Ok(added) => break (be, added),
-                Err(e) if e.is_rejected() => return Err(ProvisionError::Rejected(e)),
-                // Nothing happened there: another back-end may take it (not for
-                // domain-based placement, where choose() refuses anything but the home).
-                Err(e) if e.before_change() => {
-                    exclude.push(be.name.clone());
-                    failures.push(e);
-                }
-                Err(e) => {
-                    // The account may or may not have been made: remove it to be sure.
-                    return Err(match self.store.remove_account(&be, &domain_name, &local) {
+        Ok(AccountRequest {
+            address,
+            local,
+            domain,
+        })
+    }
+
+    /// The back-end step: the account on `be`'s Axigen. A failure after the account may have
+    /// been made removes it there before returning.
+    fn add_on_backend(
+        &mut self,
+        req: &AccountRequest,
+        be: &Backend,
+        password: &str,
+    ) -> Result<Added, ProvisionError> {
+        let domain_name = &req.domain.name;
+        match self.store.add_account(
+            be,
+            domain_name,
+            &req.local,
+            password,
+            req.domain.policy.spreads_domain(),
+        ) {
+            Ok(added) => Ok(added),
+            Err(e) if e.is_rejected() => Err(ProvisionError::Rejected(e)),
+            Err(e) if e.before_change() => Err(ProvisionError::Backend(e)),
+            Err(e) => {
+                // The account may or may not have been made: remove it to be sure.
+                Err(
+                    match self.store.remove_account(be, domain_name, &req.local) {
                         Ok(()) => ProvisionError::Backend(e),
                         Err(undo) => ProvisionError::AccountUndoFailed {
                             error: e,
                             undo: Box::new(undo),
                         },
-                    });
-                }
+                    },
+                )
             }
-        };
+        }
+    }
+
+    /// The directory step: the entry routing the account to `be`, then its count. When the
+    /// entry cannot be written the account is undone on `be`, unless whether it was written
+    /// cannot be known (then it is kept there, see `AccountPending`).
+    fn write_entry(
+        &mut self,
+        req: AccountRequest,
+        be: Backend,
+        added: Added,
+    ) -> Result<Placed, ProvisionError> {
+        let AccountRequest {
+            address,
+            local,
+            domain,
+        } = req;
+        let domain_name = domain.name;
         let account = Account {
             address: address.clone(),
             backend: be.name.clone(),

@@ -1,8 +1,13 @@
-//! Benchmark of axigen-provision (run by hand, not a test):
+//! Benchmark of axigen-provision (`make bench`, or by hand):
 //!
-//! 1. accounts per second importing 10,000 accounts through `axigen-provision import`
-//!    (placement + account on an axigen-sim back-end + LDAP entry) against raw `ldapadd` of the
-//!    same entries into the same slapd (fsync on every commit, as in production), as a ratio;
+//! 1. `axigen-provision import` of N accounts (default 10,000) on three back-ends, against the
+//!    floor: the slower of two raw jobs, each measured alone in the same run, on the same
+//!    slapd (fsync on every commit, as in production) and the same back-ends:
+//!    - raw `ldapadd` of the same entries;
+//!    - the same account creations sent straight to the back-ends' CLIs (`UPDATE Domain`,
+//!      `ADD Account`, `COMMIT`), one session per back-end, in parallel across back-ends.
+//!
+//!    Printed: the three rates, import / ldapadd and import / floor.
 //! 2. the cost of one least-used placement (read the back-end registry + choose) with 1,000
 //!    and with 100,000 accounts already placed, next to a naive recount by search.
 //!
@@ -10,15 +15,19 @@
 //!
 //! ```text
 //! cargo build --release -p axigen-provision -p axigen-sim
-//! AXHA_BIN_DIR=target/release cargo run --release -p axha-e2e --example provision_bench [N]
+//! AXHA_BIN_DIR=$PWD/target/release cargo bench -p axha-e2e --bench provision
 //! ```
+//! `AXHA_BENCH_ACCOUNTS=N` sets the number of accounts, `AXHA_BENCH_JOBS=N` the import's
+//! workers per back-end, `AXHA_BENCH_IMPORT_ONLY=1` skips part 2.
 
 use std::time::{Duration, Instant};
 
+use axha_axigen::cli::CliClient;
 use axha_directory::placement::{choose, SplitMix64};
 use axha_directory::{Directory, LdapSettings, Policy, Secret};
-use axha_e2e::provision::Lab;
+use axha_e2e::provision::{Lab, ADMIN_PW};
 use axha_e2e::slapd::{Slapd, BASE_DN};
+use axha_e2e::Deadline;
 
 fn settings(s: &Slapd) -> LdapSettings {
     let mut st = LdapSettings::new(s.url(), BASE_DN);
@@ -56,31 +65,49 @@ fn time_us(rounds: usize, mut f: impl FnMut()) -> (f64, f64) {
     (v[v.len() / 2], v.iter().sum::<f64>() / v.len() as f64)
 }
 
-fn main() {
-    let n: usize = std::env::args()
-        .nth(1)
-        .and_then(|a| a.parse().ok())
-        .unwrap_or(10_000);
+/// Create accounts `c{i}@domain` straight through the back-ends' CLIs: account i on back-end
+/// i mod 3, one session per back-end, the back-ends in parallel. Seconds taken.
+fn backend_cli_floor(lab: &Lab, domain: &str, n: usize) -> f64 {
+    let t = Instant::now();
+    std::thread::scope(|scope| {
+        for (k, sim) in lab.sims.iter().enumerate() {
+            let cli = sim.cli;
+            let backends = lab.sims.len();
+            scope.spawn(move || {
+                let d = Deadline::after(Duration::from_secs(3600));
+                let mut c = CliClient::connect(cli, &d).unwrap();
+                c.login("admin", ADMIN_PW).unwrap();
+                for i in (k..n).step_by(backends) {
+                    c.update_domain(domain).unwrap();
+                    c.add_account(&format!("c{i}"), &format!("pw-{i}")).unwrap();
+                    c.commit().unwrap();
+                }
+                c.quit().unwrap();
+            });
+        }
+    });
+    t.elapsed().as_secs_f64()
+}
 
-    // 1. Import through axigen-provision vs raw ldapadd, same durable slapd.
+fn env_num(name: &str, default: usize) -> usize {
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}
+
+fn main() {
+    let n = env_num("AXHA_BENCH_ACCOUNTS", 10_000);
+    let jobs = env_num("AXHA_BENCH_JOBS", 4);
+
+    // 1. Import through axigen-provision vs its floor, same durable slapd, same back-ends.
     let lab = Lab::with_slapd(Slapd::start_durable(), &[1, 1, 1]);
-    lab.ok(&[
-        "domain",
-        "create",
-        "bench.example.com",
-        "--policy",
-        "least-used",
-    ]);
-    lab.ok(&[
-        "domain",
-        "create",
-        "raw.example.com",
-        "--policy",
-        "least-used",
-    ]);
+    for d in ["bench.example.com", "raw.example.com", "cli.example.com"] {
+        lab.ok(&["domain", "create", d, "--policy", "least-used"]);
+    }
     let csv = lab.csv("bench.csv", "bench.example.com", n);
     let t = Instant::now();
-    let out = lab.ok(&["import", csv.to_str().unwrap()]);
+    let out = lab.ok(&["import", csv.to_str().unwrap(), "--jobs", &jobs.to_string()]);
     let prov = t.elapsed().as_secs_f64();
     print!("{out}");
     let raw = ldif("raw.example.com", "u", 0, n, 3);
@@ -88,19 +115,32 @@ fn main() {
     let (ok, err) = lab.slapd.ldapadd_result(&raw);
     let raw_s = t.elapsed().as_secs_f64();
     assert!(ok, "{err}");
+    let cli_s = backend_cli_floor(&lab, "cli.example.com", n);
+    assert_eq!(lab.entries("bench.example.com").len(), n);
     let prov_rate = n as f64 / prov;
     let raw_rate = n as f64 / raw_s;
+    let cli_rate = n as f64 / cli_s;
+    let floor_rate = raw_rate.min(cli_rate);
+    println!("{n} accounts on 3 back-ends, import with {jobs} workers per back-end:");
+    println!("  axigen-provision import:           {prov:7.1} s, {prov_rate:6.0} accounts/s");
+    println!("  raw ldapadd of the same entries:   {raw_s:7.1} s, {raw_rate:6.0} entries/s");
+    println!("  back-end CLIs, parallel:           {cli_s:7.1} s, {cli_rate:6.0} accounts/s");
     println!(
-        "import of {n} accounts through axigen-provision: {prov:.1} s, {prov_rate:.0} accounts/s"
+        "  import / ldapadd: {:.2} (goal >= 0.8); import / floor: {:.2} (goal >= 0.8, i.e. within 1.25x)",
+        prov_rate / raw_rate,
+        prov_rate / floor_rate
     );
+    // On one machine the two halves of the work share the CPU and disk: when their costs add
+    // up, this is the best rate doing both can reach (where the time goes, not a goal).
+    let shared = 1.0 / (1.0 / raw_rate + 1.0 / cli_rate);
     println!(
-        "raw ldapadd of the same {n} entries:              {raw_s:.1} s, {raw_rate:.0} entries/s"
-    );
-    println!(
-        "ratio raw ldapadd / axigen-provision: {:.2}",
-        raw_rate / prov_rate
+        "  both raw jobs' costs added (1 / (1/ldapadd + 1/CLIs)): {shared:.0} /s; import / that: {:.2}",
+        prov_rate / shared
     );
     drop(lab);
+    if std::env::var_os("AXHA_BENCH_IMPORT_ONLY").is_some() {
+        return;
+    }
 
     // 2. Least-used placement cost as the directory grows (dbnosync slapd: only reads are timed).
     let slapd = Slapd::start();
