@@ -239,12 +239,12 @@ pub enum ProvisionError {
     },
     /// An import's progress file could not be read.
     ProgressRead(ReadError),
-    /// An import's progress file does not start with a row number.
+    /// An import's progress file holds a line it cannot have written.
     ProgressContent {
         /// The file.
         path: PathBuf,
-        /// Its first line.
-        first_line: String,
+        /// The offending line.
+        line: String,
     },
     /// The service cannot listen on its address.
     Listen {
@@ -488,9 +488,9 @@ impl fmt::Display for ProvisionError {
             }
             E::Csv { path, error } => write!(f, "cannot read {}: {error}", path.display()),
             E::ProgressRead(e) => write!(f, "progress file: {e}"),
-            E::ProgressContent { path, first_line } => write!(
+            E::ProgressContent { path, line } => write!(
                 f,
-                "unreadable progress file {}: {first_line:?}",
+                "unreadable progress file {}: line {line:?}",
                 path.display()
             ),
             E::Listen { address, reason } => write!(f, "cannot listen on {address}: {reason}"),

@@ -104,7 +104,7 @@ impl Ledger {
     pub fn parse(text: &str, path: &Path) -> Result<Ledger, ProvisionError> {
         let bad = |line: &str| ProvisionError::ProgressContent {
             path: path.to_path_buf(),
-            first_line: line.chars().take(120).collect(),
+            line: line.chars().take(120).collect(),
         };
         let mut lines = text.lines();
         let first = lines.next().unwrap_or("").trim();
