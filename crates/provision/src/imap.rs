@@ -1,13 +1,14 @@
 //! A small IMAP4rev1 client (RFC 3501) for copying a mailbox between back-ends: login, `LIST`,
 //! `CREATE`, `SELECT`, `UID FETCH` of sizes and bodies, `APPEND` with a synchronising literal.
 //!
-//! Every read is bounded: a line by [`MAX_LINE`], a literal by [`MAX_MESSAGE`], a reply by
-//! the session's timeout per read. Nothing the server says reaches an error unprintable: the
+//! Every read is bounded: a line by [`MAX_LINE`], a literal by [`MAX_MESSAGE`], a whole reply
+//! by [`MAX_REPLY`] bytes and by [`COMMAND_BUDGET`] times the session's timeout (each read
+//! also by the timeout itself, so a server that trickles bytes cannot hold a move). Nothing the server says reaches an error unprintable: the
 //! text shown is cut and its control characters replaced.
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpStream};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use axha_axigen::cli::printable;
 
@@ -15,6 +16,10 @@ use axha_axigen::cli::printable;
 pub const MAX_LINE: usize = 64 * 1024;
 /// Largest message copied (Axigen's default message size limit is well below).
 pub const MAX_MESSAGE: usize = 64 * 1024 * 1024;
+/// Most bytes one reply may hold (its lines and literals together).
+pub const MAX_REPLY: usize = 1024 * 1024 * 1024;
+/// A command's whole exchange may take this many times the session's timeout per read.
+pub const COMMAND_BUDGET: u32 = 30;
 /// Most messages fetched by one command: a reply holds at most this many messages, so what
 /// one read keeps in memory is bounded whatever the size of the folder.
 pub const FETCH_BATCH: u32 = 200;
@@ -83,9 +88,39 @@ pub struct Selected {
 /// One logged-in IMAP connection.
 pub struct ImapClient {
     addr: SocketAddr,
-    reader: BufReader<TcpStream>,
+    reader: BufReader<Timed>,
     writer: TcpStream,
     tag: u32,
+    /// Bytes read of the reply under way.
+    reply_bytes: usize,
+}
+
+/// The connection's reading side: each read waits at most the session's timeout and never
+/// past the deadline of the command under way.
+struct Timed {
+    stream: TcpStream,
+    timeout: Duration,
+    deadline: Instant,
+}
+
+impl Read for Timed {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let left = self.deadline.saturating_duration_since(Instant::now());
+        if left.is_zero() {
+            return Err(std::io::Error::new(
+                std::io::ErrorKind::TimedOut,
+                "the command's time is up",
+            ));
+        }
+        self.stream.set_read_timeout(Some(left.min(self.timeout)))?;
+        self.stream.read(buf).map_err(|e| match e.kind() {
+            // What a socket's read timeout gives on Linux.
+            std::io::ErrorKind::WouldBlock => {
+                std::io::Error::new(std::io::ErrorKind::TimedOut, "no answer within the timeout")
+            }
+            _ => e,
+        })
+    }
 }
 
 /// A literal announced at the end of a response line: `{N}`.
@@ -132,9 +167,14 @@ impl ImapClient {
         let writer = s.try_clone().map_err(io("connecting"))?;
         let mut c = ImapClient {
             addr,
-            reader: BufReader::new(s),
+            reader: BufReader::new(Timed {
+                stream: s,
+                timeout,
+                deadline: Instant::now() + timeout * COMMAND_BUDGET,
+            }),
             writer,
             tag: 0,
+            reply_bytes: 0,
         };
         let greeting = c.read_line("greeting")?;
         if !greeting.starts_with(b"* OK") {
@@ -161,6 +201,15 @@ impl ImapClient {
         }
     }
 
+    /// Count `bytes` more of the reply under way: an error past [`MAX_REPLY`].
+    fn before_read(&mut self, during: &str, bytes: usize) -> Result<(), ImapError> {
+        self.reply_bytes = self.reply_bytes.saturating_add(bytes);
+        if self.reply_bytes > MAX_REPLY {
+            return Err(self.refused(during, b"reply above the size limit"));
+        }
+        Ok(())
+    }
+
     fn read_line(&mut self, during: &str) -> Result<Vec<u8>, ImapError> {
         let mut line = Vec::new();
         let n = (&mut self.reader)
@@ -173,6 +222,7 @@ impl ImapClient {
         if !line.ends_with(b"\n") {
             return Err(self.refused(during, b"response line too long"));
         }
+        self.before_read(during, n)?;
         while matches!(line.last(), Some(b'\n' | b'\r')) {
             line.pop();
         }
@@ -209,6 +259,7 @@ impl ImapClient {
                 if n > MAX_MESSAGE {
                     return Err(self.refused(shown, b"literal above the size limit"));
                 }
+                self.before_read(shown, n)?;
                 let mut data = vec![0u8; n];
                 self.reader
                     .read_exact(&mut data)
@@ -225,6 +276,9 @@ impl ImapClient {
     /// Send one command; its untagged responses.
     fn run(&mut self, command: &str, shown: &str) -> Result<Vec<Untagged>, ImapError> {
         let tag = self.next_tag();
+        let r = self.reader.get_mut();
+        r.deadline = Instant::now() + r.timeout * COMMAND_BUDGET;
+        self.reply_bytes = 0;
         self.send(format!("{tag} {command}\r\n").as_bytes(), shown)?;
         self.responses(&tag, shown)
     }
@@ -339,5 +393,34 @@ mod tests {
         assert_eq!(literal_size(b"* 1 FETCH (FLAGS ())"), None);
         assert_eq!(literal_size(b"{x}"), None);
         assert_eq!(quoted(r#"a"b\c"#), r#""a\"b\\c""#);
+    }
+    /// A server that sends its greeting one byte at a time, each within the read timeout,
+    /// is given up on at the command's deadline, not after the whole line.
+    #[test]
+    fn a_trickling_server_meets_the_command_deadline() {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = listener.local_addr().unwrap();
+        let server = std::thread::spawn(move || {
+            let (mut s, _) = listener.accept().unwrap();
+            // Far more bytes than the budget lets through, far fewer than a line's limit.
+            for _ in 0..4000 {
+                if s.write_all(b"*").is_err() {
+                    return;
+                }
+                std::thread::sleep(Duration::from_millis(5));
+            }
+        });
+        let err = match ImapClient::login(addr, "u", "p", Duration::from_millis(200)) {
+            Err(e) => e,
+            Ok(_) => panic!("a greeting that never ends was taken"),
+        };
+        match &err {
+            ImapError::Io { error, during, .. } => {
+                assert_eq!(error.to_string(), "the command's time is up", "{err}");
+                assert_eq!(during, "greeting");
+            }
+            other => panic!("not a timeout: {other}"),
+        }
+        server.join().unwrap();
     }
 }
