@@ -227,7 +227,10 @@ pub fn haproxy_cfg(vip: Ipv4Addr, front_ends: &[(String, Ipv4Addr)]) -> String {
          # front-ends and stops sending to one that fails its checks. It runs on every\n\
          # load-balancer node; Pacemaker moves only the VIP (bound with `transparent`, so\n\
          # HAProxy listens before the address arrives).\n\
-         global\n    maxconn 4000\n\n\
+         global\n    maxconn 4000\n\
+         \x20   # read-only statistics on the loopback (`show stat`: each front-end's state and\n\
+         \x20   # the seconds since it changed)\n\
+         \x20   stats socket ipv4@127.0.0.1:9101 level user\n\n\
          defaults\n    mode tcp\n    timeout connect 2s\n    timeout client 5m\n    timeout server 5m\n\
          \x20   # a connection refused by a dead front-end is retried on another one\n\
          \x20   retries 2\n    option redispatch\n\n",
@@ -244,6 +247,53 @@ pub fn haproxy_cfg(vip: Ipv4Addr, front_ends: &[(String, Ipv4Addr)]) -> String {
         s.push('\n');
     }
     s
+}
+
+/// The tiers around the back-ends as an operator sees them on a cluster node: the
+/// load-balancer nodes (where the template's `lb-haproxy` clone runs), the node holding the VIP
+/// and the directory providers a front-end routes by.
+#[derive(Debug, Clone, PartialEq, Eq, Default, serde::Serialize)]
+pub struct TierStatus {
+    /// Nodes where HAProxy runs (they are also the front-ends in the template's layout).
+    pub load_balancers: Vec<String>,
+    /// The node holding the VIP (`lb-vip`), if any.
+    pub vip_holder: Option<String>,
+    /// The providers' URLs, from the front-end's `dovecot-ldap.conf.ext`.
+    pub directory: Vec<String>,
+}
+
+/// The tiers in `st` (None when the cluster has no load balancer from the template);
+/// `dovecot_ldap` is the text of a front-end's `dovecot-ldap.conf.ext`, when readable.
+pub fn tier_status(
+    st: &crate::status::ClusterStatus,
+    dovecot_ldap: Option<&str>,
+) -> Option<TierStatus> {
+    let vip = st.resources.iter().find(|r| r.id == "lb-vip")?;
+    let mut load_balancers: Vec<String> = st
+        .resources
+        .iter()
+        .filter(|r| r.id.starts_with("lb-haproxy") && r.is_started())
+        .flat_map(|r| r.nodes.clone())
+        .collect();
+    load_balancers.sort();
+    load_balancers.dedup();
+    Some(TierStatus {
+        load_balancers,
+        vip_holder: vip
+            .is_started()
+            .then(|| vip.nodes.first().cloned())
+            .flatten(),
+        directory: dovecot_ldap.map(parse_ldap_uris).unwrap_or_default(),
+    })
+}
+
+/// The `uris = a b` line of a Dovecot LDAP configuration.
+pub fn parse_ldap_uris(conf: &str) -> Vec<String> {
+    conf.lines()
+        .filter_map(|l| l.trim().strip_prefix("uris"))
+        .filter_map(|r| r.trim_start().strip_prefix('='))
+        .flat_map(|r| r.split_whitespace().map(str::to_string).collect::<Vec<_>>())
+        .collect()
 }
 
 /// One provider of the directory pair.
@@ -452,5 +502,24 @@ mod snippets {
                 p.display()
             );
         }
+    }
+
+    #[test]
+    fn ldap_uris_of_a_front_end() {
+        let conf = dovecot_ldap_conf(&DirectoryRef {
+            uris: vec!["ldap://10.0.0.21".into(), "ldap://10.0.0.22".into()],
+            base_dn: "ou=mail,dc=example,dc=com".into(),
+        });
+        assert_eq!(
+            parse_ldap_uris(&conf),
+            ["ldap://10.0.0.21", "ldap://10.0.0.22"]
+        );
+        assert!(parse_ldap_uris("garbage\nuris\n").is_empty());
+    }
+
+    #[test]
+    fn tiers_of_a_cluster_without_load_balancer_are_none() {
+        let st = crate::status::ClusterStatus::default();
+        assert_eq!(tier_status(&st, None), None);
     }
 }

@@ -38,7 +38,8 @@
 //! [`preflight`] (programs checked before anything starts), [`diagnosis`] (failed waits that
 //! explain themselves), [`spec`], [`state`] (the state directory), [`anchor`] (the node
 //! helper), [`config`] (corosync.conf, seed CIB), [`fencing`], [`service`] and
-//! [`scenario`] (N+1 layout, timed power loss).
+//! [`scenario`] (N+1 layout, timed power loss) and [`tiers`] (the multi-tier architecture
+//! whole and its scenarios).
 //!
 //! ```no_run
 //! use axha_lab::{Lab, LabSpec};
@@ -67,6 +68,7 @@ pub mod scenario;
 pub mod service;
 pub mod spec;
 pub mod state;
+pub mod tiers;
 pub mod vm;
 
 pub use crm::{parse_crm_mon, ClusterView, FenceEvent, NodeState, NodeView, ResourceView};
