@@ -5,24 +5,12 @@
 //! the fence action "off" and power the node on again themselves, through its BMC, once
 //! they have seen what they wanted.
 
-use std::time::Duration;
-
 use axha_lab::Lab;
 
 /// Make the cluster's fence action "off" (asked on `node`): a fenced node stays down.
 pub fn fence_action_off(lab: &Lab, node: &str) {
-    lab.run_ok(
-        node,
-        &[
-            "crm_attribute",
-            "--name",
-            "stonith-action",
-            "--update",
-            "off",
-        ],
-        Duration::from_secs(30),
-    )
-    .unwrap_or_else(|e| panic!("stonith-action=off on {node}: {e}"));
+    lab.fence_action_off(node)
+        .unwrap_or_else(|e| panic!("stonith-action=off on {node}: {e}"));
 }
 
 /// Power `node` on through its BMC (IPMI chassis power on over the management network, as an

@@ -521,16 +521,7 @@ fn vm_demo(name: &str, binaries: Option<PathBuf>, keep: bool, json: bool) -> any
         secs(t.elapsed())
     ));
     let result = axha_lab::scenario::vm_power_loss(&lab, Duration::from_secs(300));
-    let f = match result {
-        Ok(f) => f,
-        Err(e) => {
-            if keep {
-                lab.detach()?;
-                print_kept(name, None);
-            }
-            return Err(e.into());
-        }
-    };
+    let (lab, f) = kept_on_failure(lab, name, keep, result)?;
     if json {
         println!("{}", f.to_json());
     } else {
@@ -674,6 +665,25 @@ fn vm_bench(name: &str, runs: usize, binaries: Option<PathBuf>) -> anyhow::Resul
     );
     lab.down()?;
     Ok(())
+}
+
+/// A demo's result; on failure with --keep, the lab is left running and where it is told.
+fn kept_on_failure<T>(
+    lab: Lab,
+    name: &str,
+    keep: bool,
+    result: Result<T, LabError>,
+) -> anyhow::Result<(Lab, T)> {
+    match result {
+        Ok(r) => Ok((lab, r)),
+        Err(e) => {
+            if keep {
+                lab.detach()?;
+                print_kept(name, None);
+            }
+            Err(e.into())
+        }
+    }
 }
 
 /// Tell where a lab kept after a failure is and how to look at it, when it is there.
@@ -1004,16 +1014,7 @@ fn tier_demo(
         }
         tiers.run_all(&lab, &mut say)
     });
-    let report = match result {
-        Ok(r) => r,
-        Err(e) => {
-            if keep {
-                lab.detach()?;
-                print_kept(name, None);
-            }
-            return Err(e.into());
-        }
-    };
+    let (lab, report) = kept_on_failure(lab, name, keep, result)?;
     if json {
         println!("{}", report.to_json());
     }

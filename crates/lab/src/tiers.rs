@@ -578,18 +578,7 @@ impl Tiers {
         lab.load_configuration(&axha_cib::xml::render(&cib))?;
         // A fenced node stays off (the scenarios power it on through its BMC): a node that
         // rebooted at once could take its instance back before the failover showed.
-        let first = lab.first_alive()?;
-        lab.run_ok(
-            &first,
-            &[
-                "crm_attribute",
-                "--name",
-                "stonith-action",
-                "--update",
-                "off",
-            ],
-            Duration::from_secs(30),
-        )?;
+        lab.fence_action_off(&lab.first_alive()?)?;
         lab.wait_view("instances home, VIP on a front-end", WAIT, |v| {
             v.locate("mail1") == [BACKENDS[0]]
                 && v.locate("mail2") == [BACKENDS[1]]
@@ -1252,6 +1241,23 @@ pub fn haproxy_server(lab: &Lab, lb_node: &str, server: &str) -> Result<HaproxyS
 }
 
 impl Lab {
+    /// Make the cluster's fence action "off" (asked on `node`): a fenced node stays down
+    /// until powered on through its BMC.
+    pub fn fence_action_off(&self, node: &str) -> Result<(), LabError> {
+        self.run_ok(
+            node,
+            &[
+                "crm_attribute",
+                "--name",
+                "stonith-action",
+                "--update",
+                "off",
+            ],
+            Duration::from_secs(30),
+        )
+        .map(|_| ())
+    }
+
     /// Chassis power of `node` on or off through its BMC (IPMI over LAN, as an operator would
     /// with ipmitool), asked from `from`, a live node. The BMC acts on the node's power; on
     /// boots it in the background.
