@@ -419,6 +419,10 @@ fn demo_binaries(binaries: Option<PathBuf>) -> anyhow::Result<(PathBuf, PathBuf)
     let dir = binaries.or_else(default_binaries).ok_or_else(|| {
         anyhow::anyhow!("no built agents next to this program; pass --binaries DIR (cargo build --workspace --bins)")
     })?;
+    // absolute: the paths go into the cluster's configuration
+    let dir = dir
+        .canonicalize()
+        .with_context(|| format!("--binaries {}", dir.display()))?;
     let sim = dir.join("axigen-sim");
     for need in [&sim, &dir.join("instance")] {
         anyhow::ensure!(
