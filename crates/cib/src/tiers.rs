@@ -26,6 +26,27 @@ pub struct DirectoryRef {
     pub uris: Vec<String>,
     /// The location directory's base DN (`ou=mail,dc=example,dc=com`).
     pub base_dn: String,
+    /// The front-ends' own read-only identity; None: anonymous lookups.
+    pub bind: Option<LdapBind>,
+}
+
+/// A simple-bind identity. Its password is written only into configuration files that are
+/// secrets themselves (Dovecot's: root, mode 0600; Postfix's: root:postfix, mode 0640).
+#[derive(Clone, PartialEq, Eq)]
+pub struct LdapBind {
+    /// The bind DN (`cn=frontend,dc=example,dc=com`).
+    pub dn: String,
+    /// Its password.
+    pub password: String,
+}
+
+impl std::fmt::Debug for LdapBind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("LdapBind")
+            .field("dn", &self.dn)
+            .field("password", &"(hidden)")
+            .finish()
+    }
 }
 
 impl DirectoryRef {
@@ -103,6 +124,7 @@ pub fn dovecot_ldap_conf(dir: &DirectoryRef) -> String {
          base = {base}\n\
          scope = subtree\n\
          auth_bind = no\n\
+         {bind}\
          pass_filter = {filter}\n\
          # proxy=y: proxy to host=mailHost; nopassword=y with no password field forwards the\n\
          # client's password to the back-end, which checks it (never return pass=y: the\n\
@@ -110,6 +132,14 @@ pub fn dovecot_ldap_conf(dir: &DirectoryRef) -> String {
          pass_attrs = =user=%{{ldap:mail}}, =proxy=y, =host=%{{ldap:mailHost}}, =nopassword=y\n",
         uris = dir.uris(),
         base = dir.base_dn,
+        bind = match &dir.bind {
+            Some(b) => format!(
+                "# The front-ends' read-only identity (this file is opened as root: root, 0600).\n\
+                 dn = {}\ndnpass = {}\n",
+                b.dn, b.password
+            ),
+            None => String::new(),
+        },
         filter = ACCOUNT_FILTER.replace("KEY", "%u"),
     )
 }
@@ -167,6 +197,14 @@ pub fn postfix_ldap_maps(dir: &DirectoryRef) -> Vec<(&'static str, String)> {
         );
         if let Some(f) = format {
             let _ = writeln!(s, "result_format = {f}");
+        }
+        if let Some(b) = &dir.bind {
+            let _ = write!(
+                s,
+                "# the front-ends' read-only identity (this file: root:postfix, mode 0640)\n\
+                 bind = yes\nbind_dn = {}\nbind_pw = {}\n",
+                b.dn, b.password
+            );
         }
         s
     };
@@ -329,6 +367,19 @@ pub fn slapd_syncrepl(
     s
 }
 
+/// Access rules and limits of a provider's mdb database: the front-ends' identity (`reader`)
+/// reads the location directory under `base_dn`, the replication identity (`replicator`)
+/// reads everything (passwords included: it copies them), nobody else reads anything
+/// (anonymous may only bind). The root DN is above every rule.
+pub fn slapd_access(base_dn: &str, reader: &str, replicator: &str) -> String {
+    format!(
+        "access to attrs=userPassword\n  by dn.exact=\"{replicator}\" read\n  by anonymous auth\n  by * none\n\
+         access to dn.subtree=\"{base_dn}\"\n  by dn.exact=\"{replicator}\" read\n  by dn.exact=\"{reader}\" read\n  by * none\n\
+         access to *\n  by dn.exact=\"{replicator}\" read\n  by * none\n\
+         limits dn.exact=\"{replicator}\" size=unlimited time=unlimited\n"
+    )
+}
+
 /// The top of a provider's `slapd.conf`: its `serverID` and the modules replication needs.
 pub fn slapd_server_id(me: &Provider) -> String {
     format!("serverID {}\nmoduleload syncprov\n", me.id)
@@ -342,6 +393,7 @@ mod tests {
         DirectoryRef {
             uris: vec!["ldap://10.0.0.21".into(), "ldap://10.0.0.22".into()],
             base_dn: "ou=mail,dc=example,dc=com".into(),
+            bind: None,
         }
     }
 
@@ -415,6 +467,27 @@ mod tests {
         assert!(s.contains("rid=002 provider=ldap://b") && !s.contains("ldap://a"));
         assert!(s.contains("multiprovider on") && !s.contains("sessionlog"));
     }
+
+    #[test]
+    fn front_ends_bind_with_their_own_identity_when_given_one() {
+        let mut d = dir();
+        assert!(!dovecot_ldap_conf(&d).contains("dnpass"));
+        d.bind = Some(LdapBind {
+            dn: "cn=frontend,dc=x".into(),
+            password: "s3cret".into(),
+        });
+        assert!(dovecot_ldap_conf(&d).contains("dn = cn=frontend,dc=x\ndnpass = s3cret\n"));
+        for (_, t) in postfix_ldap_maps(&d) {
+            assert!(t.contains("bind = yes\nbind_dn = cn=frontend,dc=x\nbind_pw = s3cret\n"));
+        }
+        assert!(
+            !format!("{d:?}").contains("s3cret"),
+            "Debug hides the password"
+        );
+        let acl = slapd_access("ou=mail,dc=x", "cn=frontend,dc=x", "cn=repl,dc=x");
+        assert!(acl.contains("by anonymous auth\n  by * none"));
+        assert!(acl.contains("limits dn.exact=\"cn=repl,dc=x\" size=unlimited"));
+    }
 }
 
 /// The operator snippets under `cib-templates/multi-tier-n-plus-1/front-end/`, rendered for
@@ -428,6 +501,10 @@ mod snippets {
         let dir = DirectoryRef {
             uris: vec!["ldap://10.20.0.21".into(), "ldap://10.20.0.22".into()],
             base_dn: "ou=mail,dc=example,dc=com".into(),
+            bind: Some(LdapBind {
+                dn: "cn=frontend,dc=example,dc=com".into(),
+                password: "FRONT-END-PASSWORD".into(),
+            }),
         };
         let paths = FrontEndPaths::debian();
         let fe = Ipv4Addr::new(10, 20, 0, 4);
@@ -468,8 +545,13 @@ mod snippets {
                 format!("slapd-provider{}.conf.part", p.id),
                 format!(
                     "# Add to the provider's slapd.conf: the first part at the top, the second\n\
-                     # inside its mdb database (replace REPLICATION-PASSWORD; mode 0600).\n{}\n{}",
+                     # inside its mdb database (replace REPLICATION-PASSWORD; mode 0600).\n{}\n{}{}",
                     slapd_server_id(p),
+                    slapd_access(
+                        "ou=mail,dc=example,dc=com",
+                        "cn=frontend,dc=example,dc=com",
+                        "cn=replicator,dc=example,dc=com"
+                    ),
                     slapd_syncrepl(
                         p,
                         &providers,
@@ -509,6 +591,7 @@ mod snippets {
         let conf = dovecot_ldap_conf(&DirectoryRef {
             uris: vec!["ldap://10.0.0.21".into(), "ldap://10.0.0.22".into()],
             base_dn: "ou=mail,dc=example,dc=com".into(),
+            bind: None,
         });
         assert_eq!(
             parse_ldap_uris(&conf),

@@ -81,8 +81,8 @@ pub use lab::{
 };
 pub use lab::{reap_stale_labs, resolve_helper, Lab, NodeStatus, HELPER_NAME, NODE_PATH};
 pub use lab::{
-    side_addr, DirectoryPair, ProviderState, CLIENT, DIRECTORY_BASE_DN, DIRECTORY_ROOT_DN,
-    DIRECTORY_SERVERS, DIRECTORY_SUFFIX, LB_VIP,
+    side_addr, DirectoryPair, ProviderState, CLIENT, DIRECTORY_BASE_DN, DIRECTORY_READER_DN,
+    DIRECTORY_REPLICATOR_DN, DIRECTORY_ROOT_DN, DIRECTORY_SERVERS, DIRECTORY_SUFFIX, LB_VIP,
 };
 pub use service::Instance;
 pub use spec::{Fencing, LabSpec, NodeKind};

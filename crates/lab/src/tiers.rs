@@ -550,7 +550,7 @@ impl Tiers {
             .map(|n| (n.clone(), lab.node_addr(n)))
             .collect();
         for (n, _) in &front_ends {
-            lab.start_front_end(n, &directory.reference(), LB_VIP, &front_ends)?;
+            lab.start_front_end(n, &directory.reference()?, LB_VIP, &front_ends)?;
         }
         let sim = binaries.join("axigen-sim");
         let instances = BACKENDS
@@ -909,7 +909,7 @@ impl Tiers {
         lab.wait_view("the front-end back online", WAIT, |v| {
             lab.is_alive(node) && v.online().iter().any(|n| n == node)
         })?;
-        lab.start_front_end(node, &self.directory.reference(), LB_VIP, &self.front_ends)?;
+        lab.start_front_end(node, &self.directory.reference()?, LB_VIP, &self.front_ends)?;
         let vip = self.vip_holder(lab)?;
         Deadline::after(WAIT)
             .poll(Duration::from_millis(200), || {

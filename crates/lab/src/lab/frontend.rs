@@ -6,6 +6,7 @@
 //! node's private `/run`.
 
 use std::net::Ipv4Addr;
+use std::os::unix::fs::PermissionsExt;
 use std::time::Duration;
 
 use axha_cib::tiers::{
@@ -92,6 +93,18 @@ impl Lab {
         for (name, text) in &files {
             let p = conf.join(name);
             std::fs::write(&p, text).map_err(|e| LabError::io(&p, e))?;
+            // the files with the directory identity's password are secrets: Dovecot opens
+            // its own as root, Postfix's lookups run as postfix
+            let secret = match *name {
+                "dovecot-ldap.conf.ext" => Some((0o600, None)),
+                n if n.starts_with("ldap-") => Some((0o640, Some(postfix_ids.1))),
+                _ => None,
+            };
+            if let Some((mode, group)) = secret {
+                std::fs::set_permissions(&p, std::fs::Permissions::from_mode(mode))
+                    .map_err(|e| LabError::io(&p, e))?;
+                std::os::unix::fs::chown(&p, Some(0), group).map_err(|e| LabError::io(&p, e))?;
+            }
         }
         let d = Deadline::after(LISTEN_TIMEOUT);
         let c = conf.display().to_string();
