@@ -60,7 +60,15 @@ fn multi_tier_whole() {
         r.login_p99_ms
     );
 
-    // 2. One LDAP provider down: routing and provisioning go on; it catches up on return.
+    // 2. One LDAP provider hung (SIGSTOP; d1, the one every front-end uses while it answers): lookups move on through the front-ends' own
+    // health-checked balancer; provisioning through its timeout.
+    let h = tiers.directory_hang(&lab).expect("directory hang");
+    eprintln!("{h:?}");
+    assert!(h.attempts > 0);
+    assert!(h.marked_down, "each front-end's HAProxy took d1 out: {h:?}");
+    assert!(h.answering_at_end, "logins go on while d1 hangs: {h:?}");
+
+    // 2b. One LDAP provider down: routing and provisioning go on; it catches up on return.
     let d = tiers.directory_loss(&lab).expect("directory loss");
     eprintln!("{d:?}");
     assert_eq!(d.failed_after_failover, 0, "lookups through d2");

@@ -259,7 +259,7 @@ pub fn postfix_master_cf() -> String {
 
 /// `haproxy.cfg` of the load balancer: TCP mode on the VIP, each mail port spread over the
 /// front-ends, a front-end dropped after two failed checks one second apart.
-pub fn haproxy_cfg(vip: Ipv4Addr, front_ends: &[(String, Ipv4Addr)]) -> String {
+pub fn haproxy_cfg(vip: Ipv4Addr, front_ends: &[(String, Ipv4Addr)], dir: &DirectoryRef) -> String {
     let mut s = String::from(
         "# HAProxy at layer 4: it knows nothing of accounts, it spreads TCP connections over the\n\
          # front-ends and stops sending to one that fails its checks. It runs on every\n\
@@ -284,6 +284,50 @@ pub fn haproxy_cfg(vip: Ipv4Addr, front_ends: &[(String, Ipv4Addr)]) -> String {
         }
         s.push('\n');
     }
+    s.push_str(&ldap_balancer(dir));
+    s
+}
+
+/// Where a front-end's Dovecot and Postfix send their lookups: the load balancer on their own
+/// node ([`LOCAL_LDAP`]), which knows every provider.
+pub const LOCAL_LDAP: &str = "ldap://127.0.0.1:3389";
+
+/// `dir` as a front-end's Dovecot and Postfix use it: through [`LOCAL_LDAP`].
+pub fn through_local_balancer(dir: &DirectoryRef) -> DirectoryRef {
+    DirectoryRef {
+        uris: vec![LOCAL_LDAP.to_string()],
+        ..dir.clone()
+    }
+}
+
+/// The `listen` section that puts the providers behind [`LOCAL_LDAP`] on every front-end:
+/// a provider that hangs (accepts, never answers) fails the LDAP check (an anonymous bind)
+/// and its sessions are shut at once, so Dovecot and Postfix reconnect to the next one; a
+/// list of URIs alone never moves on from a hung server. The first provider takes every
+/// lookup while it answers (one consistent view), the others are backups.
+fn ldap_balancer(dir: &DirectoryRef) -> String {
+    let mut s = String::from(
+        "listen ldap-directory\n    bind 127.0.0.1:3389\n    option ldap-check\n    timeout check 1s\n\
+         \x20   timeout client 1h\n    timeout server 1h\n\
+         \x20   default-server inter 1s fall 2 rise 2 on-marked-down shutdown-sessions\n",
+    );
+    for (k, uri) in dir.uris.iter().enumerate() {
+        let host = uri
+            .strip_prefix("ldap://")
+            .unwrap_or(uri)
+            .trim_end_matches('/');
+        let hostport = if host.contains(':') {
+            host.to_string()
+        } else {
+            format!("{host}:389")
+        };
+        let _ = writeln!(
+            s,
+            "    server ldap{} {hostport} check{}",
+            k + 1,
+            if k > 0 { " backup" } else { "" }
+        );
+    }
     s
 }
 
@@ -296,15 +340,15 @@ pub struct TierStatus {
     pub load_balancers: Vec<String>,
     /// The node holding the VIP (`lb-vip`), if any.
     pub vip_holder: Option<String>,
-    /// The providers' URLs, from the front-end's `dovecot-ldap.conf.ext`.
+    /// The providers (`host:port`), from the load balancer's `ldap-directory` section.
     pub directory: Vec<String>,
 }
 
 /// The tiers in `st` (None when the cluster has no load balancer from the template);
-/// `dovecot_ldap` is the text of a front-end's `dovecot-ldap.conf.ext`, when readable.
+/// `haproxy_cfg` is the text of the load balancer's `haproxy.cfg`, when readable.
 pub fn tier_status(
     st: &crate::status::ClusterStatus,
-    dovecot_ldap: Option<&str>,
+    haproxy_cfg: Option<&str>,
 ) -> Option<TierStatus> {
     let vip = st.resources.iter().find(|r| r.id == "lb-vip")?;
     let mut load_balancers: Vec<String> = st
@@ -321,17 +365,25 @@ pub fn tier_status(
             .is_started()
             .then(|| vip.nodes.first().cloned())
             .flatten(),
-        directory: dovecot_ldap.map(parse_ldap_uris).unwrap_or_default(),
+        directory: haproxy_cfg.map(parse_ldap_servers).unwrap_or_default(),
     })
 }
 
-/// The `uris = a b` line of a Dovecot LDAP configuration.
-pub fn parse_ldap_uris(conf: &str) -> Vec<String> {
-    conf.lines()
-        .filter_map(|l| l.trim().strip_prefix("uris"))
-        .filter_map(|r| r.trim_start().strip_prefix('='))
-        .flat_map(|r| r.split_whitespace().map(str::to_string).collect::<Vec<_>>())
-        .collect()
+/// The providers (`host:port`) of the `listen ldap-directory` section of a `haproxy.cfg`.
+pub fn parse_ldap_servers(cfg: &str) -> Vec<String> {
+    let mut inside = false;
+    let mut out = Vec::new();
+    for l in cfg.lines() {
+        if !l.starts_with(' ') && !l.starts_with('\t') && !l.trim().is_empty() {
+            inside = l.trim() == "listen ldap-directory";
+            continue;
+        }
+        let mut w = l.split_whitespace();
+        if inside && w.next() == Some("server") {
+            out.extend(w.nth(1).map(str::to_string));
+        }
+    }
+    out
 }
 
 /// One provider of the directory pair.
@@ -444,7 +496,7 @@ mod tests {
             ("fe1".to_string(), Ipv4Addr::new(10, 0, 0, 4)),
             ("fe2".to_string(), Ipv4Addr::new(10, 0, 0, 5)),
         ];
-        let h = haproxy_cfg(Ipv4Addr::new(10, 0, 0, 200), &fes);
+        let h = haproxy_cfg(Ipv4Addr::new(10, 0, 0, 200), &fes, &dir());
         for (_, port) in MAIL_PORTS {
             assert!(h.contains(&format!("bind 10.0.0.200:{port} transparent")));
             assert!(h.contains(&format!("server fe2 10.0.0.5:{port} check")));
@@ -466,6 +518,20 @@ mod tests {
         let s = slapd_syncrepl(&all[0], &all, "dc=x", "cn=repl,dc=x", "SECRET");
         assert!(s.contains("rid=002 provider=ldap://b") && !s.contains("ldap://a"));
         assert!(s.contains("multiprovider on") && !s.contains("sessionlog"));
+    }
+
+    #[test]
+    fn a_hung_provider_is_checked_and_its_sessions_shut() {
+        let h = haproxy_cfg(Ipv4Addr::new(10, 0, 0, 200), &[], &dir());
+        assert!(
+            h.contains("listen ldap-directory\n    bind 127.0.0.1:3389\n    option ldap-check\n")
+        );
+        assert!(h.contains("on-marked-down shutdown-sessions"));
+        assert!(h.contains("    server ldap1 10.0.0.21:389 check\n"));
+        assert!(h.contains("    server ldap2 10.0.0.22:389 check backup\n"));
+        let local = through_local_balancer(&dir());
+        assert_eq!(local.uris, [LOCAL_LDAP]);
+        assert_eq!(local.base_dn, dir().base_dn);
     }
 
     #[test]
@@ -524,7 +590,10 @@ mod snippets {
         ];
         let mut v = vec![
             ("dovecot.conf".to_string(), dovecot_conf(fe, &paths)),
-            ("dovecot-ldap.conf.ext".into(), dovecot_ldap_conf(&dir)),
+            (
+                "dovecot-ldap.conf.ext".into(),
+                dovecot_ldap_conf(&through_local_balancer(&dir)),
+            ),
             (
                 "main.cf".into(),
                 postfix_main_cf(fe, "n4.example.com", "10.20.0.0/24", &paths),
@@ -532,11 +601,11 @@ mod snippets {
             ("master.cf".into(), postfix_master_cf()),
             (
                 "haproxy.cfg".into(),
-                haproxy_cfg(Ipv4Addr::new(10, 20, 0, 200), &fes),
+                haproxy_cfg(Ipv4Addr::new(10, 20, 0, 200), &fes, &dir),
             ),
         ];
         v.extend(
-            postfix_ldap_maps(&dir)
+            postfix_ldap_maps(&through_local_balancer(&dir))
                 .into_iter()
                 .map(|(n, t)| (n.to_string(), t)),
         );
@@ -587,17 +656,18 @@ mod snippets {
     }
 
     #[test]
-    fn ldap_uris_of_a_front_end() {
-        let conf = dovecot_ldap_conf(&DirectoryRef {
-            uris: vec!["ldap://10.0.0.21".into(), "ldap://10.0.0.22".into()],
-            base_dn: "ou=mail,dc=example,dc=com".into(),
-            bind: None,
-        });
-        assert_eq!(
-            parse_ldap_uris(&conf),
-            ["ldap://10.0.0.21", "ldap://10.0.0.22"]
+    fn ldap_providers_of_a_load_balancer() {
+        let cfg = haproxy_cfg(
+            Ipv4Addr::new(10, 0, 0, 200),
+            &[("n4".into(), Ipv4Addr::new(10, 0, 0, 4))],
+            &DirectoryRef {
+                uris: vec!["ldap://10.0.0.21".into(), "ldap://10.0.0.22".into()],
+                base_dn: "ou=mail,dc=example,dc=com".into(),
+                bind: None,
+            },
         );
-        assert!(parse_ldap_uris("garbage\nuris\n").is_empty());
+        assert_eq!(parse_ldap_servers(&cfg), ["10.0.0.21:389", "10.0.0.22:389"]);
+        assert!(parse_ldap_servers("garbage\n  server\n").is_empty());
     }
 
     #[test]

@@ -13,14 +13,14 @@ use crate::OutputFormat;
 pub struct StatusArgs {
     #[arg(long, value_enum, default_value = "table")]
     output: OutputFormat,
-    /// A front-end's Dovecot LDAP configuration, whose `uris` name the directory providers
-    /// (multi-tier clusters).
-    #[arg(long, default_value = "/etc/axigen-ha/front-end/dovecot-ldap.conf.ext")]
-    dovecot_ldap: std::path::PathBuf,
+    /// The load balancer's HAProxy configuration, whose `ldap-directory` section names the
+    /// directory providers (multi-tier clusters).
+    #[arg(long, default_value = axha_cib::values::DEFAULT_HAPROXY_CONFIG)]
+    haproxy_config: std::path::PathBuf,
 }
 
-/// At most this much of the Dovecot LDAP configuration is read.
-const DOVECOT_LDAP_MAX: u64 = 64 * 1024;
+/// At most this much of the HAProxy configuration is read.
+const HAPROXY_CONFIG_MAX: u64 = 256 * 1024;
 
 /// The text of a small configuration file, None when unreadable (bounded in size).
 fn read_small(path: &std::path::Path) -> Option<String> {
@@ -28,7 +28,7 @@ fn read_small(path: &std::path::Path) -> Option<String> {
     let mut buf = Vec::new();
     std::fs::File::open(path)
         .ok()?
-        .take(DOVECOT_LDAP_MAX)
+        .take(HAPROXY_CONFIG_MAX)
         .read_to_end(&mut buf)
         .ok()?;
     Some(String::from_utf8_lossy(&buf).into_owned())
@@ -37,7 +37,8 @@ fn read_small(path: &std::path::Path) -> Option<String> {
 /// The tiers section (multi-tier clusters): load balancers, VIP holder, directory providers.
 pub fn format_tiers(t: &TierStatus) -> String {
     let dir = if t.directory.is_empty() {
-        "(unknown: no front-end LDAP configuration here; --dovecot-ldap PATH)".to_string()
+        "(unknown: no ldap-directory section in the HAProxy configuration; --haproxy-config PATH)"
+            .to_string()
     } else {
         t.directory.join(" ")
     };
@@ -56,7 +57,7 @@ pub fn run(a: StatusArgs) -> anyhow::Result<()> {
     let st = query_status(Duration::from_secs(30))?;
     // A cut link loses no node: corosync's own link status is the only place it shows.
     let links = query_links(Duration::from_secs(10)).map_err(|e| e.to_string());
-    let tiers = tier_status(&st, read_small(&a.dovecot_ldap).as_deref());
+    let tiers = tier_status(&st, read_small(&a.haproxy_config).as_deref());
     match a.output {
         OutputFormat::Json => {
             let v = serde_json::json!({
@@ -215,13 +216,13 @@ mod tests {
         let t = TierStatus {
             load_balancers: vec!["n4".into(), "n5".into()],
             vip_holder: Some("n4".into()),
-            directory: vec!["ldap://10.0.0.21".into(), "ldap://10.0.0.22".into()],
+            directory: vec!["10.0.0.21:389".into(), "10.0.0.22:389".into()],
         };
         let s = format_tiers(&t);
         assert!(s.contains("front-ends / load balancers: n4 n5\n"), "{s}");
         assert!(s.contains("VIP holder: n4\n"), "{s}");
         assert!(
-            s.contains("providers: ldap://10.0.0.21 ldap://10.0.0.22\n"),
+            s.contains("providers: 10.0.0.21:389 10.0.0.22:389\n"),
             "{s}"
         );
         let none = format_tiers(&TierStatus::default());

@@ -374,6 +374,25 @@ pub struct DirectoryLoss {
     pub entries: usize,
 }
 
+/// One LDAP provider hung (SIGSTOP: it accepts connections and never answers).
+#[derive(Debug, Clone, PartialEq)]
+pub struct DirectoryHang {
+    /// Logins through the VIP that failed while d1 hung.
+    pub failed: usize,
+    /// Logins made while d1 hung.
+    pub attempts: usize,
+    /// From the hang to the end of the last failed login (0: none failed).
+    pub recovered_s: f64,
+    /// The last login before d1 went on again succeeded.
+    pub answering_at_end: bool,
+    /// The slowest login while d1 hung (the lookups that waited for the switch to d2).
+    pub slowest_s: f64,
+    /// Every front-end's HAProxy had marked d1 DOWN (its LDAP check) before d1 went on.
+    pub marked_down: bool,
+    /// How long an account creation took with d1 hung.
+    pub provisioning_s: f64,
+}
+
 /// A front-end (not the VIP holder) powered off.
 #[derive(Debug, Clone, PartialEq)]
 pub struct FrontendLoss {
@@ -432,6 +451,8 @@ pub struct TierReport {
     pub routing: Routing,
     /// One LDAP provider lost.
     pub directory_loss: DirectoryLoss,
+    /// One LDAP provider hung.
+    pub directory_hang: DirectoryHang,
     /// One front-end lost.
     pub frontend_loss: FrontendLoss,
     /// One back-end lost.
@@ -459,6 +480,7 @@ impl TierReport {
             .iter()
             .filter(|a| a.imap_host != a.home || !a.mail_arrived || !a.pop3_read)
             .count();
+        let h = &self.directory_hang;
         let (d, f, b, v) = (
             &self.directory_loss,
             &self.frontend_loss,
@@ -470,6 +492,7 @@ impl TierReport {
             "{{\"front_ends\":[{}],\
              \"routing\":{{\"accounts\":{},\"misrouted\":{misrouted},\"wrong_password_refused\":{},\"login_p50_ms\":{:.1},\"login_p99_ms\":{:.1}}},\
              \"directory_loss\":{{\"failed_after_failover\":{},\"attempts\":{},\"caught_up_s\":{:.2},\"entries\":{}}},\
+             \"directory_hang\":{{\"failed\":{},\"attempts\":{},\"recovered_s\":{:.2},\"answering_at_end\":{},\"slowest_s\":{:.2},\"marked_down\":{},\"provisioning_s\":{:.2}}},\
              \"frontend_loss\":{{\"node\":{},\"detection_s\":{:.2},\"failed_in_detection\":{},\"failed_after_detection\":{},\"attempts\":{},\"back_s\":{:.2}}},\
              \"backend_loss\":{{\"node\":{},\"failed_other_backends\":{},\"attempts_other_backends\":{},\"affected_answering_s\":{:.2},\"served_by\":{}}},\
              \"vip_loss\":{{\"node\":{},\"new_node\":{},\"gap_s\":{:.2},\"failed\":{},\"attempts\":{}}}}}",
@@ -482,6 +505,13 @@ impl TierReport {
             d.attempts,
             d.caught_up_s,
             d.entries,
+            h.failed,
+            h.attempts,
+            h.recovered_s,
+            h.answering_at_end,
+            h.slowest_s,
+            h.marked_down,
+            h.provisioning_s,
             q(&f.node),
             f.detection_s,
             f.failed_in_detection,
@@ -826,6 +856,44 @@ impl Tiers {
         })
     }
 
+    /// One provider (d1, the one every front-end uses while it answers: run this before
+    /// [`Tiers::directory_loss`], after which the front-ends stay on d2) hangs while the client pool logs
+    /// in and an account is created: the front-ends' HAProxy finds it failing its LDAP check
+    /// and shuts its sessions, so lookups move to d2; then d1 goes on again.
+    pub fn directory_hang(&self, lab: &Lab) -> Result<DirectoryHang, LabError> {
+        let all: Vec<usize> = (0..self.homes.len()).collect();
+        let pool = ClientPool::start(lab, &all);
+        std::thread::sleep(Duration::from_secs(1));
+        let hung_at = pool.started().elapsed();
+        lab.pause_provider("d1", true)?;
+        let t = Instant::now();
+        let created = self.create_account(lab, self.homes.len() + 1);
+        let provisioning = t.elapsed();
+        std::thread::sleep(Duration::from_secs(8).saturating_sub(t.elapsed()));
+        let marked_down = self.front_ends.iter().all(|(n, _)| {
+            haproxy_server(lab, n, LDAP_PROXY, "ldap1").is_ok_and(|s| s.status.starts_with("DOWN"))
+        });
+        let record = pool.finish();
+        lab.pause_provider("d1", false)?;
+        created?;
+        let during: Vec<Attempt> = record?.into_iter().filter(|a| a.at >= hung_at).collect();
+        let failed: Vec<&Attempt> = during.iter().filter(|a| a.error.is_some()).collect();
+        Ok(DirectoryHang {
+            failed: failed.len(),
+            attempts: during.len(),
+            recovered_s: failed.last().map_or(0.0, |a| {
+                (a.at + a.took).saturating_sub(hung_at).as_secs_f64()
+            }),
+            answering_at_end: during.last().is_some_and(|a| a.error.is_none()),
+            marked_down,
+            slowest_s: during
+                .iter()
+                .map(|a| a.took.as_secs_f64())
+                .fold(0.0, f64::max),
+            provisioning_s: provisioning.as_secs_f64(),
+        })
+    }
+
     /// The node holding the VIP now.
     pub fn vip_holder(&self, lab: &Lab) -> Result<String, LabError> {
         lab.view_any()?
@@ -854,7 +922,7 @@ impl Tiers {
         lab.kill(&node)?;
         let down = Deadline::after(WAIT)
             .poll(Duration::from_millis(200), || {
-                haproxy_server(lab, &vip, &node)
+                haproxy_server(lab, &vip, IMAP_PROXY, &node)
                     .ok()
                     .filter(|s| s.status.starts_with("DOWN"))
             })
@@ -906,14 +974,22 @@ impl Tiers {
                 node: "(every other node)".into(),
             })?;
         lab.bmc_chassis_power(&from, node, true)?;
-        lab.wait_view("the front-end back online", WAIT, |v| {
-            lab.is_alive(node) && v.online().iter().any(|n| n == node)
-        })?;
+        lab.wait_view(
+            "the front-end back online, its HAProxy running",
+            WAIT,
+            |v| {
+                lab.is_alive(node)
+                    && v.online().iter().any(|n| n == node)
+                    && v.resources.iter().any(|r| {
+                        r.id.starts_with("lb-haproxy") && r.nodes.iter().any(|n| n == node)
+                    })
+            },
+        )?;
         lab.start_front_end(node, &self.directory.reference()?, LB_VIP, &self.front_ends)?;
         let vip = self.vip_holder(lab)?;
         Deadline::after(WAIT)
             .poll(Duration::from_millis(200), || {
-                haproxy_server(lab, &vip, node)
+                haproxy_server(lab, &vip, IMAP_PROXY, node)
                     .ok()
                     .filter(|s| s.status.starts_with("UP"))
             })
@@ -1019,7 +1095,8 @@ impl Tiers {
         })
     }
 
-    /// Every scenario in order (routing, directory, front-end, back-end, VIP holder), each
+    /// Every scenario in order (routing, directory hung, directory lost, front-end, back-end,
+    /// VIP holder), each
     /// reported through `say` as it ends.
     pub fn run_all(&self, lab: &Lab, say: &mut dyn FnMut(&str)) -> Result<TierReport, LabError> {
         let routing = self.routing(lab)?;
@@ -1031,6 +1108,15 @@ impl Tiers {
             routing.accounts.iter().filter(|a| a.pop3_read).count(),
             routing.login_p50_ms,
             routing.login_p99_ms
+        ));
+        let directory_hang = self.directory_hang(lab)?;
+        say(&format!(
+            "directory: d1 hung (SIGSTOP): {} of {} logins failed (the last {:.2} s after the hang), the slowest took {:.2} s; an account created in {:.2} s",
+            directory_hang.failed,
+            directory_hang.attempts,
+            directory_hang.recovered_s,
+            directory_hang.slowest_s,
+            directory_hang.provisioning_s
         ));
         let directory_loss = self.directory_loss(lab)?;
         say(&format!(
@@ -1068,6 +1154,7 @@ impl Tiers {
             front_ends: self.front_ends.iter().map(|(n, _)| n.clone()).collect(),
             routing,
             directory_loss,
+            directory_hang,
             frontend_loss,
             backend_loss,
             vip_loss,
@@ -1193,8 +1280,13 @@ pub struct HaproxyServer {
     pub last_change: u64,
 }
 
-/// Parse `show stat` CSV: the IMAP back-end's line for server `server`.
-pub fn parse_haproxy_stat(csv: &str, server: &str) -> Option<HaproxyServer> {
+/// The IMAP back-end of the load balancer (the front-ends).
+pub const IMAP_PROXY: &str = "imap-front-ends";
+/// The directory section of the load balancer (the providers).
+pub const LDAP_PROXY: &str = "ldap-directory";
+
+/// Parse `show stat` CSV: the line of server `server` of proxy `proxy`.
+pub fn parse_haproxy_stat(csv: &str, proxy: &str, server: &str) -> Option<HaproxyServer> {
     let header = csv.lines().next()?.trim_start_matches("# ");
     let cols: Vec<&str> = header.split(',').collect();
     let col = |name: &str| cols.iter().position(|c| *c == name);
@@ -1206,18 +1298,21 @@ pub fn parse_haproxy_stat(csv: &str, server: &str) -> Option<HaproxyServer> {
     );
     csv.lines().skip(1).find_map(|l| {
         let f: Vec<&str> = l.split(',').collect();
-        (f.get(px) == Some(&"imap-front-ends") && f.get(sv) == Some(&server)).then(|| {
-            HaproxyServer {
-                status: f.get(st).unwrap_or(&"").to_string(),
-                last_change: f.get(lc).and_then(|v| v.parse().ok()).unwrap_or(0),
-            }
+        (f.get(px) == Some(&proxy) && f.get(sv) == Some(&server)).then(|| HaproxyServer {
+            status: f.get(st).unwrap_or(&"").to_string(),
+            last_change: f.get(lc).and_then(|v| v.parse().ok()).unwrap_or(0),
         })
     })
 }
 
-/// What HAProxy on `lb_node` thinks of front-end `server` (IMAP), read from its statistics
-/// socket on the node's loopback.
-pub fn haproxy_server(lab: &Lab, lb_node: &str, server: &str) -> Result<HaproxyServer, LabError> {
+/// What HAProxy on `lb_node` thinks of `server` of `proxy`, read from its statistics socket
+/// on the node's loopback.
+pub fn haproxy_server(
+    lab: &Lab,
+    lb_node: &str,
+    proxy: &'static str,
+    server: &str,
+) -> Result<HaproxyServer, LabError> {
     let csv = in_netns(
         &lab.netns_name(lb_node),
         move || -> Result<String, String> {
@@ -1232,7 +1327,7 @@ pub fn haproxy_server(lab: &Lab, lb_node: &str, server: &str) -> Result<HaproxyS
         },
     )?
     .map_err(|e| failed(&format!("HAProxy statistics on {lb_node}"), e))?;
-    parse_haproxy_stat(&csv, server).ok_or_else(|| {
+    parse_haproxy_stat(&csv, proxy, server).ok_or_else(|| {
         failed(
             &format!("{server} in HAProxy's statistics on {lb_node}"),
             csv.chars().take(200).collect(),
@@ -1306,15 +1401,16 @@ mod tests {
     #[test]
     fn haproxy_stat_line_of_one_imap_server() {
         assert_eq!(
-            parse_haproxy_stat(STAT, "n5"),
+            parse_haproxy_stat(STAT, IMAP_PROXY, "n5"),
             Some(HaproxyServer {
                 status: "DOWN".into(),
                 last_change: 3
             })
         );
-        assert_eq!(parse_haproxy_stat(STAT, "n9"), None);
-        assert_eq!(parse_haproxy_stat("garbage", "n5"), None);
-        assert_eq!(parse_haproxy_stat("", "n5"), None);
+        assert_eq!(parse_haproxy_stat(STAT, IMAP_PROXY, "n9"), None);
+        assert_eq!(parse_haproxy_stat(STAT, LDAP_PROXY, "n5"), None);
+        assert_eq!(parse_haproxy_stat("garbage", IMAP_PROXY, "n5"), None);
+        assert_eq!(parse_haproxy_stat("", IMAP_PROXY, "n5"), None);
     }
 
     #[test]

@@ -272,6 +272,23 @@ impl Lab {
         Ok(pair)
     }
 
+    /// Hang one provider (`true`: SIGSTOP its slapd: connections are still accepted, nothing
+    /// answers) or let it go on (`false`: SIGCONT).
+    pub fn pause_provider(&self, name: &str, paused: bool) -> Result<(), LabError> {
+        let p = self.directory_dir().join(name).join("slapd.pid");
+        let text = std::fs::read_to_string(&p).map_err(|e| LabError::io(&p, e))?;
+        let pid: i32 = text.trim().parse().map_err(|_| LabError::BadState {
+            path: p.clone(),
+            reason: format!("not a pid: {:?}", text.trim()),
+        })?;
+        let sig = if paused { libc::SIGSTOP } else { libc::SIGCONT };
+        // SAFETY: kill has no memory preconditions; the pid is slapd's own, from its pid file.
+        if unsafe { libc::kill(pid, sig) } != 0 {
+            return Err(LabError::io(&p, std::io::Error::last_os_error()));
+        }
+        Ok(())
+    }
+
     /// Start (or start again, on its database) one provider of the pair.
     pub fn start_provider(&self, name: &str) -> Result<(), LabError> {
         let d = self.directory_dir().join(name);

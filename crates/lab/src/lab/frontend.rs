@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use axha_cib::tiers::{
     dovecot_conf, dovecot_ldap_conf, haproxy_cfg, postfix_ldap_maps, postfix_main_cf,
-    postfix_master_cf, DirectoryRef, FrontEndPaths, MAIL_PORTS,
+    postfix_master_cf, through_local_balancer, DirectoryRef, FrontEndPaths, MAIL_PORTS,
 };
 use axha_exec::Deadline;
 
@@ -78,9 +78,11 @@ impl Lab {
             "{}.{}.{}.0/{LAB_PREFIX}",
             LAB_NET[0], LAB_NET[1], LAB_NET[2]
         );
+        // Dovecot and Postfix look up through the node's own HAProxy (health-checked providers)
+        let local = through_local_balancer(dir);
         let mut files = vec![
             ("dovecot.conf", dovecot_conf(addr, &paths)),
-            ("dovecot-ldap.conf.ext", dovecot_ldap_conf(dir)),
+            ("dovecot-ldap.conf.ext", dovecot_ldap_conf(&local)),
             (
                 "main.cf",
                 postfix_main_cf(addr, &format!("{node}.lab"), &net, &paths),
@@ -88,8 +90,8 @@ impl Lab {
             ("master.cf", postfix_master_cf()),
         ];
         let h = self.haproxy_config();
-        std::fs::write(&h, haproxy_cfg(vip, front_ends)).map_err(|e| LabError::io(&h, e))?;
-        files.extend(postfix_ldap_maps(dir));
+        std::fs::write(&h, haproxy_cfg(vip, front_ends, dir)).map_err(|e| LabError::io(&h, e))?;
+        files.extend(postfix_ldap_maps(&local));
         for (name, text) in &files {
             let p = conf.join(name);
             std::fs::write(&p, text).map_err(|e| LabError::io(&p, e))?;
