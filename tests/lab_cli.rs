@@ -164,3 +164,66 @@ fn preflight_names_a_missing_program_and_starts_nothing() {
     let state = std::path::Path::new("/var/tmp/axigen-ha-lab").join(n);
     assert!(!state.exists(), "{} was made", state.display());
 }
+
+/// `axigen-ha lab demo --template multi-tier-n-plus-1 --front-ends 2 --output json`: the
+/// three tiers built, every scenario run (the library's, as tests/multitier.rs runs them),
+/// ONE JSON object on stdout with each scenario's figures. axigen-sim stands in for Axigen.
+#[test]
+fn multi_tier_demo_json() {
+    axha_e2e::need_root!();
+    fails(
+        &["lab", "demo", "--front-ends", "2", "--output", "json"],
+        "--front-ends needs --template multi-tier-n-plus-1",
+    );
+    fails(
+        &[
+            "lab",
+            "demo",
+            "--template",
+            "multi-tier-n-plus-1",
+            "--front-ends",
+            "1",
+        ],
+        "--front-ends 1: from 2 to 5",
+    );
+    let name = lab_name("tdemo");
+    let dir = axha_e2e::lab::binaries_dir().display().to_string();
+    let o = Cmd::new(bin("axigen-ha"))
+        .args([
+            "lab",
+            "demo",
+            "--name",
+            &name,
+            "--template",
+            "multi-tier-n-plus-1",
+            "--front-ends",
+            "2",
+            "--output",
+            "json",
+            "--binaries",
+            &dir,
+        ])
+        .run(&Deadline::after(Duration::from_secs(900)))
+        .expect("axigen-ha runs");
+    assert_eq!(o.code(), Some(0), "{}{}", o.stdout_str(), o.stderr_str());
+    let out = o.stdout_str();
+    assert_eq!(out.trim().lines().count(), 1, "one JSON object: {out}");
+    let v: serde_json::Value = serde_json::from_str(out.trim()).expect("JSON");
+    let num = |path: &str| -> f64 {
+        v.pointer(path)
+            .and_then(serde_json::Value::as_f64)
+            .unwrap_or_else(|| panic!("{path} in {v}"))
+    };
+    assert_eq!(num("/frontend_loss/failed_after_detection"), 0.0, "{v}");
+    let detection = num("/frontend_loss/detection_s");
+    assert!(detection > 0.0, "HAProxy's detection took time: {v}");
+    assert_eq!(num("/backend_loss/failed_other_backends"), 0.0, "{v}");
+    let answering = num("/backend_loss/affected_answering_s");
+    assert!(answering > 0.0, "{v}");
+    assert_eq!(num("/directory_loss/failed_after_failover"), 0.0, "{v}");
+    let gap = num("/vip_loss/gap_s");
+    assert!(gap >= 0.0, "{v}");
+    assert_eq!(num("/routing/misrouted"), 0.0, "{v}");
+    assert_eq!(v["front_ends"], serde_json::json!(["n4", "n5"]), "{v}");
+    assert_no_netns(&name);
+}

@@ -5,53 +5,22 @@
 //! the fence action "off" and power the node on again themselves, through its BMC, once
 //! they have seen what they wanted.
 
-use std::time::Duration;
-
 use axha_lab::Lab;
 
 /// Make the cluster's fence action "off" (asked on `node`): a fenced node stays down.
 pub fn fence_action_off(lab: &Lab, node: &str) {
-    lab.run_ok(
-        node,
-        &[
-            "crm_attribute",
-            "--name",
-            "stonith-action",
-            "--update",
-            "off",
-        ],
-        Duration::from_secs(30),
-    )
-    .unwrap_or_else(|e| panic!("stonith-action=off on {node}: {e}"));
+    lab.fence_action_off(node)
+        .unwrap_or_else(|e| panic!("stonith-action=off on {node}: {e}"));
 }
 
 /// Power `node` on through its BMC (IPMI chassis power on over the management network, as an
 /// operator would with ipmitool), asked from `from`, a live node. The BMC boots the node in
 /// the background: wait for it with [`Lab::wait_all_online`].
 pub fn power_on(lab: &Lab, from: &str, node: &str) {
-    let bmc = lab.bmc_addr(node);
-    let password_file = lab.state_dir().join("bmc").join("password");
-    let (ip, port) = (bmc.ip().to_string(), bmc.port().to_string());
-    let pw = password_file.display().to_string();
-    // Cipher suite 3: ipmi_sim does not answer the cipher suite query (LAB-RECIPES.md 3).
-    let argv = [
-        "ipmitool",
-        "-I",
-        "lanplus",
-        "-C",
-        "3",
-        "-H",
-        &ip,
-        "-p",
-        &port,
-        "-U",
-        axha_lab::fencing::BMC_USER,
-        "-f",
-        &pw,
-        "chassis",
-        "power",
-        "on",
-    ];
-    lab.run_ok(from, &argv, Duration::from_secs(60))
-        .unwrap_or_else(|e| panic!("power on {node} through its BMC {bmc}: {e}"));
+    lab.bmc_chassis_power(from, node, true).unwrap_or_else(|e| {
+        panic!(
+            "power on {node} through its BMC {}: {e}",
+            lab.bmc_addr(node)
+        )
+    });
 }

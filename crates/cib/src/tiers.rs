@@ -26,6 +26,27 @@ pub struct DirectoryRef {
     pub uris: Vec<String>,
     /// The location directory's base DN (`ou=mail,dc=example,dc=com`).
     pub base_dn: String,
+    /// The front-ends' own read-only identity; None: anonymous lookups.
+    pub bind: Option<LdapBind>,
+}
+
+/// A simple-bind identity. Its password is written only into configuration files that are
+/// secrets themselves (Dovecot's: root, mode 0600; Postfix's: root:postfix, mode 0640).
+#[derive(Clone, PartialEq, Eq)]
+pub struct LdapBind {
+    /// The bind DN (`cn=frontend,dc=example,dc=com`).
+    pub dn: String,
+    /// Its password.
+    pub password: String,
+}
+
+impl std::fmt::Debug for LdapBind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("LdapBind")
+            .field("dn", &self.dn)
+            .field("password", &"(hidden)")
+            .finish()
+    }
 }
 
 impl DirectoryRef {
@@ -103,6 +124,7 @@ pub fn dovecot_ldap_conf(dir: &DirectoryRef) -> String {
          base = {base}\n\
          scope = subtree\n\
          auth_bind = no\n\
+         {bind}\
          pass_filter = {filter}\n\
          # proxy=y: proxy to host=mailHost; nopassword=y with no password field forwards the\n\
          # client's password to the back-end, which checks it (never return pass=y: the\n\
@@ -110,6 +132,14 @@ pub fn dovecot_ldap_conf(dir: &DirectoryRef) -> String {
          pass_attrs = =user=%{{ldap:mail}}, =proxy=y, =host=%{{ldap:mailHost}}, =nopassword=y\n",
         uris = dir.uris(),
         base = dir.base_dn,
+        bind = match &dir.bind {
+            Some(b) => format!(
+                "# The front-ends' read-only identity (this file is opened as root: root, 0600).\n\
+                 dn = {}\ndnpass = {}\n",
+                b.dn, b.password
+            ),
+            None => String::new(),
+        },
         filter = ACCOUNT_FILTER.replace("KEY", "%u"),
     )
 }
@@ -168,6 +198,14 @@ pub fn postfix_ldap_maps(dir: &DirectoryRef) -> Vec<(&'static str, String)> {
         if let Some(f) = format {
             let _ = writeln!(s, "result_format = {f}");
         }
+        if let Some(b) = &dir.bind {
+            let _ = write!(
+                s,
+                "# the front-ends' read-only identity (this file: root:postfix, mode 0640)\n\
+                 bind = yes\nbind_dn = {}\nbind_pw = {}\n",
+                b.dn, b.password
+            );
+        }
         s
     };
     let account = ACCOUNT_FILTER.replace("KEY", "%s");
@@ -221,13 +259,16 @@ pub fn postfix_master_cf() -> String {
 
 /// `haproxy.cfg` of the load balancer: TCP mode on the VIP, each mail port spread over the
 /// front-ends, a front-end dropped after two failed checks one second apart.
-pub fn haproxy_cfg(vip: Ipv4Addr, front_ends: &[(String, Ipv4Addr)]) -> String {
+pub fn haproxy_cfg(vip: Ipv4Addr, front_ends: &[(String, Ipv4Addr)], dir: &DirectoryRef) -> String {
     let mut s = String::from(
         "# HAProxy at layer 4: it knows nothing of accounts, it spreads TCP connections over the\n\
          # front-ends and stops sending to one that fails its checks. It runs on every\n\
          # load-balancer node; Pacemaker moves only the VIP (bound with `transparent`, so\n\
          # HAProxy listens before the address arrives).\n\
-         global\n    maxconn 4000\n\n\
+         global\n    maxconn 4000\n\
+         \x20   # read-only statistics on the loopback (`show stat`: each front-end's state and\n\
+         \x20   # the seconds since it changed)\n\
+         \x20   stats socket ipv4@127.0.0.1:9101 level user\n\n\
          defaults\n    mode tcp\n    timeout connect 2s\n    timeout client 5m\n    timeout server 5m\n\
          \x20   # a connection refused by a dead front-end is retried on another one\n\
          \x20   retries 2\n    option redispatch\n\n",
@@ -243,7 +284,106 @@ pub fn haproxy_cfg(vip: Ipv4Addr, front_ends: &[(String, Ipv4Addr)]) -> String {
         }
         s.push('\n');
     }
+    s.push_str(&ldap_balancer(dir));
     s
+}
+
+/// Where a front-end's Dovecot and Postfix send their lookups: the load balancer on their own
+/// node ([`LOCAL_LDAP`]), which knows every provider.
+pub const LOCAL_LDAP: &str = "ldap://127.0.0.1:3389";
+
+/// `dir` as a front-end's Dovecot and Postfix use it: through [`LOCAL_LDAP`].
+pub fn through_local_balancer(dir: &DirectoryRef) -> DirectoryRef {
+    DirectoryRef {
+        uris: vec![LOCAL_LDAP.to_string()],
+        ..dir.clone()
+    }
+}
+
+/// The `listen` section that puts the providers behind [`LOCAL_LDAP`] on every front-end:
+/// a provider that hangs (accepts, never answers) fails the LDAP check (an anonymous bind)
+/// and its sessions are shut at once, so Dovecot and Postfix reconnect to the next one; a
+/// list of URIs alone never moves on from a hung server. The first provider takes every
+/// lookup while it answers (one consistent view), the others are backups.
+fn ldap_balancer(dir: &DirectoryRef) -> String {
+    let mut s = String::from(
+        "listen ldap-directory\n    bind 127.0.0.1:3389\n    option ldap-check\n    timeout check 1s\n\
+         \x20   timeout client 1h\n    timeout server 1h\n\
+         \x20   default-server inter 1s fall 2 rise 2 on-marked-down shutdown-sessions\n",
+    );
+    for (k, uri) in dir.uris.iter().enumerate() {
+        let host = uri
+            .strip_prefix("ldap://")
+            .unwrap_or(uri)
+            .trim_end_matches('/');
+        let hostport = if host.contains(':') {
+            host.to_string()
+        } else {
+            format!("{host}:389")
+        };
+        let _ = writeln!(
+            s,
+            "    server ldap{} {hostport} check{}",
+            k + 1,
+            if k > 0 { " backup" } else { "" }
+        );
+    }
+    s
+}
+
+/// The tiers around the back-ends as an operator sees them on a cluster node: the
+/// load-balancer nodes (where the template's `lb-haproxy` clone runs), the node holding the VIP
+/// and the directory providers a front-end routes by.
+#[derive(Debug, Clone, PartialEq, Eq, Default, serde::Serialize)]
+pub struct TierStatus {
+    /// Nodes where HAProxy runs (they are also the front-ends in the template's layout).
+    pub load_balancers: Vec<String>,
+    /// The node holding the VIP (`lb-vip`), if any.
+    pub vip_holder: Option<String>,
+    /// The providers (`host:port`), from the load balancer's `ldap-directory` section.
+    pub directory: Vec<String>,
+}
+
+/// The tiers in `st` (None when the cluster has no load balancer from the template);
+/// `haproxy_cfg` is the text of the load balancer's `haproxy.cfg`, when readable.
+pub fn tier_status(
+    st: &crate::status::ClusterStatus,
+    haproxy_cfg: Option<&str>,
+) -> Option<TierStatus> {
+    let vip = st.resources.iter().find(|r| r.id == "lb-vip")?;
+    let mut load_balancers: Vec<String> = st
+        .resources
+        .iter()
+        .filter(|r| r.id.starts_with("lb-haproxy") && r.is_started())
+        .flat_map(|r| r.nodes.clone())
+        .collect();
+    load_balancers.sort();
+    load_balancers.dedup();
+    Some(TierStatus {
+        load_balancers,
+        vip_holder: vip
+            .is_started()
+            .then(|| vip.nodes.first().cloned())
+            .flatten(),
+        directory: haproxy_cfg.map(parse_ldap_servers).unwrap_or_default(),
+    })
+}
+
+/// The providers (`host:port`) of the `listen ldap-directory` section of a `haproxy.cfg`.
+pub fn parse_ldap_servers(cfg: &str) -> Vec<String> {
+    let mut inside = false;
+    let mut out = Vec::new();
+    for l in cfg.lines() {
+        if !l.starts_with(' ') && !l.starts_with('\t') && !l.trim().is_empty() {
+            inside = l.trim() == "listen ldap-directory";
+            continue;
+        }
+        let mut w = l.split_whitespace();
+        if inside && w.next() == Some("server") {
+            out.extend(w.nth(1).map(str::to_string));
+        }
+    }
+    out
 }
 
 /// One provider of the directory pair.
@@ -279,6 +419,19 @@ pub fn slapd_syncrepl(
     s
 }
 
+/// Access rules and limits of a provider's mdb database: the front-ends' identity (`reader`)
+/// reads the location directory under `base_dn`, the replication identity (`replicator`)
+/// reads everything (passwords included: it copies them), nobody else reads anything
+/// (anonymous may only bind). The root DN is above every rule.
+pub fn slapd_access(base_dn: &str, reader: &str, replicator: &str) -> String {
+    format!(
+        "access to attrs=userPassword\n  by dn.exact=\"{replicator}\" read\n  by anonymous auth\n  by * none\n\
+         access to dn.subtree=\"{base_dn}\"\n  by dn.exact=\"{replicator}\" read\n  by dn.exact=\"{reader}\" read\n  by * none\n\
+         access to *\n  by dn.exact=\"{replicator}\" read\n  by * none\n\
+         limits dn.exact=\"{replicator}\" size=unlimited time=unlimited\n"
+    )
+}
+
 /// The top of a provider's `slapd.conf`: its `serverID` and the modules replication needs.
 pub fn slapd_server_id(me: &Provider) -> String {
     format!("serverID {}\nmoduleload syncprov\n", me.id)
@@ -292,6 +445,7 @@ mod tests {
         DirectoryRef {
             uris: vec!["ldap://10.0.0.21".into(), "ldap://10.0.0.22".into()],
             base_dn: "ou=mail,dc=example,dc=com".into(),
+            bind: None,
         }
     }
 
@@ -342,7 +496,7 @@ mod tests {
             ("fe1".to_string(), Ipv4Addr::new(10, 0, 0, 4)),
             ("fe2".to_string(), Ipv4Addr::new(10, 0, 0, 5)),
         ];
-        let h = haproxy_cfg(Ipv4Addr::new(10, 0, 0, 200), &fes);
+        let h = haproxy_cfg(Ipv4Addr::new(10, 0, 0, 200), &fes, &dir());
         for (_, port) in MAIL_PORTS {
             assert!(h.contains(&format!("bind 10.0.0.200:{port} transparent")));
             assert!(h.contains(&format!("server fe2 10.0.0.5:{port} check")));
@@ -365,6 +519,41 @@ mod tests {
         assert!(s.contains("rid=002 provider=ldap://b") && !s.contains("ldap://a"));
         assert!(s.contains("multiprovider on") && !s.contains("sessionlog"));
     }
+
+    #[test]
+    fn a_hung_provider_is_checked_and_its_sessions_shut() {
+        let h = haproxy_cfg(Ipv4Addr::new(10, 0, 0, 200), &[], &dir());
+        assert!(
+            h.contains("listen ldap-directory\n    bind 127.0.0.1:3389\n    option ldap-check\n")
+        );
+        assert!(h.contains("on-marked-down shutdown-sessions"));
+        assert!(h.contains("    server ldap1 10.0.0.21:389 check\n"));
+        assert!(h.contains("    server ldap2 10.0.0.22:389 check backup\n"));
+        let local = through_local_balancer(&dir());
+        assert_eq!(local.uris, [LOCAL_LDAP]);
+        assert_eq!(local.base_dn, dir().base_dn);
+    }
+
+    #[test]
+    fn front_ends_bind_with_their_own_identity_when_given_one() {
+        let mut d = dir();
+        assert!(!dovecot_ldap_conf(&d).contains("dnpass"));
+        d.bind = Some(LdapBind {
+            dn: "cn=frontend,dc=x".into(),
+            password: "s3cret".into(),
+        });
+        assert!(dovecot_ldap_conf(&d).contains("dn = cn=frontend,dc=x\ndnpass = s3cret\n"));
+        for (_, t) in postfix_ldap_maps(&d) {
+            assert!(t.contains("bind = yes\nbind_dn = cn=frontend,dc=x\nbind_pw = s3cret\n"));
+        }
+        assert!(
+            !format!("{d:?}").contains("s3cret"),
+            "Debug hides the password"
+        );
+        let acl = slapd_access("ou=mail,dc=x", "cn=frontend,dc=x", "cn=repl,dc=x");
+        assert!(acl.contains("by anonymous auth\n  by * none"));
+        assert!(acl.contains("limits dn.exact=\"cn=repl,dc=x\" size=unlimited"));
+    }
 }
 
 /// The operator snippets under `cib-templates/multi-tier-n-plus-1/front-end/`, rendered for
@@ -378,6 +567,10 @@ mod snippets {
         let dir = DirectoryRef {
             uris: vec!["ldap://10.20.0.21".into(), "ldap://10.20.0.22".into()],
             base_dn: "ou=mail,dc=example,dc=com".into(),
+            bind: Some(LdapBind {
+                dn: "cn=frontend,dc=example,dc=com".into(),
+                password: "FRONT-END-PASSWORD".into(),
+            }),
         };
         let paths = FrontEndPaths::debian();
         let fe = Ipv4Addr::new(10, 20, 0, 4);
@@ -397,7 +590,10 @@ mod snippets {
         ];
         let mut v = vec![
             ("dovecot.conf".to_string(), dovecot_conf(fe, &paths)),
-            ("dovecot-ldap.conf.ext".into(), dovecot_ldap_conf(&dir)),
+            (
+                "dovecot-ldap.conf.ext".into(),
+                dovecot_ldap_conf(&through_local_balancer(&dir)),
+            ),
             (
                 "main.cf".into(),
                 postfix_main_cf(fe, "n4.example.com", "10.20.0.0/24", &paths),
@@ -405,11 +601,11 @@ mod snippets {
             ("master.cf".into(), postfix_master_cf()),
             (
                 "haproxy.cfg".into(),
-                haproxy_cfg(Ipv4Addr::new(10, 20, 0, 200), &fes),
+                haproxy_cfg(Ipv4Addr::new(10, 20, 0, 200), &fes, &dir),
             ),
         ];
         v.extend(
-            postfix_ldap_maps(&dir)
+            postfix_ldap_maps(&through_local_balancer(&dir))
                 .into_iter()
                 .map(|(n, t)| (n.to_string(), t)),
         );
@@ -418,8 +614,13 @@ mod snippets {
                 format!("slapd-provider{}.conf.part", p.id),
                 format!(
                     "# Add to the provider's slapd.conf: the first part at the top, the second\n\
-                     # inside its mdb database (replace REPLICATION-PASSWORD; mode 0600).\n{}\n{}",
+                     # inside its mdb database (replace REPLICATION-PASSWORD; mode 0600).\n{}\n{}{}",
                     slapd_server_id(p),
+                    slapd_access(
+                        "ou=mail,dc=example,dc=com",
+                        "cn=frontend,dc=example,dc=com",
+                        "cn=replicator,dc=example,dc=com"
+                    ),
                     slapd_syncrepl(
                         p,
                         &providers,
@@ -452,5 +653,26 @@ mod snippets {
                 p.display()
             );
         }
+    }
+
+    #[test]
+    fn ldap_providers_of_a_load_balancer() {
+        let cfg = haproxy_cfg(
+            Ipv4Addr::new(10, 0, 0, 200),
+            &[("n4".into(), Ipv4Addr::new(10, 0, 0, 4))],
+            &DirectoryRef {
+                uris: vec!["ldap://10.0.0.21".into(), "ldap://10.0.0.22".into()],
+                base_dn: "ou=mail,dc=example,dc=com".into(),
+                bind: None,
+            },
+        );
+        assert_eq!(parse_ldap_servers(&cfg), ["10.0.0.21:389", "10.0.0.22:389"]);
+        assert!(parse_ldap_servers("garbage\n  server\n").is_empty());
+    }
+
+    #[test]
+    fn tiers_of_a_cluster_without_load_balancer_are_none() {
+        let st = crate::status::ClusterStatus::default();
+        assert_eq!(tier_status(&st, None), None);
     }
 }

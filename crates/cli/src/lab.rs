@@ -53,10 +53,16 @@ pub enum LabCmd {
         #[arg(long, default_value_t = 1)]
         links: u8,
         /// Build a reference architecture whole instead: `two-node-active-passive` is two QEMU
-        /// VMs with DRBD, IPMI fencing and the shipped template loaded (--nodes, --token,
-        /// --fencing and --fence-delay come from the template).
+        /// VMs with DRBD, IPMI fencing and the shipped template loaded; `multi-tier-n-plus-1`
+        /// is the three tiers (two back-ends and a stand-by, --front-ends front-end nodes with
+        /// Dovecot, Postfix and HAProxy behind a VIP, two LDAP providers, a client machine,
+        /// accounts provisioned). --nodes, --token, --fencing and --fence-delay come from the
+        /// template.
         #[arg(long, value_name = "TEMPLATE")]
         template: Option<String>,
+        /// With --template multi-tier-n-plus-1: the number of front-end nodes (2 or more).
+        #[arg(long, value_name = "N")]
+        front_ends: Option<usize>,
     },
     /// Stop every node and remove the lab.
     Down {
@@ -133,10 +139,18 @@ pub enum LabCmd {
         keep: bool,
         /// Run the demo on a reference architecture whole: `two-node-active-passive` is two
         /// QEMU VMs with DRBD, IPMI fencing and the shipped template; its Primary loses power.
+        /// `multi-tier-n-plus-1` is the three tiers: routing through the VIP (IMAP, POP3,
+        /// SMTP), then the loss of one LDAP provider, a front-end, a back-end and the node
+        /// holding the VIP, with clients logging in through the VIP throughout.
         #[arg(long, value_name = "TEMPLATE")]
         template: Option<String>,
-        /// text (a timeline) or json (one object: failover_s, detection_floor_s, new_primary,
-        /// data_intact, victim, detected_s, fenced_s, running_s, timeline).
+        /// With --template multi-tier-n-plus-1: the number of front-end nodes (2 or more).
+        #[arg(long, value_name = "N")]
+        front_ends: Option<usize>,
+        /// text (a timeline) or json (one object; two-node-active-passive: failover_s,
+        /// detection_floor_s, new_primary, data_intact, victim, detected_s, fenced_s,
+        /// running_s, timeline; multi-tier-n-plus-1: routing, directory_loss, frontend_loss,
+        /// backend_loss, vip_loss, each with its figures).
         #[arg(long, default_value = "text")]
         output: String,
     },
@@ -163,6 +177,20 @@ pub enum LabCmd {
 
 /// The template that runs as a VM lab.
 const VM_TEMPLATE: &str = "two-node-active-passive";
+use axha_lab::tiers::TIER_TEMPLATE;
+
+/// `--front-ends`: only with the multi-tier template, 2 or more (default 2).
+fn front_ends_for(template: Option<&str>, n: Option<usize>) -> anyhow::Result<usize> {
+    match (template, n) {
+        (Some(TIER_TEMPLATE), None) => Ok(2),
+        (Some(TIER_TEMPLATE), Some(n)) if (2..=5).contains(&n) => Ok(n),
+        (Some(TIER_TEMPLATE), Some(n)) => {
+            anyhow::bail!("--front-ends {n}: from 2 to 5 (the VIP needs a second holder; a lab has at most 8 nodes)")
+        }
+        (_, Some(_)) => anyhow::bail!("--front-ends needs --template {TIER_TEMPLATE}"),
+        (_, None) => Ok(0),
+    }
+}
 
 fn require_root() -> anyhow::Result<()> {
     // SAFETY: geteuid has no preconditions.
@@ -199,10 +227,23 @@ pub fn run(cmd: LabCmd) -> anyhow::Result<()> {
             pdu,
             links,
             template,
+            front_ends,
         } => {
             let fence_delay = fence_delay.map(|d| parse_delay(&d)).transpose()?;
+            let front_ends = front_ends_for(template.as_deref(), front_ends)?;
+            let tier_binaries = match template.as_deref() {
+                Some(TIER_TEMPLATE) => Some(demo_binaries(binaries.clone())?.0),
+                _ => None,
+            };
             let spec = match template.as_deref() {
                 None => None,
+                Some(TIER_TEMPLATE) => {
+                    let dir = tier_binaries.clone().expect("set for this template");
+                    let mut s = axha_lab::tiers::tier_spec(&which.name, front_ends, &dir);
+                    s.state_dir = which.state_dir.clone();
+                    s.keep_on_failure = keep;
+                    Some(s)
+                }
                 Some(VM_TEMPLATE) => {
                     let dir = binaries.clone().or_else(default_binaries).ok_or_else(|| {
                         anyhow::anyhow!(
@@ -215,8 +256,7 @@ pub fn run(cmd: LabCmd) -> anyhow::Result<()> {
                     Some(s)
                 }
                 Some(t) => anyhow::bail!(
-                    "--template {t:?}: only {VM_TEMPLATE} runs as a lab of its own (in VMs); \
-                     the namespace lab loads either template with `axigen-ha cib render`"
+                    "--template {t:?}: {VM_TEMPLATE} (in VMs) or {TIER_TEMPLATE} (the three tiers)"
                 ),
             };
             let spec = spec.unwrap_or(LabSpec {
@@ -248,6 +288,18 @@ pub fn run(cmd: LabCmd) -> anyhow::Result<()> {
                 t.elapsed().as_secs_f64(),
                 lab.state_dir().display()
             );
+            if let Some(dir) = &tier_binaries {
+                match axha_lab::tiers::Tiers::build(&lab, dir) {
+                    Ok(tiers) => print!("{}", tiers_summary(&tiers, t.elapsed())),
+                    Err(e) => {
+                        if keep {
+                            lab.detach()?;
+                            print_kept(&which.name, which.state_dir.as_deref());
+                        }
+                        return Err(e).context("building the tiers");
+                    }
+                }
+            }
             lab.detach()?;
         }
         LabCmd::Down { which } => {
@@ -324,18 +376,23 @@ pub fn run(cmd: LabCmd) -> anyhow::Result<()> {
             binaries,
             keep,
             template,
+            front_ends,
             output,
         } => {
+            let front_ends = front_ends_for(template.as_deref(), front_ends)?;
             let json = match output.as_str() {
                 "text" => false,
                 "json" => true,
                 o => anyhow::bail!("--output {o:?}: expected text or json"),
             };
             match template.as_deref() {
-                None if json => anyhow::bail!("--output json needs --template {VM_TEMPLATE}"),
+                None if json => anyhow::bail!(
+                    "--output json needs --template {VM_TEMPLATE} or {TIER_TEMPLATE}"
+                ),
                 None => demo(&name, token, binaries, keep)?,
                 Some(VM_TEMPLATE) => vm_demo(&name, binaries, keep, json)?,
-                Some(t) => anyhow::bail!("--template {t:?}: the demo runs {VM_TEMPLATE} or, without --template, the multi-tier N+1 lab"),
+                Some(TIER_TEMPLATE) => tier_demo(&name, binaries, keep, json, front_ends)?,
+                Some(t) => anyhow::bail!("--template {t:?}: the demo runs {VM_TEMPLATE}, {TIER_TEMPLATE} or, without --template, the multi-tier N+1 back-end lab"),
             }
         }
         LabCmd::Bench {
@@ -362,6 +419,10 @@ fn demo_binaries(binaries: Option<PathBuf>) -> anyhow::Result<(PathBuf, PathBuf)
     let dir = binaries.or_else(default_binaries).ok_or_else(|| {
         anyhow::anyhow!("no built agents next to this program; pass --binaries DIR (cargo build --workspace --bins)")
     })?;
+    // absolute: the paths go into the cluster's configuration
+    let dir = dir
+        .canonicalize()
+        .with_context(|| format!("--binaries {}", dir.display()))?;
     let sim = dir.join("axigen-sim");
     for need in [&sim, &dir.join("instance")] {
         anyhow::ensure!(
@@ -464,16 +525,7 @@ fn vm_demo(name: &str, binaries: Option<PathBuf>, keep: bool, json: bool) -> any
         secs(t.elapsed())
     ));
     let result = axha_lab::scenario::vm_power_loss(&lab, Duration::from_secs(300));
-    let f = match result {
-        Ok(f) => f,
-        Err(e) => {
-            if keep {
-                lab.detach()?;
-                print_kept(name, None);
-            }
-            return Err(e.into());
-        }
-    };
+    let (lab, f) = kept_on_failure(lab, name, keep, result)?;
     if json {
         println!("{}", f.to_json());
     } else {
@@ -617,6 +669,25 @@ fn vm_bench(name: &str, runs: usize, binaries: Option<PathBuf>) -> anyhow::Resul
     );
     lab.down()?;
     Ok(())
+}
+
+/// A demo's result; on failure with --keep, the lab is left running and where it is told.
+fn kept_on_failure<T>(
+    lab: Lab,
+    name: &str,
+    keep: bool,
+    result: Result<T, LabError>,
+) -> anyhow::Result<(Lab, T)> {
+    match result {
+        Ok(r) => Ok((lab, r)),
+        Err(e) => {
+            if keep {
+                lab.detach()?;
+                print_kept(name, None);
+            }
+            Err(e.into())
+        }
+    }
 }
 
 /// Tell where a lab kept after a failure is and how to look at it, when it is there.
@@ -839,4 +910,126 @@ fn status_text(lab: &Lab, o: &mut String) {
             let _ = writeln!(o, "cluster: not reachable ({e})");
         }
     }
+    tier_lines(lab, o);
+}
+
+/// The tiers of a multi-tier lab (`lab up --template multi-tier-n-plus-1`): the VIP holder,
+/// the front-ends HAProxy runs on, the directory providers answering or not.
+fn tier_lines(lab: &Lab, o: &mut String) {
+    use std::fmt::Write as _;
+    let Ok(v) = lab.view_any() else { return };
+    if v.resource("lb-vip").is_none() {
+        return;
+    }
+    let vip = v.locate("lb-vip");
+    let mut fes: Vec<String> = v
+        .resources
+        .iter()
+        .filter(|r| r.id.starts_with("lb-haproxy"))
+        .flat_map(|r| r.nodes.clone())
+        .collect();
+    fes.sort();
+    fes.dedup();
+    let _ = writeln!(
+        o,
+        "tiers: VIP {} on {}; HAProxy on {}",
+        axha_lab::LB_VIP,
+        vip.first().map_or("NONE", String::as_str),
+        if fes.is_empty() {
+            "none".to_string()
+        } else {
+            fes.join(" ")
+        }
+    );
+    for d in axha_lab::DIRECTORY_SERVERS {
+        let state = match lab.provider_state(d) {
+            Ok(s) => format!("answering, {} entries", s.entries),
+            Err(_) => "NOT answering".to_string(),
+        };
+        let _ = writeln!(
+            o,
+            "  directory {d} ({}): {state}",
+            axha_lab::side_addr(d)
+                .map(|a| a.to_string())
+                .unwrap_or_default()
+        );
+    }
+}
+
+/// What `lab up --template multi-tier-n-plus-1` built, one tier a line.
+fn tiers_summary(t: &axha_lab::tiers::Tiers, took: Duration) -> String {
+    let fes: Vec<String> = t
+        .front_ends
+        .iter()
+        .map(|(n, a)| format!("{n} ({a})"))
+        .collect();
+    format!(
+        "tiers up in {}:\n  load balancer: HAProxy on {}, VIP {}\n  front-ends: {} (Dovecot IMAP/POP3 proxy, Postfix)\n  back-ends: {} (hot stand-by {})\n  directory: {} (multi-provider)\n  clients: {} ({} accounts provisioned, axigen-provision config {})\n",
+        secs(took),
+        t.front_ends.iter().map(|(n, _)| n.as_str()).collect::<Vec<_>>().join(" "),
+        axha_lab::LB_VIP,
+        fes.join(", "),
+        t.instances
+            .iter()
+            .map(|i| format!("{} on {} ({})", i.id, i.home.as_deref().unwrap_or("?"), i.ip))
+            .collect::<Vec<_>>()
+            .join(", "),
+        axha_lab::tiers::STANDBY,
+        t.directory.uris.join(" "),
+        axha_lab::CLIENT,
+        t.homes.len(),
+        t.provision_config.display()
+    )
+}
+
+/// The three tiers: up, every scenario with clients logging in through the VIP, a timeline
+/// or one JSON object.
+fn tier_demo(
+    name: &str,
+    binaries: Option<PathBuf>,
+    keep: bool,
+    json: bool,
+    front_ends: usize,
+) -> anyhow::Result<()> {
+    let (dir, _) = demo_binaries(binaries)?;
+    let t0 = Instant::now();
+    let mut say = |s: &str| {
+        let line = format!("[{:>6.1} s] {s}", t0.elapsed().as_secs_f64());
+        if json {
+            eprintln!("{line}");
+        } else {
+            println!("{line}");
+        }
+    };
+    say(&format!(
+        "axigen-ha lab demo: {TIER_TEMPLATE}, {front_ends} front-ends (axigen-sim stands in for Axigen)"
+    ));
+    let mut spec = axha_lab::tiers::tier_spec(name, front_ends, &dir);
+    spec.keep_on_failure = keep;
+    let lab = Lab::up(spec).inspect_err(|e| {
+        if keep && !matches!(e, LabError::AlreadyUp { .. }) {
+            print_kept(name, None);
+        }
+    })?;
+    say(&format!("cluster up: {} online", lab.nodes().join(" ")));
+    let result = axha_lab::tiers::Tiers::build(&lab, &dir).and_then(|tiers| {
+        for l in tiers_summary(&tiers, t0.elapsed()).lines() {
+            say(l.trim_start());
+        }
+        tiers.run_all(&lab, &mut say)
+    });
+    let (lab, report) = kept_on_failure(lab, name, keep, result)?;
+    if json {
+        println!("{}", report.to_json());
+    }
+    if keep {
+        say(&format!(
+            "lab {name} left running: axigen-ha lab status --name {name}"
+        ));
+        lab.detach()?;
+    } else {
+        lab.down()?;
+        say("torn down");
+    }
+    Ok(())
 }

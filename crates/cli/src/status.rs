@@ -4,6 +4,7 @@ use std::time::Duration;
 
 use axha_cib::links::{describe, query_links, LinkStatus};
 use axha_cib::status::{query_status, ClusterStatus, SCORE_INFINITY};
+use axha_cib::tiers::{tier_status, TierStatus};
 use clap::Args;
 
 use crate::OutputFormat;
@@ -12,12 +13,51 @@ use crate::OutputFormat;
 pub struct StatusArgs {
     #[arg(long, value_enum, default_value = "table")]
     output: OutputFormat,
+    /// The load balancer's HAProxy configuration, whose `ldap-directory` section names the
+    /// directory providers (multi-tier clusters).
+    #[arg(long, default_value = axha_cib::values::DEFAULT_HAPROXY_CONFIG)]
+    haproxy_config: std::path::PathBuf,
+}
+
+/// At most this much of the HAProxy configuration is read.
+const HAPROXY_CONFIG_MAX: u64 = 256 * 1024;
+
+/// The text of a small configuration file, None when unreadable (bounded in size).
+fn read_small(path: &std::path::Path) -> Option<String> {
+    use std::io::Read;
+    let mut buf = Vec::new();
+    std::fs::File::open(path)
+        .ok()?
+        .take(HAPROXY_CONFIG_MAX)
+        .read_to_end(&mut buf)
+        .ok()?;
+    Some(String::from_utf8_lossy(&buf).into_owned())
+}
+
+/// The tiers section (multi-tier clusters): load balancers, VIP holder, directory providers.
+pub fn format_tiers(t: &TierStatus) -> String {
+    let dir = if t.directory.is_empty() {
+        "(unknown: no ldap-directory section in the HAProxy configuration; --haproxy-config PATH)"
+            .to_string()
+    } else {
+        t.directory.join(" ")
+    };
+    format!(
+        "\nTiers:\n  front-ends / load balancers: {}\n  VIP holder: {}\n  directory providers: {dir}\n",
+        if t.load_balancers.is_empty() {
+            "(none running)".to_string()
+        } else {
+            t.load_balancers.join(" ")
+        },
+        t.vip_holder.as_deref().unwrap_or("NONE (the VIP is not running)"),
+    )
 }
 
 pub fn run(a: StatusArgs) -> anyhow::Result<()> {
     let st = query_status(Duration::from_secs(30))?;
     // A cut link loses no node: corosync's own link status is the only place it shows.
     let links = query_links(Duration::from_secs(10)).map_err(|e| e.to_string());
+    let tiers = tier_status(&st, read_small(&a.haproxy_config).as_deref());
     match a.output {
         OutputFormat::Json => {
             let v = serde_json::json!({
@@ -28,12 +68,16 @@ pub fn run(a: StatusArgs) -> anyhow::Result<()> {
                 "fencing": st.fencing,
                 "links": links.as_ref().ok(),
                 "links_error": links.as_ref().err(),
+                "tiers": tiers,
             });
             println!("{}", serde_json::to_string_pretty(&v)?);
         }
         OutputFormat::Table => {
             print!("{}", format_status(&st));
             print!("{}", format_links(&st, &links));
+            if let Some(t) = &tiers {
+                print!("{}", format_tiers(t));
+            }
         }
     }
     Ok(())
@@ -165,6 +209,24 @@ mod tests {
             t.contains("off of n2 by n1 for n1: success at 2026-11-22 02:33:10Z"),
             "{t}"
         );
+    }
+
+    #[test]
+    fn tiers_section_names_the_vip_holder_and_providers() {
+        let t = TierStatus {
+            load_balancers: vec!["n4".into(), "n5".into()],
+            vip_holder: Some("n4".into()),
+            directory: vec!["10.0.0.21:389".into(), "10.0.0.22:389".into()],
+        };
+        let s = format_tiers(&t);
+        assert!(s.contains("front-ends / load balancers: n4 n5\n"), "{s}");
+        assert!(s.contains("VIP holder: n4\n"), "{s}");
+        assert!(
+            s.contains("providers: 10.0.0.21:389 10.0.0.22:389\n"),
+            "{s}"
+        );
+        let none = format_tiers(&TierStatus::default());
+        assert!(none.contains("VIP holder: NONE"), "{none}");
     }
 
     #[test]

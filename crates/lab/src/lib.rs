@@ -38,7 +38,8 @@
 //! [`preflight`] (programs checked before anything starts), [`diagnosis`] (failed waits that
 //! explain themselves), [`spec`], [`state`] (the state directory), [`anchor`] (the node
 //! helper), [`config`] (corosync.conf, seed CIB), [`fencing`], [`service`] and
-//! [`scenario`] (N+1 layout, timed power loss).
+//! [`scenario`] (N+1 layout, timed power loss) and [`tiers`] (the multi-tier architecture
+//! whole and its scenarios).
 //!
 //! ```no_run
 //! use axha_lab::{Lab, LabSpec};
@@ -67,6 +68,7 @@ pub mod scenario;
 pub mod service;
 pub mod spec;
 pub mod state;
+pub mod tiers;
 pub mod vm;
 
 pub use crm::{parse_crm_mon, ClusterView, FenceEvent, NodeState, NodeView, ResourceView};
@@ -79,8 +81,8 @@ pub use lab::{
 };
 pub use lab::{reap_stale_labs, resolve_helper, Lab, NodeStatus, HELPER_NAME, NODE_PATH};
 pub use lab::{
-    side_addr, DirectoryPair, ProviderState, CLIENT, DIRECTORY_BASE_DN, DIRECTORY_ROOT_DN,
-    DIRECTORY_SERVERS, DIRECTORY_SUFFIX, LB_VIP,
+    side_addr, DirectoryPair, ProviderState, CLIENT, DIRECTORY_BASE_DN, DIRECTORY_READER_DN,
+    DIRECTORY_REPLICATOR_DN, DIRECTORY_ROOT_DN, DIRECTORY_SERVERS, DIRECTORY_SUFFIX, LB_VIP,
 };
 pub use service::Instance;
 pub use spec::{Fencing, LabSpec, NodeKind};

@@ -9,7 +9,9 @@ use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use axha_cib::tiers::{slapd_server_id, slapd_syncrepl, DirectoryRef, Provider};
+use axha_cib::tiers::{
+    slapd_access, slapd_server_id, slapd_syncrepl, DirectoryRef, LdapBind, Provider,
+};
 use axha_exec::{Cmd, Deadline, Output};
 
 use super::network::ip;
@@ -23,8 +25,12 @@ use crate::{Lab, LabError};
 pub const DIRECTORY_SUFFIX: &str = "dc=example,dc=com";
 /// The location directory's base DN in the lab.
 pub const DIRECTORY_BASE_DN: &str = "ou=mail,dc=example,dc=com";
-/// The directory's administrator (also the replication identity in the lab).
+/// The directory's administrator (axigen-provision writes as it).
 pub const DIRECTORY_ROOT_DN: &str = "cn=admin,dc=example,dc=com";
+/// The front-ends' read-only identity (Dovecot and Postfix bind as it).
+pub const DIRECTORY_READER_DN: &str = "cn=frontend,dc=example,dc=com";
+/// The identity each provider replicates the other as (reads everything, writes nothing).
+pub const DIRECTORY_REPLICATOR_DN: &str = "cn=replicator,dc=example,dc=com";
 /// The two providers.
 pub const DIRECTORY_SERVERS: [&str; 2] = ["d1", "d2"];
 /// The client machine (load generators, axigen-provision).
@@ -52,15 +58,24 @@ pub struct DirectoryPair {
     pub uris: Vec<String>,
     /// File (mode 0600, no line end) with the root DN's password.
     pub password_file: PathBuf,
+    /// File (mode 0600, no line end) with the front-ends' identity's password.
+    pub reader_password_file: PathBuf,
 }
 
 impl DirectoryPair {
-    /// What a front-end needs to route by the directory.
-    pub fn reference(&self) -> DirectoryRef {
-        DirectoryRef {
+    /// What a front-end needs to route by the directory, binding as its own read-only
+    /// identity.
+    pub fn reference(&self) -> Result<DirectoryRef, LabError> {
+        let p = &self.reader_password_file;
+        let password = std::fs::read_to_string(p).map_err(|e| LabError::io(p, e))?;
+        Ok(DirectoryRef {
             uris: self.uris.clone(),
             base_dn: DIRECTORY_BASE_DN.into(),
-        }
+            bind: Some(LdapBind {
+                dn: DIRECTORY_READER_DN.into(),
+                password,
+            }),
+        })
     }
 }
 
@@ -164,6 +179,17 @@ impl Lab {
         let password = random_password().map_err(|e| LabError::io("/dev/urandom", e))?;
         let password_file = dir.join("root.pw");
         write_private(&password_file, &password)?;
+        let mut identities = Vec::new();
+        for (dn, file) in [
+            (DIRECTORY_READER_DN, "reader.pw"),
+            (DIRECTORY_REPLICATOR_DN, "replicator.pw"),
+        ] {
+            let pw = random_password().map_err(|e| LabError::io("/dev/urandom", e))?;
+            let f = dir.join(file);
+            write_private(&f, &pw)?;
+            identities.push((dn, f, pw));
+        }
+        let replicator_pw = identities[1].2.clone();
         let providers: Vec<Provider> = DIRECTORY_SERVERS
             .iter()
             .enumerate()
@@ -187,15 +213,20 @@ impl Lab {
                  rootdn \"{DIRECTORY_ROOT_DN}\"\nrootpw {password}\ndirectory {dd}/db\n\
                  dbnosync\nindex objectClass,entryCSN,entryUUID eq\n\
                  index mail,cn,axhaBackendName,mailLocalAddress eq\n\
-                 limits dn.exact=\"{DIRECTORY_ROOT_DN}\" size=unlimited time=unlimited\n{}",
+                 limits dn.exact=\"{DIRECTORY_ROOT_DN}\" size=unlimited time=unlimited\n{}{}",
                 schema.display(),
                 slapd_server_id(me),
+                slapd_access(
+                    DIRECTORY_BASE_DN,
+                    DIRECTORY_READER_DN,
+                    DIRECTORY_REPLICATOR_DN
+                ),
                 slapd_syncrepl(
                     me,
                     &providers,
                     DIRECTORY_SUFFIX,
-                    DIRECTORY_ROOT_DN,
-                    &password
+                    DIRECTORY_REPLICATOR_DN,
+                    &replicator_pw
                 ),
                 dd = d.display(),
             ));
@@ -206,23 +237,56 @@ impl Lab {
         let pair = DirectoryPair {
             uris: providers.iter().map(|p| p.url.clone()).collect(),
             password_file,
+            reader_password_file: identities[0].1.clone(),
         };
-        self.ldap_modify(
-            "d1",
-            "ldapadd",
-            &format!(
-                "dn: {DIRECTORY_SUFFIX}\nobjectClass: dcObject\nobjectClass: organization\ndc: example\no: Example\n"
-            ),
-        )?;
+        // The suffix and the two service identities, their passwords hashed (slappasswd
+        // reads each from its file: no secret on a command line).
+        let mut ldif = format!(
+            "dn: {DIRECTORY_SUFFIX}\nobjectClass: dcObject\nobjectClass: organization\ndc: example\no: Example\n"
+        );
+        for (dn, file, _) in &identities {
+            let hash = Cmd::new("slappasswd")
+                .args(["-h", "{SSHA}", "-T"])
+                .arg(file)
+                .run_ok(&Deadline::after(LDAP_TIMEOUT))
+                .map_err(|e| LabError::exec(format!("hashing the password of {dn}"), e))?
+                .stdout_str();
+            let cn = dn
+                .strip_prefix("cn=")
+                .and_then(|r| r.split(',').next())
+                .unwrap_or_default();
+            ldif.push_str(&format!(
+                "\ndn: {dn}\nobjectClass: organizationalRole\nobjectClass: simpleSecurityObject\ncn: {cn}\nuserPassword: {}\n",
+                hash.trim()
+            ));
+        }
+        self.ldap_modify("d1", "ldapadd", &ldif)?;
         let d = Deadline::after(LDAP_TIMEOUT);
         d.poll(Duration::from_millis(100), || {
-            self.provider_state("d2").ok().filter(|s| s.entries >= 1)
+            self.provider_state("d2").ok().filter(|s| s.entries >= 3)
         })
         .ok_or_else(|| LabError::Timeout {
-            what: "the suffix entry replicated to d2".into(),
+            what: "the suffix and the service identities replicated to d2".into(),
             last: String::new(),
         })?;
         Ok(pair)
+    }
+
+    /// Hang one provider (`true`: SIGSTOP its slapd: connections are still accepted, nothing
+    /// answers) or let it go on (`false`: SIGCONT).
+    pub fn pause_provider(&self, name: &str, paused: bool) -> Result<(), LabError> {
+        let p = self.directory_dir().join(name).join("slapd.pid");
+        let text = std::fs::read_to_string(&p).map_err(|e| LabError::io(&p, e))?;
+        let pid: i32 = text.trim().parse().map_err(|_| LabError::BadState {
+            path: p.clone(),
+            reason: format!("not a pid: {:?}", text.trim()),
+        })?;
+        let sig = if paused { libc::SIGSTOP } else { libc::SIGCONT };
+        // SAFETY: kill has no memory preconditions; the pid is slapd's own, from its pid file.
+        if unsafe { libc::kill(pid, sig) } != 0 {
+            return Err(LabError::io(&p, std::io::Error::last_os_error()));
+        }
+        Ok(())
     }
 
     /// Start (or start again, on its database) one provider of the pair.
@@ -259,6 +323,36 @@ impl Lab {
             .stdin(ldif.as_bytes().to_vec())
             .run_ok(&Deadline::after(LDAP_TIMEOUT))
             .map_err(|e| LabError::exec(format!("{tool} on {name}"), e))
+    }
+
+    /// Entries an anonymous client finds under the location directory on one provider
+    /// (none: only the front-ends' identity reads it).
+    pub fn anonymous_entries(&self, name: &str) -> Result<usize, LabError> {
+        let url = provider_url(name);
+        let out = self
+            .side_cmd(
+                CLIENT,
+                &[
+                    "ldapsearch",
+                    "-x",
+                    "-LLL",
+                    "-o",
+                    "nettimeout=2",
+                    "-H",
+                    &url,
+                    "-b",
+                    DIRECTORY_SUFFIX,
+                    "(objectClass=*)",
+                    "1.1",
+                ],
+            )
+            .run(&Deadline::after(LDAP_TIMEOUT))
+            .map_err(|e| LabError::exec(format!("anonymous search on {name}"), e))?;
+        Ok(out
+            .stdout_str()
+            .lines()
+            .filter(|l| l.starts_with("dn: "))
+            .count())
     }
 
     /// Entry count and contextCSN of one provider (asked from the client machine).

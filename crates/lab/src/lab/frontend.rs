@@ -6,11 +6,12 @@
 //! node's private `/run`.
 
 use std::net::Ipv4Addr;
+use std::os::unix::fs::PermissionsExt;
 use std::time::Duration;
 
 use axha_cib::tiers::{
     dovecot_conf, dovecot_ldap_conf, haproxy_cfg, postfix_ldap_maps, postfix_main_cf,
-    postfix_master_cf, DirectoryRef, FrontEndPaths, MAIL_PORTS,
+    postfix_master_cf, through_local_balancer, DirectoryRef, FrontEndPaths, MAIL_PORTS,
 };
 use axha_exec::Deadline;
 
@@ -77,9 +78,11 @@ impl Lab {
             "{}.{}.{}.0/{LAB_PREFIX}",
             LAB_NET[0], LAB_NET[1], LAB_NET[2]
         );
+        // Dovecot and Postfix look up through the node's own HAProxy (health-checked providers)
+        let local = through_local_balancer(dir);
         let mut files = vec![
             ("dovecot.conf", dovecot_conf(addr, &paths)),
-            ("dovecot-ldap.conf.ext", dovecot_ldap_conf(dir)),
+            ("dovecot-ldap.conf.ext", dovecot_ldap_conf(&local)),
             (
                 "main.cf",
                 postfix_main_cf(addr, &format!("{node}.lab"), &net, &paths),
@@ -87,11 +90,23 @@ impl Lab {
             ("master.cf", postfix_master_cf()),
         ];
         let h = self.haproxy_config();
-        std::fs::write(&h, haproxy_cfg(vip, front_ends)).map_err(|e| LabError::io(&h, e))?;
-        files.extend(postfix_ldap_maps(dir));
+        std::fs::write(&h, haproxy_cfg(vip, front_ends, dir)).map_err(|e| LabError::io(&h, e))?;
+        files.extend(postfix_ldap_maps(&local));
         for (name, text) in &files {
             let p = conf.join(name);
             std::fs::write(&p, text).map_err(|e| LabError::io(&p, e))?;
+            // the files with the directory identity's password are secrets: Dovecot opens
+            // its own as root, Postfix's lookups run as postfix
+            let secret = match *name {
+                "dovecot-ldap.conf.ext" => Some((0o600, None)),
+                n if n.starts_with("ldap-") => Some((0o640, Some(postfix_ids.1))),
+                _ => None,
+            };
+            if let Some((mode, group)) = secret {
+                std::fs::set_permissions(&p, std::fs::Permissions::from_mode(mode))
+                    .map_err(|e| LabError::io(&p, e))?;
+                std::os::unix::fs::chown(&p, Some(0), group).map_err(|e| LabError::io(&p, e))?;
+            }
         }
         let d = Deadline::after(LISTEN_TIMEOUT);
         let c = conf.display().to_string();

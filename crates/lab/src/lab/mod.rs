@@ -37,8 +37,8 @@ mod views;
 mod vm;
 
 pub use directory::{
-    side_addr, DirectoryPair, ProviderState, CLIENT, DIRECTORY_BASE_DN, DIRECTORY_ROOT_DN,
-    DIRECTORY_SERVERS, DIRECTORY_SUFFIX,
+    side_addr, DirectoryPair, ProviderState, CLIENT, DIRECTORY_BASE_DN, DIRECTORY_READER_DN,
+    DIRECTORY_REPLICATOR_DN, DIRECTORY_ROOT_DN, DIRECTORY_SERVERS, DIRECTORY_SUFFIX,
 };
 pub use frontend::LB_VIP;
 pub use node::NodeStatus;
