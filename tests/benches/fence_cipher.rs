@@ -68,10 +68,7 @@ fn ipmitool(b: &TestBmc, suite: u8, pwfile: &std::path::Path) -> Duration {
 }
 
 fn main() {
-    let calls: usize = std::env::var("AXHA_BENCH_CALLS")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(15);
+    let calls: usize = axha_e2e::bench_count("AXHA_BENCH_CALLS", 15);
     let b = start_lanplus_bmc_with(|s| s);
     let pwfile = b.dir().join("bench-pw");
     std::fs::write(&pwfile, format!("{}\n", ADMIN.1)).expect("password file");

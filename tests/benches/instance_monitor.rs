@@ -29,13 +29,8 @@ fn median(v: &mut [Duration]) -> Duration {
 }
 
 fn main() {
-    let calls: usize = std::env::var("AXHA_BENCH_CALLS")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(200);
-    let bins = std::env::var_os("AXHA_BIN_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| axha_e2e::target_dir().join("release"));
+    let calls: usize = axha_e2e::bench_count("AXHA_BENCH_CALLS", 200);
+    let bins = axha_e2e::bench_bins();
     let ours = bins.join("instance");
     assert!(
         ours.exists(),

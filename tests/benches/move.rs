@@ -23,11 +23,7 @@ fn median(v: &mut [f64]) -> f64 {
 }
 
 fn main() {
-    let moves: usize = std::env::var("AXHA_BENCH_MOVES")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(3)
-        .max(1);
+    let moves: usize = axha_e2e::bench_count("AXHA_BENCH_MOVES", 3).max(1);
     let sizes: Vec<usize> = std::env::var("AXHA_BENCH_SIZES")
         .ok()
         .map(|v| v.split(',').filter_map(|n| n.trim().parse().ok()).collect())

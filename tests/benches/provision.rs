@@ -89,16 +89,9 @@ fn backend_cli_floor(lab: &Lab, domain: &str, n: usize) -> f64 {
     t.elapsed().as_secs_f64()
 }
 
-fn env_num(name: &str, default: usize) -> usize {
-    std::env::var(name)
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
-}
-
 fn main() {
-    let n = env_num("AXHA_BENCH_ACCOUNTS", 10_000);
-    let jobs = env_num("AXHA_BENCH_JOBS", 4);
+    let n = axha_e2e::bench_count("AXHA_BENCH_ACCOUNTS", 10_000);
+    let jobs = axha_e2e::bench_count("AXHA_BENCH_JOBS", 4);
 
     // 1. Import through axigen-provision vs its floor, same durable slapd, same back-ends.
     let lab = Lab::with_slapd(Slapd::start_durable(), &[1, 1, 1]);

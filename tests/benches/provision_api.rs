@@ -12,7 +12,6 @@
 //! cargo bench -p axha-e2e --bench provision_api` (`cargo test` instead of `cargo bench`
 //! builds only the clients in debug). `AXHA_BENCH_ACCOUNTS` sets N (2000).
 
-use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -60,13 +59,8 @@ fn api_rate(
 }
 
 fn main() {
-    let n: usize = std::env::var("AXHA_BENCH_ACCOUNTS")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(2000);
-    let bins = std::env::var_os("AXHA_BIN_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| axha_e2e::target_dir().join("release"));
+    let n: usize = axha_e2e::bench_count("AXHA_BENCH_ACCOUNTS", 2000);
+    let bins = axha_e2e::bench_bins();
     std::env::set_var("AXHA_BIN_DIR", &bins);
     let mut lab = Lab::with_slapd(Slapd::start_durable(), &[1, 1, 1]);
     // The default configuration's workers (4), and no fixed seed needed.

@@ -10,17 +10,10 @@
 use axha_lab::tiers::{tier_spec, Tiers};
 use axha_lab::Lab;
 
-fn env_or(name: &str, default: usize) -> usize {
-    std::env::var(name)
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
-}
-
 fn main() {
     axha_e2e::need_root!();
-    let rounds = env_or("AXHA_BENCH_ROUNDS", 20);
-    let clients = env_or("AXHA_BENCH_CLIENTS", 4);
+    let rounds = axha_e2e::bench_count("AXHA_BENCH_ROUNDS", 20);
+    let clients = axha_e2e::bench_count("AXHA_BENCH_CLIENTS", 4);
     let cli = axha_e2e::bin("axigen-ha");
     let dir = cli.parent().expect("binary in a directory").to_path_buf();
     let mut spec = tier_spec(&format!("tb{}", std::process::id() % 10_000), 2, &dir);

@@ -17,6 +17,21 @@ use std::time::Duration;
 
 pub use axha_exec::{Cmd, Deadline};
 
+/// A benchmark's count from the environment variable `name` (a whole number), else `default`.
+pub fn bench_count(name: &str, default: usize) -> usize {
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}
+
+/// The binaries a benchmark measures: `AXHA_BIN_DIR`, else the workspace's release build.
+pub fn bench_bins() -> PathBuf {
+    std::env::var_os("AXHA_BIN_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| target_dir().join("release"))
+}
+
 /// The workspace's target directory (where `make test` built every binary first).
 pub fn target_dir() -> PathBuf {
     if let Some(d) = std::env::var_os("CARGO_TARGET_DIR") {
