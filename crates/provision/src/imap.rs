@@ -100,6 +100,8 @@ pub struct ImapClient {
 struct Timed {
     stream: TcpStream,
     timeout: Duration,
+    /// How long one command's whole exchange may take.
+    budget: Duration,
     deadline: Instant,
 }
 
@@ -143,12 +145,24 @@ struct Untagged {
 }
 
 impl ImapClient {
-    /// Connect, read the greeting, and log in as `user`.
+    /// Connect, read the greeting, and log in as `user`: each read waits at most `timeout`,
+    /// each command's whole exchange [`COMMAND_BUDGET`] times that.
     pub fn login(
         addr: SocketAddr,
         user: &str,
         password: &str,
         timeout: Duration,
+    ) -> Result<ImapClient, ImapError> {
+        Self::login_within(addr, user, password, timeout, timeout * COMMAND_BUDGET)
+    }
+
+    /// [`ImapClient::login`] with each command's whole exchange bounded by `budget`.
+    fn login_within(
+        addr: SocketAddr,
+        user: &str,
+        password: &str,
+        timeout: Duration,
+        budget: Duration,
     ) -> Result<ImapClient, ImapError> {
         let io = |during: &str| {
             let during = during.to_string();
@@ -170,7 +184,8 @@ impl ImapClient {
             reader: BufReader::new(Timed {
                 stream: s,
                 timeout,
-                deadline: Instant::now() + timeout * COMMAND_BUDGET,
+                budget,
+                deadline: Instant::now() + budget,
             }),
             writer,
             tag: 0,
@@ -277,7 +292,7 @@ impl ImapClient {
     fn run(&mut self, command: &str, shown: &str) -> Result<Vec<Untagged>, ImapError> {
         let tag = self.next_tag();
         let r = self.reader.get_mut();
-        r.deadline = Instant::now() + r.timeout * COMMAND_BUDGET;
+        r.deadline = Instant::now() + r.budget;
         self.reply_bytes = 0;
         self.send(format!("{tag} {command}\r\n").as_bytes(), shown)?;
         self.responses(&tag, shown)
@@ -394,8 +409,9 @@ mod tests {
         assert_eq!(literal_size(b"{x}"), None);
         assert_eq!(quoted(r#"a"b\c"#), r#""a\"b\\c""#);
     }
-    /// A server that sends its greeting one byte at a time, each within the read timeout,
-    /// is given up on at the command's deadline, not after the whole line.
+    /// A server that sends its greeting one byte at a time, each far within the read timeout
+    /// (5 s against gaps of 5 ms), is given up on at the command's deadline (0.5 s), not after
+    /// the whole line (20 s).
     #[test]
     fn a_trickling_server_meets_the_command_deadline() {
         let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
@@ -410,7 +426,13 @@ mod tests {
                 std::thread::sleep(Duration::from_millis(5));
             }
         });
-        let err = match ImapClient::login(addr, "u", "p", Duration::from_millis(200)) {
+        let err = match ImapClient::login_within(
+            addr,
+            "u",
+            "p",
+            Duration::from_secs(5),
+            Duration::from_millis(500),
+        ) {
             Err(e) => e,
             Ok(_) => panic!("a greeting that never ends was taken"),
         };
