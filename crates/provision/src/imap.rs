@@ -114,9 +114,15 @@ impl Read for Timed {
                 "the command's time is up",
             ));
         }
-        self.stream.set_read_timeout(Some(left.min(self.timeout)))?;
+        // A timeout below a millisecond may read as none (wait forever): wait at least that.
+        let wait = left.min(self.timeout).max(Duration::from_millis(1));
+        self.stream.set_read_timeout(Some(wait))?;
         self.stream.read(buf).map_err(|e| match e.kind() {
-            // What a socket's read timeout gives on Linux.
+            // What a socket's read timeout gives on Linux: the wait was cut by the command's
+            // deadline or by the timeout per read.
+            std::io::ErrorKind::WouldBlock if Instant::now() >= self.deadline => {
+                std::io::Error::new(std::io::ErrorKind::TimedOut, "the command's time is up")
+            }
             std::io::ErrorKind::WouldBlock => {
                 std::io::Error::new(std::io::ErrorKind::TimedOut, "no answer within the timeout")
             }
