@@ -228,13 +228,7 @@ pub fn power_loss_of(
             what: format!("{server} to run somewhere before the power loss"),
             last: String::new(),
         })?;
-    let observer = lab
-        .alive_nodes()
-        .into_iter()
-        .find(|n| *n != victim)
-        .ok_or_else(|| LabError::NodeDown {
-            node: "(every other node)".into(),
-        })?;
+    let observer = lab.other_alive(&victim)?;
     // The fencing history as the observer knows it (a node that just rebooted may not have
     // synchronised the older entries yet).
     let fenced_before = lab.view(&observer)?.fenced(&victim).len();

@@ -1050,13 +1050,7 @@ impl Tiers {
     /// its first good one after it. The lost node is not waited for (it stays off).
     pub fn vip_loss(&self, lab: &Lab) -> Result<VipLoss, LabError> {
         let node = self.vip_holder(lab)?;
-        let from = lab
-            .alive_nodes()
-            .into_iter()
-            .find(|n| *n != node)
-            .ok_or_else(|| LabError::NodeDown {
-                node: "(every other node)".into(),
-            })?;
+        let from = lab.other_alive(&node)?;
         let all: Vec<usize> = (0..self.homes.len()).collect();
         let pool = ClientPool::start(lab, &all);
         std::thread::sleep(Duration::from_secs(1));

@@ -88,6 +88,16 @@ impl Lab {
             .collect()
     }
 
+    /// A powered-on node other than `not` (an observer of what happens to `not`).
+    pub fn other_alive(&self, not: &str) -> Result<String, LabError> {
+        self.alive_nodes()
+            .into_iter()
+            .find(|n| n != not)
+            .ok_or_else(|| LabError::NodeDown {
+                node: "(every other node)".into(),
+            })
+    }
+
     /// The first node that is powered on (where commands for the whole cluster run).
     pub fn first_alive(&self) -> Result<String, LabError> {
         self.alive_nodes()
