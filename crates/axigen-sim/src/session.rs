@@ -90,6 +90,17 @@ enum Password {
     Hashed(String),
 }
 
+impl Password {
+    /// The line the account file keeps: a clear password salted and hashed, a hash as given
+    /// (checked when the command was read).
+    fn line(&self) -> Result<String, crate::SimError> {
+        match self {
+            Password::Clear(pw) => crate::mail::hash_password(pw),
+            Password::Hashed(h) => Ok(h.clone()),
+        }
+    }
+}
+
 /// What to send, and whether to close the connection after it.
 #[derive(Debug, PartialEq, Eq)]
 pub struct Answer {
@@ -477,18 +488,24 @@ impl CliSession<'_> {
                 for a in &c.removed {
                     store.remove_account(&c.name, a)?;
                 }
-                for a in c.added.keys() {
-                    store.add_account(&c.name, a)?;
+                // Each new account is one file, created with its password line.
+                for (a, pw) in &c.added {
+                    let line = pw.as_ref().map(Password::line).transpose()?;
+                    if !store.add_account_with(&c.name, a, line.as_deref())? {
+                        if let Some(line) = line {
+                            store.set_password_hash(&c.name, a, &line)?;
+                        }
+                    }
                 }
                 Ok(())
             })()
         }
         .and_then(|()| {
-            for (a, pw) in &c.added {
-                match pw {
-                    Some(Password::Clear(pw)) => store.set_password(&c.name, a, pw)?,
-                    Some(Password::Hashed(h)) => store.set_password_hash(&c.name, a, h)?,
-                    None => {}
+            if c.is_new {
+                for (a, pw) in &c.added {
+                    if let Some(pw) = pw {
+                        store.set_password_hash(&c.name, a, &pw.line()?)?;
+                    }
                 }
             }
             Ok(())

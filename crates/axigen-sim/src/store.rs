@@ -1,5 +1,5 @@
-//! Domains and accounts, persisted under `DIR/domains/<domain>/accounts/<account>` (one empty
-//! file per account). A domain exists when its `accounts` directory does.
+//! Domains and accounts, persisted under `DIR/domains/<domain>/accounts/<account>` (one file per
+//! account, holding its password line). A domain exists when its `accounts` directory does.
 //!
 //! Every change is atomic and costs O(1) whatever the size of the domain, so bulk provisioning
 //! measures the provisioning code, not the stand-in: a new domain appears whole (its directory
@@ -22,7 +22,8 @@
 //! its status check to its rename, so no delivery lands after a disable returns.
 
 use std::collections::BTreeSet;
-use std::io::ErrorKind;
+use std::io::{ErrorKind, Write};
+use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 
 use crate::SimError;
@@ -261,8 +262,18 @@ impl Store {
         if !crate::mail::is_password_hash(line) {
             return Err(SimError::Usage("invalid hashed password".into()));
         }
+        self.write_password_line(domain, account, line)
+    }
+
+    /// Replace an existing account's password line.
+    fn write_password_line(&self, domain: &str, account: &str, line: &str) -> Result<(), SimError> {
+        if !self.account_exists(domain, account) {
+            return Err(SimError::Usage(format!(
+                "no account '{account}' in '{domain}'"
+            )));
+        }
         let p = self.accounts_dir(domain).join(account);
-        crate::workdir::write_atomic(&p, format!("{line}\n").as_bytes(), 0o600)
+        crate::workdir::write_replace(&p, format!("{line}\n").as_bytes(), 0o600)
     }
 
     /// The folders of an account: INBOX first, then the others sorted.
@@ -329,14 +340,8 @@ impl Store {
         account: &str,
         password: &str,
     ) -> Result<(), SimError> {
-        if !self.account_exists(domain, account) {
-            return Err(SimError::Usage(format!(
-                "no account '{account}' in '{domain}'"
-            )));
-        }
-        let p = self.accounts_dir(domain).join(account);
         let line = crate::mail::hash_password(password)?;
-        crate::workdir::write_atomic(&p, format!("{line}\n").as_bytes(), 0o600)
+        self.write_password_line(domain, account, &line)
     }
 
     /// Whether `address` (`account@domain`, as Axigen's mail logins take it) exists here and
@@ -467,21 +472,38 @@ impl Store {
 
     /// Add an account; Ok(false) when it exists.
     pub fn add_account(&self, domain: &str, account: &str) -> Result<bool, SimError> {
+        self.add_account_with(domain, account, None)
+    }
+
+    /// Add an account with its password line (one file created with its content); Ok(false)
+    /// when it exists, left as it was.
+    pub fn add_account_with(
+        &self,
+        domain: &str,
+        account: &str,
+        password_line: Option<&str>,
+    ) -> Result<bool, SimError> {
         if !self.domain_exists(domain) || !valid_account(account) {
             return Err(SimError::Usage(format!(
                 "cannot add '{account}' to '{domain}'"
             )));
         }
         let p = self.accounts_dir(domain).join(account);
-        match std::fs::OpenOptions::new()
+        let mut f = match std::fs::OpenOptions::new()
             .write(true)
             .create_new(true)
+            .mode(0o600)
             .open(&p)
         {
-            Ok(_) => Ok(true),
-            Err(e) if e.kind() == ErrorKind::AlreadyExists => Ok(false),
-            Err(e) => Err(io("creating", &p)(e)),
+            Ok(f) => f,
+            Err(e) if e.kind() == ErrorKind::AlreadyExists => return Ok(false),
+            Err(e) => return Err(io("creating", &p)(e)),
+        };
+        if let Some(line) = password_line {
+            f.write_all(format!("{line}\n").as_bytes())
+                .map_err(io("writing", &p))?;
         }
+        Ok(true)
     }
 
     /// Remove an account; Ok(false) when there was none.
@@ -573,6 +595,27 @@ mod tests {
         assert!(s.add_account("b.example", "carol").unwrap());
         assert!(!s.add_account("b.example", "carol").unwrap());
         assert!(s.account_exists("b.example", "carol"));
+        // An account made with its password: one private file that logs in; made again, it
+        // keeps the first password.
+        let line = crate::mail::hash_password("first").unwrap();
+        assert!(s
+            .add_account_with("b.example", "dave", Some(&line))
+            .unwrap());
+        let other = crate::mail::hash_password("second").unwrap();
+        assert!(!s
+            .add_account_with("b.example", "dave", Some(&other))
+            .unwrap());
+        assert!(s.check_login("dave@b.example", "first"));
+        assert!(!s.check_login("dave@b.example", "second"));
+        let mode = std::fs::metadata(d.join("b.example/accounts/dave")).unwrap();
+        assert_eq!(
+            std::os::unix::fs::PermissionsExt::mode(&mode.permissions()) & 0o777,
+            0o600
+        );
+        s.set_password("b.example", "dave", "third").unwrap();
+        assert!(s.check_login("dave@b.example", "third"));
+        assert!(s.set_password("b.example", "nobody", "x").is_err());
+        assert!(s.remove_account("b.example", "dave").unwrap());
         assert!(s.remove_account("b.example", "bob").unwrap());
         assert!(!s.remove_account("b.example", "bob").unwrap());
         assert_eq!(

@@ -162,6 +162,17 @@ pub fn read_admin_password(path: &Path) -> Result<Option<String>, SimError> {
 /// Write a file so that a reader (or a crash) sees either the old or the new content: a
 /// temporary file in the same directory, fsync, rename, fsync of the directory.
 pub fn write_atomic(path: &Path, data: &[u8], mode: u32) -> Result<(), SimError> {
+    replace_file(path, data, mode, true)
+}
+
+/// [`write_atomic`] without the fsyncs: a reader sees the old or the new content, and so does
+/// the process's death, but not a crash of the kernel (for the account files, see
+/// `store`'s module documentation).
+pub fn write_replace(path: &Path, data: &[u8], mode: u32) -> Result<(), SimError> {
+    replace_file(path, data, mode, false)
+}
+
+fn replace_file(path: &Path, data: &[u8], mode: u32, durable: bool) -> Result<(), SimError> {
     let io = |what, source| SimError::Io {
         what,
         path: path.to_path_buf(),
@@ -182,10 +193,14 @@ pub fn write_atomic(path: &Path, data: &[u8], mode: u32) -> Result<(), SimError>
             .open(&tmp)?;
         f.set_permissions(std::fs::Permissions::from_mode(mode))?;
         f.write_all(data)?;
-        f.sync_all()?;
+        if durable {
+            f.sync_all()?;
+        }
         std::fs::rename(&tmp, path)?;
-        if let Ok(d) = std::fs::File::open(dir) {
-            let _ = d.sync_all();
+        if durable {
+            if let Ok(d) = std::fs::File::open(dir) {
+                let _ = d.sync_all();
+            }
         }
         Ok(())
     })();
