@@ -436,6 +436,32 @@ fn wire_level_garbage_and_idle_clients() {
     std::io::Read::read_to_string(&mut t, &mut text).unwrap();
     assert!(text.starts_with("HTTP/1.1 201 Created\r\n"), "{text}");
 
+    // Clients that connect and stay silent, four times as many as the 2 workers, take no
+    // worker: a request is answered at once, while every one of them is still open (had they
+    // held the workers, the answer would have waited for the first to be dropped at its
+    // deadline).
+    let silent: Vec<std::net::TcpStream> = (0..8)
+        .map(|_| std::net::TcpStream::connect(("127.0.0.1", s.port)).unwrap())
+        .collect();
+    assert_eq!(req(&s, "GET", "/v1/health", None, None).0, 200);
+    for (i, c) in silent.iter().enumerate() {
+        c.set_nonblocking(true).unwrap();
+        let mut b = [0u8; 64];
+        match std::io::Read::read(&mut &*c, &mut b) {
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {}
+            other => {
+                panic!("silent client {i} was answered or closed before the request: {other:?}")
+            }
+        }
+    }
+    // A silent client is closed at the request deadline (10 s), not held for ever.
+    let mut last = silent.into_iter().next().unwrap();
+    last.set_nonblocking(false).unwrap();
+    last.set_read_timeout(Some(Duration::from_secs(60)))
+        .unwrap();
+    let mut b = [0u8; 64];
+    assert_eq!(std::io::Read::read(&mut last, &mut b).unwrap(), 0);
+
     // A client that sent half a head holds one of the 2 workers (the lab's configuration),
     // not the server: the other answers meanwhile, and the half request is still served when
     // it completes (had the answer waited for that worker, the half request would have been

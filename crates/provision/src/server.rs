@@ -5,9 +5,12 @@
 //! Limits, so that no client can hold a worker or memory for long: a request's head is at most
 //! [`MAX_HEAD`] bytes, its body at most [`crate::http::MAX_BODY`] (announced by
 //! `Content-Length`; chunked bodies are refused), and the TLS handshake, head and body must all
-//! arrive within [`REQUEST_TIMEOUT`] of the connection being taken up. Each connection carries
-//! one request (`Connection: close`), so a worker is never parked on an idle keep-alive client
-//! while others wait; a TLS client resumes its session (tickets) to make reconnecting cheap.
+//! arrive within [`REQUEST_TIMEOUT`] of the connection being taken up. A connection reaches a
+//! worker only once it has sent its first bytes: until then it waits, with every other silent
+//! one, in the accept loop's `poll(2)` (closed after [`REQUEST_TIMEOUT`]), so silent clients
+//! cannot take the workers. Each connection carries one request (`Connection: close`), so a
+//! worker is never parked on an idle keep-alive client while others wait; a TLS client resumes
+//! its session (tickets) to make reconnecting cheap.
 
 use std::io::{self, Read, Write};
 use std::net::{Shutdown, TcpListener, TcpStream};
@@ -34,6 +37,8 @@ const WRITE_TIMEOUT: Duration = Duration::from_secs(10);
 /// Accepted connections waiting for a worker, per worker; beyond them the kernel's listen
 /// backlog holds new connections.
 const QUEUE_PER_WORKER: usize = 4;
+/// Connections accepted and still silent, at most (beyond, the oldest is closed).
+const MAX_WAITING: usize = 512;
 /// What is read and dropped after an answer sent before the request was read to its end
 /// (a body above the limit), so that closing does not reset the connection under the answer.
 const DRAIN_MAX: usize = 1 << 20;
@@ -89,18 +94,94 @@ pub fn serve_on(
         let tls = opts.tls.clone();
         std::thread::spawn(move || worker(i, &rx, &api, connect, tls.as_ref()));
     }
-    for conn in listener.incoming() {
-        match conn {
-            Ok(s) => {
-                if tx.send(s).is_err() {
+    gate(&listener, |s| tx.send(s).is_ok());
+}
+
+/// Accepted connections that have sent nothing yet wait here, in one `poll(2)`, not in a
+/// worker: a client that connects and stays silent (or a half-open one) costs a descriptor
+/// until [`REQUEST_TIMEOUT`], never a worker. A connection goes to `hand` once it has
+/// something to read (or has closed); `hand` returning false ends the loop.
+fn gate(listener: &TcpListener, mut hand: impl FnMut(TcpStream) -> bool) {
+    if let Err(e) = listener.set_nonblocking(true) {
+        eprintln!("axigen-provision: listener: {e}");
+        return;
+    }
+    let listen_fd = std::os::fd::AsRawFd::as_raw_fd(listener);
+    let mut waiting: Vec<(TcpStream, Instant)> = Vec::new();
+    loop {
+        let mut fds: Vec<libc::pollfd> = std::iter::once(listen_fd)
+            .chain(
+                waiting
+                    .iter()
+                    .map(|(s, _)| std::os::fd::AsRawFd::as_raw_fd(s)),
+            )
+            .map(|fd| libc::pollfd {
+                fd,
+                events: libc::POLLIN,
+                revents: 0,
+            })
+            .collect();
+        // Wake for the first silent client's deadline, and at least once a second.
+        let now = Instant::now();
+        let wait = waiting
+            .iter()
+            .map(|(_, since)| (*since + REQUEST_TIMEOUT).saturating_duration_since(now))
+            .min()
+            .unwrap_or(Duration::from_secs(1))
+            .min(Duration::from_secs(1));
+        // SAFETY: `fds` is a live, correctly sized array of pollfd for the whole call.
+        let n = unsafe {
+            libc::poll(
+                fds.as_mut_ptr(),
+                fds.len() as libc::nfds_t,
+                wait.as_millis().max(1) as libc::c_int,
+            )
+        };
+        if n < 0 {
+            let e = io::Error::last_os_error();
+            if e.kind() != io::ErrorKind::Interrupted {
+                eprintln!("axigen-provision: poll: {e}");
+                std::thread::sleep(Duration::from_millis(100));
+            }
+            continue;
+        }
+        // Ready first (in order), then expired, then new connections.
+        let mut still = Vec::with_capacity(waiting.len());
+        let now = Instant::now();
+        for ((s, since), fd) in waiting.drain(..).zip(&fds[1..]) {
+            if fd.revents != 0 {
+                if !hand(s) {
                     return;
                 }
+            } else if now.duration_since(since) < REQUEST_TIMEOUT {
+                still.push((s, since));
             }
-            Err(e) => {
-                // Out of descriptors or a connection reset while queued: wait a moment
-                // rather than spin, and keep serving.
-                eprintln!("axigen-provision: accept: {e}");
-                std::thread::sleep(Duration::from_millis(100));
+            // else: silent past its deadline, closed by the drop.
+        }
+        waiting = still;
+        if fds[0].revents != 0 {
+            loop {
+                match listener.accept() {
+                    Ok((s, _)) => {
+                        if s.set_nonblocking(false).is_err() {
+                            continue;
+                        }
+                        if waiting.len() >= MAX_WAITING {
+                            // The oldest silent client makes room.
+                            waiting.remove(0);
+                        }
+                        waiting.push((s, Instant::now()));
+                    }
+                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
+                    Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                    Err(e) => {
+                        // Out of descriptors or a connection reset while queued: wait a
+                        // moment rather than spin, and keep serving.
+                        eprintln!("axigen-provision: accept: {e}");
+                        std::thread::sleep(Duration::from_millis(100));
+                        break;
+                    }
+                }
             }
         }
     }
